@@ -1,0 +1,61 @@
+"""`edge-lstm eval`: test-set accuracy of a checkpoint (PyTorch) or an .onnx/.ort file (onnxruntime)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm import mnist
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    model: str
+    backend: str  # "torch" or the onnxruntime provider that ran it
+    accuracy: float  # 0..1
+    n: int
+    correct: int
+    per_class: list[float]  # accuracy for digits 0..9
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def report_from_predictions(model: str, backend: str, predicted: np.ndarray, labels: np.ndarray) -> EvalReport:
+    hits = predicted == labels
+    per_class = [float(hits[labels == k].mean()) if np.any(labels == k) else float("nan") for k in range(10)]
+    return EvalReport(model, backend, float(hits.mean()), int(labels.size), int(hits.sum()), per_class)
+
+
+def is_onnx_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in (".onnx", ".ort")
+
+
+def evaluate(path: Path, data_dir: Path | None = None, provider: str = "cpu", limit: int | None = None) -> EvalReport:
+    test = mnist.load_split(mnist.locate(data_dir), "test")
+    images, labels = test.images[:limit], test.labels[:limit]
+    if is_onnx_path(path):
+        from edge_lstm.runtime import Classifier
+
+        clf = Classifier(path, provider=provider)
+        predicted = clf.predict_labels(images)
+        return report_from_predictions(str(path), clf.provider, predicted, labels)
+    return _evaluate_checkpoint(path, images, labels)
+
+
+def _evaluate_checkpoint(path: Path, images: np.ndarray, labels: np.ndarray) -> EvalReport:
+    import torch
+
+    from edge_lstm.checkpoint import load_model
+    from edge_lstm.train import to_float
+
+    model, _ = load_model(path)
+    predicted = []
+    with torch.inference_mode():
+        x = to_float(images)
+        for i in range(0, len(x), 2000):
+            predicted.append(model(x[i : i + 2000]).argmax(1).numpy())
+    return report_from_predictions(str(path), "torch", np.concatenate(predicted), labels)

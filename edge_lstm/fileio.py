@@ -1,0 +1,74 @@
+"""Atomic file writes: a temporary file in the target folder, then one rename.
+
+An interrupted or failed write never leaves a half-written file and never destroys the
+previous file at the destination (os.replace is atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from edge_lstm.errors import EdgeLstmError
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; on success it is renamed onto `dest`.
+
+    On any exception the temporary file is removed and `dest` is left untouched.
+    """
+    dest = Path(dest)
+    parent = dest.parent if str(dest.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=parent)
+    except OSError as e:
+        raise EdgeLstmError(f"cannot write to {parent}: {e.strerror or e}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(dest: Path, data: bytes) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(dest: Path, text: str) -> None:
+    atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def atomic_write_with(dest: Path, writer: Callable[[Path], None], suffix: str = "") -> None:
+    """Let `writer` fill a temporary path, then move it onto `dest`."""
+    with atomic_path(dest, suffix=suffix) as tmp:
+        writer(tmp)
+
+
+def check_writable_dir(folder: Path) -> None:
+    """Fail early, before hours of work, if `folder` cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe."):
+            pass
+    except OSError as e:
+        raise EdgeLstmError(
+            f"output folder {folder} is not writable ({e.strerror or e}); choose another with --out"
+        ) from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
