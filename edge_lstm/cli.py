@@ -177,6 +177,162 @@ def eval_(
         emit_json(report.to_dict())
 
 
+# ---------------------------------------------------------------- export
+@app.command()
+@handle_errors
+def export(
+    output: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where to write the model (default export/model.onnx, or export/step.onnx with --streaming)."
+        ),
+    ] = None,
+    checkpoint: Annotated[Path, typer.Option(help="The checkpoint to export.")] = Path("runs/latest/model.pt"),
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (default: the exporter's).")] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write a dynamic-int8 model (DynamicQuantizeLSTM).")
+    ] = False,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Also write a float16-weights model (for GPU providers).")
+    ] = False,
+    ort: Annotated[
+        bool, typer.Option("--ort", help="Also write the ORT format (onnxruntime mobile/minimal builds).")
+    ] = False,
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="Export the one-row-per-call step model instead.")
+    ] = False,
+    fuse: Annotated[
+        bool, typer.Option("--fuse/--no-fuse", help="Fold the input Linear into the LSTM's input weights.")
+    ] = True,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Check every file against PyTorch in onnxruntime.")
+    ] = True,
+    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder for verification.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+) -> None:
+    """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch, plus edge variants."""
+    from edge_lstm.export import ExportConfig
+    from edge_lstm.export import export as run_export
+
+    if output is None:
+        output = Path("export/step.onnx" if streaming else "export/model.onnx")
+    if output.suffix.lower() != ".onnx":
+        raise fail(f"{output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)")
+    config = ExportConfig(
+        output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
+        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir,
+    )  # fmt: skip
+    artifacts = run_export(config)
+    for a in artifacts:
+        line = f"{a.variant:<5} {a.path}  {a.size_bytes / 1024:.1f} KiB"
+        if a.verified and a.accuracy is not None and a.agreement is not None:
+            worst = max(a.max_abs_diff.values())
+            line += (
+                f"  verified: max |diff| {worst:.1e} at batch 1/3/7/128, "
+                f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
+            )
+        else:
+            line += "  (not verified)"
+        typer.echo(line)
+    if as_json:
+        emit_json({"artifacts": [a.to_dict() for a in artifacts]})
+
+
+# ---------------------------------------------------------------- inspect
+@app.command()
+@handle_errors
+def inspect(
+    model: Annotated[Path, typer.Argument(help="An .onnx or .ort file.")] = Path("export/model.onnx"),
+    provider: Annotated[str, typer.Option(help="Show where the nodes are placed on this provider.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+) -> None:
+    """Inputs, outputs, opset, operators, size, parameters, metadata and node placement of a model."""
+    from edge_lstm.inspect_model import format_text, inspect_file
+    from edge_lstm.runtime import Classifier, SessionConfig, StreamingClassifier
+
+    info = inspect_file(model)
+    config = SessionConfig(provider=provider, check_placement=True, allow_fallback=True)
+    names = [i["name"] for i in info.get("inputs", [])]
+    runner = StreamingClassifier(model, config=config) if names == ["row", "h", "c"] else Classifier(model, config)
+    info["placement"] = runner.placement
+    typer.echo(format_text(info))
+    if as_json:
+        emit_json(info)
+
+
+# ---------------------------------------------------------------- providers
+@app.command("providers")
+@handle_errors
+def providers_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+) -> None:
+    """Execution providers: which this onnxruntime has, and the package for each of the others."""
+    import onnxruntime as ort
+
+    from edge_lstm import providers as reg
+
+    have = reg.available()
+    rows: list[dict[str, Any]] = [
+        {"name": s.name, "ep": s.ep, "available": s.ep in have, "device": s.device, "package": s.package}
+        for s in reg.REGISTRY.values()
+    ]
+    typer.echo(f"onnxruntime {ort.__version__} (device: {ort.get_device()})")
+    for r in rows:
+        mark = "yes" if r["available"] else "no "
+        typer.echo(
+            f"  {mark}  {r['name']:<9} {r['ep']:<27} {r['device']:<30} {'' if r['available'] else 'install: ' + r['package']}"
+        )
+    if as_json:
+        emit_json({"onnxruntime": ort.__version__, "device": ort.get_device(), "providers": rows, "available": have})
+
+
+# ---------------------------------------------------------------- predict
+@app.command()
+@handle_errors
+def predict(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx/.ort classifier.")],
+    inputs: Annotated[list[Path], typer.Argument(help="PNG/JPEG pictures, .npy arrays or IDX files.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 1,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Bring pictures into MNIST's convention (invert, fit 20x20, centre of mass).",
+        ),
+    ] = True,
+    provider: Annotated[str, typer.Option(help="onnxruntime provider.")] = "cpu",
+    provider_option: Annotated[
+        list[str] | None, typer.Option("--provider-option", help="KEY=VALUE for the provider (repeatable).")
+    ] = None,
+    allow_fallback: Annotated[
+        bool, typer.Option(help="Accept the LSTM running on another provider than asked.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+) -> None:
+    """Classify images; a file that fails is reported and the others go on (exit 1 if any failed)."""
+    from edge_lstm.predict import predict_files
+    from edge_lstm.providers import parse_options
+    from edge_lstm.runtime import Classifier, SessionConfig
+
+    if not 1 <= top_k <= 10:
+        raise fail(f"--top-k must be between 1 and 10, got {top_k}")
+    config = SessionConfig(
+        provider=provider, provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback
+    )
+    clf = Classifier(model, config)
+    results = predict_files(clf, inputs, top_k=top_k, normalize=normalize)
+    for r in results:
+        if r.error is not None:
+            typer.echo(f"error: {r.error}", err=True)
+        else:
+            alts = "  ".join(f"{k}:{100 * p:.1f}%" for k, p in r.top[1:])
+            typer.echo(f"{r.source}: {r.label} ({100 * (r.probability or 0):.1f}%)" + (f"  [{alts}]" if alts else ""))
+    if as_json:
+        emit_json({"model": str(model), "provider": clf.provider, "predictions": [r.to_dict() for r in results]})
+    if any(r.error is not None for r in results):
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     app()
 

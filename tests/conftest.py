@@ -16,3 +16,26 @@ DATA = REPO / "data" / "mnist"
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small but real checkpoint (a few seconds of training on 6,000 images)."""
+    from edge_lstm.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("run")
+    train(TrainConfig(subset=6000, epochs=2, batch_size=64, log_every=50), run)
+    return run / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """fp32 + int8 + fp16 + ORT format from one verified export, plus the streaming step model."""
+    from edge_lstm.export import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("export")
+    arts = export(ExportConfig(output=out / "model.onnx", checkpoint=trained, int8=True, fp16=True, ort=True))
+    step = export(ExportConfig(output=out / "step.onnx", checkpoint=trained, streaming=True))
+    files = {a.variant: Path(a.path) for a in arts}
+    files["step"] = Path(step[0].path)
+    return files
