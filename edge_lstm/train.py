@@ -156,10 +156,10 @@ def _make_optimizer(
         )
     else:
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "constant":
+    if config.schedule == "constant" or total_steps < 4:  # one-cycle needs a few steps per phase
         return opt, None
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=total_steps, pct_start=config.warmup_frac
+        opt, max_lr=config.lr, total_steps=total_steps, pct_start=max(config.warmup_frac, 2.0 / total_steps)
     )
     return opt, sched
 

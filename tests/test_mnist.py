@@ -8,6 +8,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def test_corrupted_gzip_names_the_file(tmp_path: Path, data_dir: Path) -> None:
         shutil.copy(data_dir / f"{stem}.gz", tmp_path)
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: corrupted or truncated"):
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: corrupted or truncated"):
         mnist.load_split(tmp_path, "test")
 
 
@@ -119,7 +120,7 @@ def test_locate_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir:
 
 # ---------------------------------------------------------------- the downloader, on loopback
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
     mode = "good"
 
     def do_GET(self) -> None:
@@ -146,7 +147,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[tuple[str, type[_Handler]]]:
     class Handler(_Handler):
-        files = {f"{stem}.gz": (data_dir / f"{stem}.gz").read_bytes() for stem in mnist.FILES}
+        files: ClassVar[dict[str, bytes]] = {f"{stem}.gz": (data_dir / f"{stem}.gz").read_bytes() for stem in mnist.FILES}
 
     httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
