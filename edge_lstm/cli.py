@@ -333,6 +333,101 @@ def predict(
         raise typer.Exit(code=1)
 
 
+# ---------------------------------------------------------------- bench
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
+
+
+@app.command()
+@handle_errors
+def bench(
+    models: Annotated[
+        list[Path] | None, typer.Argument(help="ONNX/ORT files to time (default export/model.onnx).")
+    ] = None,
+    provider: Annotated[str, typer.Option(help="Comma-separated providers, e.g. cpu,cuda.")] = "cpu",
+    scenario: Annotated[
+        str, typer.Option(help="single-stream (batch 1, p90 headline), offline (large batch, samples/s), or both.")
+    ] = "single-stream,offline",
+    batch: Annotated[str, typer.Option(help="Offline batch sizes, comma-separated.")] = "1024",
+    threads: Annotated[
+        str | None,
+        typer.Option(help="Intra-op threads, comma-separated (default: 1 for single-stream, all cores for offline)."),
+    ] = None,
+    warmup: Annotated[int, typer.Option(help="Warm-up iterations per configuration (excluded).")] = 20,
+    warmup_time: Annotated[float, typer.Option("--warmup-time", help="... and at least this many seconds.")] = 0.2,
+    min_count: Annotated[int, typer.Option(help="Measure at least this many requests per configuration ...")] = 200,
+    min_time: Annotated[float, typer.Option(help="... and at least this many seconds.")] = 5.0,
+    rounds: Annotated[int, typer.Option(help="Interleaved measurement rounds.")] = 5,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once on a shared session.")] = 1,
+    interval_ms: Annotated[float, typer.Option(help="Idle gap between requests (duty-cycle latency).")] = 0.0,
+    spinning: Annotated[
+        bool | None,
+        typer.Option("--spinning/--no-spinning", help="onnxruntime intra-op thread spinning (default: onnxruntime's)."),
+    ] = None,
+    provider_option: Annotated[
+        list[str] | None, typer.Option("--provider-option", help="KEY=VALUE for the provider (repeatable).")
+    ] = None,
+    allow_fallback: Annotated[bool, typer.Option(help="Accept nodes placed on another provider.")] = False,
+    torch: Annotated[
+        bool, typer.Option("--torch", help="Also time the PyTorch model (eager, inference mode) and show ratios.")
+    ] = False,
+    torch_checkpoint: Annotated[Path, typer.Option(help="Checkpoint for --torch.")] = Path("runs/latest/model.pt"),
+    streaming: Annotated[
+        Path | None, typer.Option(help="Also time this streaming step model row by row (e.g. export/step.onnx).")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write every result and the environment to this JSON file.")
+    ] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the results as CSV.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG: latency distributions and throughput vs batch.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Keep per-iteration latencies in the JSON.")] = False,
+    force: Annotated[bool, typer.Option(help="Allow more threads than cores.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder (inputs are real test images).")] = None,
+) -> None:
+    """Latency and throughput, MLPerf-style scenarios, with confidence intervals."""
+    from rich.console import Console
+
+    from edge_lstm.bench import BenchConfig, run_bench
+    from edge_lstm.bench_report import table, to_csv, to_json, to_plot
+    from edge_lstm.providers import parse_options
+
+    config = BenchConfig(
+        models=tuple(models) if models else ((Path("export/model.onnx"),) if streaming is None else ()),
+        providers=tuple(p.strip() for p in provider.split(",") if p.strip()),
+        scenarios=tuple(s.strip() for s in scenario.split(",") if s.strip()),
+        batches=_int_list(batch, "--batch"),
+        threads=_int_list(threads, "--threads") if threads else None,
+        warmup=warmup, warmup_s=warmup_time, min_count=min_count, min_seconds=min_time, rounds=rounds,
+        concurrency=concurrency, interval_ms=interval_ms, spinning=spinning,
+        provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
+        torch_checkpoint=torch_checkpoint if torch else None, streaming_model=streaming,
+        keep_raw=raw or plot is not None, force=force, data_dir=data_dir,
+    )  # fmt: skip
+    err = Console(stderr=True)
+    with err.status("benchmarking") as status:
+        report = run_bench(config, progress=lambda msg: status.update(msg))
+    raw_ms = {
+        f"{Path(r['model']).name} {r['provider']} {r['scenario']} b{r['batch']} t{r['threads']}": r["raw_ms"]
+        for r in report["results"]
+        if "raw_ms" in r
+    }
+    if not raw:
+        for r in report["results"]:
+            r.pop("raw_ms", None)
+    Console(width=200).print(table(report))
+    if json_out:
+        to_json(report, json_out)
+    if csv_out:
+        to_csv(report, csv_out)
+    if plot:
+        to_plot(report, raw_ms, plot)
+
+
 def main() -> None:
     app()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def accuracy_vs_rows(rows: Sequence[int], accuracies: Sequence[float], png: Path
     _save(fig, png)
 
 
-def latency_report(results: Sequence[dict[str, Any]], raw: dict[str, Sequence[float]], png: Path) -> None:
+def latency_report(results: Sequence[dict[str, Any]], raw: Mapping[str, Sequence[float]], png: Path) -> None:
     """Latency distribution per configuration (box plot) and throughput against batch size."""
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.35 * len(raw) + 1.5)))

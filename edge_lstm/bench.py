@@ -1,0 +1,375 @@
+"""`edge-lstm bench`: latency and throughput of exported models (and PyTorch) on any provider.
+
+Method (see bench/README.md): every configuration is created first (session creation and the
+first, cold inference timed on their own), warmed up (by count and/or time, excluded), then
+measured in interleaved rounds (round-robin over configurations, so machine drift hits all of
+them alike) until BOTH a minimum count and a minimum duration are met. Statistics in stats.py.
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge_lstm import contract, mnist, providers
+from edge_lstm.environment import describe, usable_cores
+from edge_lstm.errors import ConfigError
+from edge_lstm.fileio import sha256_file
+from edge_lstm.runtime import Classifier, SessionConfig, StreamingClassifier
+from edge_lstm.stats import METHOD, summarize
+
+SCENARIOS = ("single-stream", "offline")
+Clock = Callable[[], int]  # nanoseconds
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    models: tuple[Path, ...] = (Path("export/model.onnx"),)
+    providers: tuple[str, ...] = ("cpu",)
+    scenarios: tuple[str, ...] = SCENARIOS
+    batches: tuple[int, ...] = (1024,)  # offline batch sizes; single-stream is batch 1 by definition
+    threads: tuple[int, ...] | None = None  # None: 1 for single-stream, all usable cores for offline
+    warmup: int = 20  # warm-up iterations per configuration (excluded); 0 allowed
+    warmup_s: float = 0.2  # ... and at least this long; both must be met
+    min_count: int = 200  # measured iterations per configuration, at least
+    min_seconds: float = 5.0  # measured seconds per configuration, at least (both rules apply)
+    rounds: int = 5  # the measurement is split into this many interleaved rounds
+    concurrency: int = 1  # requests in flight at once on a shared session (threads issuing them)
+    interval_ms: float = 0.0  # idle gap between a request's end and the next one's start
+    spinning: bool | None = None  # onnxruntime intra-op spinning; None: onnxruntime's default
+    provider_options: dict[str, str] = field(default_factory=dict)
+    allow_fallback: bool = False
+    torch_checkpoint: Path | None = None  # also time the PyTorch model (eager, inference mode)
+    streaming_model: Path | None = None  # also time the one-step model, row by row
+    keep_raw: bool = False
+    force: bool = False  # allow more threads than cores
+    data_dir: Path | None = None
+
+    def validate(self) -> None:
+        cores = usable_cores()
+        if not self.models and self.streaming_model is None:
+            raise ConfigError("no model to benchmark")
+        for b in self.batches:
+            if b < 1:
+                raise ConfigError(f"batch sizes must be >= 1, got {b}")
+        for t in self.threads or ():
+            if t < 1:
+                raise ConfigError(f"threads must be >= 1, got {t}")
+            if t > cores and not self.force:
+                raise ConfigError(
+                    f"{t} threads on {cores} usable cores oversubscribes the CPU; use --force to do it anyway"
+                )
+        for s in self.scenarios:
+            if s not in SCENARIOS:
+                raise ConfigError(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+        checks = [
+            (self.warmup >= 0 and self.warmup_s >= 0, "warm-up must be >= 0"),
+            (self.min_count >= 1, "--min-count must be >= 1"),
+            (self.min_seconds >= 0, "--min-time must be >= 0"),
+            (self.rounds >= 1, "--rounds must be >= 1"),
+            (self.concurrency >= 1, "--concurrency must be >= 1"),
+            (self.interval_ms >= 0, "--interval-ms must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        for m in (*self.models, *([self.streaming_model] if self.streaming_model else [])):
+            if not Path(m).is_file():
+                raise ConfigError(f"model file {m} not found (export one with `edge-lstm export`)")
+        for p in self.providers:
+            providers.require(p)
+        if self.torch_checkpoint is not None and not Path(self.torch_checkpoint).is_file():
+            raise ConfigError(f"checkpoint {self.torch_checkpoint} not found (for --torch)")
+
+
+class Target(Protocol):
+    """One thing to time: `run()` does one request (a batch, or one streaming row)."""
+
+    label: str
+    info: dict[str, Any]
+
+    def run(self) -> None: ...
+
+
+@dataclass
+class Measured:
+    info: dict[str, Any]  # model, provider, scenario, batch, threads, ...
+    target: Target
+    samples_ns: list[int] = field(default_factory=list)
+    busy_ns: int = 0  # wall time spent in measurement slices (for throughput)
+    extra: dict[str, list[int]] = field(default_factory=dict)  # e.g. host<->device copies
+
+
+# ---------------------------------------------------------------- targets
+class OrtTarget:
+    def __init__(
+        self, model: Path, provider: str, scenario: str, batch: int, threads: int, cfg: BenchConfig, images: np.ndarray
+    ) -> None:
+        t0 = time.perf_counter_ns()
+        self.clf = Classifier(
+            model,
+            SessionConfig(
+                provider=provider, provider_options=dict(cfg.provider_options), threads=threads,
+                spinning=cfg.spinning, allow_fallback=cfg.allow_fallback, check_placement=False,
+            ),
+        )  # fmt: skip
+        created = time.perf_counter_ns()
+        self.x = images[:batch]
+        self.gpu = provider in ("cuda", "tensorrt")
+        if self.gpu:  # inputs bound on the device: host<->device copies are timed apart, not inside
+            self.x_dev = self.clf.to_device(self.x)
+            self.clf.run_on_device(self.x_dev)
+        else:
+            self.clf.logits(self.x)
+        first = time.perf_counter_ns()
+        self.label = f"{Path(model).name} {provider} {scenario} b{batch} t{threads}"
+        self.info = {
+            "model": str(model), "model_sha256": sha256_file(Path(model)), "provider": provider,
+            "provider_options": dict(cfg.provider_options), "scenario": scenario, "batch": batch, "threads": threads,
+            "session_ms": (created - t0) / 1e6, "first_inference_ms": (first - created) / 1e6,
+            "cold_start_ms": (first - t0) / 1e6, "io_binding": self.gpu,
+        }  # fmt: skip
+
+    def run(self) -> None:
+        if self.gpu:
+            self.clf.run_on_device(self.x_dev)
+        else:
+            self.clf.logits(self.x)
+
+    def copies(self) -> dict[str, Callable[[], None]]:
+        if not self.gpu:
+            return {}
+        out = self.clf.run_on_device(self.x_dev)
+        return {"h2d": lambda: self.clf.to_device(self.x), "d2h": lambda: out.numpy()}
+
+
+class TorchTarget:
+    def __init__(
+        self, checkpoint: Path, scenario: str, batch: int, threads: int, images: np.ndarray, device: str = "cpu"
+    ) -> None:
+        import torch
+
+        from edge_lstm.checkpoint import load_model
+
+        t0 = time.perf_counter_ns()
+        self.torch = torch
+        self.threads = threads
+        torch.set_num_threads(threads)
+        model, _ = load_model(checkpoint)
+        self.model = model.to(device)
+        created = time.perf_counter_ns()
+        self.x = torch.from_numpy(images[:batch].astype(np.float32) / 255).to(device)
+        self.run()
+        first = time.perf_counter_ns()
+        self.label = f"torch {scenario} b{batch} t{threads}"
+        self.info = {
+            "model": str(checkpoint), "model_sha256": sha256_file(Path(checkpoint)), "provider": "torch",
+            "provider_options": {"mode": "eager, inference_mode", "device": device}, "scenario": scenario,
+            "batch": batch, "threads": threads, "session_ms": (created - t0) / 1e6,
+            "first_inference_ms": (first - created) / 1e6, "cold_start_ms": (first - t0) / 1e6, "io_binding": False,
+        }  # fmt: skip
+
+    def run(self) -> None:
+        # torch's thread count is process-wide: set it for every request, since configurations interleave.
+        if self.torch.get_num_threads() != self.threads:
+            self.torch.set_num_threads(self.threads)
+        with self.torch.inference_mode():
+            self.model(self.x)
+
+
+class StreamingTarget:
+    """One request = one row pushed; every 28th push is the 'last row to answer' latency."""
+
+    def __init__(self, model: Path, provider: str, threads: int, cfg: BenchConfig, images: np.ndarray) -> None:
+        t0 = time.perf_counter_ns()
+        self.stream = StreamingClassifier(
+            model,
+            batch=1,
+            config=SessionConfig(provider=provider, threads=threads, spinning=cfg.spinning, check_placement=False),
+        )
+        created = time.perf_counter_ns()
+        self.rows = images[0].astype(np.float32) / 255  # (28, 28)
+        self.stream.push(self.rows[0])
+        first = time.perf_counter_ns()
+        self.stream.reset()
+        self.label = f"{Path(model).name} {provider} streaming b1 t{threads}"
+        self.info = {
+            "model": str(model), "model_sha256": sha256_file(Path(model)), "provider": provider,
+            "provider_options": {}, "scenario": "streaming-step", "batch": 1, "threads": threads,
+            "session_ms": (created - t0) / 1e6, "first_inference_ms": (first - created) / 1e6,
+            "cold_start_ms": (first - t0) / 1e6, "io_binding": False,
+        }  # fmt: skip
+
+    def run(self) -> None:
+        if self.stream.steps == contract.N_STEPS:
+            self.stream.reset()
+        self.stream.push(self.rows[self.stream.steps])
+
+
+# ---------------------------------------------------------------- measurement
+def _slice(m: Measured, count: int, seconds: float, cfg: BenchConfig, clock: Clock, record: bool = True) -> None:
+    """Run `m` until `count` requests AND `seconds` have passed (per issuing thread for concurrency)."""
+    gap = cfg.interval_ms / 1000
+
+    def loop(out: list[int]) -> None:
+        start = clock()
+        done = 0
+        while done < count or (clock() - start) < seconds * 1e9:
+            t0 = clock()
+            m.target.run()
+            out.append(clock() - t0)
+            done += 1
+            if gap:
+                time.sleep(gap)
+
+    t_start = clock()
+    if cfg.concurrency == 1:
+        got: list[int] = []
+        loop(got)
+        results = [got]
+    else:
+        results = [[] for _ in range(cfg.concurrency)]
+        workers = [threading.Thread(target=loop, args=(r,)) for r in results]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    if record:
+        m.busy_ns += clock() - t_start
+        for r in results:
+            m.samples_ns.extend(r)
+
+
+def measure(
+    configs: list[Measured],
+    cfg: BenchConfig,
+    clock: Clock = time.perf_counter_ns,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """Warm up each configuration, then measure all of them in interleaved rounds."""
+    for m in configs:
+        if progress:
+            progress(f"warm-up {m.target.label}")
+        _slice(m, cfg.warmup, cfg.warmup_s, cfg, clock, record=False)
+    per_count = -(-cfg.min_count // cfg.rounds)  # ceil: the rounds together reach min_count
+    per_seconds = cfg.min_seconds / cfg.rounds
+    for r in range(cfg.rounds):
+        order = configs if r % 2 == 0 else configs[::-1]  # alternate direction: no config always goes first
+        for m in order:
+            if progress:
+                progress(f"round {r + 1}/{cfg.rounds} {m.target.label}")
+            _slice(m, min(3, cfg.warmup), 0.0, cfg, clock, record=False)  # re-warm after the switch
+            _slice(m, per_count, per_seconds, cfg, clock)
+    for m in configs:  # host<->device copies, timed on their own (GPU providers only)
+        copies = m.target.copies() if isinstance(m.target, OrtTarget) else {}
+        for name, fn in copies.items():
+            times = []
+            for _ in range(max(20, cfg.min_count // 10)):
+                t0 = clock()
+                fn()
+                times.append(clock() - t0)
+            m.extra[name] = times
+
+
+def result_row(m: Measured, keep_raw: bool) -> dict[str, Any]:
+    lat_ms = np.asarray(m.samples_ns, dtype=np.float64) / 1e6
+    s = summarize(lat_ms)
+    batch = int(m.info["batch"])
+    samples = len(m.samples_ns) * batch
+    row: dict[str, Any] = {**m.info, **s.__dict__}
+    row["p50_ci_ms"], row["p90_ci_ms"] = list(s.p50_ci_ms), list(s.p90_ci_ms)
+    row["throughput"] = samples / (m.busy_ns / 1e9) if m.busy_ns else None  # samples/s over the measured wall time
+    row["concurrency"] = 1 if m.info["scenario"] == "streaming-step" else None
+    for name, times in m.extra.items():
+        row[f"{name}_ms"] = float(np.median(np.asarray(times) / 1e6))
+    if m.info["scenario"] == "streaming-step":
+        last = lat_ms[27::28]  # the push of row 28: time from the last row to the answer
+        row["last_row_to_answer_p50_ms"] = float(np.median(last)) if last.size else None
+        row["per_image_ms"] = float(np.median(lat_ms)) * contract.N_STEPS
+    if keep_raw:
+        row["raw_ms"] = lat_ms.round(6).tolist()
+    return row
+
+
+def _add_ratios(rows: list[dict[str, Any]]) -> None:
+    """p50 and throughput relative to PyTorch at the same scenario, batch and threads; for the
+    streaming model, the last-row-to-answer time relative to the full-sequence model's latency."""
+    base = {(r["scenario"], r["batch"], r["threads"]): r for r in rows if r["provider"] == "torch"}
+    full = {
+        (r["provider"], r["threads"]): r for r in rows if r["scenario"] == "single-stream" and r["provider"] != "torch"
+    }
+    for r in rows:
+        if r["scenario"] == "streaming-step":
+            f = full.get((r["provider"], r["threads"]))
+            if f and f["p50_ms"] and r.get("last_row_to_answer_p50_ms"):
+                r["answer_vs_full_sequence"] = r["last_row_to_answer_p50_ms"] / f["p50_ms"]
+                r["full_sequence_model"] = f["model"]
+            continue
+        b = base.get((r["scenario"], r["batch"], r["threads"]))
+        if b is None or r is b:
+            continue
+        if r["p50_ms"] and b["p50_ms"]:
+            r["p50_vs_torch"] = r["p50_ms"] / b["p50_ms"]
+        if r.get("throughput") and b.get("throughput"):
+            r["throughput_vs_torch"] = r["throughput"] / b["throughput"]
+
+
+def plan(cfg: BenchConfig) -> list[tuple[str, int, int]]:
+    """(scenario, batch, threads) triples, threads chosen per scenario unless given."""
+    cores = usable_cores()
+    out = []
+    for scenario in cfg.scenarios:
+        for batch in (1,) if scenario == "single-stream" else cfg.batches:
+            # Default threads: batch 1 gains nothing from a thread hand-off; large batches use every core.
+            for threads in cfg.threads or ((1,) if scenario == "single-stream" else (cores,)):
+                out.append((scenario, batch, threads))
+    return out
+
+
+def run_bench(
+    cfg: BenchConfig, clock: Clock = time.perf_counter_ns, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    cfg.validate()
+    images = mnist.load_split(mnist.locate(cfg.data_dir), "test").images
+    biggest = max([1, *cfg.batches])
+    images = np.concatenate([images] * -(-biggest // len(images)))[:biggest] if biggest > len(images) else images
+    configs: list[Measured] = []
+    for scenario, batch, threads in plan(cfg):
+        if cfg.torch_checkpoint is not None:
+            t = TorchTarget(cfg.torch_checkpoint, scenario, batch, threads, images)
+            configs.append(Measured(t.info, t))
+        for model in cfg.models:
+            for provider in cfg.providers:
+                o = OrtTarget(model, provider, scenario, batch, threads, cfg, images)
+                configs.append(Measured(o.info, o))
+    if cfg.streaming_model is not None:
+        for provider in cfg.providers:
+            for threads in cfg.threads or (1,):
+                s = StreamingTarget(cfg.streaming_model, provider, threads, cfg, images)
+                configs.append(Measured(s.info, s))
+    measure(configs, cfg, clock, progress)
+    rows = [result_row(m, cfg.keep_raw) for m in configs]
+    _add_ratios(rows)
+    for r in rows:
+        r["concurrency"] = cfg.concurrency if r["scenario"] != "streaming-step" else 1
+        r["interval_ms"] = cfg.interval_ms
+    return {
+        "method": {
+            "percentiles": METHOD,
+            "warmup": {"count": cfg.warmup, "seconds": cfg.warmup_s},
+            "stop_rule": {"min_count": cfg.min_count, "min_seconds": cfg.min_seconds, "both": True},
+            "rounds": cfg.rounds,
+            "interleaved": True,
+            "latency": "wall time of one request (one batch, or one streaming row) from the caller's side",
+            "throughput": "samples / measured wall time (all in-flight requests together)",
+        },
+        "environment": {**describe(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        "results": rows,
+    }
