@@ -64,13 +64,15 @@ def latency_report(results: Sequence[dict[str, Any]], raw: Mapping[str, Sequence
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.35 * len(raw) + 1.5)))
     labels = list(raw)
     if labels:
-        ax1.boxplot([list(raw[k]) for k in labels], vert=False, showfliers=True, whis=(1, 99))
+        ax1.boxplot([list(raw[k]) for k in labels], orientation="horizontal", showfliers=True, whis=(1, 99))
         ax1.set_yticks(range(1, len(labels) + 1), labels, fontsize=7)
     ax1.set_xscale("log")
     ax1.set_xlabel("latency per request (ms, log scale); whiskers p1..p99")
     ax1.grid(alpha=0.3, axis="x")
     series: dict[str, list[tuple[int, float]]] = {}
     for r in results:
+        if r["scenario"] == "streaming-step":  # rows/s, not images/s: not on this axis
+            continue
         key = f"{Path(r['model']).name} {r['provider']} t{r['threads']}"
         series.setdefault(key, []).append((int(r["batch"]), float(r["throughput"])))
     for key, pts in sorted(series.items()):

@@ -62,9 +62,9 @@ def load_image(path: Path, normalize: bool = True) -> np.ndarray:
             im.load()
             rgba = im.convert("RGBA")
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read image ({e})") from None
+        raise InputError(f"{path}: not a readable image (unknown format)") from None
+    except OSError as e:  # recognised, but truncated or corrupted
+        raise InputError(f"{path}: not a readable image ({e})") from None
     # Transparent pixels count as paper (white), so a PNG drawn on a transparent canvas works.
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     gray = np.asarray(Image.alpha_composite(white, rgba).convert("L"))
@@ -81,7 +81,7 @@ def load_array(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise InputError(f"{path}: not a readable .npy array ({str(e)[:100]})") from None
-    if arr.ndim == 2:
+    if arr.shape == (28, 28):
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[1:] != (28, 28):
         raise InputError(f"{path}: array of shape {arr.shape}; expected (28, 28) or (N, 28, 28)")

@@ -78,7 +78,8 @@ def require(name: str) -> ProviderSpec:
     if s.ep not in have:
         import onnxruntime as ort
 
-        names = ", ".join(short_name(e) for e in have)
+        # The Azure EP calls remote endpoints; it cannot run a model here, so it is not offered.
+        names = ", ".join(short_name(e) for e in have if e != "AzureExecutionProvider")
         raise ProviderError(
             f"provider {s.name!r} ({s.ep}) is not in this onnxruntime build "
             f"({ort.__version__}; available: {names}); install {s.package} in place of onnxruntime"

@@ -147,7 +147,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[tuple[str, type[_Handler]]]:
     class Handler(_Handler):
-        files: ClassVar[dict[str, bytes]] = {f"{stem}.gz": (data_dir / f"{stem}.gz").read_bytes() for stem in mnist.FILES}
+        files: ClassVar[dict[str, bytes]] = {
+            f"{stem}.gz": (data_dir / f"{stem}.gz").read_bytes() for stem in mnist.FILES
+        }
 
     httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -30,7 +30,9 @@ def hand_drawn(digit: np.ndarray, size: int = 120, at: tuple[int, int] = (10, 45
     return paper
 
 
-def test_png_files_match_eval_on_arrays(tmp_path: Path, test_split: mnist.MnistSplit, exported: dict[str, Path]) -> None:
+def test_png_files_match_eval_on_arrays(
+    tmp_path: Path, test_split: mnist.MnistSplit, exported: dict[str, Path]
+) -> None:
     n = 40
     paths = []
     for i in range(n):
@@ -58,7 +60,9 @@ def test_hand_drawn_is_normalised_the_mnist_way(test_split: mnist.MnistSplit) ->
     assert abs(cy - 14) < 1.0 and abs(cx - 14) < 1.0  # centred by centre of mass
 
 
-def test_hand_drawn_pngs_are_classified(tmp_path: Path, test_split: mnist.MnistSplit, exported: dict[str, Path]) -> None:
+def test_hand_drawn_pngs_are_classified(
+    tmp_path: Path, test_split: mnist.MnistSplit, exported: dict[str, Path]
+) -> None:
     clf = Classifier(exported["fp32"])
     idx = [i for i in range(60) if clf.predict_labels(test_split.images[i : i + 1])[0] == test_split.labels[i]][:20]
     paths = []
@@ -85,7 +89,9 @@ def test_npy_and_idx_inputs(tmp_path: Path, test_split: mnist.MnistSplit, export
     assert res.exit_code == 0 and len(res.stdout.strip().splitlines()) == 10000
 
 
-def test_bad_files_are_reported_and_others_go_on(tmp_path: Path, test_split: mnist.MnistSplit, exported: dict[str, Path]) -> None:
+def test_bad_files_are_reported_and_others_go_on(
+    tmp_path: Path, test_split: mnist.MnistSplit, exported: dict[str, Path]
+) -> None:
     good = tmp_path / "good.png"
     Image.fromarray(test_split.images[0]).save(good)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
@@ -94,13 +100,21 @@ def test_bad_files_are_reported_and_others_go_on(tmp_path: Path, test_split: mni
     np.save(tmp_path / "wrong.npy", np.zeros((3, 784), np.uint8))
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((50, 50), 255, np.uint8)).save(blank)
-    files = [good, tmp_path / "broken.png", tmp_path / "notes.txt", tmp_path / "empty.npy", tmp_path / "wrong.npy", blank, tmp_path / "missing.png"]
+    files = [
+        good,
+        tmp_path / "broken.png",
+        tmp_path / "notes.txt",
+        tmp_path / "empty.npy",
+        tmp_path / "wrong.npy",
+        blank,
+        tmp_path / "missing.png",
+    ]
     res = runner.invoke(app, ["predict", str(exported["fp32"]), *map(str, files)])
     assert res.exit_code == 1
     assert res.stdout.startswith(f"{good}: ")
     errors = res.stderr.strip().splitlines()
     assert len(errors) == 6 and all(line.startswith("error: ") for line in errors)
-    for fragment in ("not an image", "unsupported format", "empty file", "(3, 784)", "blank", "not found"):
+    for fragment in ("not a readable image", "unsupported format", "empty file", "(3, 784)", "blank", "not found"):
         assert any(fragment in line for line in errors), (fragment, errors)
     assert "Traceback" not in res.output
 

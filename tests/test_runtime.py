@@ -80,7 +80,11 @@ def test_cpu_placement_names_the_lstm(exported: dict[str, Path]) -> None:
 
 
 def test_missing_provider_fails_fast_with_package_hint(exported: dict[str, Path]) -> None:
-    for name, package in (("cuda", "onnxruntime-gpu"), ("openvino", "onnxruntime-openvino"), ("dml", "onnxruntime-directml")):
+    for name, package in (
+        ("cuda", "onnxruntime-gpu"),
+        ("openvino", "onnxruntime-openvino"),
+        ("dml", "onnxruntime-directml"),
+    ):
         if providers.spec(name).ep in providers.available():
             continue
         t0 = time.perf_counter()
@@ -114,7 +118,10 @@ def test_provider_defaults() -> None:
 
 
 def test_parse_options() -> None:
-    assert providers.parse_options(["device_id=1", "trt_fp16_enable = True"]) == {"device_id": "1", "trt_fp16_enable": "True"}
+    assert providers.parse_options(["device_id=1", "trt_fp16_enable = True"]) == {
+        "device_id": "1",
+        "trt_fp16_enable": "True",
+    }
     with pytest.raises(ProviderError, match="KEY=VALUE"):
         providers.parse_options(["novalue"])
 
