@@ -155,20 +155,44 @@ def _resolve_device(device: str) -> str:
 @app.command("eval")
 @handle_errors
 def eval_(
-    model: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or an ONNX/ORT model file.")] = Path(
-        "runs/latest/model.pt"
-    ),
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A checkpoint (.pt) or an ONNX/ORT model (default runs/latest/model.pt, or export/step.onnx with --streaming)."
+        ),
+    ] = None,
     provider: Annotated[str, typer.Option(help="onnxruntime provider for .onnx files (cpu, cuda, ...).")] = "cpu",
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="MODEL is a step model: accuracy after each number of rows.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="With --streaming: where to write the accuracy-vs-rows PNG (default beside the model)."),
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX files.")] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
 ) -> None:
     """Test-set accuracy and per-class accuracy of a checkpoint or an ONNX model."""
-    from edge_lstm.evaluate import evaluate
+    from edge_lstm.evaluate import evaluate, evaluate_streaming
 
     if limit is not None and limit < 1:
         raise fail(f"--limit must be >= 1, got {limit}")
-    report = evaluate(model, data_dir=data_dir, provider=provider, limit=limit)
+    if streaming:
+        model = model or Path("export/step.onnx")
+        curve = evaluate_streaming(model, data_dir=data_dir, provider=provider, limit=limit)
+        png = plot or model.with_name(f"{model.stem}.accuracy_vs_rows.png")
+        from edge_lstm.plots import accuracy_vs_rows
+
+        accuracy_vs_rows(range(1, 29), curve.accuracy_after_rows, png)
+        typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test images: accuracy after k of 28 rows")
+        for k, acc in enumerate(curve.accuracy_after_rows, start=1):
+            typer.echo(f"  {k:2d} rows  {100 * acc:6.2f}%")
+        typer.echo(f"99% of the final accuracy after {curve.rows_needed()} rows; plot: {png}")
+        if as_json:
+            emit_json({**curve.to_dict(), "plot": str(png), "rows_for_99pct_of_final": curve.rows_needed()})
+        return
+    report = evaluate(model or Path("runs/latest/model.pt"), data_dir=data_dir, provider=provider, limit=limit)
     typer.echo(
         f"{report.model} ({report.backend}): accuracy {100 * report.accuracy:.2f}% ({report.correct}/{report.n})"
     )

@@ -59,3 +59,38 @@ def _evaluate_checkpoint(path: Path, images: np.ndarray, labels: np.ndarray) -> 
         for i in range(0, len(x), 2000):
             predicted.append(model(x[i : i + 2000]).argmax(1).numpy())
     return report_from_predictions(str(path), "torch", np.concatenate(predicted), labels)
+
+
+@dataclass(frozen=True)
+class StreamingCurve:
+    model: str
+    backend: str
+    n: int
+    accuracy_after_rows: list[float]  # index k-1: test accuracy after the first k rows (k = 1..28)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows"] = list(range(1, len(self.accuracy_after_rows) + 1))
+        return d
+
+    def rows_needed(self, share_of_final: float = 0.99) -> int:
+        """The fewest rows whose accuracy reaches `share_of_final` of the accuracy after all rows."""
+        final = self.accuracy_after_rows[-1]
+        return next(k + 1 for k, a in enumerate(self.accuracy_after_rows) if a >= share_of_final * final)
+
+
+def evaluate_streaming(
+    path: Path, data_dir: Path | None = None, provider: str = "cpu", limit: int | None = None
+) -> StreamingCurve:
+    """Anytime prediction: push the test set row by row (all images as parallel streams) and
+    measure the accuracy of the logits available after each row."""
+    from edge_lstm.runtime import StreamingClassifier
+
+    test = mnist.load_split(mnist.locate(data_dir), "test")
+    images, labels = test.images[:limit], test.labels[:limit]
+    stream = StreamingClassifier(path, batch=len(images), provider=provider)
+    curve = []
+    for t in range(images.shape[1]):
+        logits = stream.push(images[:, t, :])  # row t of every image at once
+        curve.append(float((logits.argmax(1) == labels).mean()))
+    return StreamingCurve(str(path), stream.config.provider, int(labels.size), curve)
