@@ -33,10 +33,20 @@ def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _final_mode(dest))  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _final_mode(dest: Path) -> int:
+    try:
+        return dest.stat().st_mode & 0o777  # replacing a file keeps its permissions
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_bytes(dest: Path, data: bytes) -> None:
