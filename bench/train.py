@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default", choices=["default", "seed"])
-    parser.add_argument("--out", type=Path, default=None, help="result JSON (default bench/results/train_<preset>.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="result JSON (default bench/results/train_<preset>.json)"
+    )
     args = parser.parse_args()
     out = args.out or ROOT / "bench" / "results" / f"train_{args.preset}.json"
     run_dir = ROOT / "runs" / f"bench-{args.preset}"
