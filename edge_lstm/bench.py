@@ -161,6 +161,7 @@ class TorchTarget:
         t0 = time.perf_counter_ns()
         self.torch = torch
         self.threads = threads
+        self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
         model, _ = load_model(checkpoint)
         self.model = model.to(device)
@@ -321,6 +322,14 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
             r["throughput_vs_torch"] = r["throughput"] / b["throughput"]
 
 
+def _restore_torch_threads(configs: list[Measured]) -> None:
+    """TorchTarget changes torch's process-wide thread count; put it back for the caller."""
+    for m in configs:
+        if isinstance(m.target, TorchTarget):
+            m.target.torch.set_num_threads(m.target.threads_before)
+            return
+
+
 def plan(cfg: BenchConfig) -> list[tuple[str, int, int]]:
     """(scenario, batch, threads) triples, threads chosen per scenario unless given."""
     cores = usable_cores()
@@ -354,7 +363,10 @@ def run_bench(
             for threads in cfg.threads or (1,):
                 s = StreamingTarget(cfg.streaming_model, provider, threads, cfg, images)
                 configs.append(Measured(s.info, s))
-    measure(configs, cfg, clock, progress)
+    try:
+        measure(configs, cfg, clock, progress)
+    finally:
+        _restore_torch_threads(configs)
     rows = [result_row(m, cfg.keep_raw) for m in configs]
     _add_ratios(rows)
     for r in rows:
