@@ -22,7 +22,7 @@ from edge_lstm import contract, mnist, providers
 from edge_lstm.environment import describe, usable_cores
 from edge_lstm.errors import ConfigError
 from edge_lstm.fileio import sha256_file
-from edge_lstm.runtime import Classifier, SessionConfig, StreamingClassifier
+from edge_lstm.runtime import SPLIT_MIN, Classifier, SessionConfig, StreamingClassifier
 from edge_lstm.stats import METHOD, summarize
 
 SCENARIOS = ("single-stream", "offline")
@@ -109,8 +109,17 @@ class Measured:
 
 # ---------------------------------------------------------------- targets
 class OrtTarget:
+    """threads=None: the runner's auto threading (1 intra-op thread, large batches split per core)."""
+
     def __init__(
-        self, model: Path, provider: str, scenario: str, batch: int, threads: int, cfg: BenchConfig, images: np.ndarray
+        self,
+        model: Path,
+        provider: str,
+        scenario: str,
+        batch: int,
+        threads: int | None,
+        cfg: BenchConfig,
+        images: np.ndarray,
     ) -> None:
         t0 = time.perf_counter_ns()
         self.clf = Classifier(
@@ -129,10 +138,12 @@ class OrtTarget:
         else:
             self.clf.logits(self.x)
         first = time.perf_counter_ns()
-        self.label = f"{Path(model).name} {provider} {scenario} b{batch} t{threads}"
+        used = threads or (self.clf.workers if batch >= SPLIT_MIN else 1)
+        self.label = f"{Path(model).name} {provider} {scenario} b{batch} t{used}"
         self.info = {
             "model": str(model), "model_sha256": sha256_file(Path(model)), "provider": provider,
-            "provider_options": dict(cfg.provider_options), "scenario": scenario, "batch": batch, "threads": threads,
+            "provider_options": dict(cfg.provider_options), "scenario": scenario, "batch": batch, "threads": used,
+            "threading": self.clf.threading(),
             "session_ms": (created - t0) / 1e6, "first_inference_ms": (first - created) / 1e6,
             "cold_start_ms": (first - t0) / 1e6, "io_binding": self.gpu,
         }  # fmt: skip
@@ -330,16 +341,19 @@ def _restore_torch_threads(configs: list[Measured]) -> None:
             return
 
 
-def plan(cfg: BenchConfig) -> list[tuple[str, int, int]]:
-    """(scenario, batch, threads) triples, threads chosen per scenario unless given."""
-    cores = usable_cores()
+def plan(cfg: BenchConfig) -> list[tuple[str, int, int | None]]:
+    """(scenario, batch, threads) triples; threads None = the runner's auto threading."""
     out = []
     for scenario in cfg.scenarios:
         for batch in (1,) if scenario == "single-stream" else cfg.batches:
-            # Default threads: batch 1 gains nothing from a thread hand-off; large batches use every core.
-            for threads in cfg.threads or ((1,) if scenario == "single-stream" else (cores,)):
+            for threads in cfg.threads or (None,):
                 out.append((scenario, batch, threads))
     return out
+
+
+def torch_threads(threads: int | None, batch: int) -> int:
+    """PyTorch at the same parallelism as the auto runner: 1 thread for small batches, all cores for large."""
+    return threads or (usable_cores() if batch >= SPLIT_MIN else 1)
 
 
 def run_bench(
@@ -352,7 +366,7 @@ def run_bench(
     configs: list[Measured] = []
     for scenario, batch, threads in plan(cfg):
         if cfg.torch_checkpoint is not None:
-            t = TorchTarget(cfg.torch_checkpoint, scenario, batch, threads, images)
+            t = TorchTarget(cfg.torch_checkpoint, scenario, batch, torch_threads(threads, batch), images)
             configs.append(Measured(t.info, t))
         for model in cfg.models:
             for provider in cfg.providers:
@@ -360,7 +374,7 @@ def run_bench(
                 configs.append(Measured(o.info, o))
     if cfg.streaming_model is not None:
         for provider in cfg.providers:
-            for threads in cfg.threads or (1,):
+            for threads in cfg.threads or (1,):  # one row is a tiny job: one thread
                 s = StreamingTarget(cfg.streaming_model, provider, threads, cfg, images)
                 configs.append(Measured(s.info, s))
     try:

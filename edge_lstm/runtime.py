@@ -13,7 +13,9 @@ import dataclasses
 import json
 import os
 import tempfile
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract, providers
+from edge_lstm.environment import usable_cores
 from edge_lstm.errors import InputError, ModelFileError, ProviderError
 
 
@@ -28,7 +31,9 @@ from edge_lstm.errors import InputError, ModelFileError, ProviderError
 class SessionConfig:
     provider: str = "cpu"
     provider_options: dict[str, Any] = field(default_factory=dict)  # merged over the registry defaults
-    threads: int | None = None  # intra-op threads; None: onnxruntime's default (physical cores)
+    # Intra-op threads. None = auto: 1 intra-op thread (batch 1 gains nothing from a thread
+    # hand-off, bench/results/perf.json) and large CPU batches split over one worker per core.
+    threads: int | None = None
     spinning: bool | None = None  # intra-op thread spinning; None: onnxruntime's default (on)
     allow_fallback: bool = False  # accept nodes (the LSTM) placed on another provider than asked
     check_placement: bool | None = None  # None: check for every provider except cpu
@@ -36,6 +41,7 @@ class SessionConfig:
 
 
 _LEVELS = ("disable", "basic", "extended", "all")
+SPLIT_MIN = 64  # below this, one call on one thread is faster than a split (thread hand-off costs)
 
 
 def _model_bytes(model: Path | str | bytes) -> tuple[bytes, str]:
@@ -74,6 +80,8 @@ def open_session(model: Path | str | bytes, config: SessionConfig = SessionConfi
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # a chain of ops: nothing to run in parallel
     if config.threads is not None:
         so.intra_op_num_threads = config.threads
+    elif spec.name == "cpu":
+        so.intra_op_num_threads = 1  # auto mode: parallelism comes from splitting the batch
     if config.spinning is not None:
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
     check = config.check_placement if config.check_placement is not None else spec.name != "cpu"
@@ -203,6 +211,11 @@ class Classifier:
             )
         self.provider = providers.spec(self.config.provider).name
         self._outputs = [contract.OUTPUT]
+        # Auto threading on the CPU: split batches of >= SPLIT_MIN images over one worker per core,
+        # each running the shared session with its 1 intra-op thread (session.run releases the GIL).
+        self.workers = usable_cores() if self.config.threads is None and self.provider == "cpu" else 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self.placement: dict[str, dict[str, int]] | None = None
         if self.session.get_session_options().enable_profiling:
             self.session.run(self._outputs, {contract.INPUT: np.zeros((1, 28, 28), np.float32)})
@@ -216,9 +229,23 @@ class Classifier:
             self.placement = Classifier(self._data, probe_config).placement
         return self.placement or {}
 
+    def threading(self) -> str:
+        """What the runner picked, for people."""
+        if self.workers > 1:
+            return f"auto: 1 intra-op thread; batches >= {SPLIT_MIN} split over {self.workers} workers"
+        threads = self.config.threads or (1 if self.provider == "cpu" else "default")
+        return f"{threads} intra-op thread(s)"
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         """(B, 10) float32 logits for (B, 28, 28) images (uint8 0..255 or float32 0..1)."""
         x = to_input(images)
+        if self.workers > 1 and len(x) >= SPLIT_MIN:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="edge-lstm")
+            chunks = np.array_split(x, self.workers)
+            parts = self._pool.map(lambda c: self.session.run(self._outputs, {contract.INPUT: c})[0], chunks)
+            return np.concatenate(list(parts))
         return self.session.run(self._outputs, {contract.INPUT: x})[0]
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

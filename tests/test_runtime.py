@@ -152,3 +152,17 @@ def test_to_input_rows() -> None:
     assert to_input(np.zeros(28, np.uint8), rank=2).shape == (1, 28)
     with pytest.raises(InputError, match=r"rows of shape \(28,\) or \(B, 28\)"):
         to_input(np.zeros((2, 27), np.uint8), rank=2)
+
+
+def test_auto_threading_splits_large_batches(exported: dict[str, Path], test_images: np.ndarray) -> None:
+    from edge_lstm.environment import usable_cores
+    from edge_lstm.runtime import SPLIT_MIN
+
+    auto = Classifier(exported["fp32"])
+    assert auto.session.get_session_options().intra_op_num_threads == 1
+    assert auto.workers == usable_cores() and "auto" in auto.threading()
+    one = Classifier(exported["fp32"], threads=1)
+    assert one.workers == 1 and one.threading() == "1 intra-op thread(s)"
+    x = test_images[: 4 * SPLIT_MIN + 3]
+    assert np.allclose(auto.logits(x), one.logits(x), atol=1e-5)
+    assert np.array_equal(auto.predict_labels(test_images[:500]), one.predict_labels(test_images[:500]))
