@@ -70,10 +70,19 @@ def latency_report(results: Sequence[dict[str, Any]], raw: Mapping[str, Sequence
     ax1.set_xlabel("latency per request (ms, log scale); whiskers p1..p99")
     ax1.grid(alpha=0.3, axis="x")
     series: dict[str, list[tuple[int, float]]] = {}
-    for r in results:
-        if r["scenario"] == "streaming-step":  # rows/s, not images/s: not on this axis
-            continue
-        key = f"{Path(r['model']).name} {r['provider']} t{r['threads']}"
+    rows = [r for r in results if r["scenario"] != "streaming-step"]  # rows/s, not images/s
+    # One line per model and provider across batch sizes; split by threads only where a batch
+    # size was run with several thread counts (a sweep), so each line is monotone in batch.
+    sweeps = {
+        (r["model"], r["provider"])
+        for r in rows
+        if sum(1 for q in rows if (q["model"], q["provider"], q["batch"]) == (r["model"], r["provider"], r["batch"]))
+        > 1
+    }
+    for r in rows:
+        key = f"{Path(r['model']).name} {r['provider']}"
+        if (r["model"], r["provider"]) in sweeps:
+            key += f" t{r['threads']}"
         series.setdefault(key, []).append((int(r["batch"]), float(r["throughput"])))
     for key, pts in sorted(series.items()):
         pts.sort()

@@ -1,0 +1,55 @@
+"""The deployment side never imports PyTorch, and `--help` stays instant."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_SCRIPT = """
+import sys
+from typer.testing import CliRunner
+from edge_lstm.cli import app
+r = CliRunner()
+model, step = sys.argv[1], sys.argv[2]
+for args in (
+    ["eval", model, "--limit", "50"],
+    ["eval", step, "--streaming", "--limit", "50", "--plot", sys.argv[3]],
+    ["inspect", model],
+    ["predict", model, sys.argv[4]],
+    ["providers"],
+    ["bench", model, "--min-time", "0.05", "--min-count", "5", "--rounds", "1", "--warmup", "1", "--batch", "8"],
+):
+    res = r.invoke(app, args)
+    assert res.exit_code == 0, (args, res.output)
+heavy = sorted(m for m in ("torch", "onnxscript") if m in sys.modules)
+print("heavy:", heavy)
+sys.exit(1 if heavy else 0)
+"""
+
+
+def test_deployment_commands_do_not_import_torch(exported: dict[str, Path], tmp_path: Path) -> None:
+    import numpy as np
+
+    from edge_lstm import mnist
+
+    npy = tmp_path / "digits.npy"
+    np.save(npy, mnist.load_split(mnist.BUNDLED_DIR, "test").images[:3])
+    args = [str(exported["fp32"]), str(exported["step"]), str(tmp_path / "c.png"), str(npy)]
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "heavy: []" in proc.stdout
+
+
+def test_help_is_instant() -> None:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "edge_lstm", "--help"], capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0 and "train" in proc.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import edge_lstm.cli, sys; print(sorted(m for m in ('torch', 'onnxruntime', 'onnx', 'numpy', 'matplotlib') if m in sys.modules))"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.stdout.strip() == "[]", probe.stdout  # nothing heavy at import time
+    assert elapsed < 5.0  # generous for a loaded CI machine; typically ~0.4 s
