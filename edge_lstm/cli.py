@@ -29,6 +29,18 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Options shared by several commands, declared once.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder with the MNIST IDX files (default: $EDGE_LSTM_DATA, the bundled copy, the cache, then a download)."
+    ),
+]
+ProviderOptions = Annotated[
+    list[str] | None, typer.Option("--provider-option", help="KEY=VALUE for the provider (repeatable).")
+]
+
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
@@ -107,18 +119,13 @@ def train(
     test_subset: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
     max_samples: Annotated[int | None, typer.Option(help="Stop after this many training samples.")] = None,
     log_every: Annotated[int | None, typer.Option(help="Steps between loss/accuracy lines.")] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder with the MNIST IDX files (default: $EDGE_LSTM_DATA, the bundled copy, the cache, then a download)."
-        ),
-    ] = None,
+    data_dir: DataDir = None,
     out: Annotated[Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")] = Path(
         "runs/latest"
     ),
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUT/last.pt.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Train the LSTM classifier on MNIST."""
     from edge_lstm.cli_reporting import TrainPrinter
@@ -169,9 +176,9 @@ def eval_(
         Path | None,
         typer.Option(help="With --streaming: where to write the accuracy-vs-rows PNG (default beside the model)."),
     ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX files.")] = None,
+    data_dir: DataDir = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Test-set accuracy and per-class accuracy of a checkpoint or an ONNX model."""
     from edge_lstm.evaluate import evaluate, evaluate_streaming
@@ -231,8 +238,8 @@ def export(
     verify: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Check every file against PyTorch in onnxruntime.")
     ] = True,
-    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder for verification.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch, plus edge variants."""
     from edge_lstm.export import ExportConfig
@@ -268,7 +275,7 @@ def export(
 def inspect(
     model: Annotated[Path, typer.Argument(help="An .onnx or .ort file.")] = Path("export/model.onnx"),
     provider: Annotated[str, typer.Option(help="Show where the nodes are placed on this provider.")] = "cpu",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Inputs, outputs, opset, operators, size, parameters, metadata and node placement of a model."""
     from edge_lstm.inspect_model import format_text, inspect_file
@@ -288,7 +295,7 @@ def inspect(
 @app.command("providers")
 @handle_errors
 def providers_(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Execution providers: which this onnxruntime has, and the package for each of the others."""
     import onnxruntime as ort
@@ -325,13 +332,11 @@ def predict(
         ),
     ] = True,
     provider: Annotated[str, typer.Option(help="onnxruntime provider.")] = "cpu",
-    provider_option: Annotated[
-        list[str] | None, typer.Option("--provider-option", help="KEY=VALUE for the provider (repeatable).")
-    ] = None,
+    provider_option: ProviderOptions = None,
     allow_fallback: Annotated[
         bool, typer.Option(help="Accept the LSTM running on another provider than asked.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Classify images; a file that fails is reported and the others go on (exit 1 if any failed)."""
     from edge_lstm.predict import predict_files
@@ -391,9 +396,7 @@ def bench(
         bool | None,
         typer.Option("--spinning/--no-spinning", help="onnxruntime intra-op thread spinning (default: onnxruntime's)."),
     ] = None,
-    provider_option: Annotated[
-        list[str] | None, typer.Option("--provider-option", help="KEY=VALUE for the provider (repeatable).")
-    ] = None,
+    provider_option: ProviderOptions = None,
     allow_fallback: Annotated[bool, typer.Option(help="Accept nodes placed on another provider.")] = False,
     torch: Annotated[
         bool, typer.Option("--torch", help="Also time the PyTorch model (eager, inference mode) and show ratios.")
@@ -411,7 +414,7 @@ def bench(
     ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Keep per-iteration latencies in the JSON.")] = False,
     force: Annotated[bool, typer.Option(help="Allow more threads than cores.")] = False,
-    data_dir: Annotated[Path | None, typer.Option(help="MNIST folder (inputs are real test images).")] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Latency and throughput, MLPerf-style scenarios, with confidence intervals."""
     from rich.console import Console

@@ -166,3 +166,25 @@ def test_auto_threading_splits_large_batches(exported: dict[str, Path], test_ima
     x = test_images[: 4 * SPLIT_MIN + 3]
     assert np.allclose(auto.logits(x), one.logits(x), atol=1e-5)
     assert np.array_equal(auto.predict_labels(test_images[:500]), one.predict_labels(test_images[:500]))
+
+
+def test_io_binding_path_on_cpu(clf: Classifier, test_images: np.ndarray) -> None:
+    # The same code the CUDA path runs (OrtValue inputs, outputs bound to the device), on the CPU.
+    x = test_images[:5]
+    on_device = clf.run_on_device(clf.to_device(x))
+    assert np.array_equal(on_device.numpy(), clf.logits(x))
+
+
+has_cuda = "CUDAExecutionProvider" in providers.available()
+
+
+@pytest.mark.skipif(not has_cuda, reason="needs onnxruntime-gpu and a CUDA device")
+def test_cuda_session_places_the_lstm_on_the_gpu(exported: dict[str, Path], test_images: np.ndarray) -> None:
+    gpu = Classifier(exported["fp32"], provider="cuda")
+    assert gpu.placement is not None and "LSTM" in gpu.placement["cuda"]
+    x = test_images[:64]
+    cpu = Classifier(exported["fp32"], threads=1).logits(x)
+    assert np.abs(gpu.logits(x) - cpu).max() < 1e-3
+    assert np.abs(gpu.run_on_device(gpu.to_device(x)).numpy() - cpu).max() < 1e-3
+    with pytest.raises(ProviderError, match="LSTM node ran on cpu"):
+        Classifier(exported["int8"], provider="cuda")  # DynamicQuantizeLSTM is CPU-only

@@ -98,7 +98,9 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path) -> None:
     full = train(tiny_config(), tmp_path / "full")
     run = tmp_path / "killed"
     steps_per_epoch = 384 // 64
-    script = _KILLER.format(kill_at=steps_per_epoch + 3, config=repr(TINY), threads=torch.get_num_threads())  # mid-way through epoch 2
+    script = _KILLER.format(
+        kill_at=steps_per_epoch + 3, config=repr(TINY), threads=torch.get_num_threads()
+    )  # mid-way through epoch 2
     proc = subprocess.run([sys.executable, "-c", script, str(run)], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL
     assert (run / "last.pt").exists() and not (run / "model.pt").exists()
