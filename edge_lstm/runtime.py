@@ -87,7 +87,7 @@ def open_session(model: Path | str | bytes, config: SessionConfig = SessionConfi
     check = config.check_placement if config.check_placement is not None else spec.name != "cpu"
     profile_dir = None
     if check:
-        # Node placement is read from onnxruntime's own profile of one run (see _placement).
+        # Node placement is read from onnxruntime's own profile of one run (_placement_from_profile).
         profile_dir = tempfile.mkdtemp(prefix="edge-lstm-profile-")
         so.enable_profiling = True
         so.profile_file_prefix = os.path.join(profile_dir, "placement")

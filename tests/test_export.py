@@ -168,3 +168,11 @@ def test_eval_and_inspect_reject_bad_files(tmp_path: Path, exported: dict[str, P
         _fails_cleanly(["eval", str(tmp_path / name), "--limit", "10"], name)
         _fails_cleanly(["inspect", str(tmp_path / name)], name)
     _fails_cleanly(["inspect", str(tmp_path / "missing.onnx")], "not found")
+
+
+def test_opset_is_selectable(trained: Path, tmp_path: Path) -> None:
+    (art,) = export(ExportConfig(output=tmp_path / "o18.onnx", checkpoint=trained, opset=18, verify=False))
+    model = onnx.load(art.path)
+    assert {o.domain: o.version for o in model.opset_import}[""] == 18
+    sess = ort.InferenceSession(art.path, providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"images": np.zeros((2, 28, 28), np.float32)})[0].shape == (2, 10)
