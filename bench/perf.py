@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import mnist
-from edge_lstm.bench import BenchConfig, Measured, OrtTarget, TorchTarget, measure, result_row
+from edge_lstm.bench import BenchConfig, Measured, measure, result_row
 from edge_lstm.bench_report import table, to_json, to_plot
+from edge_lstm.bench_targets import OrtTarget, TorchTarget
 from edge_lstm.environment import describe, usable_cores
 from edge_lstm.runtime import Classifier
 

@@ -172,7 +172,7 @@ def test_bench_missing_model(tmp_path: Path) -> None:
 
 def test_harness_agrees_with_timeit(exported: dict[str, Path]) -> None:
     """Batch-1 p50 from the harness within 10% of an independent timeit loop on the same session."""
-    from edge_lstm.bench import OrtTarget
+    from edge_lstm.bench_targets import OrtTarget
 
     images = np.random.default_rng(0).integers(0, 256, (1, 28, 28), dtype=np.uint8)
     cfg = BenchConfig(warmup=50, warmup_s=0.1, min_count=2000, min_seconds=1.0, rounds=1)
