@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from edge_lstm import __version__
-from edge_lstm.errors import EdgeLstmError
+from edge_lstm.errors import EdgeLstmError, TrainingInterrupted
 
 app = typer.Typer(
     name="edge-lstm",
@@ -55,13 +55,12 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EdgeLstmError as e:
-            code = 130 if type(e).__name__ == "TrainingInterrupted" else 1
-            raise fail(str(e), code) from None
+            raise fail(str(e), 130 if isinstance(e, TrainingInterrupted) else 1) from None
         except ModuleNotFoundError as e:
             if e.name in ("torch", "onnxscript"):
                 raise fail(
                     f"{e.name} is not installed: training and export need it; "
-                    "install with `pip install 'edge-lstm[torch]'`"
+                    "install the extra with `pip install -e '.[torch]'` (or 'edge-lstm[torch]')"
                 ) from None
             raise
         except KeyboardInterrupt:

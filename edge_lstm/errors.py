@@ -37,5 +37,5 @@ class InputError(EdgeLstmError):
     """Input images have the wrong shape, dtype or value range, or cannot be decoded."""
 
 
-class MissingDependencyError(EdgeLstmError):
-    """An optional dependency (PyTorch for training/export) is not installed."""
+class TrainingInterrupted(EdgeLstmError):
+    """Ctrl-C during training: the last complete epoch's checkpoint is kept for --resume."""

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edge_lstm import checkpoint, mnist
-from edge_lstm.errors import CheckpointError, ConfigError, EdgeLstmError
+from edge_lstm.errors import CheckpointError, ConfigError, TrainingInterrupted
 from edge_lstm.fileio import atomic_write_text, check_writable_dir
 from edge_lstm.model import LSTMClassifier, ModelConfig, init_tutorial_
 
@@ -102,10 +102,6 @@ class SilentReporter:
 
     def epoch(self, epoch: int, test_accuracy: float, seconds: float) -> None:
         pass
-
-
-class TrainingInterrupted(EdgeLstmError):
-    """Ctrl-C: the last complete epoch's checkpoint is kept for --resume."""
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,12 @@ def test_help_is_instant() -> None:
     )  # fmt: skip
     assert probe.stdout.strip() == "[]", probe.stdout  # nothing heavy at import time
     assert elapsed < 5.0  # generous for a loaded CI machine; typically ~0.4 s
+
+
+def test_training_without_torch_says_what_to_install() -> None:
+    # Simulate an edge install: importing torch fails.
+    script = "import sys; sys.modules['torch'] = None; from edge_lstm.cli import main; sys.argv = ['edge-lstm', 'train']; main()"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: torch is not installed") and "[torch]" in proc.stderr
+    assert "Traceback" not in proc.stderr
