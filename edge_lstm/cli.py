@@ -118,6 +118,12 @@ def train(
     test_subset: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
     max_samples: Annotated[int | None, typer.Option(help="Stop after this many training samples.")] = None,
     log_every: Annotated[int | None, typer.Option(help="Steps between loss/accuracy lines.")] = None,
+    anytime: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of a loss on the answers after every earlier row (streaming 'anytime' prediction); 0 = off."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     out: Annotated[Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")] = Path(
         "runs/latest"
@@ -133,7 +139,7 @@ def train(
 
     config = override(
         preset_config(preset.value), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-        subset=subset, test_subset=test_subset, max_samples=max_samples, log_every=log_every,
+        subset=subset, test_subset=test_subset, max_samples=max_samples, log_every=log_every, anytime=anytime,
     )  # fmt: skip
     config.validate()  # before importing/initialising anything slow
     dev = _resolve_device(device.value)

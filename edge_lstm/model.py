@@ -44,6 +44,11 @@ class LSTMClassifier(nn.Module):
         _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
         return self.fc_out(h[-1])  # (B, 10) logits
 
+    def logits_per_step(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 28, 10): the logits after each row, what the streaming model answers at every step."""
+        out, _ = self.lstm(self.fc_in(images))  # (B, 28, 128): the hidden state after every row
+        return self.fc_out(out)
+
 
 def init_tutorial_(model: LSTMClassifier) -> None:
     """The TensorFlow tutorial's initialisation, translated to PyTorch's parameter layout.

@@ -39,6 +39,9 @@ class TrainConfig:
     warmup_frac: float = 0.25  # share of steps spent ramping up to `lr` (one-cycle)
     grad_clip: float | None = 1.0  # max global gradient norm; LSTMs occasionally spike
     init: Literal["pytorch", "tutorial"] = "pytorch"
+    # Weight of an extra loss on the logits after every earlier row (0: off). Makes the streaming
+    # model's early answers meaningful ("anytime" prediction) at a small cost in final accuracy.
+    anytime: float = 0.0
     seed: int = 1
     log_every: int = 20  # steps between loss / batch-accuracy lines, like the tutorial
     subset: int | None = None  # train on the first N training images (quick runs, tests)
@@ -57,6 +60,7 @@ class TrainConfig:
             (self.test_subset is None or self.test_subset >= 1, "test subset must be >= 1"),
             (self.grad_clip is None or self.grad_clip > 0, "gradient clip must be > 0"),
             (0 < self.warmup_frac < 1, "warm-up fraction must be in (0, 1)"),
+            (self.anytime >= 0, f"anytime loss weight must be >= 0, got {self.anytime}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -227,8 +231,16 @@ def train(
                 if step >= total_steps:
                     break
                 idx = order[i : i + config.batch_size].to(torch_device)
-                logits = model(x_train[idx])  # (B, 10)
-                loss = loss_fn(logits, y_train[idx])
+                if config.anytime > 0:
+                    per_step = model.logits_per_step(x_train[idx])  # (B, 28, 10)
+                    logits = per_step[:, -1]
+                    early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (B*27, 10)
+                    loss = loss_fn(logits, y_train[idx]) + config.anytime * loss_fn(
+                        early, y_train[idx].repeat_interleave(per_step.shape[1] - 1)
+                    )
+                else:
+                    logits = model(x_train[idx])  # (B, 10)
+                    loss = loss_fn(logits, y_train[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip is not None:

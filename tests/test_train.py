@@ -156,3 +156,24 @@ def test_checkpoint_is_loaded_weights_only(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         checkpoint.load(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_logits_per_step_ends_with_the_forward_logits() -> None:
+    model = LSTMClassifier().eval()
+    x = torch.rand(3, 28, 28)
+    with torch.inference_mode():
+        per_step = model.logits_per_step(x)
+        assert per_step.shape == (3, 28, 10)
+        assert torch.allclose(per_step[:, -1], model(x), atol=1e-6)
+
+
+def test_anytime_loss_trains_and_is_validated(tmp_path: Path) -> None:
+    from edge_lstm.errors import ConfigError
+
+    plain = train(tiny_config(epochs=1), tmp_path / "plain")
+    anytime = train(tiny_config(epochs=1, anytime=0.5), tmp_path / "anytime")
+    a = checkpoint.load(plain.checkpoint)["state_dict"]
+    b = checkpoint.load(anytime.checkpoint)
+    assert b["train_config"]["anytime"] == 0.5 and not states_equal(a, b["state_dict"])
+    with pytest.raises(ConfigError, match="anytime"):
+        tiny_config(anytime=-1).validate()
