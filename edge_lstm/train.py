@@ -219,6 +219,10 @@ def train(
         history, elapsed_before = list(state["history"]), float(state["train_seconds"])
 
     metrics_path = run_dir / "metrics.jsonl"
+    if resume and metrics_path.exists():
+        # Drop what the interrupted epoch logged after the checkpoint: it is about to be redone.
+        kept = [ln for ln in metrics_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        metrics_path.write_text("".join(ln + "\n" for ln in kept))
     metrics = open(metrics_path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in `finally`
     reporter.start(total_steps, config, start_epoch)
     t0 = time.perf_counter()

@@ -107,6 +107,8 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path) -> None:
     assert checkpoint.load(run / "last.pt")["epoch"] == 0
     resumed = train(tiny_config(), run, resume=True)
     assert resumed.steps == full.steps and resumed.epochs == full.epochs
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    assert steps == sorted(set(steps))  # the killed epoch's lines were not logged twice
     assert states_equal(
         checkpoint.load(full.checkpoint)["state_dict"], checkpoint.load(resumed.checkpoint)["state_dict"]
     )
