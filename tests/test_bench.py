@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from edge_lstm.bench import BenchConfig, Measured, measure, result_row
 from edge_lstm.cli import app
 from edge_lstm.environment import usable_cores
-from edge_lstm.runtime import Classifier, SessionConfig
+from edge_lstm.runtime import Classifier
 
 runner = CliRunner()
 
@@ -187,4 +187,3 @@ def test_harness_agrees_with_timeit(exported: dict[str, Path]) -> None:
         if abs(harness / reference - 1) <= 0.10:
             break
     assert abs(harness / reference - 1) <= 0.10, (harness, reference)
-    assert SessionConfig().provider == "cpu"

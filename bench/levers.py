@@ -1,0 +1,163 @@
+"""Performance levers that were tried for issue 7, measured in ONE interleaved run.
+
+    python bench/levers.py   # -> bench/results/levers.json
+
+Against the reference (the fused export's single LSTM node, 1 intra-op thread for batch 1,
+2 for batch 1024), each lever changes one thing:
+  denormals-as-zero    session.set_denormal_as_zero = 1
+  no spinning          intra-op threads do not spin (batch 1024, 2 threads)
+  unrolled graph       the recurrence written out as MatMul + Sigmoid/Tanh per time step (~400 nodes)
+  split over workers   1 intra-op thread, the batch split over 2 worker threads (the runner's auto mode)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from edge_lstm import mnist
+from edge_lstm.bench import BenchConfig, Measured, measure, result_row
+from edge_lstm.checkpoint import load_model
+from edge_lstm.environment import describe
+from edge_lstm.export import ExportConfig, _quiet_export, export, fuse_input_layer
+from edge_lstm.runtime import Classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Unrolled(nn.Module):
+    """The same function as the fused LSTM, one time step at a time, gates ordered i, f, o | g."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        w, b = fuse_input_layer(model)
+        lstm = model.lstm.state_dict()
+        h = model.config.n_hidden
+        order = torch.cat([torch.arange(0, 2 * h), torch.arange(3 * h, 4 * h), torch.arange(2 * h, 3 * h)])
+        self.h = h
+        self.register_buffer("w", w[order].T.contiguous())  # (28, 4H)
+        self.register_buffer("b", (b + lstm["bias_hh_l0"])[order])
+        self.register_buffer("r", lstm["weight_hh_l0"][order].T.contiguous())  # (H, 4H)
+        self.fc_out = model.fc_out
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        xw = images @ self.w + self.b  # (B, 28, 4H): every step's input projection at once
+        h = c = None
+        for t in range(images.shape[1]):
+            g = xw[:, t] if h is None else xw[:, t] + h @ self.r
+            s, cand = torch.sigmoid(g[:, : 3 * self.h]), torch.tanh(g[:, 3 * self.h :])
+            i, f, o = s[:, : self.h], s[:, self.h : 2 * self.h], s[:, 2 * self.h :]
+            c = i * cand if c is None else f * c + i * cand
+            h = o * torch.tanh(c)
+        assert h is not None
+        return self.fc_out(h)
+
+
+class Fn:
+    def __init__(self, label: str, info: dict[str, Any], fn: Any) -> None:
+        self.label, self.info, self.fn = (
+            label,
+            {**info, "session_ms": 0.0, "first_inference_ms": 0.0, "cold_start_ms": 0.0},
+            fn,
+        )
+
+    def run(self) -> None:
+        self.fn()
+
+
+def session(path: Path, threads: int, **entries: str) -> Any:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    for k, v in entries.items():
+        so.add_session_config_entry(k, v)
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "runs" / "latest" / "model.pt")
+    parser.add_argument("--min-time", type=float, default=3.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "levers.json")
+    args = parser.parse_args()
+    model, _ = load_model(args.checkpoint)
+    images = mnist.load_split(mnist.BUNDLED_DIR, "test").images[:1024].astype(np.float32) / 255
+    with tempfile.TemporaryDirectory() as tmp:
+        fused = Path(tmp) / "fused.onnx"
+        export(ExportConfig(output=fused, checkpoint=args.checkpoint, verify=False))
+        unrolled = Path(tmp) / "unrolled.onnx"
+        program = _quiet_export(
+            Unrolled(model).eval(),
+            (torch.from_numpy(images[:4]),),
+            dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
+            input_names=["images"],
+            output_names=["logits"],
+        )
+        program.save(str(unrolled))
+        with torch.inference_mode():
+            want = model(torch.from_numpy(images[:64])).numpy()
+        got = session(unrolled, 1).run(None, {"images": images[:64]})[0]
+        unrolled_diff = float(np.abs(got - want).max())
+        n_nodes = len(__import__("onnx").load(str(unrolled)).graph.node)
+
+        configs = []
+        for scenario, batch, threads in (("single-stream", 1, 1), ("offline", 1024, 2)):
+            x = images[:batch]
+            variants = {
+                "reference (LSTM node)": session(fused, threads),
+                "denormals-as-zero": session(fused, threads, **{"session.set_denormal_as_zero": "1"}),
+                "unrolled graph": session(unrolled, threads),
+            }
+            if threads > 1:
+                variants["no spinning"] = session(fused, threads, **{"session.intra_op.allow_spinning": "0"})
+            for name, sess in variants.items():
+                info = {
+                    "model": name,
+                    "provider": "onnxruntime cpu",
+                    "scenario": scenario,
+                    "batch": batch,
+                    "threads": threads,
+                }
+                configs.append(
+                    Measured(info, Fn(f"{name} {scenario}", info, lambda s=sess, x=x: s.run(None, {"images": x})))
+                )
+            if threads > 1:
+                auto = Classifier(fused)  # 1 intra-op thread, batch split over one worker per core
+                info = {
+                    "model": "split over workers",
+                    "provider": "onnxruntime cpu",
+                    "scenario": scenario,
+                    "batch": batch,
+                    "threads": threads,
+                }
+                configs.append(Measured(info, Fn("split offline", info, lambda x=x, auto=auto: auto.logits(x))))
+        cfg = BenchConfig(warmup=10, warmup_s=0.2, min_count=100, min_seconds=args.min_time, rounds=8)
+        measure(configs, cfg)
+    rows = [result_row(m, keep_raw=False) for m in configs]
+    for r in rows:
+        ref = next(q for q in rows if q["scenario"] == r["scenario"] and q["model"] == "reference (LSTM node)")
+        r["p50_vs_reference"] = r["p50_ms"] / ref["p50_ms"]
+        r["throughput_vs_reference"] = r["throughput"] / ref["throughput"]
+    report = {
+        "command": "python bench/levers.py",
+        "environment": describe(),
+        "unrolled": {"nodes": n_nodes, "max_abs_diff_vs_torch": unrolled_diff},
+        "results": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    for r in rows:
+        print(
+            f"{r['scenario']:<14} {r['model']:<24} p50 {r['p50_ms'] * 1000:8.1f} us  {r['throughput']:10,.0f} samples/s  x{r['throughput_vs_reference']:.2f} of reference"
+        )
+
+
+if __name__ == "__main__":
+    main()
