@@ -186,9 +186,12 @@ def result_row(m: Measured, keep_raw: bool) -> dict[str, Any]:
 def _add_ratios(rows: list[dict[str, Any]]) -> None:
     """p50 and throughput relative to PyTorch at the same scenario, batch and threads; for the
     streaming model, the last-row-to-answer time relative to the full-sequence model's latency."""
-    base = {(r["scenario"], r["batch"], r["threads"]): r for r in rows if r["provider"] == "torch"}
+    torch_rows = [r for r in rows if r["provider"].startswith("torch")]
+    base = {(r["provider"], r["scenario"], r["batch"], r["threads"]): r for r in torch_rows}
     full = {
-        (r["provider"], r["threads"]): r for r in rows if r["scenario"] == "single-stream" and r["provider"] != "torch"
+        (r["provider"], r["threads"]): r
+        for r in rows
+        if r["scenario"] == "single-stream" and not r["provider"].startswith("torch")
     }
     for r in rows:
         if r["scenario"] == "streaming-step":
@@ -197,13 +200,25 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
                 r["answer_vs_full_sequence"] = r["last_row_to_answer_p50_ms"] / f["p50_ms"]
                 r["full_sequence_model"] = f["model"]
             continue
-        b = base.get((r["scenario"], r["batch"], r["threads"]))
-        if b is None or r is b:
+        if r["provider"].startswith("torch"):
+            continue
+        # GPU providers are compared with PyTorch on CUDA (when it ran), the others with PyTorch on the CPU.
+        gpu = r["provider"] in ("cuda", "tensorrt")
+        b = base.get(("torch-cuda" if gpu else "torch", r["scenario"], r["batch"], r["threads"]))
+        if b is None:
             continue
         if r["p50_ms"] and b["p50_ms"]:
             r["p50_vs_torch"] = r["p50_ms"] / b["p50_ms"]
         if r.get("throughput") and b.get("throughput"):
             r["throughput_vs_torch"] = r["throughput"] / b["throughput"]
+
+
+def _torch_devices(cfg: BenchConfig) -> list[str]:
+    """PyTorch on the CPU always; on CUDA too when a CUDA provider is benchmarked and torch has CUDA."""
+    import torch
+
+    wants_gpu = any(p in ("cuda", "tensorrt") for p in cfg.providers)
+    return ["cpu", "cuda"] if wants_gpu and torch.cuda.is_available() else ["cpu"]
 
 
 def _restore_torch_threads(configs: list[Measured]) -> None:
@@ -239,8 +254,9 @@ def run_bench(
     configs: list[Measured] = []
     for scenario, batch, threads in plan(cfg):
         if cfg.torch_checkpoint is not None:
-            t = TorchTarget(cfg.torch_checkpoint, scenario, batch, torch_threads(threads, batch), images)
-            configs.append(Measured(t.info, t))
+            for device in _torch_devices(cfg):
+                t = TorchTarget(cfg.torch_checkpoint, scenario, batch, torch_threads(threads, batch), images, device)
+                configs.append(Measured(t.info, t))
         for model in cfg.models:
             for provider in cfg.providers:
                 o = OrtTarget(model, provider, scenario, batch, threads, cfg, images)

@@ -84,6 +84,9 @@ class OrtTarget:
 
 
 class TorchTarget:
+    """PyTorch eager in inference mode; on CUDA each request ends with a synchronize, so the
+    timing covers the GPU work (torch launches kernels asynchronously)."""
+
     def __init__(
         self, checkpoint: Path, scenario: str, batch: int, threads: int, images: np.ndarray, device: str = "cpu"
     ) -> None:
@@ -93,6 +96,7 @@ class TorchTarget:
 
         t0 = time.perf_counter_ns()
         self.torch = torch
+        self.device = device
         self.threads = threads
         self.threads_before = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -102,9 +106,10 @@ class TorchTarget:
         self.x = torch.from_numpy(images[:batch].astype(np.float32) / 255).to(device)
         self.run()
         first = time.perf_counter_ns()
-        self.label = f"torch {scenario} b{batch} t{threads}"
+        provider = "torch" if device == "cpu" else f"torch-{device}"
+        self.label = f"{provider} {scenario} b{batch} t{threads}"
         self.info = {
-            "model": str(checkpoint), "model_sha256": sha256_file(Path(checkpoint)), "provider": "torch",
+            "model": str(checkpoint), "model_sha256": sha256_file(Path(checkpoint)), "provider": provider,
             "provider_options": {"mode": "eager, inference_mode", "device": device}, "scenario": scenario,
             "batch": batch, "threads": threads, "session_ms": (created - t0) / 1e6,
             "first_inference_ms": (first - created) / 1e6, "cold_start_ms": (first - t0) / 1e6, "io_binding": False,
@@ -116,6 +121,8 @@ class TorchTarget:
             self.torch.set_num_threads(self.threads)
         with self.torch.inference_mode():
             self.model(self.x)
+        if self.device != "cpu":
+            self.torch.cuda.synchronize()
 
 
 class StreamingTarget:

@@ -452,6 +452,9 @@ def bench(
         for r in report["results"]:
             r.pop("raw_ms", None)
     Console(width=200).print(table(report))
+    picked = sorted({f"{r['scenario']} b{r['batch']}: {r['threading']}" for r in report["results"] if "threading" in r})
+    for line in picked:  # say what the auto defaults chose
+        typer.echo(f"threads  {line}")
     if json_out:
         to_json(report, json_out)
     if csv_out:
