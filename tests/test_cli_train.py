@@ -115,3 +115,37 @@ def test_truncated_checkpoint(tmp_path: Path) -> None:
 
 def test_version() -> None:
     assert invoke("--version").stdout.startswith("edge-lstm ")  # type: ignore[attr-defined]
+
+
+def test_real_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_lstm",
+        "train",
+        "--subset",
+        "1000",
+        "--test-subset",
+        "100",
+        "--epochs",
+        "200",
+        "--out",
+        str(run),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.3)  # somewhere inside a later epoch
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.startswith("error: interrupted at step") and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert not (run / "model.pt").exists()
+    assert checkpoint.load(run / "last.pt")["epoch"] >= 0
