@@ -22,7 +22,7 @@ from edge_lstm import contract, mnist, providers
 from edge_lstm.bench_targets import OrtTarget, StreamingTarget, Target, TorchTarget
 from edge_lstm.environment import describe, usable_cores
 from edge_lstm.errors import ConfigError
-from edge_lstm.runtime import SPLIT_MIN
+from edge_lstm.runtime import CHUNK
 from edge_lstm.stats import METHOD, summarize
 
 SCENARIOS = ("single-stream", "offline")
@@ -241,7 +241,7 @@ def plan(cfg: BenchConfig) -> list[tuple[str, int, int | None]]:
 
 def torch_threads(threads: int | None, batch: int) -> int:
     """PyTorch at the same parallelism as the auto runner: 1 thread for small batches, all cores for large."""
-    return threads or (usable_cores() if batch >= SPLIT_MIN else 1)
+    return threads or (usable_cores() if batch > CHUNK else 1)
 
 
 def run_bench(

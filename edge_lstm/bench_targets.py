@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_lstm import contract
 from edge_lstm.fileio import sha256_file
-from edge_lstm.runtime import SPLIT_MIN, Classifier, SessionConfig, StreamingClassifier
+from edge_lstm.runtime import CHUNK, Classifier, SessionConfig, StreamingClassifier
 
 if TYPE_CHECKING:
     from edge_lstm.bench import BenchConfig
@@ -60,7 +60,7 @@ class OrtTarget:
         else:
             self.clf.logits(self.x)
         first = time.perf_counter_ns()
-        used = threads or (self.clf.workers if batch >= SPLIT_MIN else 1)
+        used = threads or (self.clf.workers if batch > CHUNK else 1)
         self.label = f"{Path(model).name} {provider} {scenario} b{batch} t{used}"
         self.info = {
             "model": str(model), "model_sha256": sha256_file(Path(model)), "provider": provider,

@@ -157,14 +157,16 @@ def test_to_input_rows() -> None:
 
 def test_auto_threading_splits_large_batches(exported: dict[str, Path], test_images: np.ndarray) -> None:
     from edge_lstm.environment import usable_cores
-    from edge_lstm.runtime import SPLIT_MIN
+    from edge_lstm.runtime import CHUNK
 
     auto = Classifier(exported["fp32"])
     assert auto.session.get_session_options().intra_op_num_threads == 1
     assert auto.workers == usable_cores() and "auto" in auto.threading()
     one = Classifier(exported["fp32"], threads=1)
     assert one.workers == 1 and one.threading() == "1 intra-op thread(s)"
-    x = test_images[: 4 * SPLIT_MIN + 3]
+    x = test_images[: 4 * CHUNK + 3]  # 5 chunks, the last one short
+    assert np.allclose(auto.logits(x), one.logits(x), atol=1e-5)
+    auto.workers = 1  # a one-core device: the chunks run one after another on the caller's thread
     assert np.allclose(auto.logits(x), one.logits(x), atol=1e-5)
     assert np.array_equal(auto.predict_labels(test_images[:500]), one.predict_labels(test_images[:500]))
 
