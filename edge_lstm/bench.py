@@ -213,6 +213,25 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
             r["throughput_vs_torch"] = r["throughput"] / b["throughput"]
 
 
+def best_per_scenario(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fastest measured configuration of each scenario and batch: lowest p50 for
+    single-stream and streaming, highest samples/s for offline (the headline metrics)."""
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        key = f"{r['scenario']} b{r['batch']}"
+        offline = r["scenario"] == "offline"
+        value = r["throughput"] if offline else r["p50_ms"]
+        if value is None:
+            continue
+        cur = best.get(key)
+        if cur is None or (value > cur["value"] if offline else value < cur["value"]):
+            best[key] = {
+                "model": r["model"], "provider": r["provider"], "threads": r["threads"],
+                "metric": "samples/s" if offline else "p50_ms", "value": value,
+            }  # fmt: skip
+    return best
+
+
 def _torch_devices(cfg: BenchConfig) -> list[str]:
     """PyTorch on the CPU always; on CUDA too when a CUDA provider is benchmarked and torch has CUDA."""
     import torch
@@ -287,4 +306,5 @@ def run_bench(
         },
         "environment": {**describe(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "results": rows,
+        "best": best_per_scenario(rows),
     }

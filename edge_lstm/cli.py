@@ -455,6 +455,9 @@ def bench(
     picked = sorted({f"{r['scenario']} b{r['batch']}: {r['threading']}" for r in report["results"] if "threading" in r})
     for line in picked:  # say what the auto defaults chose
         typer.echo(f"threads  {line}")
+    for key, b in report["best"].items():
+        shown = f"{b['value']:,.0f} samples/s" if b["metric"] == "samples/s" else f"p50 {b['value'] * 1000:.1f} us"
+        typer.echo(f"fastest  {key}: {Path(b['model']).name} on {b['provider']}, {b['threads']} thread(s), {shown}")
     if json_out:
         to_json(report, json_out)
     if csv_out:

@@ -133,6 +133,11 @@ def test_cli_bench_with_torch_writes_every_output(tmp_path: Path, exported: dict
     assert env["cores"] >= 1 and env["onnxruntime"] and env["peak_rss_mb"] > 0 and "cpu" in env
     assert all(len(r["model_sha256"]) == 64 for r in rows)
     assert "raw_ms" not in rows[0]
+    best = report["best"]
+    assert set(best) == {"single-stream b1", "offline b1", "offline b64", "streaming-step b1"}
+    off = best["offline b64"]
+    assert off["value"] == max(r["throughput"] for r in rows if (r["scenario"], r["batch"]) == ("offline", 64))
+    assert "fastest  single-stream b1:" in res.stdout
     with open(f"{out}.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert Path(f"{out}.png").read_bytes()[:4] == b"\x89PNG"
