@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections import Counter
@@ -104,6 +105,8 @@ def open_session(model: Path | str | bytes, config: SessionConfig = SessionConfi
     try:
         session = ort.InferenceSession(data, so, providers=ep_list)
     except Exception as e:  # onnxruntime raises its own pybind types: Fail, InvalidProtobuf, InvalidGraph...
+        if profile_dir is not None:
+            shutil.rmtree(profile_dir, ignore_errors=True)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if spec.ep != "CPUExecutionProvider" and "provider" in first.lower():
             raise ProviderError(f"{spec.name}: could not create the session: {first[:240]}") from None
