@@ -22,6 +22,7 @@ from edge_lstm import contract, mnist, providers
 from edge_lstm.bench_targets import OrtTarget, StreamingTarget, Target, TorchTarget
 from edge_lstm.environment import describe, usable_cores
 from edge_lstm.errors import ConfigError
+from edge_lstm.fileio import not_a_file
 from edge_lstm.runtime import CHUNK
 from edge_lstm.stats import METHOD, summarize
 
@@ -81,12 +82,12 @@ class BenchConfig:
             if not ok:
                 raise ConfigError(message)
         for m in (*self.models, *([self.streaming_model] if self.streaming_model else [])):
-            if not Path(m).is_file():
-                raise ConfigError(f"model file {m} not found (export one with `edge-lstm export`)")
+            if (why := not_a_file(m)) is not None:
+                raise ConfigError(f"model file {m} {why} (export one with `edge-lstm export`)")
         for p in self.providers:
             providers.require(p)
-        if self.torch_checkpoint is not None and not Path(self.torch_checkpoint).is_file():
-            raise ConfigError(f"checkpoint {self.torch_checkpoint} not found (for --torch)")
+        if self.torch_checkpoint is not None and (why := not_a_file(self.torch_checkpoint)) is not None:
+            raise ConfigError(f"checkpoint {self.torch_checkpoint} {why} (for --torch)")
 
 
 @dataclass
@@ -171,7 +172,6 @@ def result_row(m: Measured, keep_raw: bool) -> dict[str, Any]:
     row: dict[str, Any] = {**m.info, **s.__dict__}
     row["p50_ci_ms"], row["p90_ci_ms"] = list(s.p50_ci_ms), list(s.p90_ci_ms)
     row["throughput"] = samples / (m.busy_ns / 1e9) if m.busy_ns else None  # samples/s over the measured wall time
-    row["concurrency"] = 1 if m.info["scenario"] == "streaming-step" else None
     for name, times in m.extra.items():
         row[f"{name}_ms"] = float(np.median(np.asarray(times) / 1e6))
     if m.info["scenario"] == "streaming-step":

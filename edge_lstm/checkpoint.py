@@ -15,7 +15,7 @@ import torch
 
 from edge_lstm import __version__
 from edge_lstm.errors import CheckpointError
-from edge_lstm.fileio import atomic_path
+from edge_lstm.fileio import atomic_path, not_a_file
 from edge_lstm.model import LSTMClassifier, ModelConfig
 
 FORMAT = "edge-lstm-checkpoint"
@@ -33,9 +33,9 @@ def save(path: Path, payload: dict[str, Any]) -> None:
 def load(path: Path) -> dict[str, Any]:
     """Read and validate a checkpoint's envelope (not yet its weights)."""
     path = Path(path)
-    if not path.is_file():
+    if (why := not_a_file(path)) is not None:
         hint = " (train one with `edge-lstm train`)" if path == DEFAULT_CHECKPOINT else ""
-        raise CheckpointError(f"checkpoint {path} not found{hint}")
+        raise CheckpointError(f"checkpoint {path} {why}{hint}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:

@@ -440,6 +440,11 @@ def bench(
         torch_checkpoint=torch_checkpoint if torch else None, streaming_model=streaming,
         keep_raw=raw or plot is not None, force=force, data_dir=data_dir,
     )  # fmt: skip
+    from edge_lstm.fileio import check_writable_dir
+
+    for out, opt in ((json_out, "--json"), (csv_out, "--csv"), (plot, "--plot")):
+        if out is not None:  # before minutes of measuring, not after
+            check_writable_dir(out.parent, opt)
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
         report = run_bench(config, progress=lambda msg: status.update(msg))

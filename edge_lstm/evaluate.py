@@ -47,18 +47,11 @@ def evaluate(path: Path, data_dir: Path | None = None, provider: str = "cpu", li
 
 
 def _evaluate_checkpoint(path: Path, images: np.ndarray, labels: np.ndarray) -> EvalReport:
-    import torch
-
     from edge_lstm.checkpoint import load_model
-    from edge_lstm.train import to_float
+    from edge_lstm.train import logits_of
 
     model, _ = load_model(path)
-    predicted = []
-    with torch.inference_mode():
-        x = to_float(images)
-        for i in range(0, len(x), 2000):
-            predicted.append(model(x[i : i + 2000]).argmax(1).numpy())
-    return report_from_predictions(str(path), "torch", np.concatenate(predicted), labels)
+    return report_from_predictions(str(path), "torch", logits_of(model, images).argmax(1), labels)
 
 
 @dataclass(frozen=True)

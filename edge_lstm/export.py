@@ -29,7 +29,7 @@ from edge_lstm.errors import ExportError
 from edge_lstm.fileio import atomic_path, sha256_file
 from edge_lstm.graph import check_contract, drop_zero_initial_state, set_metadata
 from edge_lstm.model import LSTMClassifier
-from edge_lstm.train import to_float
+from edge_lstm.train import logits_of
 
 
 @dataclass(frozen=True)
@@ -221,9 +221,7 @@ class Reference:
 
 def reference(model: LSTMClassifier, data_dir: Path | None) -> Reference:
     test = mnist.load_split(mnist.locate(data_dir), "test")
-    with torch.inference_mode():
-        logits = torch.cat([model(to_float(test.images[i : i + 2000])) for i in range(0, len(test), 2000)])
-    logits_np = logits.numpy()
+    logits_np = logits_of(model, test.images)
     probes, start = {}, 0
     for b in contract.PROBE_BATCHES:  # distinct real test images for every probe batch
         probes[b] = (test.images[start : start + b], logits_np[start : start + b])

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from edge_lstm.errors import EdgeLstmError
@@ -58,13 +58,15 @@ def atomic_write_text(dest: Path, text: str) -> None:
     atomic_write_bytes(dest, text.encode("utf-8"))
 
 
-def atomic_write_with(dest: Path, writer: Callable[[Path], None], suffix: str = "") -> None:
-    """Let `writer` fill a temporary path, then move it onto `dest`."""
-    with atomic_path(dest, suffix=suffix) as tmp:
-        writer(tmp)
+def not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file ("not found", "is a folder, not a file"), or None."""
+    path = Path(path)
+    if path.is_file():
+        return None
+    return "is a folder, not a file" if path.is_dir() else "not found"
 
 
-def check_writable_dir(folder: Path) -> None:
+def check_writable_dir(folder: Path, option: str = "--out") -> None:
     """Fail early, before hours of work, if `folder` cannot be created or written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ def check_writable_dir(folder: Path) -> None:
             pass
     except OSError as e:
         raise EdgeLstmError(
-            f"output folder {folder} is not writable ({e.strerror or e}); choose another with --out"
+            f"output folder {folder} is not writable ({e.strerror or e}); choose another with {option}"
         ) from None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.errors import ModelFileError
-from edge_lstm.fileio import sha256_file
+from edge_lstm.fileio import not_a_file, sha256_file
 
 _DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16", 11: "float64", 16: "bfloat16"}
 
@@ -26,8 +26,8 @@ def _tensor_info(value: Any) -> dict[str, Any]:
 
 def inspect_file(path: Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} not found")
+    if (why := not_a_file(path)) is not None:
+        raise ModelFileError(f"model file {path} {why}")
     info: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path)}
     if path.suffix.lower() == ".ort":
         return {**info, **_inspect_ort(path)}

@@ -72,7 +72,3 @@ def init_tutorial_(model: LSTMClassifier) -> None:
                 p.zero_()
                 if name == "bias_ih_l0":
                     p[h : 2 * h] = 1.0  # forget gate
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm.errors import InputError
+from edge_lstm.fileio import not_a_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -96,8 +97,8 @@ def load_inputs(path: Path, normalize: bool = True) -> np.ndarray:
     from edge_lstm.errors import DataError
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
+    if (why := not_a_file(path)) is not None:
+        raise InputError(f"{path}: {'file ' if why == 'not found' else ''}{why}")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     suffix = path.suffix.lower()

@@ -47,7 +47,6 @@ REGISTRY: dict[str, ProviderSpec] = {
         ),
     )
 }
-GPU_PROVIDERS = {"cuda", "tensorrt", "rocm", "migraphx", "dml"}
 _BY_EP = {s.ep: s for s in REGISTRY.values()}
 
 

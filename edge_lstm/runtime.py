@@ -26,6 +26,7 @@ import numpy as np
 from edge_lstm import contract, providers
 from edge_lstm.environment import usable_cores
 from edge_lstm.errors import InputError, ModelFileError, ProviderError
+from edge_lstm.fileio import not_a_file
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def _model_bytes(model: Path | str | bytes) -> tuple[bytes, str]:
     if isinstance(model, bytes):
         return model, "<bytes>"
     path = Path(model)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} not found (export one with `edge-lstm export`)")
+    if (why := not_a_file(path)) is not None:
+        raise ModelFileError(f"model file {path} {why} (export one with `edge-lstm export`)")
     data = path.read_bytes()
     if not data:
         raise ModelFileError(f"{path}: empty file")
@@ -174,7 +175,7 @@ def to_input(images: np.ndarray, rank: int = 3) -> np.ndarray:
     """
     if not isinstance(images, np.ndarray):
         raise InputError(f"expected a numpy array, got {type(images).__name__}")
-    tail = (contract.N_STEPS, contract.N_INPUTS)[3 - rank :] if rank == 3 else (contract.N_INPUTS,)
+    tail = (contract.N_STEPS, contract.N_INPUTS) if rank == 3 else (contract.N_INPUTS,)
     what = "images of shape (28, 28) or (B, 28, 28)" if rank == 3 else "rows of shape (28,) or (B, 28)"
     if images.ndim == rank - 1 and images.shape == tail:
         images = images[None]

@@ -20,7 +20,7 @@ from torch import nn
 
 from edge_lstm import checkpoint, mnist
 from edge_lstm.errors import CheckpointError, ConfigError, TrainingInterrupted
-from edge_lstm.fileio import atomic_write_text, check_writable_dir
+from edge_lstm.fileio import check_writable_dir
 from edge_lstm.model import LSTMClassifier, ModelConfig, init_tutorial_
 
 Preset = Literal["default", "seed"]
@@ -125,6 +125,13 @@ class TrainResult:
 
 def to_float(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images.astype(np.float32) / 255.0)  # (N, 28, 28) in [0, 1]
+
+
+@torch.inference_mode()
+def logits_of(model: nn.Module, images: np.ndarray, batch: int = 2000) -> np.ndarray:
+    """(N, 10) logits of uint8 images (N, 28, 28), in batches, in inference mode (eval, export)."""
+    model.eval()
+    return torch.cat([model(to_float(images[i : i + batch])) for i in range(0, len(images), batch)]).numpy()
 
 
 @torch.inference_mode()
@@ -308,7 +315,3 @@ def override(config: TrainConfig, **changes: Any) -> TrainConfig:
     """Apply CLI overrides that were actually given (None means 'keep the preset's value')."""
     given = {k: v for k, v in changes.items() if v is not None}
     return replace(config, **given)
-
-
-def write_summary(run_dir: Path, result: TrainResult) -> None:
-    atomic_write_text(run_dir / "summary.json", json.dumps(result.to_dict(), indent=2) + "\n")

@@ -193,3 +193,11 @@ def test_harness_agrees_with_timeit(exported: dict[str, Path]) -> None:
         if abs(harness / reference - 1) <= 0.10:
             break
     assert abs(harness / reference - 1) <= 0.10, (harness, reference)
+
+
+def test_bench_unwritable_output_fails_before_measuring(exported: dict[str, Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--min-time", "30", "--plot", str(blocker / "p.png")])
+    assert res.exit_code == 1 and "--plot" in res.stderr and "not writable" in res.stderr
+    assert "edge-lstm bench" not in res.stdout  # nothing was measured

@@ -176,3 +176,9 @@ def test_opset_is_selectable(trained: Path, tmp_path: Path) -> None:
     assert {o.domain: o.version for o in model.opset_import}[""] == 18
     sess = ort.InferenceSession(art.path, providers=["CPUExecutionProvider"])
     assert sess.run(None, {"images": np.zeros((2, 28, 28), np.float32)})[0].shape == (2, 10)
+
+
+def test_folders_given_as_files_are_named_as_such(tmp_path: Path) -> None:
+    _fails_cleanly(["eval", str(tmp_path)], "is a folder, not a file")
+    _fails_cleanly(["inspect", str(tmp_path)], "is a folder, not a file")
+    _fails_cleanly(["export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path)], "is a folder, not a file")
