@@ -180,15 +180,18 @@ def test_harness_agrees_with_timeit(exported: dict[str, Path]) -> None:
     from edge_lstm.bench_targets import OrtTarget
 
     images = np.random.default_rng(0).integers(0, 256, (1, 28, 28), dtype=np.uint8)
-    cfg = BenchConfig(warmup=50, warmup_s=0.1, min_count=2000, min_seconds=1.0, rounds=1)
+    cfg = BenchConfig(warmup=20, warmup_s=0.05, min_count=300, min_seconds=0.1, rounds=1)
     target = OrtTarget(exported["fp32"], "cpu", "single-stream", 1, 1, cfg, images)
     clf: Classifier = target.clf
     for _attempt in range(3):  # a shared 2-core machine: allow a noisy neighbour to pass
+        # Alternate short blocks of the two methods, so drift on the machine hits both alike.
         m = Measured(target.info, target)
-        measure([m], cfg)
+        per_call: list[float] = []
+        for _block in range(8):
+            measure([m], cfg)
+            # timeit with number=1: single-call times, so both sides are medians of the same quantity.
+            per_call += [t * 1e6 for t in timeit.repeat(lambda: clf.logits(target.x), number=1, repeat=300)]
         harness = float(np.median(m.samples_ns)) / 1e3
-        # timeit with number=1: single-call times, so both sides are medians of the same quantity.
-        per_call = [t * 1e6 for t in timeit.repeat(lambda: clf.logits(target.x), number=1, repeat=3000)]
         reference = float(np.median(per_call))
         if abs(harness / reference - 1) <= 0.10:
             break
