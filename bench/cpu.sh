@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 out=bench/results
 edge-lstm bench export/model.onnx export/model.int8.onnx --torch \
   --batch 1024 --threads 1,2 --min-time 3 --rounds 4 \
-  --json "$out/cpu.json" --csv "$out/cpu.csv" --plot "$out/cpu.png"
+  --json-file "$out/cpu.json" --csv "$out/cpu.csv" --plot "$out/cpu.png"

@@ -14,5 +14,5 @@ export PYTHONPATH="$PWD:${PYTHONPATH:-}"
   python3 -m edge_lstm inspect export/model.onnx --provider cuda
   python3 -m pytest -q tests/test_runtime.py -k "cuda or io_binding" -p no:cacheprovider
   python3 -m edge_lstm bench export/model.onnx export/model.fp16.onnx --provider cpu,cuda --torch \
-    --batch 1024 --min-time 3 --json "$OUT/gpu_bench.json" --csv "$OUT/gpu_bench.csv" --plot "$OUT/gpu_bench.png"
+    --batch 1024 --min-time 3 --json-file "$OUT/gpu_bench.json" --csv "$OUT/gpu_bench.csv" --plot "$OUT/gpu_bench.png"
 } 2>&1 | tee "$OUT/gpu_check.log"

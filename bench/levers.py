@@ -24,12 +24,12 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from edge_lstm import mnist
-from edge_lstm.bench import BenchConfig, Measured, measure, result_row
-from edge_lstm.checkpoint import load_model
+from edge_lstm.bench import BenchSettings, Measured, TargetInfo, measure, result_row
+from edge_lstm.data import mnist
 from edge_lstm.environment import describe
-from edge_lstm.export import ExportConfig, _quiet_export, export, fuse_input_layer
+from edge_lstm.export import ExportConfig, export, fuse_input_layer, quiet_export
 from edge_lstm.runtime import Classifier
+from edge_lstm.training import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,12 +63,8 @@ class Unrolled(nn.Module):
 
 
 class Fn:
-    def __init__(self, label: str, info: dict[str, Any], fn: Any) -> None:
-        self.label, self.info, self.fn = (
-            label,
-            {**info, "session_ms": 0.0, "first_inference_ms": 0.0, "cold_start_ms": 0.0},
-            fn,
-        )
+    def __init__(self, info: TargetInfo, fn: Any) -> None:
+        self.info, self.fn = info, fn
 
     def run(self) -> None:
         self.fn()
@@ -94,7 +90,7 @@ def main() -> None:
         fused = Path(tmp) / "fused.onnx"
         export(ExportConfig(output=fused, checkpoint=args.checkpoint, verify=False))
         unrolled = Path(tmp) / "unrolled.onnx"
-        program = _quiet_export(
+        program = quiet_export(
             Unrolled(model).eval(),
             (torch.from_numpy(images[:4]),),
             dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
@@ -111,14 +107,8 @@ def main() -> None:
         configs = []
 
         def add(name: str, scenario: str, batch: int, threads: int, fn: Any) -> None:
-            info = {
-                "model": name,
-                "provider": "onnxruntime cpu",
-                "scenario": scenario,
-                "batch": batch,
-                "threads": threads,
-            }
-            configs.append(Measured(info, Fn(f"{name} {scenario} t{threads}", info, fn)))
+            info = TargetInfo(model=name, provider="onnxruntime cpu", scenario=scenario, batch=batch, threads=threads)
+            configs.append(Measured(Fn(info, fn)))
 
         for scenario, batch, threads in (("single-stream", 1, 1), ("offline", 1024, 1), ("offline", 1024, 2)):
             x = images[:batch]
@@ -140,9 +130,9 @@ def main() -> None:
                     threads,
                     lambda x=x, a=auto: a.logits(x),
                 )
-        cfg = BenchConfig(warmup=10, warmup_s=0.2, min_count=100, min_seconds=args.min_time, rounds=8)
+        cfg = BenchSettings(warmup=10, warmup_s=0.2, min_count=100, min_seconds=args.min_time, rounds=8)
         measure(configs, cfg)
-    rows = [result_row(m, keep_raw=False) for m in configs]
+    rows = [result_row(m, keep_raw=False).to_dict() for m in configs]
     for r in rows:
         same = (r["scenario"], r["threads"])
         ref = next(q for q in rows if (q["scenario"], q["threads"]) == same and q["model"] == "reference (LSTM node)")

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_lstm import mnist
-from edge_lstm.bench import BenchConfig, Measured, measure, result_row
-from edge_lstm.bench_report import table, to_json, to_plot
-from edge_lstm.bench_targets import OrtTarget, TorchTarget
+from edge_lstm.bench import BenchSettings, Measured, OrtTarget, TargetInfo, TorchTarget, measure, result_row
+from edge_lstm.data import mnist
 from edge_lstm.environment import describe, usable_cores
-from edge_lstm.runtime import Classifier
+from edge_lstm.fileio import atomic_write_text
+from edge_lstm.plots import latency_report
+from edge_lstm.runtime import Classifier, SessionConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,27 +38,20 @@ ROOT = Path(__file__).resolve().parent.parent
 class FnTarget:
     """Any callable as a harness target; creation and first call timed like the others."""
 
-    def __init__(self, label: str, info: dict[str, Any], make: Any) -> None:
+    def __init__(self, info: TargetInfo, make: Any) -> None:
         t0 = time.perf_counter_ns()
         self.fn = make()
         created = time.perf_counter_ns()
         self.fn()
         first = time.perf_counter_ns()
-        self.label = label
-        self.info = {
-            **info,
-            "session_ms": (created - t0) / 1e6,
-            "first_inference_ms": (first - created) / 1e6,
-            "cold_start_ms": (first - t0) / 1e6,
-            "io_binding": False,
-        }
+        self.info = info.timed(t0, created, first)
 
     def run(self) -> None:
         self.fn()
 
 
-def info(name: str, provider: str, scenario: str, batch: int, threads: int, **extra: Any) -> dict[str, Any]:
-    return {"model": name, "provider": provider, "scenario": scenario, "batch": batch, "threads": threads, **extra}
+def info(name: str, provider: str, scenario: str, batch: int, threads: int) -> TargetInfo:
+    return TargetInfo(model=name, provider=provider, scenario=scenario, batch=batch, threads=threads)
 
 
 def ort_default(path: Path, x: np.ndarray, threads: int) -> Any:
@@ -85,7 +78,7 @@ def openvino_runner(path: Path, x: np.ndarray, threads: int, precision: str | No
 def torch_compiled(checkpoint: Path, x: np.ndarray, threads: int) -> Any:
     import torch
 
-    from edge_lstm.checkpoint import load_model
+    from edge_lstm.training.checkpoint import load_model
 
     torch.set_num_threads(threads)
     model = torch.compile(load_model(checkpoint)[0])
@@ -116,6 +109,19 @@ def identity_floor() -> Any:
     sess = ort.InferenceSession(model.SerializeToString(), so)
     x = np.zeros((1, 28, 28), np.float32)
     return lambda: sess.run(None, {"x": x})
+
+
+def table_of(rows: list[dict[str, Any]], caption: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title="bench/perf.py", caption=caption)
+    for col in ("model", "runtime", "scenario", "batch", "thr", "p50", "samples/s", "vs torch"):
+        t.add_column(col)
+    for r in rows:
+        ratio = r["throughput_vs_torch"] if r["scenario"] == "offline" else r["p50_vs_torch"]
+        t.add_row(r["model"], r["provider"], r["scenario"], str(r["batch"]), str(r["threads"]),
+                  f"{r['p50_ms'] * 1000:.1f} us", f"{r['throughput']:,.0f}", f"{ratio:.2f}x")  # fmt: skip
+    return t
 
 
 def export_variants(checkpoint: Path, folder: Path) -> dict[str, Path]:
@@ -157,14 +163,14 @@ def main() -> None:
     x8 = np.concatenate([test.images] * -(-args.batch // len(test)))[: args.batch]
     xf = x8.astype(np.float32) / 255
     have_openvino = importlib.util.find_spec("openvino") is not None
-    cfg = BenchConfig(warmup=20, warmup_s=0.3, min_count=200, min_seconds=args.min_time, rounds=args.rounds)
+    cfg = BenchSettings(warmup=20, warmup_s=0.3, min_count=200, min_seconds=args.min_time, rounds=args.rounds)
 
     with tempfile.TemporaryDirectory() as tmp:
         files = export_variants(args.checkpoint, Path(tmp))
         configs: list[Measured] = []
 
         def add(t: Any) -> None:
-            configs.append(Measured(t.info, t))
+            configs.append(Measured(t))
 
         for scenario, batch, threads in (("single-stream", 1, 1), ("offline", args.batch, cores)):
             x = xf[:batch]
@@ -172,7 +178,6 @@ def main() -> None:
             if not args.quick:
                 add(
                     FnTarget(
-                        f"torch.compile {scenario}",
                         info("torch.compile", "torch.compile", scenario, batch, threads),
                         lambda x=x, t=threads: torch_compiled(args.checkpoint, x, t),
                     )
@@ -181,7 +186,6 @@ def main() -> None:
                 for prec, name in (("f32", "openvino f32"), (None, "openvino default")):
                     add(
                         FnTarget(
-                            f"{name} {scenario}",
                             info(str(files["plain_fp32"]), name, scenario, batch, threads),
                             lambda x=x, t=threads, p=prec: openvino_runner(files["plain_fp32"], x, t, p),
                         )
@@ -190,26 +194,26 @@ def main() -> None:
                 name = "onnxruntime default session"
                 add(
                     FnTarget(
-                        f"{variant} {scenario}",
                         info(str(files[variant]), name, scenario, batch, threads),
                         lambda x=x, t=threads, v=variant: ort_default(files[v], x, t),
                     )
                 )
             for variant in ("edge_fp32", "edge_int8"):
-                add(OrtTarget(files[variant], "cpu", scenario, batch, None, cfg, x8))  # auto threading
+                add(OrtTarget(files[variant], "cpu", scenario, batch, None, SessionConfig(), x8))  # auto threading
             if scenario == "offline":
-                add(OrtTarget(files["edge_fp32"], "cpu", scenario, batch, cores, cfg, x8))  # intra-op threads instead
+                add(
+                    OrtTarget(files["edge_fp32"], "cpu", scenario, batch, cores, SessionConfig(), x8)
+                )  # intra-op threads instead
             else:
                 add(
                     FnTarget(
-                        "identity floor",
                         info("identity.onnx", "onnxruntime (Identity model)", scenario, 1, 1),
                         identity_floor,
                     )
                 )
 
         measure(configs, cfg, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-        rows = [result_row(m, keep_raw=True) for m in configs]
+        rows = [result_row(m, keep_raw=True).to_dict() for m in configs]
         for r in rows:
             r["concurrency"], r["interval_ms"] = 1, 0.0
             r["model"] = Path(r["model"]).name
@@ -271,11 +275,11 @@ def main() -> None:
         "cold_start": cold,
         "targets": targets,
     }
-    to_json(report, args.out)
-    to_plot(report, raw, args.out.with_suffix(".png"))
+    atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
+    latency_report(rows, raw, args.out.with_suffix(".png"))
     from rich.console import Console
 
-    Console(width=220).print(table(report))
+    Console(width=220).print(table_of(rows, report["method"]["percentiles"]))
     print(json.dumps(targets, indent=1))
 
 

@@ -1,14 +1,20 @@
-"""The model's I/O contract, declared once: export, verification, the runner and inspect read it.
+"""The model files' I/O contract, declared once as objects: export builds and checks graphs against
+it, the runtime checks every file it opens against it, and bench and the CLI read names from it.
 
-Full-sequence model: `images` float32 (batch, 28, 28), pixel/255, rows as time steps
-                     -> `logits` float32 (batch, 10).
-Streaming step model: `row` float32 (batch, 28), `h`, `c` float32 (1, batch, 128)
-                     -> `logits` (batch, 10), `h_out`, `c_out` (1, batch, 128).
+Full-sequence model ("classifier"): `images` float32 (batch, 28, 28), pixel/255, rows as time steps
+                                    -> `logits` float32 (batch, 10).
+Streaming step model ("streaming-step"): `row` float32 (batch, 28), `h`, `c` float32 (1, batch, 128)
+                                    -> `logits` (batch, 10), `h_out`, `c_out` (1, batch, 128).
+`batch` is symbolic in the files `edge-lstm export` writes; a file exported for one fixed batch
+size (a consumer that needs static shapes) has that number in its place, the same everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 BATCH = "batch"  # the symbolic batch axis's name in every exported model
 N_STEPS = 28
@@ -17,18 +23,19 @@ N_HIDDEN = 128
 N_CLASSES = 10
 CLASS_LABELS = [str(d) for d in range(N_CLASSES)]
 
-INPUT = "images"
-OUTPUT = "logits"
-STEP_INPUTS = ("row", "h", "c")
-STEP_OUTPUTS = ("logits", "h_out", "c_out")
-
 PREPROCESSING = (
     "float32 pixels scaled to [0, 1] (uint8 / 255); each 28x28 image is read row by row, "
     "28 time steps of 28 pixels; white digit on black background, centred by centre of mass (MNIST)"
 )
 
+# Default locations, here (torch-free) so that every command and script names them the same way.
+DEFAULT_RUN_DIR = Path("runs/latest")
+DEFAULT_CHECKPOINT = DEFAULT_RUN_DIR / "model.pt"
+DEFAULT_MODEL = Path("export/model.onnx")
+DEFAULT_STEP_MODEL = Path("export/step.onnx")
+
 # metadata_props keys written at export and shown by `inspect`
-META_KIND = "edge_lstm.kind"  # "classifier" or "streaming-step"
+META_KIND = "edge_lstm.kind"  # ModelSpec.kind: "classifier" or "streaming-step"
 META_VARIANT = "edge_lstm.variant"  # fp32, int8, fp16
 META_VERSION = "edge_lstm.version"
 META_LAYOUT = "edge_lstm.input_layout"
@@ -38,6 +45,148 @@ META_ACCURACY = "edge_lstm.checkpoint_test_accuracy"
 META_TRAIN_CONFIG = "edge_lstm.train_config"
 META_CHECKPOINT_SHA = "edge_lstm.checkpoint_sha256"
 META_FUSED = "edge_lstm.input_layer_fused"
+
+Dim = int | str | None  # a fixed size, a symbolic name, or unknown (as a file declares it)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dims: tuple[int | str, ...]  # BATCH marks the batch axis
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A tensor as a model file declares it (from an ONNX proto or an onnxruntime session)."""
+
+    name: str
+    dtype: str
+    dims: tuple[Dim, ...] | None  # None: no shape declared
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # the value of the META_KIND metadata
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    layout: str  # for people, and the META_LAYOUT metadata
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.outputs)
+
+    def shape(self, name: str, batch: int) -> tuple[int, ...]:
+        """The concrete shape of input/output `name` at this batch size."""
+        spec = next(t for t in (*self.inputs, *self.outputs) if t.name == name)
+        return tuple(batch if d == BATCH else int(d) for d in spec.dims)
+
+    def mismatches(
+        self, inputs: Sequence[Declared], outputs: Sequence[Declared], batch: int | str | None = None
+    ) -> list[str]:
+        """Every way the declared tensors differ from this contract, for people (empty: they match).
+
+        batch: what the batch axis must be: BATCH (symbolic, as export writes it), a number (a
+        fixed-batch file), or None (any symbolic name or positive number, the same in every tensor).
+        """
+        problems: list[str] = []
+        seen_batch: set[int | str] = set()
+        for kind, got, want in (("input", inputs, self.inputs), ("output", outputs, self.outputs)):
+            names = [d.name for d in got]
+            if names != [t.name for t in want]:
+                problems.append(f"{kind}s are {names}, expected {[t.name for t in want]}")
+                continue
+            for d, t in zip(got, want, strict=True):
+                if d.dtype != t.dtype:
+                    problems.append(f"{kind} {d.name!r} is {d.dtype}, expected {t.dtype}")
+                if d.dims is None:
+                    continue  # no shape declared: the runtime will find out at the first run
+                if len(d.dims) != len(t.dims):
+                    problems.append(f"{kind} {d.name!r} has shape {_show(d.dims)}, expected {_show(t.dims)}")
+                    continue
+                for got_dim, want_dim in zip(d.dims, t.dims, strict=True):
+                    if want_dim == BATCH:
+                        if got_dim is not None:
+                            seen_batch.add(got_dim)
+                        ok = (
+                            (got_dim is None or isinstance(got_dim, str) or got_dim >= 1)
+                            if batch is None
+                            else got_dim == batch
+                        )
+                    else:
+                        ok = got_dim == want_dim
+                    if not ok:
+                        problems.append(f"{kind} {d.name!r} has shape {_show(d.dims)}, expected {_show(t.dims, batch)}")
+                        break
+        if len(seen_batch) > 1:
+            problems.append(f"the batch axis differs between tensors ({sorted(map(str, seen_batch))})")
+        return problems
+
+
+def _show(dims: Sequence[Dim], batch: int | str | None = None) -> str:
+    shown = [batch if (d == BATCH and batch is not None) else d for d in dims]
+    return "(" + ", ".join("?" if d is None else str(d) for d in shown) + ")"
+
+
+CLASSIFIER = ModelSpec(
+    kind="classifier",
+    inputs=(TensorSpec("images", (BATCH, N_STEPS, N_INPUTS)),),
+    outputs=(TensorSpec("logits", (BATCH, N_CLASSES)),),
+    layout="(batch, 28, 28): rows are time steps",
+)
+STEP = ModelSpec(
+    kind="streaming-step",
+    inputs=(
+        TensorSpec("row", (BATCH, N_INPUTS)),
+        TensorSpec("h", (1, BATCH, N_HIDDEN)),
+        TensorSpec("c", (1, BATCH, N_HIDDEN)),
+    ),
+    outputs=(
+        TensorSpec("logits", (BATCH, N_CLASSES)),
+        TensorSpec("h_out", (1, BATCH, N_HIDDEN)),
+        TensorSpec("c_out", (1, BATCH, N_HIDDEN)),
+    ),
+    layout="row (batch, 28); h, c (1, batch, 128)",
+)
+SPECS = {s.kind: s for s in (CLASSIFIER, STEP)}
+INPUT = CLASSIFIER.inputs[0].name
+OUTPUT = CLASSIFIER.outputs[0].name
+
+
+# ONNX TensorProto element types -> the dtype names used here (and by onnxruntime, minus "tensor(...)")
+ONNX_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    6: "int32",
+    7: "int64",
+    10: "float16",
+    11: "float64",
+    16: "bfloat16",
+}
+
+
+def declared_in_graph(graph: Any) -> tuple[list[Declared], list[Declared]]:
+    """(inputs, outputs) as an onnx GraphProto declares them; initializers listed as inputs are skipped."""
+    inits = {t.name for t in graph.initializer}
+
+    def one(v: Any) -> Declared:
+        t = v.type.tensor_type
+        dims = tuple((d.dim_param or None) if not d.HasField("dim_value") else d.dim_value for d in t.shape.dim)
+        return Declared(
+            v.name, ONNX_DTYPES.get(t.elem_type, f"type {t.elem_type}"), dims if t.HasField("shape") else None
+        )
+
+    return [one(v) for v in graph.input if v.name not in inits], [one(v) for v in graph.output]
+
+
+def spec_for(input_names: Sequence[str]) -> ModelSpec | None:
+    """The contract whose inputs these are (None: neither)."""
+    return next((s for s in SPECS.values() if tuple(input_names) == s.input_names), None)
 
 
 @dataclass(frozen=True)

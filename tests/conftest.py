@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_lstm.data import MnistSplit
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,9 +21,17 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def test_split() -> MnistSplit:
+    """The MNIST test set from the bundled copy."""
+    from edge_lstm.data import mnist
+
+    return mnist.load_split(mnist.BUNDLED_DIR, "test")
+
+
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small but real checkpoint (a few seconds of training on 6,000 images)."""
-    from edge_lstm.train import TrainConfig, train
+    from edge_lstm.training import TrainConfig, train
 
     run = tmp_path_factory.mktemp("run")
     train(TrainConfig(subset=6000, epochs=2, batch_size=64, log_every=50), run)

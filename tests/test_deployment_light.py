@@ -32,7 +32,7 @@ sys.exit(1 if heavy else 0)
 def test_deployment_commands_do_not_import_torch(exported: dict[str, Path], tmp_path: Path) -> None:
     import numpy as np
 
-    from edge_lstm import mnist
+    from edge_lstm.data import mnist
 
     npy = tmp_path / "digits.npy"
     np.save(npy, mnist.load_split(mnist.BUNDLED_DIR, "test").images[:3])

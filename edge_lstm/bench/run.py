@@ -1,0 +1,124 @@
+"""`edge-lstm bench`: latency and throughput of exported models (and PyTorch) on any provider.
+
+Builds the targets a BenchSettings asks for, measures them with the harness (harness.py), and
+turns the samples into result rows with ratios (results.py). Method: bench/README.md.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.bench.harness import Clock, Measured, measure
+from edge_lstm.bench.results import ResultRow, add_ratios, best_per_scenario, result_row
+from edge_lstm.bench.settings import BenchSettings
+from edge_lstm.bench.stats import METHOD
+from edge_lstm.bench.targets import OrtTarget, StreamingTarget, TorchTarget
+from edge_lstm.data import mnist
+from edge_lstm.environment import describe
+from edge_lstm.runtime import SessionConfig, auto_threads
+from edge_lstm.runtime.providers import DEVICE_PROVIDERS
+
+
+@dataclass
+class BenchReport:
+    method: dict[str, Any]
+    environment: dict[str, Any]
+    results: list[ResultRow]
+    best: dict[str, dict[str, Any]]
+
+    def to_dict(self, raw: bool = True) -> dict[str, Any]:
+        rows = [r.to_dict() for r in self.results]
+        if not raw:
+            for r in rows:
+                r.pop("raw_ms", None)
+        return {"method": self.method, "environment": self.environment, "results": rows, "best": self.best}
+
+
+def plan(cfg: BenchSettings) -> list[tuple[str, int, int | None]]:
+    """(scenario, batch, threads) triples; threads None = the runner's auto threading."""
+    out = []
+    for scenario in cfg.scenarios:
+        for batch in (1,) if scenario == "single-stream" else cfg.batches:
+            for threads in cfg.threads or (None,):
+                out.append((scenario, batch, threads))
+    return out
+
+
+def _torch_variants(cfg: BenchSettings) -> list[tuple[str, bool]]:
+    """(device, cuda_graph): PyTorch on the CPU always; on CUDA, eager and a CUDA graph, when a CUDA
+    provider is benchmarked and torch has CUDA (so the GPU rows compare with the fastest PyTorch)."""
+    import torch
+
+    wants_gpu = any(p in DEVICE_PROVIDERS for p in cfg.providers)
+    if wants_gpu and torch.cuda.is_available():
+        return [("cpu", False), ("cuda", False), ("cuda", True)]
+    return [("cpu", False)]
+
+
+def _restore_torch_threads(configs: list[Measured]) -> None:
+    """TorchTarget changes torch's process-wide thread count; put it back for the caller."""
+    for m in configs:
+        if isinstance(m.target, TorchTarget):
+            m.target.torch.set_num_threads(m.target.threads_before)
+            return
+
+
+def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
+    session = SessionConfig(
+        provider_options=dict(cfg.provider_options), spinning=cfg.spinning,
+        allow_fallback=cfg.allow_fallback, cuda_graph=cfg.cuda_graph,
+    )  # fmt: skip
+    configs: list[Measured] = []
+    for scenario, batch, threads in plan(cfg):
+        if cfg.torch_checkpoint is not None:
+            for device, graph in _torch_variants(cfg):
+                # PyTorch at the same parallelism as the auto runner: 1 thread for small batches, all cores for large.
+                t = TorchTarget(
+                    cfg.torch_checkpoint, scenario, batch, threads or auto_threads(batch), images, device, graph
+                )
+                configs.append(Measured(t))
+        for model in cfg.models:
+            for provider in cfg.providers:
+                configs.append(Measured(OrtTarget(model, provider, scenario, batch, threads, session, images)))
+    if cfg.streaming_model is not None:
+        for provider in cfg.providers:
+            for threads in cfg.threads or (1,):  # one row is a tiny job: one thread
+                configs.append(Measured(StreamingTarget(cfg.streaming_model, provider, threads, session, images)))
+    return configs
+
+
+def run_bench(
+    cfg: BenchSettings, clock: Clock = time.perf_counter_ns, progress: Callable[[str], None] | None = None
+) -> BenchReport:
+    cfg.validate()
+    images = mnist.load_split(mnist.locate(cfg.data_dir), "test").images
+    biggest = max([1, *cfg.batches])
+    images = np.concatenate([images] * -(-biggest // len(images)))[:biggest] if biggest > len(images) else images
+    configs: list[Measured] = []
+    try:
+        configs = build_targets(cfg, images)
+        measure(configs, cfg, clock, progress)
+    finally:
+        _restore_torch_threads(configs)
+    rows = [result_row(m, cfg.keep_raw, cfg.concurrency, cfg.interval_ms) for m in configs]
+    add_ratios(rows)
+    return BenchReport(
+        method={
+            "percentiles": METHOD,
+            "warmup": {"count": cfg.warmup, "seconds": cfg.warmup_s},
+            "stop_rule": {"min_count": cfg.min_count, "min_seconds": cfg.min_seconds, "both": True},
+            "rounds": cfg.rounds,
+            "interleaved": True,
+            "latency": "wall time of one request (one batch, or one streaming row) from the caller's side",
+            "throughput": "samples / measured wall time (all in-flight requests together)",
+        },
+        environment={**describe(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        results=rows,
+        best=best_per_scenario(rows),
+    )

@@ -1,0 +1,91 @@
+"""Everything one `edge-lstm bench` run needs to know, in one typed object (like LoadGen's TestSettings).
+
+What to time (models, providers, scenarios, batch sizes, threads, baselines) and how (warm-up, the
+two stop rules, rounds, concurrency, idle gap). validate() checks it all before anything is timed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_lstm import contract
+from edge_lstm.environment import usable_cores
+from edge_lstm.errors import ConfigError
+from edge_lstm.fileio import not_a_file
+from edge_lstm.runtime import providers
+
+SCENARIOS = ("single-stream", "offline")
+# Requests in flight at once. Each is an OS thread issuing requests to one shared session; past a
+# few per core they only queue (the CPU provider runs at most one request per core), so more
+# measures the queue, not the model, and every added thread adds min_count requests to the run.
+MAX_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    # --- what to time
+    models: tuple[Path, ...] = (contract.DEFAULT_MODEL,)
+    providers: tuple[str, ...] = ("cpu",)
+    scenarios: tuple[str, ...] = SCENARIOS
+    batches: tuple[int, ...] = (1024,)  # offline batch sizes; single-stream is batch 1 by definition
+    threads: tuple[int, ...] | None = None  # None: 1 for single-stream, all usable cores for offline
+    spinning: bool | None = None  # onnxruntime intra-op spinning; None: onnxruntime's default
+    provider_options: dict[str, str] = field(default_factory=dict)
+    allow_fallback: bool = False
+    cuda_graph: bool | None = None  # None: the runner's choice (on where safe), False: off, True: required
+    torch_checkpoint: Path | None = None  # also time the PyTorch model (eager; on CUDA also a CUDA graph)
+    streaming_model: Path | None = None  # also time the one-step model, row by row
+    force: bool = False  # allow more threads than cores
+    data_dir: Path | None = None
+    # --- how to time it
+    warmup: int = 20  # warm-up iterations per configuration (excluded); 0 allowed
+    warmup_s: float = 0.2  # ... and at least this long; both must be met
+    min_count: int = 200  # measured iterations per configuration, at least
+    min_seconds: float = 5.0  # measured seconds per configuration, at least (both rules apply)
+    rounds: int = 5  # the measurement is split into this many interleaved rounds
+    concurrency: int = 1  # requests in flight at once on a shared session (threads issuing them)
+    interval_ms: float = 0.0  # idle gap between a request's end and the next one's start
+    keep_raw: bool = False  # per-iteration latencies in the results
+
+    def validate(self) -> None:
+        cores = usable_cores()
+        if not self.models and self.streaming_model is None:
+            raise ConfigError("no model to benchmark")
+        for b in self.batches:
+            if b < 1:
+                raise ConfigError(f"batch sizes must be >= 1, got {b}")
+        for t in self.threads or ():
+            if t < 1:
+                raise ConfigError(f"threads must be >= 1, got {t}")
+            if t > cores and not self.force:
+                raise ConfigError(
+                    f"{t} threads on {cores} usable cores oversubscribes the CPU; use --force to do it anyway"
+                )
+        for s in self.scenarios:
+            if s not in SCENARIOS:
+                raise ConfigError(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+        finite = all(math.isfinite(v) for v in (self.warmup_s, self.min_seconds, self.interval_ms))
+        checks = [
+            (finite, "times must be finite numbers"),
+            (self.warmup >= 0 and self.warmup_s >= 0, "warm-up must be >= 0"),
+            (self.min_count >= 1, "--min-count must be >= 1"),
+            (self.min_seconds >= 0, "--min-time must be >= 0"),
+            (self.rounds >= 1, "--rounds must be >= 1"),
+            (
+                1 <= self.concurrency <= MAX_CONCURRENCY,
+                f"--concurrency must be between 1 and {MAX_CONCURRENCY} (more threads only queue on one session)",
+            ),
+            (self.interval_ms >= 0, "--interval-ms must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        for m in (*self.models, *([self.streaming_model] if self.streaming_model else [])):
+            if (why := not_a_file(m)) is not None:
+                raise ConfigError(f"model file {m} {why} (export one with `edge-lstm export`)")
+        for p in self.providers:
+            providers.require(p)
+        if self.torch_checkpoint is not None and (why := not_a_file(self.torch_checkpoint)) is not None:
+            raise ConfigError(f"checkpoint {self.torch_checkpoint} {why} (for --torch)")

@@ -1,0 +1,188 @@
+"""What `edge-lstm bench` times: one class per kind of target, each doing one request per run().
+
+Each target times its own creation (session_ms) and first call (first_inference_ms) and describes
+itself in `info`, which becomes its result row. Targets get only what they use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge_lstm import contract
+from edge_lstm.fileio import sha256_file
+from edge_lstm.runtime import Classifier, SessionConfig, StreamingClassifier
+from edge_lstm.runtime.providers import DEVICE_PROVIDERS
+
+
+@dataclass
+class TargetInfo:
+    model: str
+    provider: str
+    scenario: str  # single-stream, offline, streaming-step
+    batch: int
+    threads: int
+    model_sha256: str = ""
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    threading: str | None = None  # what the runner picked, for people
+    cuda_graph: str | None = None  # on/off and why, for GPU rows
+    session_ms: float | None = None
+    first_inference_ms: float | None = None
+    cold_start_ms: float | None = None
+    io_binding: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.model).name} {self.provider} {self.scenario} b{self.batch} t{self.threads}"
+
+    def timed(self, t0: int, created: int, first: int) -> TargetInfo:
+        self.session_ms, self.first_inference_ms, self.cold_start_ms = (
+            (created - t0) / 1e6, (first - created) / 1e6, (first - t0) / 1e6,
+        )  # fmt: skip
+        return self
+
+
+class Target(Protocol):
+    """One thing to time: `run()` does one request (a batch, or one streaming row)."""
+
+    info: TargetInfo
+
+    def run(self) -> None: ...
+
+
+class OrtTarget:
+    """threads=None: the runner's auto threading (1 intra-op thread, large batches split per core).
+    On a device provider the inputs are bound on the device (copies timed apart, see copies());
+    with CUDA graphs each request replays the captured graph on its bound buffers."""
+
+    def __init__(
+        self, model: Path, provider: str, scenario: str, batch: int, threads: int | None,
+        session: SessionConfig, images: np.ndarray,
+    ) -> None:  # fmt: skip
+        t0 = time.perf_counter_ns()
+        self.clf = Classifier(model, SessionConfig(**{**session.__dict__, "provider": provider, "threads": threads}))
+        created = time.perf_counter_ns()
+        self.x = images[:batch]
+        self.gpu = provider in DEVICE_PROVIDERS
+        self.bound: Any = None
+        if self.clf.graph_runner is not None:  # CUDA graph: bind this shape once, replay per request
+            self.x_float = self.x.astype(np.float32) / 255
+            self.clf.graph_runner.run({contract.INPUT: self.x_float})  # first run captures
+            self.bound = self.clf.graph_runner.run_bound({contract.INPUT: self.x_float})
+        elif self.gpu:
+            self.x_dev = self.clf.to_device(self.x)
+            self.clf.run_on_device(self.x_dev)
+        else:
+            self.clf.logits(self.x)
+        first = time.perf_counter_ns()
+        self.info = TargetInfo(
+            model=str(model), provider=provider, scenario=scenario, batch=batch,
+            threads=threads or self.clf.threads_for(batch), model_sha256=sha256_file(Path(model)),
+            provider_options=dict(session.provider_options), threading=self.clf.threading(batch),
+            cuda_graph=self.clf.cuda_graph_reason if self.gpu else None, io_binding=self.gpu,
+        ).timed(t0, created, first)  # fmt: skip
+
+    def run(self) -> None:
+        if self.bound is not None:
+            self.clf.graph_runner.replay(self.bound)  # type: ignore[union-attr]
+        elif self.gpu:
+            self.clf.run_on_device(self.x_dev)
+        else:
+            self.clf.logits(self.x)
+
+    def copies(self) -> dict[str, Callable[[], None]]:
+        """Host->device and device->host copies of one request, timed apart from it."""
+        if not self.gpu:
+            return {}
+        if self.bound is not None:
+            out = self.bound.outputs[0]
+            x, inp = self.x_float, self.bound.inputs[contract.INPUT]
+            return {"h2d": lambda: inp.update_inplace(x), "d2h": lambda: out.numpy()}
+        out = self.clf.run_on_device(self.x_dev)
+        return {"h2d": lambda: self.clf.to_device(self.x), "d2h": lambda: out.numpy()}
+
+
+class TorchTarget:
+    """PyTorch in inference mode: eager, or (on CUDA) a captured CUDA graph replayed, the fastest
+    PyTorch there is for batch 1. On CUDA each request ends with a synchronize, so the timing covers
+    the GPU work (torch launches kernels asynchronously)."""
+
+    def __init__(
+        self, checkpoint: Path, scenario: str, batch: int, threads: int, images: np.ndarray,
+        device: str = "cpu", cuda_graph: bool = False,
+    ) -> None:  # fmt: skip
+        import torch
+
+        from edge_lstm.training.checkpoint import load_model
+
+        t0 = time.perf_counter_ns()
+        self.torch, self.device, self.threads = torch, device, threads
+        self.threads_before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        model, _ = load_model(checkpoint)
+        self.model = model.to(device)
+        created = time.perf_counter_ns()
+        self.x = torch.from_numpy(images[:batch].astype(np.float32) / 255).to(device)
+        self.graph: Any = None
+        if cuda_graph:
+            self._capture()
+        self.run()
+        first = time.perf_counter_ns()
+        provider = "torch" if device == "cpu" else f"torch-{device}" + ("-graph" if cuda_graph else "")
+        mode = "CUDA graph, inference_mode" if cuda_graph else "eager, inference_mode"
+        self.info = TargetInfo(
+            model=str(checkpoint), provider=provider, scenario=scenario, batch=batch, threads=threads,
+            model_sha256=sha256_file(Path(checkpoint)), provider_options={"mode": mode, "device": device},
+        ).timed(t0, created, first)  # fmt: skip
+
+    def _capture(self) -> None:
+        torch = self.torch
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.inference_mode(), torch.cuda.stream(side):
+            for _ in range(3):  # warm up on a side stream, as torch.cuda.graph's docs ask
+                self.model(self.x)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(self.graph):
+            self.out = self.model(self.x)
+
+    def run(self) -> None:
+        # torch's thread count is process-wide: set it for every request, since configurations interleave.
+        if self.torch.get_num_threads() != self.threads:
+            self.torch.set_num_threads(self.threads)
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            with self.torch.inference_mode():
+                self.model(self.x)
+        if self.device != "cpu":
+            self.torch.cuda.synchronize()
+
+
+class StreamingTarget:
+    """One request = one row pushed; every 28th push is the 'last row to answer' latency."""
+
+    def __init__(self, model: Path, provider: str, threads: int, session: SessionConfig, images: np.ndarray) -> None:
+        t0 = time.perf_counter_ns()
+        config = SessionConfig(**{**session.__dict__, "provider": provider, "threads": threads})
+        self.stream = StreamingClassifier(model, batch=1, config=config)
+        created = time.perf_counter_ns()
+        self.rows = images[0].astype(np.float32) / 255  # (28, 28)
+        self.stream.push(self.rows[0])
+        first = time.perf_counter_ns()
+        self.stream.reset()
+        self.info = TargetInfo(
+            model=str(model), provider=provider, scenario="streaming-step", batch=1, threads=threads,
+            model_sha256=sha256_file(Path(model)), cuda_graph=self.stream.cuda_graph_reason if provider in DEVICE_PROVIDERS else None,
+        ).timed(t0, created, first)  # fmt: skip
+
+    def run(self) -> None:
+        if self.stream.steps == contract.N_STEPS:
+            self.stream.reset()
+        self.stream.push(self.rows[self.stream.steps])

@@ -1,0 +1,116 @@
+"""`edge-lstm bench` (library: edge_lstm.bench)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_lstm import contract
+from edge_lstm.cli.common import (
+    AllowFallback,
+    DataDir,
+    JsonFlag,
+    ProviderOptions,
+    Verbose,
+    emit_json,
+    handle_errors,
+    int_list,
+    quiet_ort,
+)  # fmt: skip
+
+
+@handle_errors
+def bench(
+    models: Annotated[
+        list[Path] | None, typer.Argument(help="ONNX/ORT files to time (default export/model.onnx).")
+    ] = None,
+    provider: Annotated[str, typer.Option(help="Comma-separated providers, e.g. cpu,cuda.")] = "cpu",
+    scenario: Annotated[
+        str, typer.Option(help="single-stream (batch 1, p90 headline), offline (large batch, samples/s), or both.")
+    ] = "single-stream,offline",
+    batch: Annotated[str, typer.Option(help="Offline batch sizes, comma-separated.")] = "1024",
+    threads: Annotated[
+        str | None,
+        typer.Option(help="Intra-op threads, comma-separated (default: 1 for single-stream, all cores for offline)."),
+    ] = None,
+    warmup: Annotated[int, typer.Option(help="Warm-up iterations per configuration (excluded).")] = 20,
+    warmup_time: Annotated[float, typer.Option("--warmup-time", help="... and at least this many seconds.")] = 0.2,
+    min_count: Annotated[int, typer.Option(help="Measure at least this many requests per configuration ...")] = 200,
+    min_time: Annotated[float, typer.Option(help="... and at least this many seconds.")] = 5.0,
+    rounds: Annotated[int, typer.Option(help="Interleaved measurement rounds.")] = 5,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once on a shared session (1..64).")] = 1,
+    interval_ms: Annotated[float, typer.Option(help="Idle gap between requests (duty-cycle latency).")] = 0.0,
+    spinning: Annotated[
+        bool | None,
+        typer.Option("--spinning/--no-spinning", help="onnxruntime intra-op thread spinning (default: onnxruntime's)."),
+    ] = None,
+    cuda_graph: Annotated[
+        bool | None,
+        typer.Option(
+            "--cuda-graph/--no-cuda-graph", help="CUDA graphs on cuda (default: on where every node is on the GPU)."
+        ),
+    ] = None,
+    provider_option: ProviderOptions = None,
+    allow_fallback: AllowFallback = False,
+    torch: Annotated[
+        bool,
+        typer.Option("--torch", help="Also time the PyTorch model (eager; on CUDA also a CUDA graph) and show ratios."),
+    ] = False,
+    torch_checkpoint: Annotated[Path, typer.Option(help="Checkpoint for --torch.")] = contract.DEFAULT_CHECKPOINT,
+    streaming: Annotated[
+        Path | None, typer.Option(help="Also time this streaming step model row by row (e.g. export/step.onnx).")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json-file", help="Write every result and the environment to this JSON file.")
+    ] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the results as CSV.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG: latency distributions and throughput vs batch.")
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Keep per-iteration latencies in the JSON.")] = False,
+    force: Annotated[bool, typer.Option(help="Allow more threads than cores.")] = False,
+    data_dir: DataDir = None,
+    verbose: Verbose = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Latency and throughput, MLPerf-style scenarios, with confidence intervals."""
+    from rich.console import Console
+
+    from edge_lstm.bench import BenchSettings, run_bench
+    from edge_lstm.bench.report import summary_lines, table, to_csv, to_json, to_plot
+    from edge_lstm.fileio import check_writable_dir
+    from edge_lstm.runtime.providers import parse_options
+
+    quiet_ort(verbose)
+    settings = BenchSettings(
+        models=tuple(models) if models else ((contract.DEFAULT_MODEL,) if streaming is None else ()),
+        providers=tuple(p.strip() for p in provider.split(",") if p.strip()),
+        scenarios=tuple(s.strip() for s in scenario.split(",") if s.strip()),
+        batches=int_list(batch, "--batch"),
+        threads=int_list(threads, "--threads") if threads else None,
+        warmup=warmup, warmup_s=warmup_time, min_count=min_count, min_seconds=min_time, rounds=rounds,
+        concurrency=concurrency, interval_ms=interval_ms, spinning=spinning, cuda_graph=cuda_graph,
+        provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
+        torch_checkpoint=torch_checkpoint if torch else None, streaming_model=streaming,
+        keep_raw=raw or plot is not None, force=force, data_dir=data_dir,
+    )  # fmt: skip
+    for out, opt in ((json_file, "--json-file"), (csv_out, "--csv"), (plot, "--plot")):
+        if out is not None:  # before minutes of measuring, not after
+            check_writable_dir(out.parent, opt)
+    with Console(stderr=True).status("benchmarking") as status:
+        report = run_bench(settings, progress=lambda msg: status.update(msg))
+    # Fit the terminal; a pipe or a file has no width, so keep the whole table on one line per row there.
+    Console(width=None if sys.stdout.isatty() else 200).print(table(report))
+    for line in summary_lines(report):
+        typer.echo(line)
+    if json_file:
+        to_json(report, json_file, raw=raw)
+    if csv_out:
+        to_csv(report, csv_out)
+    if plot:
+        to_plot(report, plot)
+    if as_json:
+        emit_json(report.to_dict(raw=raw))

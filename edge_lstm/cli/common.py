@@ -1,0 +1,79 @@
+"""What every command shares: the error handler, JSON output, and options declared once.
+
+Library errors (EdgeLstmError) become one line on stderr and exit code 1 (130 for an interrupt);
+nothing else is caught, so a real bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from edge_lstm.errors import EdgeLstmError, TrainingInterrupted
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# --json means the same on every command: one JSON object as the last line of stdout.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder with the MNIST IDX files (default: $EDGE_LSTM_DATA, the bundled copy, the cache, then a download)."
+    ),
+]
+ProviderOptions = Annotated[
+    list[str] | None, typer.Option("--provider-option", help="KEY=VALUE for the provider (repeatable).")
+]
+AllowFallback = Annotated[bool, typer.Option(help="Accept the LSTM running on another provider than asked.")]
+Verbose = Annotated[bool, typer.Option("--verbose", help="Show onnxruntime's own warnings.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one line on stderr and a non-zero exit, with no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EdgeLstmError as e:
+            raise fail(str(e), 130 if isinstance(e, TrainingInterrupted) else 1) from None
+        except ModuleNotFoundError as e:
+            if e.name in ("torch", "onnxscript"):
+                raise fail(
+                    f"{e.name} is not installed: training and export need it; "
+                    "install the extra with `pip install -e '.[torch]'` (or 'edge-lstm[torch]')"
+                ) from None
+            raise
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(obj: Any) -> None:
+    """One JSON object on the last line of stdout (machine-readable, `--json`)."""
+    typer.echo(json.dumps(obj, default=str))
+
+
+def int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
+
+
+def quiet_ort(verbose: bool) -> None:
+    """onnxruntime's warnings stay out of the output unless --verbose (imports onnxruntime lazily)."""
+    from edge_lstm.runtime.providers import set_verbose
+
+    set_verbose(verbose)

@@ -1,0 +1,56 @@
+"""`edge-lstm eval` (library: edge_lstm.runtime.evaluate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_lstm import contract
+from edge_lstm.cli.common import DataDir, JsonFlag, Verbose, emit_json, fail, handle_errors, quiet_ort
+
+
+@handle_errors
+def eval_(
+    model: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A checkpoint (.pt) or an ONNX/ORT model (default runs/latest/model.pt, or export/step.onnx with --streaming)."
+        ),
+    ] = None,
+    provider: Annotated[str, typer.Option(help="onnxruntime provider for .onnx files (cpu, cuda, ...).")] = "cpu",
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="MODEL is a step model: accuracy after each number of rows.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="With --streaming: where to write the accuracy-vs-rows PNG (default beside the model)."),
+    ] = None,
+    data_dir: DataDir = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
+    verbose: Verbose = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Test-set accuracy and per-class accuracy of a checkpoint or an ONNX model."""
+    from edge_lstm.runtime.evaluate import evaluate, streaming_report
+
+    if limit is not None and limit < 1:
+        raise fail(f"--limit must be >= 1, got {limit}")
+    quiet_ort(verbose)
+    if streaming:
+        curve, png = streaming_report(model, plot=plot, data_dir=data_dir, provider=provider, limit=limit)
+        typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test images: accuracy after k of 28 rows")
+        for k, acc in enumerate(curve.accuracy_after_rows, start=1):
+            typer.echo(f"  {k:2d} rows  {100 * acc:6.2f}%")
+        typer.echo(f"99% of the final accuracy after {curve.rows_needed()} rows; plot: {png}")
+        if as_json:
+            emit_json({**curve.to_dict(), "plot": str(png), "rows_for_99pct_of_final": curve.rows_needed()})
+        return
+    report = evaluate(model or contract.DEFAULT_CHECKPOINT, data_dir=data_dir, provider=provider, limit=limit)
+    typer.echo(
+        f"{report.model} ({report.backend}): accuracy {100 * report.accuracy:.2f}% ({report.correct}/{report.n})"
+    )
+    typer.echo("per class: " + "  ".join(f"{k}:{100 * a:.1f}%" for k, a in enumerate(report.per_class)))
+    if as_json:
+        emit_json(report.to_dict())

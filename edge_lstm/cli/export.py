@@ -1,0 +1,70 @@
+"""`edge-lstm export` (library: edge_lstm.export)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_lstm import contract
+from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, fail, handle_errors
+
+
+@handle_errors
+def export(
+    output: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where to write the model (default export/model.onnx, or export/step.onnx with --streaming)."
+        ),
+    ] = None,
+    checkpoint: Annotated[Path, typer.Option(help="The checkpoint to export.")] = contract.DEFAULT_CHECKPOINT,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (default: the exporter's).")] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write a dynamic-int8 model (DynamicQuantizeLSTM).")
+    ] = False,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Also write a float16-weights model (for GPU providers).")
+    ] = False,
+    ort: Annotated[
+        bool, typer.Option("--ort", help="Also write the ORT format (onnxruntime mobile/minimal builds).")
+    ] = False,
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="Export the one-row-per-call step model instead.")
+    ] = False,
+    fuse: Annotated[
+        bool, typer.Option("--fuse/--no-fuse", help="Fold the input Linear into the LSTM's input weights.")
+    ] = True,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Check every file against PyTorch in onnxruntime.")
+    ] = True,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch, plus edge variants."""
+    from edge_lstm.export import ExportConfig
+    from edge_lstm.export import export as run_export
+
+    if output is None:
+        output = contract.DEFAULT_STEP_MODEL if streaming else contract.DEFAULT_MODEL
+    if output.suffix.lower() != ".onnx":
+        raise fail(f"{output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)")
+    config = ExportConfig(
+        output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
+        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir,
+    )  # fmt: skip
+    artifacts = run_export(config)
+    for a in artifacts:
+        line = f"{a.variant:<5} {a.path}  {a.size_bytes / 1024:.1f} KiB"
+        if a.verified and a.accuracy is not None and a.agreement is not None:
+            worst = max(a.max_abs_diff.values())
+            line += (
+                f"  verified: max |diff| {worst:.1e} at batch 1/3/7/128, "
+                f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
+            )
+        else:
+            line += "  (not verified)"
+        typer.echo(line)
+    if as_json:
+        emit_json({"artifacts": [a.to_dict() for a in artifacts]})

@@ -1,0 +1,62 @@
+"""`edge-lstm predict` (library: edge_lstm.runtime.predict)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_lstm.cli.common import (
+    AllowFallback,
+    JsonFlag,
+    ProviderOptions,
+    Verbose,
+    emit_json,
+    fail,
+    handle_errors,
+    quiet_ort,
+)
+
+
+@handle_errors
+def predict(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx/.ort classifier.")],
+    inputs: Annotated[list[Path], typer.Argument(help="PNG/JPEG pictures, .npy arrays or IDX files.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 1,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Bring pictures into MNIST's convention (invert, fit 20x20, centre of mass).",
+        ),
+    ] = True,
+    provider: Annotated[str, typer.Option(help="onnxruntime provider.")] = "cpu",
+    provider_option: ProviderOptions = None,
+    allow_fallback: AllowFallback = False,
+    verbose: Verbose = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Classify images; a file that fails is reported and the others go on (exit 1 if any failed)."""
+    from edge_lstm.runtime import Classifier, SessionConfig
+    from edge_lstm.runtime.predict import predict_files
+    from edge_lstm.runtime.providers import parse_options
+
+    if not 1 <= top_k <= 10:
+        raise fail(f"--top-k must be between 1 and 10, got {top_k}")
+    quiet_ort(verbose)
+    config = SessionConfig(
+        provider=provider, provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback
+    )
+    clf = Classifier(model, config)
+    results = predict_files(clf, inputs, top_k=top_k, normalize=normalize)
+    for r in results:
+        if r.error is not None:
+            typer.echo(f"error: {r.error}", err=True)
+        else:
+            alts = "  ".join(f"{k}:{100 * p:.1f}%" for k, p in r.top[1:])
+            typer.echo(f"{r.source}: {r.label} ({100 * (r.probability or 0):.1f}%)" + (f"  [{alts}]" if alts else ""))
+    if as_json:
+        emit_json({"model": str(model), "provider": clf.provider, "predictions": [r.to_dict() for r in results]})
+    if any(r.error is not None for r in results):
+        raise typer.Exit(code=1)

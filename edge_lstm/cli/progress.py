@@ -1,0 +1,60 @@
+"""How training progress reaches a person: a rich progress bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any
+
+
+class TrainPrinter:
+    """Implements training.Reporter. Log lines go to stdout; the bar (terminal only) to stderr."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> TrainPrinter:
+        if sys.stderr.isatty() and not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+            )  # fmt: skip
+            self.progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def _line(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.progress is not None:
+            self.progress.console.print(text, highlight=False)
+        else:
+            print(text, flush=True)
+
+    def start(self, total_steps: int, config: Any, resumed_from_epoch: int) -> None:
+        what = f"resuming at epoch {resumed_from_epoch + 1}" if resumed_from_epoch else "training"
+        self._line(
+            f"{what}: preset {config.preset}, {total_steps} steps of {config.batch_size}, "
+            f"{config.optimizer} lr {config.lr:g} ({config.schedule}), seed {config.seed}"
+        )
+        if self.progress is not None:
+            self.task = self.progress.add_task("train", total=total_steps)
+
+    def step(self, step: int, loss: float, batch_accuracy: float, lr: float) -> None:
+        self._line(f"step {step:6d}  loss {loss:.4f}  batch accuracy {100 * batch_accuracy:6.2f}%  lr {lr:.2e}")
+
+    def advance(self, step: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step)
+
+    def epoch(self, epoch: int, test_accuracy: float, seconds: float) -> None:
+        self._line(f"epoch {epoch + 1:3d}  test accuracy {100 * test_accuracy:.2f}%  ({seconds:.1f} s)")

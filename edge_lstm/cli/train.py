@@ -1,0 +1,85 @@
+"""`edge-lstm train` (library: edge_lstm.training)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_lstm import contract
+from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, handle_errors
+from edge_lstm.errors import EdgeLstmError
+
+
+class PresetName(str, Enum):
+    default = "default"
+    seed = "seed"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@handle_errors
+def train(
+    preset: Annotated[
+        PresetName,
+        typer.Option(help="default: our recipe (>= 99% test accuracy); seed: the TensorFlow tutorial, exactly."),
+    ] = PresetName.default,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training set.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="(Peak) learning rate.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; the same seed gives bit-identical weights on CPU.")
+    ] = None,
+    subset: Annotated[int | None, typer.Option(help="Train on the first N training images only (quick runs).")] = None,
+    test_subset: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
+    max_samples: Annotated[int | None, typer.Option(help="Stop after this many training samples.")] = None,
+    log_every: Annotated[int | None, typer.Option(help="Steps between loss/accuracy lines.")] = None,
+    anytime: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight of a loss on the answers after every earlier row (streaming 'anytime' prediction); 0 = off."
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    out: Annotated[
+        Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")
+    ] = contract.DEFAULT_RUN_DIR,
+    device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUT/last.pt.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the LSTM classifier on MNIST."""
+    from edge_lstm.cli.progress import TrainPrinter
+    from edge_lstm.training import override, preset_config
+    from edge_lstm.training import train as run_training
+
+    config = override(
+        preset_config(preset.value), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+        subset=subset, test_subset=test_subset, max_samples=max_samples, log_every=log_every, anytime=anytime,
+    )  # fmt: skip
+    config.validate()  # before importing/initialising anything slow
+    dev = _resolve_device(device.value)
+    with TrainPrinter(quiet=False) as printer:
+        result = run_training(config, run_dir=out, data_dir=data_dir, device=dev, resume=resume, reporter=printer)
+    typer.echo(
+        f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs / {result.steps} steps "
+        f"in {result.train_seconds:.1f} s; checkpoint {result.checkpoint}"
+    )
+    if as_json:
+        emit_json(result.to_dict())
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EdgeLstmError("--device cuda: this PyTorch build has no CUDA device; use --device cpu")
+    return device

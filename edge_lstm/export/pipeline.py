@@ -1,0 +1,111 @@
+"""`edge-lstm export`: PyTorch checkpoint -> verified ONNX files (fp32, int8, fp16, ORT format, streaming).
+
+The pipeline, for every file: torch.onnx (dynamo) export -> fold constants so the LSTM's weights
+are initializers -> rebuild the head from the contract -> contract checks -> metadata ->
+onnx.checker -> write to a temporary file -> run it in onnxruntime against the PyTorch model ->
+rename into place. A file that fails verification never appears at its destination, and the
+previous file there survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edge_lstm import __version__, contract
+from edge_lstm.errors import ExportError
+from edge_lstm.export.graph import set_metadata
+from edge_lstm.export.onnx_export import to_onnx
+from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
+from edge_lstm.export.verify import Reference, reference, verify
+from edge_lstm.fileio import atomic_path, sha256_file
+from edge_lstm.training.checkpoint import load_model
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    output: Path = contract.DEFAULT_MODEL
+    checkpoint: Path = contract.DEFAULT_CHECKPOINT
+    opset: int | None = None  # None: the exporter's default (20 with torch 2.13)
+    fuse: bool = True  # fold the input Linear into the LSTM's input weights (same function)
+    streaming: bool = False  # export the one-time-step model instead of the full sequence
+    int8: bool = False
+    fp16: bool = False
+    ort: bool = False
+    verify: bool = True
+    data_dir: Path | None = None
+
+
+@dataclass
+class Artifact:
+    variant: str  # fp32, int8, fp16, ort
+    path: str
+    size_bytes: int = 0
+    verified: bool = False
+    max_abs_diff: dict[str, float] = field(default_factory=dict)  # batch size -> max |logit diff|
+    agreement: float | None = None  # share of test images with PyTorch's predicted class
+    accuracy: float | None = None  # test accuracy through onnxruntime
+    reference_accuracy: float | None = None  # the PyTorch model's test accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def export(config: ExportConfig) -> list[Artifact]:
+    """Write the requested files; all of them appear only if every one of them passed verification."""
+    model, payload = load_model(config.checkpoint)
+    spec = contract.STEP if config.streaming else contract.CLASSIFIER
+    fp32 = to_onnx(model, config.streaming, config.fuse, config.opset)
+    metadata = {
+        contract.META_KIND: spec.kind,
+        contract.META_VERSION: __version__,
+        contract.META_LAYOUT: spec.layout,
+        contract.META_PREPROCESSING: contract.PREPROCESSING,
+        contract.META_LABELS: json.dumps(contract.CLASS_LABELS),
+        contract.META_ACCURACY: str(payload.get("metrics", {}).get("test_accuracy", "unknown")),
+        contract.META_TRAIN_CONFIG: json.dumps(payload.get("train_config", {}), sort_keys=True),
+        contract.META_CHECKPOINT_SHA: sha256_file(Path(config.checkpoint)),
+        contract.META_FUSED: str(config.fuse).lower(),
+    }
+    ref = reference(model, config.data_dir) if config.verify else None
+
+    planned: list[tuple[str, onnx.ModelProto]] = [("fp32", fp32)]
+    if config.int8:
+        planned.append(("int8", quantize_int8(fp32)))
+    if config.fp16:
+        planned.append(("fp16", convert_fp16(fp32)))
+
+    artifacts = []
+    with contextlib.ExitStack() as stack:  # every temporary file is renamed at the end, or none
+        for variant, proto in planned:
+            set_metadata(proto, {**metadata, contract.META_VARIANT: variant})
+            try:
+                onnx.checker.check_model(proto, full_check=True)
+            except onnx.checker.ValidationError as e:
+                raise ExportError(f"{variant}: onnx.checker rejected the model: {str(e).splitlines()[0]}") from None
+            data = proto.SerializeToString()
+            dest = variant_path(Path(config.output), variant)
+            tmp = stack.enter_context(atomic_path(dest))
+            tmp.write_bytes(data)
+            artifacts.append(_finish(variant, dest, tmp, data, config, ref))
+            if variant == "fp32" and config.ort:
+                dest_ort = variant_path(Path(config.output), "ort")
+                tmp_ort = stack.enter_context(atomic_path(dest_ort))
+                ort_format(data, tmp_ort)
+                artifacts.append(_finish("ort", dest_ort, tmp_ort, tmp_ort.read_bytes(), config, ref))
+    return artifacts
+
+
+def _finish(variant: str, dest: Path, tmp: Path, data: bytes, config: ExportConfig, ref: Reference | None) -> Artifact:
+    art = Artifact(variant=variant, path=str(dest), size_bytes=tmp.stat().st_size)
+    if ref is not None:
+        tol = contract.TOLERANCES["fp32" if variant == "ort" else variant]
+        verdict = verify(data, config.streaming, ref, tol, variant)
+        art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
+        art.reference_accuracy, art.verified = ref.accuracy, True
+    return art

@@ -1,0 +1,79 @@
+"""The edge variants of an fp32 graph: dynamic int8, fp16 weights, and the ORT format."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import onnx
+
+from edge_lstm.errors import ExportError
+from edge_lstm.export.graph import strip_intermediate_shapes
+
+
+def variant_path(output: Path, variant: str) -> Path:
+    """export/model.onnx -> export/model.int8.onnx, export/model.fp16.onnx, export/model.ort."""
+    if variant == "fp32":
+        return output
+    if variant == "ort":
+        return output.with_suffix(".ort")
+    return output.with_suffix(f".{variant}{output.suffix or '.onnx'}")
+
+
+def quantize_int8(fp32: onnx.ModelProto) -> onnx.ModelProto:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "int8.onnx"
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint that does not apply
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                quantize_dynamic(fp32, out, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+        proto = onnx.load(str(out))
+    ops = {n.op_type for n in proto.graph.node}
+    if "DynamicQuantizeLSTM" not in ops:
+        raise ExportError("int8: quantize_dynamic left the LSTM in fp32 (no DynamicQuantizeLSTM node)")
+    strip_intermediate_shapes(proto.graph)
+    return proto
+
+
+def convert_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto:
+    import onnx_ir as ir
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto = convert_float_to_float16(fp32, keep_io_types=True)
+    # The converter appends the input Casts at the end of the node list; onnx.checker (rightly)
+    # wants topological order.
+    model = ir.from_proto(proto)
+    model.graph.sort()
+    proto = ir.to_proto(model)
+    # The converter leaves value_info typed float16 where a node still computes float32: drop them.
+    strip_intermediate_shapes(proto.graph)
+    return proto
+
+
+def ort_format(model_bytes: bytes, dest: Path) -> None:
+    """Save in the ORT format, as onnxruntime's convert_onnx_models_to_ort tool does.
+
+    Optimised at level 'extended', not the tool's default 'all': 'all' adds layout transforms
+    specific to this machine's CPU, and the file is meant for other (edge) devices.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    so.optimized_model_filepath = str(dest)
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])

@@ -1,0 +1,45 @@
+"""`edge-lstm predict`: classify picture files, .npy arrays and IDX files with an exported model.
+
+Each file is handled on its own: one that cannot be read is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.errors import EdgeLstmError
+from edge_lstm.runtime.classifier import Classifier
+from edge_lstm.runtime.preprocess import load_inputs
+
+
+@dataclass
+class Prediction:
+    source: str  # "digit.png", or "images.npy[3]" for one image of a multi-image file
+    label: int | None = None
+    probability: float | None = None
+    top: list[tuple[int, float]] = field(default_factory=list)  # (class, probability), best first
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize: bool = True) -> list[Prediction]:
+    results: list[Prediction] = []
+    for path in paths:
+        try:
+            images = load_inputs(path, normalize=normalize)
+            _, probs = clf.predict(images)
+        except EdgeLstmError as e:
+            results.append(Prediction(source=str(path), error=str(e)))
+            continue
+        for i, p in enumerate(probs):
+            order = np.argsort(-p)[:top_k]
+            source = str(path) if len(probs) == 1 else f"{path}[{i}]"
+            top = [(int(k), float(p[k])) for k in order]
+            results.append(Prediction(source=source, label=top[0][0], probability=top[0][1], top=top))
+    return results

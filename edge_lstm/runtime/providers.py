@@ -1,0 +1,231 @@
+"""Execution providers: one registry from short names to onnxruntime EPs and their default options.
+
+No silent fallback: asking for a provider this onnxruntime build lacks is an error that names
+the pip package that has it; `runtime.Classifier` then checks where the nodes really ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_lstm.errors import ProviderError
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str  # the short name users type
+    ep: str  # onnxruntime's execution provider name
+    package: str  # what to pip install (or build) to get it
+    device: str  # what it runs on, for people
+    memory: str = "cpu"  # where its tensors live: OrtValue device name for IO binding ("cuda" for NVIDIA)
+
+
+REGISTRY: dict[str, ProviderSpec] = {
+    s.name: s
+    for s in (
+        ProviderSpec("cpu", "CPUExecutionProvider", "onnxruntime", "CPU (MLAS kernels)"),
+        ProviderSpec("cuda", "CUDAExecutionProvider", "onnxruntime-gpu", "NVIDIA GPU (CUDA + cuDNN)", memory="cuda"),
+        ProviderSpec(
+            "tensorrt",
+            "TensorrtExecutionProvider",
+            "onnxruntime-gpu (+ TensorRT libraries)",
+            "NVIDIA GPU (TensorRT)",
+            memory="cuda",
+        ),
+        ProviderSpec("openvino", "OpenVINOExecutionProvider", "onnxruntime-openvino", "Intel CPU/GPU/NPU (OpenVINO)"),
+        ProviderSpec("dml", "DmlExecutionProvider", "onnxruntime-directml", "DirectX 12 GPU (Windows)"),
+        ProviderSpec("coreml", "CoreMLExecutionProvider", "onnxruntime (macOS wheels)", "Apple Neural Engine / GPU"),
+        ProviderSpec("rocm", "ROCMExecutionProvider", "onnxruntime-rocm", "AMD GPU (ROCm)"),
+        ProviderSpec("migraphx", "MIGraphXExecutionProvider", "onnxruntime-migraphx", "AMD GPU (MIGraphX)"),
+        ProviderSpec("qnn", "QNNExecutionProvider", "onnxruntime-qnn", "Qualcomm NPU (QNN)"),
+        ProviderSpec(
+            "xnnpack",
+            "XnnpackExecutionProvider",
+            "an onnxruntime build with XNNPACK (e.g. Android/iOS packages)",
+            "Arm/x86 CPU (XNNPACK)",
+        ),
+        ProviderSpec(
+            "webgpu", "WebGpuExecutionProvider", "an onnxruntime build with WebGPU enabled", "GPU via WebGPU (Dawn)"
+        ),
+    )
+}
+_BY_EP = {s.ep: s for s in REGISTRY.values()}
+
+
+# Providers whose inputs and outputs are bound on the device (IO binding), declared once here.
+DEVICE_PROVIDERS = tuple(s.name for s in REGISTRY.values() if s.memory != "cpu")
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    """Let onnxruntime's own warnings through (`--verbose`); by default only errors are shown."""
+    global _verbose
+    _verbose = verbose
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[io.StringIO]:
+    """Around session creation: onnxruntime's C++ warnings (e.g. "No registered plugin EP device found",
+    printed for every CUDA session) and its Python fallback notices ("Falling back to
+    ['CPUExecutionProvider'] and retrying") stay out of the output unless verbose. The captured
+    text is yielded, so an error message can quote it."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(0 if _verbose else 3)
+    buf = io.StringIO()
+    if _verbose:
+        yield buf
+        return
+    with contextlib.redirect_stdout(buf):
+        yield buf
+
+
+def spec(name: str) -> ProviderSpec:
+    key = name.strip().lower()
+    if key in REGISTRY:
+        return REGISTRY[key]
+    if name in _BY_EP:  # the full onnxruntime name works too
+        return _BY_EP[name]
+    raise ProviderError(f"unknown provider {name!r}; choose one of: {', '.join(REGISTRY)}")
+
+
+def short_name(ep: str) -> str:
+    return _BY_EP[ep].name if ep in _BY_EP else ep
+
+
+def available() -> list[str]:
+    """onnxruntime's EP names in this installation, best first."""
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def require(name: str) -> ProviderSpec:
+    """The spec, or ProviderError saying what is installed and which package has the provider."""
+    s = spec(name)
+    have = available()
+    if s.ep not in have:
+        import onnxruntime as ort
+
+        # The Azure EP calls remote endpoints; it cannot run a model here, so it is not offered.
+        names = ", ".join(short_name(e) for e in have if e != "AzureExecutionProvider")
+        raise ProviderError(
+            f"provider {s.name!r} ({s.ep}) is not in this onnxruntime build "
+            f"({ort.__version__}; available: {names}); install {s.package} in place of onnxruntime"
+        )
+    return s
+
+
+def engine_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edge-lstm" / "trt-engines"
+
+
+def default_options(name: str, input_shapes: dict[str, list[int | str]], max_batch: int = 1024) -> dict[str, Any]:
+    """Sensible default options per provider for a model with these inputs (batch axis = 'batch').
+
+    TensorRT needs optimisation profiles that cover the dynamic batch (min 1, opt 64, max
+    `max_batch`) and caches engines because building one takes seconds; fp16 stays off unless
+    asked for, so its results match the fp32 model.
+    """
+    s = spec(name)
+    if s.name in ("cuda", "rocm", "migraphx", "dml"):
+        return {"device_id": 0}
+    if s.name == "tensorrt":
+
+        def profile(batch: int) -> str:
+            parts = []
+            for inp, dims in input_shapes.items():
+                parts.append(f"{inp}:" + "x".join(str(batch) if d == "batch" else str(d) for d in dims))
+            return ",".join(parts)
+
+        return {
+            "device_id": 0,
+            "trt_fp16_enable": False,
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(engine_cache_dir()),
+            "trt_timing_cache_enable": True,
+            "trt_profile_min_shapes": profile(1),
+            "trt_profile_opt_shapes": profile(min(64, max_batch)),
+            "trt_profile_max_shapes": profile(max_batch),
+        }
+    if s.name == "openvino":
+        return {"device_type": "CPU", "precision": "FP32"}  # FP32: results match the fp32 model
+    if s.name == "qnn":
+        return {"backend_type": "htp"}
+    return {}
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` strings from --provider-option into a dict (values stay strings, as ORT takes them)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ProviderError(f"--provider-option {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    ep: str
+    device: str
+    package: str
+    listed: bool  # in onnxruntime.get_available_providers(): the build knows it
+    loads: bool | None = None  # a session on it really ran (None: not checked, see `providers --check`)
+    detail: str = ""  # why it did not load
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _probe_model() -> bytes:
+    """A one-node float model (Identity) to try a provider with."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+def try_load(name: str) -> tuple[bool, str]:
+    """Create a session on the provider and see whether it really is the one running (no fallback)."""
+    import onnxruntime as ort
+
+    s = spec(name)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    try:
+        with quiet_native_logs() as said:
+            session = ort.InferenceSession(_probe_model(), so, providers=[s.ep, "CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's pybind errors
+        return False, str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    if session.get_providers()[0] != s.ep:
+        why = next((ln for ln in said.getvalue().splitlines() if "EP Error" in ln or "rror" in ln), "")
+        return False, f"onnxruntime fell back to {short_name(session.get_providers()[0])}" + (
+            f" ({why.strip()[:160]})" if why else " (its libraries did not load)"
+        )
+    return True, ""
+
+
+def statuses(check: bool = False) -> list[ProviderStatus]:
+    """Every registered provider: listed by this onnxruntime build, and (check) whether it loads."""
+    have = available()
+    out = []
+    for s in REGISTRY.values():
+        listed = s.ep in have
+        loads, detail = (try_load(s.name) if listed else (False, "")) if check else (None, "")
+        out.append(ProviderStatus(s.name, s.ep, s.device, s.package, listed, loads, detail))
+    return out

@@ -1,0 +1,248 @@
+"""Opening a model file in onnxruntime: exactly the asked provider, the contract checked, no silent
+fallback (a GPU session whose LSTM landed on the CPU is an error unless allowed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_lstm import contract
+from edge_lstm.errors import ModelFileError, ProviderError
+from edge_lstm.fileio import not_a_file
+from edge_lstm.runtime import providers
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    provider: str = "cpu"
+    provider_options: dict[str, Any] = field(default_factory=dict)  # merged over the registry defaults
+    # Intra-op threads. None = auto: 1 intra-op thread (batch 1 gains nothing from a thread
+    # hand-off, bench/results/perf.json) and large CPU batches split over one worker per core.
+    threads: int | None = None
+    spinning: bool | None = None  # intra-op thread spinning; None: onnxruntime's default (on)
+    allow_fallback: bool = False  # accept nodes (the LSTM) placed on another provider than asked
+    check_placement: bool | None = None  # None: check for every provider except cpu
+    optimization: str = "all"  # onnxruntime graph optimisation level: disable, basic, extended, all
+    # CUDA graphs (one captured graph per input shape, replayed): None = on where safe (cuda, every
+    # node on the GPU); True = required; False = off.
+    cuda_graph: bool | None = None
+
+
+LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(int64)": "int64", "tensor(int32)": "int32"}  # fmt: skip
+
+
+@dataclass
+class OpenedModel:
+    session: Any  # onnxruntime.InferenceSession
+    name: str  # the file's path, or "<bytes>"
+    data: bytes
+    spec: contract.ModelSpec
+    metadata: dict[str, str]
+    provider: str  # the short provider name that runs it
+    placement: dict[str, dict[str, int]] | None = None  # provider -> {op_type: count}, when checked
+
+
+def read_model_bytes(model: Path | str | bytes) -> tuple[bytes, str]:
+    if isinstance(model, bytes):
+        return model, "<bytes>"
+    path = Path(model)
+    if (why := not_a_file(path)) is not None:
+        raise ModelFileError(f"model file {path} {why} (export one with `edge-lstm export`)")
+    data = path.read_bytes()
+    if not data:
+        raise ModelFileError(f"{path}: empty file")
+    return data, str(path)
+
+
+def session_options(config: SessionConfig, cpu: bool) -> Any:
+    import onnxruntime as ort
+
+    if config.threads is not None and config.threads < 1:
+        raise ProviderError(f"threads must be >= 1, got {config.threads}")
+    if config.optimization not in LEVELS:
+        raise ProviderError(f"optimization must be one of {', '.join(LEVELS)}")
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only: warnings about unused initializers etc. are noise here
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[config.optimization])
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # a chain of ops: nothing to run in parallel
+    if config.threads is not None:
+        so.intra_op_num_threads = config.threads
+    elif cpu:
+        so.intra_op_num_threads = 1  # auto mode: parallelism comes from splitting the batch
+    if config.spinning is not None:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spinning else "0")
+    return so
+
+
+def create_session(data: bytes, name: str, config: SessionConfig, extra_options: dict[str, str] | None = None,
+                   profile: bool = False) -> Any:  # fmt: skip
+    """An onnxruntime session on exactly config.provider (then CPU for the nodes it cannot take)."""
+    import onnxruntime as ort
+
+    spec = providers.require(config.provider)
+    so = session_options(config, cpu=spec.name == "cpu")
+    profile_dir = None
+    if profile:
+        # Node placement is read from onnxruntime's own profile of one run (placement_from_profile).
+        profile_dir = tempfile.mkdtemp(prefix="edge-lstm-profile-")
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(profile_dir, "placement")
+    ep_list: list[Any] = [spec.ep]
+    if spec.ep != "CPUExecutionProvider":
+        options = {**providers.default_options(spec.name, declared_input_dims(data)), **config.provider_options}
+        options.update(extra_options or {})
+        ep_list = [(spec.ep, {k: str(v) for k, v in options.items()}), "CPUExecutionProvider"]
+    elif config.provider_options:
+        ep_list = [(spec.ep, {k: str(v) for k, v in config.provider_options.items()})]
+    try:
+        with providers.quiet_native_logs():
+            session = ort.InferenceSession(data, so, providers=ep_list)
+    except Exception as e:  # onnxruntime raises its own pybind types: Fail, InvalidProtobuf, InvalidGraph...
+        if profile_dir is not None:
+            shutil.rmtree(profile_dir, ignore_errors=True)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if spec.ep != "CPUExecutionProvider" and "provider" in first.lower():
+            raise ProviderError(f"{spec.name}: could not create the session: {first[:240]}") from None
+        raise ModelFileError(f"{name}: not a loadable ONNX/ORT model ({first[:240]})") from None
+    if session.get_providers()[0] != spec.ep:
+        raise ProviderError(
+            f"{spec.name}: onnxruntime fell back to {session.get_providers()[0]} "
+            "(the provider could not load its libraries); check the install or use --provider cpu"
+        )
+    return session
+
+
+def declared_in_session(session: Any) -> tuple[list[contract.Declared], list[contract.Declared]]:
+    def one(v: Any) -> contract.Declared:
+        dims = tuple(d if isinstance(d, int | str) else None for d in v.shape) if v.shape is not None else None
+        return contract.Declared(v.name, _ORT_DTYPES.get(v.type, v.type), dims)
+
+    return [one(v) for v in session.get_inputs()], [one(v) for v in session.get_outputs()]
+
+
+def check_contract(
+    session: Any, name: str, want: contract.ModelSpec | None = None
+) -> tuple[contract.ModelSpec, dict[str, str]]:
+    """The contract this session's file fulfils (or `want`), with its metadata; ModelFileError saying
+    in one line what differs otherwise."""
+    inputs, outputs = declared_in_session(session)
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    spec = want or contract.spec_for([d.name for d in inputs]) or contract.CLASSIFIER
+    problems = spec.mismatches(inputs, outputs)
+    kind = metadata.get(contract.META_KIND)
+    if kind != spec.kind:
+        problems.append(
+            f"its metadata says {contract.META_KIND}={kind!r}, expected {spec.kind!r}"
+            if kind
+            else f"no {contract.META_KIND} metadata (not written by `edge-lstm export`)"
+        )
+    if problems:
+        label = "streaming" if spec is contract.STEP else "classifier"
+        other = contract.spec_for([d.name for d in inputs])
+        if want is not None and other is not None and other is not want:
+            what = (
+                "it is a streaming step model (inputs row, h, c); use StreamingClassifier / --streaming"
+                if other is contract.STEP
+                else "it is a classifier (input images); export a step model with `edge-lstm export --streaming`"
+            )
+            raise ModelFileError(f"{name}: not an edge-lstm {label} model: {what}")
+        raise ModelFileError(f"{name}: not an edge-lstm {label} model: " + "; ".join(problems))
+    return spec, metadata
+
+
+def open_model(model: Path | str | bytes, config: SessionConfig, want: contract.ModelSpec | None = None) -> OpenedModel:
+    """Read, open and check a model file; with placement checking, run it once profiled."""
+    data, name = read_model_bytes(model)
+    spec_p = providers.require(config.provider)
+    check = config.check_placement if config.check_placement is not None else spec_p.name != "cpu"
+    session = create_session(data, name, config, profile=check)
+    try:
+        spec, metadata = check_contract(session, name, want)
+    except ModelFileError:
+        if check:
+            _discard_profile(session)
+        raise
+    opened = OpenedModel(session, name, data, spec, metadata, spec_p.name)
+    if check:
+        feeds = zero_feeds(spec, batch=1)
+        session.run(None, feeds)
+        opened.placement = placement_from_profile(session)
+        check_placement(opened.placement, spec_p.name, config.allow_fallback)
+    return opened
+
+
+def zero_feeds(spec: contract.ModelSpec, batch: int) -> dict[str, Any]:
+    import numpy as np
+
+    return {t.name: np.zeros(spec.shape(t.name, batch), np.float32) for t in spec.inputs}
+
+
+def _discard_profile(session: Any) -> None:
+    with contextlib.suppress(Exception):
+        path = Path(session.end_profiling())
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+
+
+def declared_input_dims(data: bytes) -> dict[str, list[int | str]]:
+    """Input names and dims from the file, for provider options such as TensorRT profiles."""
+    try:
+        import onnx
+
+        proto = onnx.load_from_string(data)
+        return {
+            i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+            for i in proto.graph.input
+            if i.name not in {t.name for t in proto.graph.initializer}
+        }
+    except Exception:  # an ORT-format file is not a protobuf: fall back to the contract
+        return {t.name: list(t.dims) for t in contract.CLASSIFIER.inputs}
+
+
+def placement_from_profile(session: Any) -> dict[str, dict[str, int]]:
+    """provider -> {op_type: count}, from onnxruntime's profile of the run just made."""
+    path = session.end_profiling()  # also stops profiling: later runs are not slowed
+    try:
+        events = json.loads(Path(path).read_text())
+    finally:
+        Path(path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            Path(path).parent.rmdir()
+    seen: dict[str, dict[str, int]] = {}
+    nodes: set[str] = set()
+    for ev in events:
+        args = ev.get("args", {})
+        if ev.get("cat") == "Node" and "provider" in args and "op_name" in args:
+            node = ev["name"].rsplit("_kernel_time", 1)[0]
+            if node.endswith(("_fence_before", "_fence_after")) or node in nodes:
+                continue
+            nodes.add(node)
+            ops = seen.setdefault(providers.short_name(args["provider"]), Counter())
+            ops[args["op_name"]] += 1
+    return {p: dict(c) for p, c in seen.items()}
+
+
+def check_placement(placement: dict[str, dict[str, int]], wanted: str, allow_fallback: bool) -> None:
+    lstm_ops = {"LSTM", "DynamicQuantizeLSTM"}
+    where = [p for p, ops in placement.items() if lstm_ops & set(ops)]
+    if not where:  # a graph without an LSTM node (the unrolled mobile variant): every node counts
+        where = list(placement)
+    if wanted not in where and not allow_fallback:
+        raise ProviderError(
+            f"the LSTM node ran on {', '.join(where) or 'no provider'}, not on {wanted} "
+            "(this variant is not supported there; use another model variant or --allow-fallback)"
+        )

@@ -1,0 +1,77 @@
+"""Training recipes: the config dataclass, its two presets and CLI overrides."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from edge_lstm.errors import ConfigError
+from edge_lstm.training.model import ModelConfig
+
+Preset = Literal["default", "seed"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "default"
+    epochs: int = 12  # full passes over the 60,000 training images (default recipe)
+    max_samples: int | None = None  # stop after this many samples (the tutorial: 100,000)
+    batch_size: int = 128
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = 3e-3  # peak learning rate of the one-cycle schedule
+    weight_decay: float = 0.01
+    schedule: Literal["onecycle", "constant"] = "onecycle"
+    warmup_frac: float = 0.25  # share of steps spent ramping up to `lr` (one-cycle)
+    grad_clip: float | None = 1.0  # max global gradient norm; LSTMs occasionally spike
+    init: Literal["pytorch", "tutorial"] = "pytorch"
+    # Weight of an extra loss on the logits after every earlier row (0: off). Makes the streaming
+    # model's early answers meaningful ("anytime" prediction) at a small cost in final accuracy.
+    anytime: float = 0.0
+    seed: int = 1
+    log_every: int = 20  # steps between loss / batch-accuracy lines, like the tutorial
+    subset: int | None = None  # train on the first N training images (quick runs, tests)
+    test_subset: int | None = None  # evaluate on the first N test images (quick runs, tests)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"learning rate must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (self.max_samples is None or self.max_samples >= 1, "max samples must be >= 1"),
+            (self.log_every >= 1, f"log interval must be >= 1, got {self.log_every}"),
+            (self.subset is None or self.subset >= 1, f"subset must be >= 1, got {self.subset}"),
+            (self.test_subset is None or self.test_subset >= 1, "test subset must be >= 1"),
+            (self.grad_clip is None or self.grad_clip > 0, "gradient clip must be > 0"),
+            (0 < self.warmup_frac < 1, "warm-up fraction must be in (0, 1)"),
+            (self.anytime >= 0, f"anytime loss weight must be >= 0, got {self.anytime}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+def preset_config(preset: Preset) -> TrainConfig:
+    if preset == "default":
+        return TrainConfig()
+    if preset == "seed":
+        # The TensorFlow tutorial, exactly: Adam 1e-3, batch 128, 100,000 samples (782 steps), seed 1,
+        # its initialisation, no schedule, no clipping, no weight decay.
+        return TrainConfig(
+            preset="seed", epochs=2, max_samples=100_000, optimizer="adam", lr=1e-3,
+            weight_decay=0.0, schedule="constant", grad_clip=None, init="tutorial", seed=1,
+        )  # fmt: skip
+    raise ConfigError(f"unknown preset {preset!r}; choose default or seed")
+
+
+def override(config: TrainConfig, **changes: Any) -> TrainConfig:
+    """Apply CLI overrides that were actually given (None means 'keep the preset's value')."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    return replace(config, **given)

@@ -1,0 +1,151 @@
+"""The training/eval CLI through typer's CliRunner: happy paths and every bad-input path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from edge_lstm.cli import app
+from edge_lstm.training import checkpoint
+
+runner = CliRunner()
+QUICK = ["--subset", "256", "--test-subset", "100", "--epochs", "1", "--batch-size", "64"]
+
+
+def invoke(*args: str) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_clean_failure(result: object, fragment: str) -> None:
+    """One line on stderr naming the problem, non-zero exit, no traceback."""
+    assert result.exit_code != 0, result.output  # type: ignore[attr-defined]
+    err = result.stderr  # type: ignore[attr-defined]
+    assert fragment in err, err
+    assert "Traceback" not in result.output and len(err.strip().splitlines()) == 1, err  # type: ignore[attr-defined]
+
+
+def test_help_lists_commands() -> None:
+    out = invoke("--help").stdout  # type: ignore[attr-defined]
+    for cmd in ("train", "eval", "export", "inspect", "predict", "providers"):
+        assert cmd in out
+
+
+def test_train_json_and_eval(tmp_path: Path) -> None:
+    res = invoke("train", *QUICK, "--out", tmp_path, "--json", "--log-every", "1")
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    lines = res.stdout.strip().splitlines()  # type: ignore[attr-defined]
+    summary = json.loads(lines[-1])
+    assert {"test_accuracy", "train_seconds", "epochs", "steps", "checkpoint"} <= summary.keys()
+    assert 0 <= summary["test_accuracy"] <= 1 and summary["steps"] == 4
+    assert any(line.startswith("step      1  loss") for line in lines)  # plain lines when not on a terminal
+    ev = invoke("eval", summary["checkpoint"], "--limit", "100", "--json")
+    assert ev.exit_code == 0, ev.output  # type: ignore[attr-defined]
+    report = json.loads(ev.stdout.strip().splitlines()[-1])  # type: ignore[attr-defined]
+    assert report["n"] == 100 and report["accuracy"] == pytest.approx(summary["test_accuracy"], abs=0.2)
+    assert len(report["per_class"]) == 10
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--lr", "-0.1"], "learning rate must be > 0"),
+        (["--batch-size", "0"], "batch size must be >= 1"),
+        (["--epochs", "0"], "epochs must be >= 1"),
+        (["--subset", "0"], "subset must be >= 1"),
+        (["--data-dir", "/nonexistent/mnist"], "does not hold the four MNIST IDX files"),
+    ],
+)
+def test_train_bad_options(tmp_path: Path, args: list[str], fragment: str) -> None:
+    assert_clean_failure(invoke("train", *QUICK, "--out", tmp_path, *args), fragment)
+
+
+def test_train_unwritable_out(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_clean_failure(invoke("train", *QUICK, "--out", blocker / "run"), "not writable")
+
+
+def test_failed_run_keeps_existing_checkpoint(tmp_path: Path, data_dir: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(b"previous checkpoint")
+    bad = tmp_path / "bad"
+    shutil.copytree(data_dir, bad)
+    path = bad / "train-images-idx3-ubyte.gz"
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:100_000])
+    assert_clean_failure(invoke("train", *QUICK, "--out", run, "--data-dir", bad), "train-images-idx3-ubyte.gz")
+    assert (run / "model.pt").read_bytes() == b"previous checkpoint"
+
+
+def test_resume_without_checkpoint(tmp_path: Path) -> None:
+    assert_clean_failure(invoke("train", *QUICK, "--out", tmp_path, "--resume"), "last.pt not found")
+
+
+def test_eval_bad_checkpoints(tmp_path: Path) -> None:
+    assert_clean_failure(invoke("eval", tmp_path / "missing.pt"), "not found")
+    (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint at all")
+    assert_clean_failure(invoke("eval", tmp_path / "garbage.pt"), "not a readable checkpoint")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    assert_clean_failure(invoke("eval", tmp_path / "foreign.pt"), "not an edge-lstm checkpoint")
+    other = torch.nn.LSTM(10, 20).state_dict()
+    checkpoint.save(
+        tmp_path / "other.pt",
+        {
+            "model_config": {"n_inputs": 28, "n_steps": 28, "n_in_units": 64, "n_hidden": 128, "n_classes": 10},
+            "state_dict": other,
+        },
+    )
+    assert_clean_failure(invoke("eval", tmp_path / "other.pt"), "do not fit the LSTM classifier")
+    assert_clean_failure(invoke("eval", tmp_path / "x.pt", "--limit", "0"), "--limit must be >= 1")
+
+
+def test_truncated_checkpoint(tmp_path: Path) -> None:
+    res = invoke("train", *QUICK, "--out", tmp_path)
+    assert res.exit_code == 0
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    assert_clean_failure(invoke("eval", tmp_path / "cut.pt"), "not a readable checkpoint")
+
+
+def test_version() -> None:
+    assert invoke("--version").stdout.startswith("edge-lstm ")  # type: ignore[attr-defined]
+
+
+def test_real_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_lstm",
+        "train",
+        "--subset",
+        "1000",
+        "--test-subset",
+        "100",
+        "--epochs",
+        "200",
+        "--out",
+        str(run),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.3)  # somewhere inside a later epoch
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.startswith("error: interrupted at step") and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert not (run / "model.pt").exists()
+    assert checkpoint.load(run / "last.pt")["epoch"] >= 0

@@ -1,0 +1,15 @@
+"""Helpers shared by several test files (importable: pyproject puts tests/ on the path)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def hand_drawn(digit: np.ndarray, size: int = 120, at: tuple[int, int] = (10, 45)) -> np.ndarray:
+    """An MNIST digit as a person might photograph it: dark ink on white paper, big, off-centre."""
+    big = np.asarray(Image.fromarray(digit).resize((70, 70), Image.Resampling.BICUBIC))
+    paper = np.full((size, size), 235, np.uint8)  # slightly grey paper
+    y, x = at
+    paper[y : y + 70, x : x + 70] = np.minimum(paper[y : y + 70, x : x + 70], 255 - big)
+    return paper

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_lstm.data import mnist
+from edge_lstm.errors import InputError, ProviderError
+from edge_lstm.runtime import Classifier, SessionConfig, check_placement, providers, to_input
+
+
+@pytest.fixture(scope="module")
+def clf(exported: dict[str, Path]) -> Classifier:
+    return Classifier(exported["fp32"])
+
+
+@pytest.fixture(scope="module")
+def test_images() -> np.ndarray:
+    return mnist.load_split(mnist.BUNDLED_DIR, "test").images
+
+
+@pytest.mark.parametrize(
+    "array, fragment",
+    [
+        (np.zeros((2, 784), np.float32), "reshape flat images"),
+        (np.zeros((2, 28, 28), np.float64), "got float64"),
+        (np.full((1, 28, 28), np.nan, np.float32), "NaN"),
+        (np.full((1, 28, 28), 255.0, np.float32), "must lie in [0, 1]"),
+        (np.zeros((1, 28, 27), np.uint8), "got shape (1, 28, 27)"),
+        (np.zeros((0, 28, 28), np.uint8), "empty batch"),
+        (np.zeros((28, 28, 3), np.uint8), "expected images of shape"),
+    ],
+)
+def test_input_validation(clf: Classifier, array: np.ndarray, fragment: str) -> None:
+    with pytest.raises(InputError) as e:
+        clf.predict(array)
+    assert fragment in str(e.value)
+
+
+def test_list_input_rejected(clf: Classifier) -> None:
+    with pytest.raises(InputError, match="numpy array"):
+        clf.predict([[0] * 28] * 28)  # type: ignore[arg-type]
+
+
+def test_uint8_and_float_agree(clf: Classifier, test_images: np.ndarray) -> None:
+    x = test_images[:16]
+    a = clf.logits(x)
+    b = clf.logits(x.astype(np.float32) / 255)
+    assert np.abs(a - b).max() < 1e-5
+    labels, probs = clf.predict(x[0])  # a single (28, 28) image
+    assert labels.shape == (1,) and probs.shape == (1, 10) and abs(float(probs.sum()) - 1) < 1e-5
+
+
+def test_thread_safety(clf: Classifier, test_images: np.ndarray) -> None:
+    # Small batches run on the caller's thread; the 300-image ones go through the split pool.
+    batches = [test_images[i * 37 : i * 37 + 1 + i % 9] for i in range(64)] + [test_images[:300], test_images[500:800]]
+    expected = [clf.logits(b) for b in batches]
+    results: dict[int, list[np.ndarray]] = {}
+
+    def worker(k: int) -> None:
+        results[k] = [clf.logits(b) for b in batches]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(6):
+        for got, want in zip(results[k], expected, strict=True):
+            assert np.array_equal(got, want)
+
+
+def test_cpu_placement_names_the_lstm(exported: dict[str, Path]) -> None:
+    placement = Classifier(exported["fp32"]).node_placement()
+    assert list(placement) == ["cpu"] and placement["cpu"]["LSTM"] == 1
+    int8 = Classifier(exported["int8"], check_placement=True).placement
+    assert int8 is not None and int8["cpu"]["DynamicQuantizeLSTM"] == 1
+
+
+def test_missing_provider_fails_fast_with_package_hint(exported: dict[str, Path]) -> None:
+    for name, package in (
+        ("cuda", "onnxruntime-gpu"),
+        ("openvino", "onnxruntime-openvino"),
+        ("dml", "onnxruntime-directml"),
+    ):
+        if providers.spec(name).ep in providers.available():
+            continue
+        t0 = time.perf_counter()
+        with pytest.raises(ProviderError) as e:
+            Classifier(exported["fp32"], provider=name)
+        assert time.perf_counter() - t0 < 1.0
+        assert package in str(e.value) and "available: cpu" in str(e.value)
+
+
+def test_unknown_provider_lists_valid_ones() -> None:
+    with pytest.raises(ProviderError, match="choose one of: cpu, cuda, tensorrt, openvino"):
+        providers.spec("tpu")
+    assert providers.spec("CUDAExecutionProvider").name == "cuda"
+
+
+def test_provider_defaults() -> None:
+    images = {"images": ["batch", 28, 28]}
+    assert providers.default_options("cuda", images) == {"device_id": 0}
+    trt = providers.default_options("tensorrt", images, max_batch=512)
+    assert trt["trt_fp16_enable"] is False and trt["trt_engine_cache_enable"] is True
+    assert trt["trt_engine_cache_path"].endswith("trt-engines")
+    assert (trt["trt_profile_min_shapes"], trt["trt_profile_opt_shapes"], trt["trt_profile_max_shapes"]) == (
+        "images:1x28x28",
+        "images:64x28x28",
+        "images:512x28x28",
+    )
+    step = providers.default_options("tensorrt", {"row": ["batch", 28], "h": [1, "batch", 128], "c": [1, "batch", 128]})
+    assert step["trt_profile_min_shapes"] == "row:1x28,h:1x1x128,c:1x1x128"
+    assert providers.default_options("openvino", images) == {"device_type": "CPU", "precision": "FP32"}
+    assert providers.default_options("cpu", images) == {}
+
+
+def test_parse_options() -> None:
+    assert providers.parse_options(["device_id=1", "trt_fp16_enable = True"]) == {
+        "device_id": "1",
+        "trt_fp16_enable": "True",
+    }
+    with pytest.raises(ProviderError, match="KEY=VALUE"):
+        providers.parse_options(["novalue"])
+
+
+def test_fallback_is_an_error_unless_allowed() -> None:
+    placed = {"cuda": {"Transpose": 1}, "cpu": {"LSTM": 1, "Gemm": 1}}
+    with pytest.raises(ProviderError, match="LSTM node ran on cpu, not on cuda"):
+        check_placement(placed, "cuda", allow_fallback=False)
+    check_placement(placed, "cuda", allow_fallback=True)
+    check_placement({"cuda": {"LSTM": 1}}, "cuda", allow_fallback=False)
+
+
+def test_session_options_are_validated(exported: dict[str, Path]) -> None:
+    with pytest.raises(ProviderError, match="threads must be >= 1"):
+        Classifier(exported["fp32"], SessionConfig(threads=0))
+    one = Classifier(exported["fp32"], SessionConfig(threads=1, spinning=False))
+    assert one.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_streaming_model_is_not_a_classifier(exported: dict[str, Path]) -> None:
+    from edge_lstm.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="StreamingClassifier"):
+        Classifier(exported["step"])
+
+
+def test_to_input_rows() -> None:
+    assert to_input(np.zeros(28, np.uint8), rank=2).shape == (1, 28)
+    with pytest.raises(InputError, match=r"rows of shape \(28,\) or \(B, 28\)"):
+        to_input(np.zeros((2, 27), np.uint8), rank=2)
+
+
+def test_auto_threading_splits_large_batches(exported: dict[str, Path], test_images: np.ndarray) -> None:
+    from edge_lstm.environment import usable_cores
+    from edge_lstm.runtime.classifier import _CHUNK as CHUNK
+
+    auto = Classifier(exported["fp32"])
+    assert auto.session.get_session_options().intra_op_num_threads == 1
+    assert auto.workers == usable_cores() and "auto" in auto.threading()
+    one = Classifier(exported["fp32"], threads=1)
+    assert one.workers == 1 and one.threading() == "1 intra-op thread(s)"
+    x = test_images[: 4 * CHUNK + 3]  # 5 chunks, the last one short
+    assert np.allclose(auto.logits(x), one.logits(x), atol=1e-5)
+    auto.workers = 1  # a one-core device: the chunks run one after another on the caller's thread
+    assert np.allclose(auto.logits(x), one.logits(x), atol=1e-5)
+    assert np.array_equal(auto.predict_labels(test_images[:500]), one.predict_labels(test_images[:500]))
+
+
+def test_io_binding_path_on_cpu(clf: Classifier, test_images: np.ndarray) -> None:
+    # The same code the CUDA path runs (OrtValue inputs, outputs bound to the device), on the CPU.
+    x = test_images[:5]
+    on_device = clf.run_on_device(clf.to_device(x))
+    assert np.array_equal(on_device.numpy(), clf.logits(x))
+
+
+has_cuda = "CUDAExecutionProvider" in providers.available()
+
+
+@pytest.mark.skipif(not has_cuda, reason="needs onnxruntime-gpu and a CUDA device")
+def test_cuda_session_places_the_lstm_on_the_gpu(exported: dict[str, Path], test_images: np.ndarray) -> None:
+    gpu = Classifier(exported["fp32"], provider="cuda")
+    assert gpu.placement is not None and "LSTM" in gpu.placement["cuda"]
+    x = test_images[:64]
+    cpu = Classifier(exported["fp32"], threads=1).logits(x)
+    assert np.abs(gpu.logits(x) - cpu).max() < 1e-3
+    assert np.abs(gpu.run_on_device(gpu.to_device(x)).numpy() - cpu).max() < 1e-3
+    with pytest.raises(ProviderError, match="LSTM node ran on cpu"):
+        Classifier(exported["int8"], provider="cuda")  # DynamicQuantizeLSTM is CPU-only
