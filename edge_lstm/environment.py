@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 
@@ -37,8 +39,36 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def providing_distribution(module: str) -> tuple[str | None, str | None]:
+    """(distribution, version) of the installed package whose files include the module that
+    `import module` would load. Several distributions provide `onnxruntime` (onnxruntime,
+    onnxruntime-gpu, -openvino, ...), and more than one can be installed at once: the name alone
+    does not say which one runs. Found from the import spec and the distributions' file lists,
+    without importing the module."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None, None
+    if spec is None or spec.origin is None:
+        return None, None
+    origin = os.path.realpath(spec.origin)
+    found = [
+        dist
+        for dist in metadata.distributions()
+        for f in dist.files or ()
+        if f.parts == (module, "__init__.py") and os.path.realpath(str(dist.locate_file(f))) == origin
+    ]
+    if len(found) > 1:  # installed over each other in one folder: the file's own __version__ decides
+        text = Path(origin).read_text(errors="replace")
+        declared = re.search(r"^__version__\s*=\s*[\"']([^\"']+)", text, re.M)
+        found = [d for d in found if declared and d.version == declared.group(1)] or found
+    return (found[0].metadata["Name"], found[0].version) if found else (None, None)
+
+
 def describe() -> dict[str, Any]:
-    ort_pkg = next((p for p in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino") if _version(p)), None)
+    ort_pkg, ort_version = providing_distribution("onnxruntime")
     return {
         "cpu": cpu_model(),
         "cores": usable_cores(),
@@ -48,7 +78,7 @@ def describe() -> dict[str, Any]:
         "edge_lstm": _version("edge-lstm"),
         "torch": _version("torch"),
         "onnx": _version("onnx"),
-        "onnxruntime": _version(ort_pkg) if ort_pkg else None,
+        "onnxruntime": ort_version,
         "onnxruntime_package": ort_pkg,
         "openvino": _version("openvino"),
         "numpy": _version("numpy"),

@@ -26,7 +26,9 @@ def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
     parent = dest.parent if str(dest.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=parent)
+        remove_stale_temporaries(dest)
+        # The writer's pid is in the name, so a later writer can tell a killed writer's leftovers.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=suffix + ".tmp", dir=parent)
     except OSError as e:
         raise EdgeLstmError(f"cannot write to {parent}: {e.strerror or e}") from None
     os.close(fd)
@@ -38,6 +40,27 @@ def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(dest: Path) -> list[Path]:
+    """Delete the temporary files a killed writer of `dest` left beside it (their pid is gone)."""
+    removed = []
+    for tmp in Path(dest).parent.glob(f".{Path(dest).name}.*.tmp"):
+        pid = tmp.name[len(Path(dest).name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _final_mode(dest: Path) -> int:

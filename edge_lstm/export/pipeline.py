@@ -23,7 +23,7 @@ from edge_lstm.export.graph import set_metadata
 from edge_lstm.export.onnx_export import to_onnx
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
 from edge_lstm.export.verify import Reference, reference, verify
-from edge_lstm.fileio import atomic_path, sha256_file
+from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
 from edge_lstm.training.checkpoint import load_model
 
 
@@ -58,6 +58,7 @@ class Artifact:
 
 def export(config: ExportConfig) -> list[Artifact]:
     """Write the requested files; all of them appear only if every one of them passed verification."""
+    check_writable_dir(Path(config.output).parent, "OUTPUT")  # before seconds of export work, not after
     model, payload = load_model(config.checkpoint)
     spec = contract.STEP if config.streaming else contract.CLASSIFIER
     fp32 = to_onnx(model, config.streaming, config.fuse, config.opset)

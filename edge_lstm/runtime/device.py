@@ -88,8 +88,9 @@ class BoundRunner:
                 if self.spec.kind == contract.CLASSIFIER.kind
                 else feeds["row"].shape[0]
             )
+            # Private copies: on the CPU an OrtValue wraps the numpy array's memory instead of copying it.
             inputs = {
-                n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feeds[n]), self.device, self.device_id)
+                n: ort.OrtValue.ortvalue_from_numpy(np.array(feeds[n], copy=True), self.device, self.device_id)
                 for n in self.spec.input_names
             }
             outputs = [
@@ -122,7 +123,8 @@ class BoundRunner:
                     v.update_inplace(np.ascontiguousarray(feeds[n]))
             self.session.run_with_iobinding(b.binding, b.run_options)
             b.runs += 1
-            return [b.outputs[self.spec.output_names.index(n)].numpy() for n in wanted]
+            # Copies, not views: the next run overwrites these buffers (on the CPU .numpy() is a view).
+            return [np.array(b.outputs[self.spec.output_names.index(n)].numpy(), copy=True) for n in wanted]
 
     def run_bound(self, feeds: dict[str, np.ndarray]) -> Bound:
         """Bind once (first call) and return the Bound, for callers that replay without host copies (bench)."""

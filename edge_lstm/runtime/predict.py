@@ -35,7 +35,8 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
             images = load_inputs(path, normalize=normalize)
             _, probs = clf.predict(images)
         except EdgeLstmError as e:
-            results.append(Prediction(source=str(path), error=str(e)))
+            message = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"  # every error names its file
+            results.append(Prediction(source=str(path), error=message))
             continue
         for i, p in enumerate(probs):
             order = np.argsort(-p)[:top_k]

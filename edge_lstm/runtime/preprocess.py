@@ -10,6 +10,7 @@ Needs numpy and Pillow only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,14 @@ from edge_lstm.errors import InputError
 from edge_lstm.fileio import not_a_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# Memory bound for one picture. A picture is decoded at full size only by formats that cannot decode
+# reduced (PNG, BMP, TIFF, ...; JPEG decodes at 1/2..1/8 scale via draft()), then shrunk to WORK_SIDE
+# before any conversion, so the peak is about one decoded copy: MAX_PIXELS x bytes per pixel (RGBA 4)
+# = 256 MB at the limit (tests/runtime/test_preprocess.py measures an 8000x8000 picture). Larger
+# pictures are refused before decoding: a 28x28 digit needs nothing of that size.
+MAX_PIXELS = 64_000_000  # 8000 x 8000
+WORK_SIDE = 1024  # longest side the picture is shrunk to before normalisation
+BLANK_CONTRAST = 16  # grey levels (of 255) between the darkest and brightest pixel: less is a blank picture
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -28,6 +37,8 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     g = gray.astype(np.float32)
+    if float(g.max() - g.min()) < BLANK_CONTRAST:  # all black, all white or all grey
+        raise InputError("the image is blank: no digit found")
     background = float(np.median(_border(g)))
     if background > 127:  # dark ink on light paper: invert to MNIST's light-on-dark
         g, background = 255.0 - g, 255.0 - background
@@ -55,25 +66,59 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
 
 
 def load_image(path: Path, normalize: bool = True) -> np.ndarray:
-    """A picture file -> (1, 28, 28) uint8."""
+    """A picture file -> (1, 28, 28) uint8, decoded with bounded memory (see MAX_PIXELS)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            rgba = im.convert("RGBA")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # our limit is lower anyway
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise InputError(
+                        f"{path}: {w}x{h} picture ({w * h / 1e6:.0f} megapixels) is over the "
+                        f"{MAX_PIXELS / 1e6:.0f}-megapixel limit; scale it down first"
+                    )
+                im.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced scale (no-op elsewhere)
+                im.load()
+                if max(im.size) > WORK_SIDE:  # shrink before any conversion multiplies the memory
+                    im.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+                gray = _to_gray(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(
+            f"{path}: picture too large to decode safely (over Pillow's decompression-bomb limit)"
+        ) from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a readable image (unknown format)") from None
-    except OSError as e:  # recognised, but truncated or corrupted
-        raise InputError(f"{path}: not a readable image ({e})") from None
-    # Transparent pixels count as paper (white), so a PNG drawn on a transparent canvas works.
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    gray = np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+    except (OSError, ValueError, SyntaxError) as e:  # recognised, but truncated or corrupted
+        raise InputError(f"{path}: not a readable image ({str(e)[:120]})") from None
     if not normalize:
         if gray.shape != (28, 28):
             raise InputError(f"{path}: {gray.shape[1]}x{gray.shape[0]} image; without normalisation it must be 28x28")
         return gray[None].copy()
-    return to_mnist(gray)[None]
+    try:
+        return to_mnist(gray)[None]
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+
+
+def _to_gray(im: Any) -> np.ndarray:
+    """Any Pillow mode -> (H, W) uint8 grayscale. Float and 16-bit pictures are read by their range
+    (float in [0, 1] is 0..1, not 0..255); transparent pixels count as paper (white), so a PNG drawn
+    on a transparent canvas works."""
+    from PIL import Image
+
+    if im.mode in ("F", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+        a = np.asarray(im, dtype=np.float32)
+        finite = a[np.isfinite(a)]
+        hi = float(finite.max()) if finite.size else 0.0
+        scale = 255.0 if hi <= 1.0 else (255.0 / 65535.0 if hi > 255.0 else 1.0)
+        return np.clip(np.nan_to_num(a * scale), 0, 255).astype(np.uint8)
+    rgba = im.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
 
 
 def load_array(path: Path) -> np.ndarray:

@@ -75,6 +75,8 @@ def quiet_native_logs() -> Iterator[io.StringIO]:
     printed for every CUDA session) and its Python fallback notices ("Falling back to
     ['CPUExecutionProvider'] and retrying") stay out of the output unless verbose. The captured
     text is yielded, so an error message can quote it."""
+    import warnings
+
     import onnxruntime as ort
 
     ort.set_default_logger_severity(0 if _verbose else 3)
@@ -82,7 +84,8 @@ def quiet_native_logs() -> Iterator[io.StringIO]:
     if _verbose:
         yield buf
         return
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its UserWarnings about provider lists: the result is checked instead
         yield buf
 
 
@@ -209,7 +212,8 @@ def try_load(name: str) -> tuple[bool, str]:
     so.log_severity_level = 3
     try:
         with quiet_native_logs() as said:
-            session = ort.InferenceSession(_probe_model(), so, providers=[s.ep, "CPUExecutionProvider"])
+            eps = [s.ep] if s.ep == "CPUExecutionProvider" else [s.ep, "CPUExecutionProvider"]
+            session = ort.InferenceSession(_probe_model(), so, providers=eps)
     except Exception as e:  # onnxruntime's pybind errors
         return False, str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     if session.get_providers()[0] != s.ep:

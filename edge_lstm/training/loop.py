@@ -122,6 +122,8 @@ def train(
     config.validate()
     reporter = reporter or SilentReporter()
     run_dir = Path(run_dir)
+    if resume and not (run_dir / "last.pt").is_file():  # before creating the folder or loading any data
+        raise CheckpointError(f"checkpoint {run_dir / 'last.pt'} not found: nothing to resume (run without --resume)")
     check_writable_dir(run_dir)
     folder = mnist.locate(data_dir)
     train_split, test_split = mnist.load_split(folder, "train"), mnist.load_split(folder, "test")

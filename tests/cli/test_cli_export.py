@@ -56,7 +56,7 @@ def test_export_bad_inputs(tmp_path: Path, trained: Path) -> None:
     _fails_cleanly(["export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "arch.pt")], "do not fit")
     (tmp_path / "file").write_text("x")
     _fails_cleanly(
-        ["export", str(tmp_path / "file" / "m.onnx"), "--checkpoint", str(trained), "--no-verify"], "cannot write"
+        ["export", str(tmp_path / "file" / "m.onnx"), "--checkpoint", str(trained), "--no-verify"], "not writable"
     )
     _fails_cleanly(["export", str(tmp_path / "m.txt"), "--checkpoint", str(trained)], "must end in .onnx")
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,53 +77,6 @@ def test_cpu_placement_names_the_lstm(exported: dict[str, Path]) -> None:
     assert list(placement) == ["cpu"] and placement["cpu"]["LSTM"] == 1
     int8 = Classifier(exported["int8"], check_placement=True).placement
     assert int8 is not None and int8["cpu"]["DynamicQuantizeLSTM"] == 1
-
-
-def test_missing_provider_fails_fast_with_package_hint(exported: dict[str, Path]) -> None:
-    for name, package in (
-        ("cuda", "onnxruntime-gpu"),
-        ("openvino", "onnxruntime-openvino"),
-        ("dml", "onnxruntime-directml"),
-    ):
-        if providers.spec(name).ep in providers.available():
-            continue
-        t0 = time.perf_counter()
-        with pytest.raises(ProviderError) as e:
-            Classifier(exported["fp32"], provider=name)
-        assert time.perf_counter() - t0 < 1.0
-        assert package in str(e.value) and "available: cpu" in str(e.value)
-
-
-def test_unknown_provider_lists_valid_ones() -> None:
-    with pytest.raises(ProviderError, match="choose one of: cpu, cuda, tensorrt, openvino"):
-        providers.spec("tpu")
-    assert providers.spec("CUDAExecutionProvider").name == "cuda"
-
-
-def test_provider_defaults() -> None:
-    images = {"images": ["batch", 28, 28]}
-    assert providers.default_options("cuda", images) == {"device_id": 0}
-    trt = providers.default_options("tensorrt", images, max_batch=512)
-    assert trt["trt_fp16_enable"] is False and trt["trt_engine_cache_enable"] is True
-    assert trt["trt_engine_cache_path"].endswith("trt-engines")
-    assert (trt["trt_profile_min_shapes"], trt["trt_profile_opt_shapes"], trt["trt_profile_max_shapes"]) == (
-        "images:1x28x28",
-        "images:64x28x28",
-        "images:512x28x28",
-    )
-    step = providers.default_options("tensorrt", {"row": ["batch", 28], "h": [1, "batch", 128], "c": [1, "batch", 128]})
-    assert step["trt_profile_min_shapes"] == "row:1x28,h:1x1x128,c:1x1x128"
-    assert providers.default_options("openvino", images) == {"device_type": "CPU", "precision": "FP32"}
-    assert providers.default_options("cpu", images) == {}
-
-
-def test_parse_options() -> None:
-    assert providers.parse_options(["device_id=1", "trt_fp16_enable = True"]) == {
-        "device_id": "1",
-        "trt_fp16_enable": "True",
-    }
-    with pytest.raises(ProviderError, match="KEY=VALUE"):
-        providers.parse_options(["novalue"])
 
 
 def test_fallback_is_an_error_unless_allowed() -> None:

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edge_lstm.cli import app
+from edge_lstm.errors import ProviderError
+from edge_lstm.runtime import Classifier, providers
+
+runner = CliRunner()
+
+
+def test_missing_provider_fails_fast_with_package_hint(exported: dict[str, Path]) -> None:
+    for name, package in (
+        ("cuda", "onnxruntime-gpu"),
+        ("openvino", "onnxruntime-openvino"),
+        ("dml", "onnxruntime-directml"),
+    ):
+        if providers.spec(name).ep in providers.available():
+            continue
+        t0 = time.perf_counter()
+        with pytest.raises(ProviderError) as e:
+            Classifier(exported["fp32"], provider=name)
+        assert time.perf_counter() - t0 < 1.0
+        assert package in str(e.value) and "available: cpu" in str(e.value)
+
+
+def test_unknown_provider_lists_valid_ones() -> None:
+    with pytest.raises(ProviderError, match="choose one of: cpu, cuda, tensorrt, openvino"):
+        providers.spec("tpu")
+    assert providers.spec("CUDAExecutionProvider").name == "cuda"
+
+
+def test_provider_defaults() -> None:
+    images = {"images": ["batch", 28, 28]}
+    assert providers.default_options("cuda", images) == {"device_id": 0}
+    trt = providers.default_options("tensorrt", images, max_batch=512)
+    assert trt["trt_fp16_enable"] is False and trt["trt_engine_cache_enable"] is True
+    assert trt["trt_engine_cache_path"].endswith("trt-engines")
+    assert (trt["trt_profile_min_shapes"], trt["trt_profile_opt_shapes"], trt["trt_profile_max_shapes"]) == (
+        "images:1x28x28",
+        "images:64x28x28",
+        "images:512x28x28",
+    )
+    step = providers.default_options("tensorrt", {"row": ["batch", 28], "h": [1, "batch", 128], "c": [1, "batch", 128]})
+    assert step["trt_profile_min_shapes"] == "row:1x28,h:1x1x128,c:1x1x128"
+    assert providers.default_options("openvino", images) == {"device_type": "CPU", "precision": "FP32"}
+    assert providers.default_options("cpu", images) == {}
+
+
+def test_parse_options() -> None:
+    assert providers.parse_options(["device_id=1", "trt_fp16_enable = True"]) == {
+        "device_id": "1",
+        "trt_fp16_enable": "True",
+    }
+    with pytest.raises(ProviderError, match="KEY=VALUE"):
+        providers.parse_options(["novalue"])
+
+
+def test_listed_is_not_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The H100 image listed TensorRT without its libraries: `providers` said "yes". --check tries it.
+    monkeypatch.setattr(providers, "available", lambda: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    rows = {r.name: r for r in providers.statuses(check=True)}
+    assert rows["cpu"].listed and rows["cpu"].loads is True
+    assert rows["tensorrt"].listed and rows["tensorrt"].loads is False and "fell back to cpu" in rows["tensorrt"].detail
+    assert not rows["cuda"].listed and rows["cuda"].loads is False
+    assert {r.name: r.loads for r in providers.statuses()}["tensorrt"] is None  # not tried without --check
+
+
+def test_providers_command_check_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "available", lambda: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    res = runner.invoke(app, ["providers", "--check", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "listed but does not load" in res.stdout and "Falling back" not in res.output
+    assert "not in available provider names" not in res.output  # onnxruntime's own warnings stay out
+    import json
+
+    report = json.loads(res.stdout.splitlines()[-1])
+    assert report["available"] == ["CPUExecutionProvider"]
