@@ -46,8 +46,10 @@ def to_onnx(model: LSTMClassifier, streaming: bool, fuse: bool, opset: int | Non
 
     spec = contract.STEP if streaming else contract.CLASSIFIER
     module = (Step(model, fuse) if streaming else FullSequence(model, fuse)).eval()
-    batch = torch.export.Dim(contract.BATCH)
-    # Example batch 4, not 1: with batch 1 the exporter may specialise the axis to a constant.
+    # min=2: torch 2.9's LSTM decomposition guards `batch != 1` and export refuses an axis that
+    # includes 1; the ONNX graph has no such guard (verification runs batch 1). Example batch 4,
+    # not 1: with batch 1 the exporter may specialise the axis to a constant.
+    batch = torch.export.Dim(contract.BATCH, min=2)
     if streaming:
         h = torch.zeros(1, 4, model.config.n_hidden)
         args: tuple[torch.Tensor, ...] = (torch.rand(4, model.config.n_inputs), h, h.clone())
