@@ -27,6 +27,8 @@ def inspect_file(path: Path) -> dict[str, Any]:
     path = Path(path)
     if (why := not_a_file(path)) is not None:
         raise ModelFileError(f"model file {path} {why}")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: empty file")
     info: dict[str, Any] = {"path": str(path), "size_bytes": path.stat().st_size, "sha256": sha256_file(path)}
     if path.suffix.lower() == ".ort":
         return {**info, **_inspect_ort(path)}
@@ -36,9 +38,11 @@ def inspect_file(path: Path) -> dict[str, Any]:
     try:
         model = onnx.load(str(path))
     except (DecodeError, OSError, ValueError, RuntimeError) as e:
-        raise ModelFileError(f"{path}: not an ONNX model (truncated or corrupted: {str(e)[:120]})") from None
+        raise ModelFileError(
+            f"{path}: not a loadable ONNX/ORT model (truncated or corrupted: {str(e)[:120]})"
+        ) from None
     if not model.graph.node:
-        raise ModelFileError(f"{path}: not an ONNX model (no graph; truncated or another format)")
+        raise ModelFileError(f"{path}: not a loadable ONNX/ORT model (no graph; truncated or another format)")
     inits = {t.name for t in model.graph.initializer}
     params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     info.update(
@@ -65,7 +69,7 @@ def _inspect_ort(path: Path) -> dict[str, Any]:
         so.log_severity_level = 3
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's pybind errors
-        raise ModelFileError(f"{path}: not a loadable ORT-format model ({str(e).splitlines()[0][:160]})") from None
+        raise ModelFileError(f"{path}: not a loadable ONNX/ORT model ({str(e).splitlines()[0][:160]})") from None
     meta = sess.get_modelmeta()
 
     def io(values: Any) -> list[dict[str, Any]]:

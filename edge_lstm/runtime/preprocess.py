@@ -88,7 +88,8 @@ def load_image(path: Path, normalize: bool = True) -> np.ndarray:
                 gray = _to_gray(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(
-            f"{path}: picture too large to decode safely (over Pillow's decompression-bomb limit)"
+            f"{path}: picture over the {MAX_PIXELS / 1e6:.0f}-megapixel limit (Pillow refuses it as a "
+            "decompression bomb); scale it down first"
         ) from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a readable image (unknown format)") from None
