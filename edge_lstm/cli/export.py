@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from edge_lstm import contract
-from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, fail, handle_errors
+from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, handle_errors
 
 
 @handle_errors
@@ -39,6 +39,13 @@ def export(
     verify: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Check every file against PyTorch in onnxruntime.")
     ] = True,
+    batch: Annotated[
+        int | None, typer.Option(help="Fix the batch axis to N (static shapes for NPUs and converters).")
+    ] = None,
+    mobile: Annotated[
+        bool,
+        typer.Option("--mobile", help="Also write the phone-NPU graph (LSTM unrolled, fixed batch) and its int8 QDQ."),
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -48,11 +55,9 @@ def export(
 
     if output is None:
         output = contract.DEFAULT_STEP_MODEL if streaming else contract.DEFAULT_MODEL
-    if output.suffix.lower() != ".onnx":
-        raise fail(f"{output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)")
     config = ExportConfig(
         output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
-        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir,
+        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile,
     )  # fmt: skip
     artifacts = run_export(config)
     for a in artifacts:
@@ -60,7 +65,7 @@ def export(
         if a.verified and a.accuracy is not None and a.agreement is not None:
             worst = max(a.max_abs_diff.values())
             line += (
-                f"  verified: max |diff| {worst:.1e} at batch 1/3/7/128, "
+                f"  verified: max |diff| {worst:.1e} at batch {'/'.join(a.max_abs_diff)}, "
                 f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
             )
         else:

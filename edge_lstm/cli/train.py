@@ -46,6 +46,13 @@ def train(
             help="Weight of a loss on the answers after every earlier row (streaming 'anytime' prediction); 0 = off."
         ),
     ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="auto (bf16 where the CPU has it natively), fp32 or bf16 (forward pass).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads (default: all cores, fewer while the machine is busy).")
+    ] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing of the loss (0 = off).")] = None,
     data_dir: DataDir = None,
     out: Annotated[
         Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")
@@ -62,6 +69,7 @@ def train(
     config = override(
         preset_config(preset.value), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
         subset=subset, test_subset=test_subset, max_samples=max_samples, log_every=log_every, anytime=anytime,
+        precision=precision, threads=threads, label_smoothing=label_smoothing,
     )  # fmt: skip
     config.validate()  # before importing/initialising anything slow
     dev = _resolve_device(device.value)

@@ -117,6 +117,32 @@ def canonical_outputs(
     return model
 
 
+def fix_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    """Fix the symbolic batch axis to `batch` in the graph's inputs and outputs (for consumers that
+    need static shapes: NPU delegates, converters), and give the LSTM its zero initial state as
+    constants: with a fixed batch the state's shape is known, and converters such as onnx2tf need
+    the state present. Intermediate shapes are not annotated (strip_intermediate_shapes), so
+    nothing else still says `batch`."""
+    g = model.graph
+    for value in (*g.input, *g.output):
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param == contract.BATCH:
+                d.Clear()
+                d.dim_value = batch
+    taken = {o for node in g.node for o in node.output} | {t.name for t in g.initializer} | {i.name for i in g.input}
+    for node in g.node:
+        if node.op_type == "LSTM" and len(node.input) < 6:
+            hidden = next(a.i for a in node.attribute if a.name == "hidden_size")
+            zeros = np.zeros((1, batch, hidden), np.float32)
+            names = [_fresh("initial_h", taken), _fresh("initial_c", taken)]
+            g.initializer.extend(numpy_helper.from_array(zeros, n) for n in names)
+            inputs = [*node.input, *[""] * (5 - len(node.input))][:5]  # X, W, R, B, sequence_lens
+            del node.input[:]
+            node.input.extend([*inputs, *names])
+    strip_intermediate_shapes(g)
+    return model
+
+
 def _fresh(name: str, taken: set[str]) -> str:
     out, k = name, 1
     while out in taken:

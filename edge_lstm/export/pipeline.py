@@ -18,8 +18,10 @@ from typing import Any
 import onnx
 
 from edge_lstm import __version__, contract
-from edge_lstm.errors import ExportError
-from edge_lstm.export.graph import set_metadata
+from edge_lstm.data import mnist
+from edge_lstm.errors import ConfigError, ExportError
+from edge_lstm.export.graph import check_contract, fix_batch, set_metadata
+from edge_lstm.export.mobile import quantize_qdq, unrolled
 from edge_lstm.export.onnx_export import to_onnx
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
 from edge_lstm.export.verify import Reference, reference, verify
@@ -39,6 +41,16 @@ class ExportConfig:
     ort: bool = False
     verify: bool = True
     data_dir: Path | None = None
+    batch: int | None = None  # fix the batch axis (static shapes; the LSTM gets an explicit zero state)
+    mobile: bool = False  # also the unrolled phone-NPU graph, fp32 and static int8 (QDQ)
+
+    def validate(self) -> None:
+        if Path(self.output).suffix.lower() != ".onnx":
+            raise ConfigError(f"{self.output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)")
+        if self.batch is not None and not 1 <= self.batch <= 4096:
+            raise ConfigError(f"--batch must be between 1 and 4096, got {self.batch}")
+        if self.mobile and self.streaming:
+            raise ConfigError("--mobile is a full-sequence variant; export it without --streaming")
 
 
 @dataclass
@@ -58,10 +70,14 @@ class Artifact:
 
 def export(config: ExportConfig) -> list[Artifact]:
     """Write the requested files; all of them appear only if every one of them passed verification."""
+    config.validate()
     check_writable_dir(Path(config.output).parent, "OUTPUT")  # before seconds of export work, not after
     model, payload = load_model(config.checkpoint)
     spec = contract.STEP if config.streaming else contract.CLASSIFIER
     fp32 = to_onnx(model, config.streaming, config.fuse, config.opset)
+    if config.batch is not None:
+        fp32 = fix_batch(fp32, config.batch)
+        check_contract(fp32, spec, batch=config.batch)
     metadata = {
         contract.META_KIND: spec.kind,
         contract.META_VERSION: __version__,
@@ -80,6 +96,13 @@ def export(config: ExportConfig) -> list[Artifact]:
         planned.append(("int8", quantize_int8(fp32)))
     if config.fp16:
         planned.append(("fp16", convert_fp16(fp32)))
+    if config.mobile:
+        batch = config.batch or 1
+        mobile = unrolled(model, batch)
+        check_contract(mobile, spec, batch=batch, recurrent_node=False)
+        train = mnist.load_split(mnist.locate(config.data_dir), "train").images
+        calibration = train[:: len(train) // 256][: 256 - 256 % batch or batch]  # spread over the set
+        planned += [("mobile", mobile), ("mobile-int8", quantize_qdq(mobile, calibration))]
 
     artifacts = []
     with contextlib.ExitStack() as stack:  # every temporary file is renamed at the end, or none
@@ -105,7 +128,7 @@ def export(config: ExportConfig) -> list[Artifact]:
 def _finish(variant: str, dest: Path, tmp: Path, data: bytes, config: ExportConfig, ref: Reference | None) -> Artifact:
     art = Artifact(variant=variant, path=str(dest), size_bytes=tmp.stat().st_size)
     if ref is not None:
-        tol = contract.TOLERANCES["fp32" if variant == "ort" else variant]
+        tol = contract.TOLERANCES[{"ort": "fp32", "mobile": "fp32"}.get(variant, variant)]
         verdict = verify(data, config.streaming, ref, tol, variant)
         art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
         art.reference_accuracy, art.verified = ref.accuracy, True

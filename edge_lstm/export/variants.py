@@ -16,12 +16,12 @@ from edge_lstm.export.graph import strip_intermediate_shapes
 
 
 def variant_path(output: Path, variant: str) -> Path:
-    """export/model.onnx -> export/model.int8.onnx, export/model.fp16.onnx, export/model.ort."""
+    """export/model.onnx -> model.int8.onnx, model.fp16.onnx, model.ort, model.mobile.onnx, model.mobile.int8.onnx."""
     if variant == "fp32":
         return output
     if variant == "ort":
         return output.with_suffix(".ort")
-    return output.with_suffix(f".{variant}{output.suffix or '.onnx'}")
+    return output.with_suffix(f".{variant.replace('-', '.')}{output.suffix or '.onnx'}")
 
 
 def quantize_int8(fp32: onnx.ModelProto) -> onnx.ModelProto:

@@ -51,6 +51,9 @@ class Classifier:
         self._lock = threading.Lock()
         spec = providers.spec(self.provider)
         self.device, self.device_id = spec.memory, int(self.config.provider_options.get("device_id", 0))
+        # A file exported for one fixed batch size (`export --batch N`, `--mobile`) takes exactly N images.
+        declared = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch: int | None = declared if isinstance(declared, int) else None
         self.cuda_graph, self.cuda_graph_reason = graph_decision(self.provider, self.placement, self.config.cuda_graph)
         self.graph_runner: BoundRunner | None = None
         if self.cuda_graph:
@@ -87,9 +90,11 @@ class Classifier:
     def logits(self, images: np.ndarray) -> np.ndarray:
         """(B, 10) float32 logits for (B, 28, 28) images (uint8 0..255 or float32 0..1)."""
         x = to_input(images)
+        if self.fixed_batch is not None and len(x) != self.fixed_batch:
+            return self._fixed_chunks(x, self.fixed_batch)
         if self.graph_runner is not None:
             return self.graph_runner.run({contract.INPUT: x})[0]
-        if self.auto and len(x) > _CHUNK:
+        if self.auto and len(x) > _CHUNK and self.fixed_batch is None:
             chunks = [x[i : i + _CHUNK] for i in range(0, len(x), _CHUNK)]
             if self.workers == 1:
                 return np.concatenate([self._run(c) for c in chunks])
@@ -98,6 +103,11 @@ class Classifier:
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="edge-lstm")
             return np.concatenate(list(self._pool.map(self._run, chunks)))
         return self._run(x)
+
+    def _fixed_chunks(self, x: np.ndarray, n: int) -> np.ndarray:
+        """Any number of images through a fixed-batch file: chunks of n, the last one zero-padded."""
+        padded = np.concatenate([x, np.zeros((-len(x) % n, *x.shape[1:]), np.float32)])
+        return np.concatenate([self.logits(padded[i : i + n]) for i in range(0, len(padded), n)])[: len(x)]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = self.session.run(self._outputs, {contract.INPUT: x})[0]

@@ -30,6 +30,8 @@ class StreamingClassifier:
         opened = open_model(model, self.config, want=contract.STEP)
         self.session, self.name, self.placement = opened.session, opened.name, opened.placement
         self.provider, self.metadata = opened.provider, opened.metadata
+        declared = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch: int | None = declared if isinstance(declared, int) else None
         self.cuda_graph, self.cuda_graph_reason = graph_decision(self.provider, self.placement, self.config.cuda_graph)
         self.graph_runner: BoundRunner | None = None
         if self.cuda_graph:
@@ -45,6 +47,10 @@ class StreamingClassifier:
         if batch is not None:
             if batch < 1:
                 raise InputError(f"batch must be >= 1, got {batch}")
+            if self.fixed_batch is not None and batch != self.fixed_batch:
+                raise InputError(
+                    f"{self.name} was exported for {self.fixed_batch} stream(s); use batch={self.fixed_batch}"
+                )
             self.batch = batch
         self.h = np.zeros(contract.STEP.shape("h", self.batch), np.float32)
         self.c = np.zeros_like(self.h)

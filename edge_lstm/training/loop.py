@@ -25,6 +25,7 @@ from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
 from edge_lstm.training.model import LSTMClassifier, init_tutorial_, to_float
 from edge_lstm.training.recipes import TrainConfig
+from edge_lstm.training.threads import ThreadTuner, resolve_precision
 
 
 class Reporter(Protocol):
@@ -143,7 +144,11 @@ def train(
     model.to(torch_device)
     total_steps = _total_steps(config, n_train)
     opt, sched = _make_optimizer(model, config, total_steps)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    precision = resolve_precision(config.precision, device)
+    threads_before = torch.get_num_threads()
+    # The thread count may follow the load only where it cannot change the weights (threads.py).
+    tuner = ThreadTuner(config.threads, adaptive=precision == "bf16" and device == "cpu")
 
     last_path, final_path = run_dir / "last.pt", run_dir / "model.pt"
     step, start_epoch, history, elapsed_before = 0, 0, [], 0.0
@@ -174,17 +179,19 @@ def train(
             for i in range(0, n_train, config.batch_size):
                 if step >= total_steps:
                     break
+                started = tuner.start()
                 idx = order[i : i + config.batch_size].to(torch_device)
-                if config.anytime > 0:
-                    per_step = model.logits_per_step(x_train[idx])  # (B, 28, 10)
-                    logits = per_step[:, -1]
-                    early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (B*27, 10)
-                    loss = loss_fn(logits, y_train[idx]) + config.anytime * loss_fn(
-                        early, y_train[idx].repeat_interleave(per_step.shape[1] - 1)
-                    )
-                else:
-                    logits = model(x_train[idx])  # (B, 10)
-                    loss = loss_fn(logits, y_train[idx])
+                with torch.autocast(torch_device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    if config.anytime > 0:
+                        per_step = model.logits_per_step(x_train[idx])  # (B, 28, 10)
+                        logits = per_step[:, -1]
+                        early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (B*27, 10)
+                        loss = loss_fn(logits, y_train[idx]) + config.anytime * loss_fn(
+                            early, y_train[idx].repeat_interleave(per_step.shape[1] - 1)
+                        )
+                    else:
+                        logits = model(x_train[idx])  # (B, 10)
+                        loss = loss_fn(logits, y_train[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip is not None:
@@ -202,9 +209,13 @@ def train(
                         json.dumps({"step": step, "loss": float(loss.detach()), "batch_accuracy": acc, "lr": lr}) + "\n"
                     )
                 reporter.advance(step)
-            test_acc = accuracy(model, x_test, y_test)
+                tuner.done(started)
+            test_acc = accuracy(model, x_test, y_test)  # fp32, as the exported model computes
             seconds = elapsed_before + time.perf_counter() - t0
-            history.append({"epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds})
+            history.append({
+                "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
+                "precision": precision, "threads": tuner.current, "thread_switches": tuner.switches,
+            })  # fmt: skip
             metrics.write(json.dumps(history[-1]) + "\n")
             metrics.flush()
             reporter.epoch(epoch, test_acc, seconds)
@@ -222,6 +233,7 @@ def train(
         ) from None
     finally:
         metrics.close()
+        torch.set_num_threads(threads_before)
 
     train_seconds = elapsed_before + time.perf_counter() - t0
     test_acc = history[-1]["test_accuracy"]
