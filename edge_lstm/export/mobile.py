@@ -98,6 +98,7 @@ def unrolled(model: LSTMClassifier, batch: int) -> onnx.ModelProto:
 def quantize_qdq(fp32: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
     """Static int8 in the QDQ format NPUs take: activations uint8 and weights int8, scales calibrated
     on `calibration` (uint8 training images, (K, 28, 28), K a multiple of the model's batch)."""
+    import logging
     import tempfile
     from pathlib import Path
 
@@ -113,11 +114,17 @@ def quantize_qdq(fp32: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelPr
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.feeds, None)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "qdq.onnx"
-        onnx.save(fp32, str(src))
-        quantize_static(
-            str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
-        )  # fmt: skip
-        return onnx.load(str(dst))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_static logs a pre-processing hint meant for CNNs
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "qdq.onnx"
+            onnx.save(fp32, str(src))
+            quantize_static(
+                str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
+            )  # fmt: skip
+            return onnx.load(str(dst))
+    finally:
+        root.setLevel(level)

@@ -18,3 +18,25 @@ def test_hand_drawn_is_normalised_the_mnist_way(test_split: mnist.MnistSplit) ->
     cy = (mass.sum(1) * np.arange(28)).sum() / mass.sum()
     cx = (mass.sum(0) * np.arange(28)).sum() / mass.sum()
     assert abs(cy - 14) < 1.0 and abs(cx - 14) < 1.0  # centred by centre of mass
+
+
+def test_sample_pictures_are_normalised_like_mnist() -> None:
+    """data/samples: drawn, transparent-canvas and photographed digits (uneven light, noise, blur, JPEG)
+    all come out as one centred digit fitted to 20x20, the uneven paper not counted as ink."""
+    from pathlib import Path
+
+    from edge_lstm.runtime.preprocess import load_inputs
+
+    samples = sorted((Path(__file__).resolve().parents[2] / "data" / "samples").glob("*_*.*[gp]"))
+    assert len(samples) >= 6
+    for path in samples:
+        (img,) = load_inputs(path)
+        ys, xs = np.nonzero(img > 40)
+        side = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        assert 14 <= side <= 22, (path.name, side)
+        mass = img.astype(float)
+        cy = (mass.sum(1) * np.arange(28)).sum() / mass.sum()
+        cx = (mass.sum(0) * np.arange(28)).sum() / mass.sum()
+        assert abs(cy - 14) < 1.5 and abs(cx - 14) < 1.5, path.name
+        if not path.name.startswith("mnist_"):  # MNIST's own are passed through as they are
+            assert img[:3].max() < 40 and img[-3:].max() < 40, path.name  # no paper left at the edges
