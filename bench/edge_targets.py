@@ -128,13 +128,16 @@ def usability(path: Path, out: Path) -> dict[str, Any]:
     )  # fmt: skip
     text = proc.stdout + proc.stderr
     out.write_text(re.sub(r"/\S*/(runs/edge-targets/)", r"\1", text))
-    summary = {}
+    summary: dict[str, Any] = {}
     for ep in ("NNAPI", "CoreML NeuralNetwork", "CoreML MLProgram"):
-        m = re.search(rf"{ep}.*?Partition information:(.*?)(?:\n\n|Model should|$)", text, re.S)
-        summary[ep] = m.group(1).strip().splitlines()[:4] if m else None
-    summary["verdict"] = [
-        ln.strip() for ln in text.splitlines() if "recommend" in ln.lower() or "should" in ln.lower()
-    ][-3:]
+        section = text.split(f"Checking {ep}", 1)[1].split("Checking ", 1)[0] if f"Checking {ep}" in text else ""
+        handled = re.search(r"(\d+) partitions? with a total of (\d+)/(\d+) nodes", section)
+        as_is = re.search(r"as is: (YES|NO)", section)
+        summary[ep] = {
+            "partitions": int(handled.group(1)) if handled else None,
+            "nodes_supported": f"{handled.group(2)}/{handled.group(3)}" if handled else None,
+            "should_perform_well_as_is": as_is.group(1) == "YES" if as_is else None,
+        }
     return summary
 
 

@@ -204,5 +204,8 @@ TOLERANCES = {
     "int8": Tolerance(max_abs_logit=1.0, min_agreement=0.99, max_accuracy_drop=0.3),
     # static int8 (QDQ) of the unrolled phone-NPU graph: activations quantized too, so looser
     "mobile-int8": Tolerance(max_abs_logit=3.0, min_agreement=0.98, max_accuracy_drop=0.5),
+    # LiteRT's kernels are not onnxruntime's: the class must still match on >= 99.9% of the test set
+    "tflite": Tolerance(max_abs_logit=1e-3, min_agreement=0.999, max_accuracy_drop=0.1),
+    "int8-tflite": Tolerance(max_abs_logit=1.0, min_agreement=0.99, max_accuracy_drop=0.3),
 }
 PROBE_BATCHES = (1, 3, 7, 128)

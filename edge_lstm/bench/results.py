@@ -112,7 +112,7 @@ def add_ratios(rows: list[ResultRow]) -> None:
             continue
         if is_torch(r):
             continue
-        if r.info.provider in DEVICE_PROVIDERS:
+        if r.info.provider in DEVICE_PROVIDERS:  # (LiteRT rows are CPU rows: compared with PyTorch on the CPU)
             b = torch_gpu.get((r.info.scenario, r.info.batch))
         else:
             b = torch_cpu.get((r.info.scenario, r.info.batch, r.info.threads))

@@ -18,7 +18,7 @@ from edge_lstm.bench.harness import Clock, Measured, measure
 from edge_lstm.bench.results import ResultRow, add_ratios, best_per_scenario, result_row
 from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import METHOD
-from edge_lstm.bench.targets import OrtTarget, StreamingTarget, TorchTarget
+from edge_lstm.bench.targets import LiteRtTarget, OrtTarget, StreamingTarget, TorchTarget
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
 from edge_lstm.runtime import SessionConfig, auto_threads
@@ -84,6 +84,9 @@ def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
                 )
                 configs.append(Measured(t))
         for model in cfg.models:
+            if model.suffix.lower() == ".tflite":  # LiteRT, not onnxruntime: once, on the CPU
+                configs.append(Measured(LiteRtTarget(model, scenario, batch, threads or 1, images)))
+                continue
             for provider in cfg.providers:
                 configs.append(Measured(OrtTarget(model, provider, scenario, batch, threads, session, images)))
     if cfg.streaming_model is not None:

@@ -87,5 +87,10 @@ class BenchSettings:
                 raise ConfigError(f"model file {m} {why} (export one with `edge-lstm export`)")
         for p in self.providers:
             providers.require(p)
+        if any(m.suffix.lower() == ".tflite" for m in self.models):
+            import importlib.util
+
+            if importlib.util.find_spec("ai_edge_litert") is None:
+                raise ConfigError(".tflite files run in LiteRT: install the extra with `pip install -e '.[tflite]'`")
         if self.torch_checkpoint is not None and (why := not_a_file(self.torch_checkpoint)) is not None:
             raise ConfigError(f"checkpoint {self.torch_checkpoint} {why} (for --torch)")

@@ -186,3 +186,25 @@ class StreamingTarget:
         if self.stream.steps == contract.N_STEPS:
             self.stream.reset()
         self.stream.push(self.rows[self.stream.steps])
+
+
+class LiteRtTarget:
+    """A .tflite file in LiteRT's interpreter (XNNPACK on the CPU): one request = one batch through
+    the file's fixed batch size (chunked as the runner would)."""
+
+    def __init__(self, model: Path, scenario: str, batch: int, threads: int, images: np.ndarray) -> None:
+        from edge_lstm.export.tflite import litert_logits
+
+        t0 = time.perf_counter_ns()
+        self.run_batch = litert_logits(Path(model), threads=threads)
+        created = time.perf_counter_ns()
+        self.x = images[:batch].astype(np.float32) / 255
+        self.run()
+        first = time.perf_counter_ns()
+        self.info = TargetInfo(
+            model=str(model), provider="litert", scenario=scenario, batch=batch, threads=threads,
+            model_sha256=sha256_file(Path(model)), provider_options={"engine": "LiteRT interpreter (XNNPACK)"},
+        ).timed(t0, created, first)  # fmt: skip
+
+    def run(self) -> None:
+        self.run_batch(self.x)

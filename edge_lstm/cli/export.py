@@ -46,6 +46,12 @@ def export(
         bool,
         typer.Option("--mobile", help="Also write the phone-NPU graph (LSTM unrolled, fixed batch) and its int8 QDQ."),
     ] = False,
+    tflite: Annotated[
+        bool,
+        typer.Option(
+            "--tflite", help="Also write TensorFlow Lite files (fp32, int8) via onnx2tf; needs the [tflite] extra."
+        ),
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -57,7 +63,7 @@ def export(
         output = contract.DEFAULT_STEP_MODEL if streaming else contract.DEFAULT_MODEL
     config = ExportConfig(
         output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
-        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile,
+        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile, tflite=tflite,
     )  # fmt: skip
     artifacts = run_export(config)
     for a in artifacts:

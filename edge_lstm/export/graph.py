@@ -131,7 +131,8 @@ def fix_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
                 d.dim_value = batch
     taken = {o for node in g.node for o in node.output} | {t.name for t in g.initializer} | {i.name for i in g.input}
     for node in g.node:
-        if node.op_type == "LSTM" and len(node.input) < 6:
+        has_state = len(node.input) > 6 and node.input[5] and node.input[6]
+        if node.op_type == "LSTM" and not has_state:
             hidden = next(a.i for a in node.attribute if a.name == "hidden_size")
             zeros = np.zeros((1, batch, hidden), np.float32)
             names = [_fresh("initial_h", taken), _fresh("initial_c", taken)]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 
 from edge_lstm import __version__, contract
@@ -24,7 +25,7 @@ from edge_lstm.export.graph import check_contract, fix_batch, set_metadata
 from edge_lstm.export.mobile import quantize_qdq, unrolled
 from edge_lstm.export.onnx_export import to_onnx
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
-from edge_lstm.export.verify import Reference, reference, verify
+from edge_lstm.export.verify import Reference, compare, reference, verify
 from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
 from edge_lstm.training.checkpoint import load_model
 
@@ -43,14 +44,15 @@ class ExportConfig:
     data_dir: Path | None = None
     batch: int | None = None  # fix the batch axis (static shapes; the LSTM gets an explicit zero state)
     mobile: bool = False  # also the unrolled phone-NPU graph, fp32 and static int8 (QDQ)
+    tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
 
     def validate(self) -> None:
         if Path(self.output).suffix.lower() != ".onnx":
             raise ConfigError(f"{self.output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)")
         if self.batch is not None and not 1 <= self.batch <= 4096:
             raise ConfigError(f"--batch must be between 1 and 4096, got {self.batch}")
-        if self.mobile and self.streaming:
-            raise ConfigError("--mobile is a full-sequence variant; export it without --streaming")
+        if (self.mobile or self.tflite) and self.streaming:
+            raise ConfigError("--mobile and --tflite are full-sequence variants; export them without --streaming")
 
 
 @dataclass
@@ -75,6 +77,7 @@ def export(config: ExportConfig) -> list[Artifact]:
     model, payload = load_model(config.checkpoint)
     spec = contract.STEP if config.streaming else contract.CLASSIFIER
     fp32 = to_onnx(model, config.streaming, config.fuse, config.opset)
+    tflite = _tflite(fp32, config) if config.tflite else {}  # converted first: it fails early without the extra
     if config.batch is not None:
         fp32 = fix_batch(fp32, config.batch)
         check_contract(fp32, spec, batch=config.batch)
@@ -122,7 +125,28 @@ def export(config: ExportConfig) -> list[Artifact]:
                 tmp_ort = stack.enter_context(atomic_path(dest_ort))
                 ort_format(data, tmp_ort)
                 artifacts.append(_finish("ort", dest_ort, tmp_ort, tmp_ort.read_bytes(), config, ref))
+        for variant, data in tflite.items():
+            dest = variant_path(Path(config.output), variant)
+            tmp = stack.enter_context(atomic_path(dest))
+            tmp.write_bytes(data)
+            art = Artifact(variant=variant, path=str(dest), size_bytes=len(data))
+            if ref is not None:
+                from edge_lstm.export.tflite import litert_logits
+
+                run = litert_logits(data)
+                verdict = compare(lambda x: run(x.astype(np.float32) / 255), ref, contract.TOLERANCES[variant], variant)
+                art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
+                art.reference_accuracy, art.verified = ref.accuracy, True
+            artifacts.append(art)
     return artifacts
+
+
+def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:
+    from edge_lstm.export.tflite import convert
+
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(fp32)
+    return convert(fix_batch(fixed, config.batch or 1))
 
 
 def _finish(variant: str, dest: Path, tmp: Path, data: bytes, config: ExportConfig, ref: Reference | None) -> Artifact:

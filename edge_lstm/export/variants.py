@@ -21,6 +21,8 @@ def variant_path(output: Path, variant: str) -> Path:
         return output
     if variant == "ort":
         return output.with_suffix(".ort")
+    if variant.endswith("tflite"):  # tflite -> model.tflite, int8-tflite -> model.int8.tflite
+        return output.with_suffix(".int8.tflite" if variant.startswith("int8") else ".tflite")
     return output.with_suffix(f".{variant.replace('-', '.')}{output.suffix or '.onnx'}")
 
 

@@ -83,11 +83,16 @@ def ort_logits(model_bytes: bytes, streaming: bool) -> Callable[[np.ndarray], np
 
 
 def verify(model_bytes: bytes, streaming: bool, ref: Reference, tol: contract.Tolerance, variant: str) -> Verdict:
-    """Run the file against PyTorch; raise ExportError listing every mismatch."""
+    """Run the file in onnxruntime against PyTorch; raise ExportError listing every mismatch."""
     try:
         run = ort_logits(model_bytes, streaming)
     except Exception as e:  # onnxruntime's own error types
         raise ExportError(f"{variant}: onnxruntime cannot load the exported file ({str(e).splitlines()[0][:200]})") from None
+    return compare(run, ref, tol, variant)
+
+
+def compare(run: Callable[[np.ndarray], np.ndarray], ref: Reference, tol: contract.Tolerance, variant: str) -> Verdict:
+    """Logits of uint8 images from any engine against PyTorch's; ExportError listing every mismatch."""
     problems = []
     diffs: dict[str, float] = {}
     for b, (images, expected) in ref.probes.items():
