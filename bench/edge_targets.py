@@ -9,6 +9,7 @@ phone-NPU files (`--mobile`: unrolled fp32, static int8 QDQ). Engines:
   onnxruntime   every file (CPU provider)
   onnx-reference ONNX's own reference evaluator (onnx.reference): the standard-operator files
   openvino      when the `openvino` package is installed: every file it reads
+  litert        the .tflite files (when the [tflite] extra is installed: export --tflite)
 For each (file, engine): the test accuracy and the share of test images whose class equals the
 fp32 file's in onnxruntime. onnxruntime's `check_onnx_model_mobile_usability` runs on the fp32 and
 the phone-NPU files; its reports are committed beside the JSON.
@@ -117,6 +118,12 @@ def engine_openvino(path: Path) -> Logits:
     return batched(run, fixed or None, step)
 
 
+def engine_litert(path: Path) -> Logits:
+    from edge_lstm.export.tflite import litert_logits
+
+    return litert_logits(path)
+
+
 ENGINES: dict[str, Callable[[Path], Logits]] = {"onnxruntime": engine_onnxruntime, "onnx-reference": engine_reference}
 
 
@@ -157,6 +164,13 @@ def main() -> None:
     arts = export(ExportConfig(output=work / "model.onnx", checkpoint=ck, int8=True, fp16=True, ort=True, mobile=True))
     arts += export(ExportConfig(output=work / "step.onnx", checkpoint=ck, streaming=True))
     arts += export(ExportConfig(output=work / "fixed1.onnx", checkpoint=ck, batch=1))
+    has_tflite = importlib.util.find_spec("onnx2tf") is not None
+    if has_tflite:  # the [tflite] extra: model.tflite and model.int8.tflite, verified in LiteRT by export
+        arts += [
+            a
+            for a in export(ExportConfig(output=work / "model.onnx", checkpoint=ck, tflite=True))
+            if "tflite" in a.variant
+        ]
     files = {Path(a.path).name: Path(a.path) for a in arts}
     test = mnist.load_split(mnist.locate(), "test")
     x = test.images.astype(np.float32) / 255
@@ -166,7 +180,8 @@ def main() -> None:
     reference_pred = engine_onnxruntime(files["model.onnx"])(x).argmax(1)
     results: list[dict[str, Any]] = []
     for name, path in files.items():
-        for engine, make in engines.items():
+        file_engines = {"litert": engine_litert} if path.suffix == ".tflite" else engines
+        for engine, make in file_engines.items():
             if engine != "onnxruntime" and path.suffix == ".ort":
                 continue  # onnxruntime's own format
             n = args.reference_limit if engine == "onnx-reference" else len(x)
