@@ -38,7 +38,12 @@ REGISTRY: dict[str, ProviderSpec] = {
             "NVIDIA GPU (TensorRT)",
             memory="cuda",
         ),
-        ProviderSpec("openvino", "OpenVINOExecutionProvider", "onnxruntime-openvino", "Intel CPU/GPU/NPU (OpenVINO)"),
+        ProviderSpec(
+            "openvino",
+            "OpenVINOExecutionProvider",
+            "onnxruntime-ep-openvino (plugin) or onnxruntime-openvino",
+            "Intel CPU/GPU/NPU (OpenVINO)",
+        ),
         ProviderSpec("dml", "DmlExecutionProvider", "onnxruntime-directml", "DirectX 12 GPU (Windows)"),
         ProviderSpec("coreml", "CoreMLExecutionProvider", "onnxruntime (macOS wheels)", "Apple Neural Engine / GPU"),
         ProviderSpec("rocm", "ROCMExecutionProvider", "onnxruntime-rocm", "AMD GPU (ROCm)"),
@@ -109,10 +114,54 @@ def available() -> list[str]:
     return list(ort.get_available_providers())
 
 
+# Execution providers that come as plugin packages for the stock onnxruntime (1.23+): the package
+# holds a library that is registered with onnxruntime at run time, and sessions then pick one of the
+# devices it reports (onnxruntime.get_ep_devices) instead of naming the provider.
+PLUGINS = {"openvino": "onnxruntime_ep_openvino"}
+_registered: set[str] = set()
+
+
+def plugin_devices(name: str, device: str = "CPU") -> list[Any] | None:
+    """The plugin's devices of this kind (registering the library once), or None where the provider is
+    built into this onnxruntime or no plugin package for it is installed."""
+    import importlib
+    import importlib.util
+
+    import onnxruntime as ort
+
+    s = spec(name)
+    module = PLUGINS.get(s.name)
+    if module is None or s.ep in available() or importlib.util.find_spec(module) is None:
+        return None
+    plugin = importlib.import_module(module)
+    if s.name not in _registered:
+        try:
+            ort.register_execution_provider_library(s.name, plugin.get_library_path())
+        except Exception as e:  # onnxruntime's pybind errors, the plugin's FileNotFoundError
+            raise ProviderError(
+                f"{s.name}: the {module} plugin did not load ({str(e).splitlines()[0][:200]})"
+            ) from None
+        _registered.add(s.name)
+    devices = [d for d in ort.get_ep_devices() if d.ep_name == s.ep]
+    chosen = [d for d in devices if str(d.ep_metadata.get("ov_device", device)).upper() == device.upper()]
+    if not chosen:
+        found = ", ".join(sorted({str(d.ep_metadata.get("ov_device", "?")) for d in devices})) or "none"
+        raise ProviderError(
+            f"{s.name}: the {module} plugin is installed but reports no {device} device (devices: {found}); "
+            "use --provider-option device_type=... or another provider"
+        )
+    return chosen
+
+
 def require(name: str) -> ProviderSpec:
     """The spec, or ProviderError saying what is installed and which package has the provider."""
     s = spec(name)
     have = available()
+    if s.ep not in have and s.name in PLUGINS:
+        import importlib.util
+
+        if importlib.util.find_spec(PLUGINS[s.name]) is not None:
+            return s  # a plugin: its devices are checked when the session is made (plugin_devices)
     if s.ep not in have:
         import onnxruntime as ort
 
@@ -211,9 +260,15 @@ def try_load(name: str) -> tuple[bool, str]:
     so = ort.SessionOptions()
     so.log_severity_level = 3
     try:
+        devices = plugin_devices(s.name)
+    except ProviderError as e:
+        return False, str(e)
+    if devices is not None:
+        so.add_provider_for_devices(devices, {})
+    try:
         with quiet_native_logs() as said:
             eps = [s.ep] if s.ep == "CPUExecutionProvider" else [s.ep, "CPUExecutionProvider"]
-            session = ort.InferenceSession(_probe_model(), so, providers=eps)
+            session = ort.InferenceSession(_probe_model(), so, providers=None if devices else eps)
     except Exception as e:  # onnxruntime's pybind errors
         return False, str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
     if session.get_providers()[0] != s.ep:
@@ -226,10 +281,13 @@ def try_load(name: str) -> tuple[bool, str]:
 
 def statuses(check: bool = False) -> list[ProviderStatus]:
     """Every registered provider: listed by this onnxruntime build, and (check) whether it loads."""
+    import importlib.util
+
     have = available()
     out = []
     for s in REGISTRY.values():
-        listed = s.ep in have
+        plugin = s.ep not in have and s.name in PLUGINS and importlib.util.find_spec(PLUGINS[s.name]) is not None
+        listed = s.ep in have or plugin
         loads, detail = (try_load(s.name) if listed else (False, "")) if check else (None, "")
         out.append(ProviderStatus(s.name, s.ep, s.device, s.package, listed, loads, detail))
     return out

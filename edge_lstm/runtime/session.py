@@ -102,15 +102,20 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         so.enable_profiling = True
         so.profile_file_prefix = os.path.join(profile_dir, "placement")
     ep_list: list[Any] = [spec.ep]
+    options: dict[str, Any] = {}
     if spec.ep != "CPUExecutionProvider":
         options = {**providers.default_options(spec.name, declared_input_dims(data)), **config.provider_options}
         options.update(extra_options or {})
         ep_list = [(spec.ep, {k: str(v) for k, v in options.items()}), "CPUExecutionProvider"]
     elif config.provider_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in config.provider_options.items()})]
+    devices = providers.plugin_devices(spec.name, str(options.pop("device_type", "CPU"))) if options else None
+    if devices is not None:  # a plugin EP: the session takes its devices, not a provider list
+        so.add_provider_for_devices(devices, {k: str(v) for k, v in options.items()})
+        ep_list = []
     try:
         with providers.quiet_native_logs():
-            session = ort.InferenceSession(data, so, providers=ep_list)
+            session = ort.InferenceSession(data, so, providers=ep_list or None)
     except Exception as e:  # onnxruntime raises its own pybind types: Fail, InvalidProtobuf, InvalidGraph...
         if profile_dir is not None:
             shutil.rmtree(profile_dir, ignore_errors=True)

@@ -80,3 +80,18 @@ def test_providers_command_check_and_json(monkeypatch: pytest.MonkeyPatch) -> No
 
     report = json.loads(res.stdout.splitlines()[-1])
     assert report["available"] == ["CPUExecutionProvider"]
+
+
+def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
+    exported: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # onnxruntime-ep-openvino is registered at run time; a broken or deviceless plugin must say so.
+    if providers.spec("openvino").ep in providers.available():
+        pytest.skip("this onnxruntime has OpenVINO built in")
+    pkg = tmp_path / "onnxruntime_ep_openvino"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(f"def get_library_path():\n    return {str(tmp_path / 'missing.so')!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(providers, "_registered", set())
+    with pytest.raises(ProviderError, match="onnxruntime_ep_openvino plugin did not load"):
+        Classifier(exported["fp32"], provider="openvino")
