@@ -270,3 +270,53 @@ def test_a_huge_picture_is_decoded_with_bounded_memory(exported: dict[str, Path]
     assert proc.returncode == 0 and proc.stdout.startswith(f"{big}: "), proc.stdout + proc.stderr
     peak = float(proc.stderr.split("peak_mb")[1])
     assert peak < 450, peak
+
+
+@pytest.mark.parametrize(
+    "args, fragment, name",
+    [
+        (["train", "--lr", "-1"], "learning rate must be > 0", "learning rate"),
+        (["train", "--epochs", "0"], "epochs must be >= 1", "epochs"),
+        (["train", "--threads", "0"], "threads must be >= 1", "threads"),
+        (["train", "--precision", "fp8"], "precision must be auto, fp32 or bf16", "precision"),
+        (["train", "--data-dir", "/nonexistent/mnist"], "does not hold the four MNIST IDX files", "/nonexistent/mnist"),
+        (["export", "m.txt"], "must end in .onnx", "m.txt"),
+        (["export", "--batch", "0"], "--batch must be between", "--batch"),
+        (["eval", "x.onnx", "--limit", "0"], "--limit must be >= 1", "--limit"),
+        (["bench", "--provider", "cuda"], "onnxruntime-gpu", "cuda"),
+        (["predict", "m.onnx", "x.png", "--provider", "tpu"], "unknown provider 'tpu'", "tpu"),
+    ],
+)
+def test_impossible_options_and_missing_providers(
+    args: list[str],
+    fragment: str,
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    exported: dict[str, Path],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if args[0] in ("bench", "predict"):
+        (tmp_path / "export").mkdir()
+        (tmp_path / "export" / "model.onnx").write_bytes(exported["fp32"].read_bytes())
+        (tmp_path / "m.onnx").write_bytes(exported["fp32"].read_bytes())
+    one_clean_line(args, fragment, name, tmp_path)
+
+
+def test_corrupted_mnist_is_named_and_nothing_is_lost(data_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "mnist"
+    shutil.copytree(data_dir, bad)
+    victim = bad / "t10k-labels-idx1-ubyte.gz"
+    victim.chmod(0o644)
+    data = bytearray(victim.read_bytes())
+    data[-10] ^= 0xFF  # one flipped byte: gzip's CRC or MNIST's checksum catches it
+    victim.write_bytes(bytes(data))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(b"the previous checkpoint")
+    one_clean_line(
+        ["train", "--data-dir", str(bad), "--out", str(run), "--subset", "100"], "t10k-labels", "t10k-labels", tmp_path
+    )
+    one_clean_line(["eval", "--data-dir", str(bad), str(run / "model.pt")], "t10k-labels", "t10k-labels", tmp_path)

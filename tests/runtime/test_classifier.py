@@ -143,3 +143,21 @@ def test_cuda_session_places_the_lstm_on_the_gpu(exported: dict[str, Path], test
     assert np.abs(gpu.run_on_device(gpu.to_device(x)).numpy() - cpu).max() < 1e-3
     with pytest.raises(ProviderError, match="LSTM node ran on cpu"):
         Classifier(exported["int8"], provider="cuda")  # DynamicQuantizeLSTM is CPU-only
+
+
+@pytest.mark.skipif(not has_cuda, reason="needs onnxruntime-gpu and a CUDA device")
+def test_cuda_graphs_replay_exactly_per_shape(exported: dict[str, Path], test_images: np.ndarray) -> None:
+    graphs = Classifier(exported["fp32"], provider="cuda")
+    plain = Classifier(exported["fp32"], provider="cuda", cuda_graph=False)
+    assert graphs.cuda_graph and graphs.graph_runner is not None and not plain.cuda_graph
+    for batch, start in ((1, 0), (1, 1), (8, 2), (1, 10), (8, 20)):  # new data into the same buffers
+        x = test_images[start : start + batch]
+        assert np.abs(graphs.logits(x) - plain.logits(x)).max() < 1e-5
+    assert len(graphs.graph_runner.captured_shapes) == 2  # one graph per batch size
+    from edge_lstm.runtime import StreamingClassifier
+
+    stream = StreamingClassifier(exported["step"], batch=3, provider="cuda")
+    assert stream.cuda_graph
+    for t in range(28):
+        logits = stream.push(test_images[:3, t])
+    assert np.abs(logits - plain.logits(test_images[:3])).max() < 1e-3
