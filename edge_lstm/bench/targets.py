@@ -6,6 +6,7 @@ itself in `info`, which becomes its result row. Targets get only what they use.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class OrtTarget:
         session: SessionConfig, images: np.ndarray,
     ) -> None:  # fmt: skip
         t0 = time.perf_counter_ns()
-        self.clf = Classifier(model, SessionConfig(**{**session.__dict__, "provider": provider, "threads": threads}))
+        self.clf = Classifier(model, dataclasses.replace(session, provider=provider, threads=threads))
         created = time.perf_counter_ns()
         self.x = images[:batch]
         self.gpu = provider in DEVICE_PROVIDERS
@@ -170,7 +171,7 @@ class StreamingTarget:
 
     def __init__(self, model: Path, provider: str, threads: int, session: SessionConfig, images: np.ndarray) -> None:
         t0 = time.perf_counter_ns()
-        config = SessionConfig(**{**session.__dict__, "provider": provider, "threads": threads})
+        config = dataclasses.replace(session, provider=provider, threads=threads)
         self.stream = StreamingClassifier(model, batch=1, config=config)
         created = time.perf_counter_ns()
         self.rows = images[0].astype(np.float32) / 255  # (28, 28)

@@ -59,6 +59,9 @@ def test_cli_bench_with_torch_writes_every_output(tmp_path: Path, exported: dict
     off = best["offline b64"]
     assert off["value"] == max(r["throughput"] for r in rows if (r["scenario"], r["batch"]) == ("offline", 64))
     assert "fastest  single-stream b1:" in res.stdout
+    assert "threads  single-stream b1: auto: 1 intra-op thread\n" in res.stdout  # no chunk talk at batch 1
+    assert "threads  offline b64: auto: 1 intra-op thread\n" in res.stdout  # 64 images: one chunk
+    assert all(len(line) <= 200 for line in res.stdout.splitlines())  # a pipe gets a 200-column table
     with open(f"{out}.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     assert Path(f"{out}.png").read_bytes()[:4] == b"\x89PNG"
