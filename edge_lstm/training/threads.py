@@ -25,7 +25,7 @@ import torch
 
 from edge_lstm.environment import usable_cores
 
-PROBE_EVERY = 200  # steps between probes of the other thread count
+PROBE_EVERY = 300  # steps between probes of the other thread count
 PROBE_STEPS = 6  # steps timed per probe
 SLOWDOWN = 1.5  # probe at once when recent steps take this much longer than the count's best
 
@@ -83,7 +83,8 @@ class ThreadTuner:
         if len(self.recent) == PROBE_STEPS:
             median = statistics.median(self.recent)
             self.best[self.current] = min(self.best.get(self.current, median), median)
-            slowed = median > SLOWDOWN * self.best[self.current]
+            # A slowdown must outlast a few probe lengths: one slow step (a page fault, a log line) is noise.
+            slowed = median > SLOWDOWN * self.best[self.current] and self.since_probe >= 4 * PROBE_STEPS
             if self.since_probe >= PROBE_EVERY or slowed:
                 self.probing, self.probe_times = self._other(), []
                 torch.set_num_threads(self.probing)
