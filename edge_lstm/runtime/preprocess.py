@@ -16,6 +16,7 @@ import numpy as np
 
 from edge_lstm.errors import InputError
 from edge_lstm.fileio import not_a_file
+from edge_lstm.runtime import imageops
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # Memory bound for one picture. A picture is decoded at full size only by formats that cannot decode
@@ -33,10 +34,11 @@ def _border(gray: np.ndarray) -> np.ndarray:
 
 
 def to_mnist(gray: np.ndarray) -> np.ndarray:
-    """(H, W) grayscale 0..255 -> (28, 28) uint8, white digit on black, MNIST-normalised."""
-    from PIL import Image, ImageFilter
+    """(H, W) grayscale 0..255 -> (28, 28) uint8, white digit on black, MNIST-normalised.
 
-    g = gray.astype(np.float32)
+    The browser page runs the same steps (edge_lstm/web/assets/preprocess.js, tested to give the same
+    array for the same picture), so every operation is one of imageops' portable ones."""
+    g = np.asarray(gray, dtype=np.float64)
     if float(g.max() - g.min()) < BLANK_CONTRAST:  # all black, all white or all grey
         raise InputError("the image is blank: no digit found")
     background = float(np.median(_border(g)))
@@ -45,45 +47,44 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     if g.shape == (28, 28) and background < 32:
         return np.clip(g, 0, 255).astype(np.uint8)  # already MNIST-like: do not touch
     ink = _remove_background(g, background)
-    if ink.max() <= 0:
+    peak = float(ink.max())
+    if peak <= 0:
         raise InputError("the image is blank: no digit found")
-    ink *= 255.0 / ink.max()
+    ink = ink * (255.0 / peak)
     # Bounding box of the strokes: a 3x3 median first, so sensor noise and JPEG speckle do not count.
-    strokes = np.asarray(Image.fromarray(ink.astype(np.uint8)).filter(ImageFilter.MedianFilter(3)), dtype=np.float32)
+    strokes = imageops.median3(ink)
     ys, xs = np.nonzero(strokes > 0.2 * strokes.max())
     if ys.size == 0:
         raise InputError("the image is blank: no digit found")
     crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = crop.shape
-    scale = 20.0 / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = np.asarray(Image.fromarray(crop).resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.float32)
-    small = np.clip(small, 0, 255)
-    mass = small.sum()
-    cy = float((small.sum(axis=1) * np.arange(nh)).sum() / mass)
-    cx = float((small.sum(axis=0) * np.arange(nw)).sum() / mass)
-    top = int(np.clip(round(14 - cy), 0, 28 - nh))  # centre of mass to (14, 14), staying inside
-    left = int(np.clip(round(14 - cx), 0, 28 - nw))
-    out = np.zeros((28, 28), np.float32)
+    scale = 20.0 / max(h, w)  # the longest side to 20 pixels, keeping the aspect ratio
+    nh, nw = max(1, int(imageops.round_half_up(h * scale))), max(1, int(imageops.round_half_up(w * scale)))
+    small = np.clip(imageops.resize(crop, nh, nw), 0, 255)
+    rows, cols = imageops.seq_sum(small, axis=1), imageops.seq_sum(small, axis=0)
+    mass = float(imageops.seq_sum(rows))
+    cy = float(imageops.seq_sum(rows * np.arange(nh))) / mass
+    cx = float(imageops.seq_sum(cols * np.arange(nw))) / mass
+    top = int(np.clip(imageops.round_half_up(14 - cy), 0, 28 - nh))  # centre of mass to (14, 14), inside
+    left = int(np.clip(imageops.round_half_up(14 - cx), 0, 28 - nw))
+    out = np.zeros((28, 28))
     out[top : top + nh, left : left + nw] = small
-    return out.round().astype(np.uint8)
+    return np.clip(imageops.round_half_up(out), 0, 255).astype(np.uint8)
 
 
 def _remove_background(g: np.ndarray, flat: float) -> np.ndarray:
-    """Light-on-dark (H, W) float image -> the ink alone. The paper's level is estimated per pixel, as
+    """Light-on-dark (H, W) image -> the ink alone. The paper's level is estimated per pixel, as
     photographs are unevenly lit: the picture shrunk to 32 pixels on its longest side, opened (min then
     max filter, which removes strokes up to ~1/5 of the picture wide), blurred and scaled back. Small
     pictures (28x28, digital drawings) have no light to correct: their border's median is used."""
-    from PIL import Image, ImageFilter
-
     h, w = g.shape
     if max(h, w) < 64:
         return np.clip(g - flat, 0, None)
     scale = 32 / max(h, w)
-    as_l = Image.fromarray(np.clip(g, 0, 255).astype(np.uint8))  # Pillow's rank filters and blur want mode L
-    small = as_l.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-    paper = small.filter(ImageFilter.MinFilter(7)).filter(ImageFilter.MaxFilter(7)).filter(ImageFilter.GaussianBlur(2))
-    level = np.asarray(paper.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    sh, sw = max(1, int(imageops.round_half_up(h * scale))), max(1, int(imageops.round_half_up(w * scale)))
+    small = imageops.resize(g, sh, sw)
+    paper = imageops.blur5(imageops.max_filter(imageops.min_filter(small, 7), 7))
+    level = imageops.resize(paper, h, w)
     return np.clip(g - np.maximum(level, 0), 0, None)
 
 
