@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "edge_lstm"
-ORDER = ["foundation", "training", "export", "runtime", "bench", "cli"]
+ORDER = ["foundation", "training", "export", "runtime", "web", "bench", "cli"]
 
 
 def module_name(path: Path) -> str:
@@ -110,7 +110,7 @@ def test_modules_stay_small() -> None:
 
 
 def test_every_subpackage_states_its_job_and_exports_its_api() -> None:
-    for sub in ("data", "training", "export", "runtime", "bench", "cli"):
+    for sub in ("data", "training", "export", "runtime", "web", "bench", "cli"):
         init = PACKAGE / sub / "__init__.py"
         tree = ast.parse(init.read_text())
         assert ast.get_docstring(tree), sub

@@ -1,0 +1,53 @@
+"""`edge-lstm web` (library: edge_lstm.web)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_lstm import contract
+from edge_lstm.cli.common import JsonFlag, emit_json, handle_errors
+
+
+@handle_errors
+def web(
+    out: Annotated[Path, typer.Argument(help="The folder to write the page into.")] = Path("export/web"),
+    model: Annotated[Path, typer.Option(help="The classifier to ship.")] = contract.DEFAULT_MODEL,
+    step: Annotated[
+        Path | None, typer.Option(help="The step model for the row-by-row view (export --streaming).")
+    ] = contract.DEFAULT_STEP_MODEL,
+    no_step: Annotated[bool, typer.Option("--no-step", help="Ship the classifier only.")] = False,
+    ort_web: Annotated[
+        Path | None,
+        typer.Option(
+            "--ort-web", help="A folder with onnxruntime-web's dist files (default: the pinned npm download)."
+        ),
+    ] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Serve the folder on localhost and print the URL.")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve (0: any free port).")] = 8000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the draw-a-digit page (onnxruntime-web, wasm or WebGPU), optionally serve it."""
+    from edge_lstm.web import SiteConfig, build_site
+
+    folder = build_site(SiteConfig(out=out, model=model, step=None if no_step else step, ort_web=ort_web))
+    typer.echo(f"page written to {folder}/ (index.html, the model files, onnxruntime-web)")
+    if as_json and not serve:
+        emit_json({"folder": str(folder)})
+    if serve:
+        import time
+
+        from edge_lstm.web.serve import start
+
+        server, url = start(folder, port)
+        typer.echo(f"serving {url}  (Ctrl-C stops)")
+        if as_json:
+            emit_json({"folder": str(folder), "url": url})
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            server.shutdown()
+            typer.echo("stopped")

@@ -1,0 +1,73 @@
+"""A headless Chromium driven by Playwright: opens the built page for `bench --provider wasm` and
+the tests. Chromium comes from the system (Debian's `chromium` package): Playwright's own browser
+download is not used (`executable_path`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edge_lstm.errors import ProviderError
+from edge_lstm.web.serve import start
+
+# Headless, and no background traffic: a closed network refuses it, and it is noise in a benchmark.
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+BROWSER_PROVIDERS = {"wasm": "wasm", "webgpu": "webgpu"}  # --provider name -> the page's ?ep=
+
+
+def find_chromium() -> str:
+    for candidate in (os.environ.get("EDGE_LSTM_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate and (path := shutil.which(candidate)):
+            return path
+    raise ProviderError(
+        "the browser providers need Chromium: install it (Debian: apt-get install chromium) "
+        "or point EDGE_LSTM_CHROMIUM at it"
+    )
+
+
+@contextlib.contextmanager
+def open_page(folder: Path, query: str = "", timeout_s: float = 60.0) -> Iterator[Any]:
+    """The page served from `folder`, loaded in headless Chromium and ready (or ProviderError with
+    the error the page shows)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise ProviderError(
+            "the browser providers drive Chromium with Playwright: install the extra with `pip install -e '.[web]'`"
+        ) from None
+    executable = find_chromium()
+    server, url = start(folder)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(url + (f"?{query}" if query else ""))
+                page.wait_for_function(
+                    "window.edgeLstm && (window.edgeLstm.ready || window.edgeLstm.error)", timeout=timeout_s * 1000
+                )
+                error = page.evaluate("window.edgeLstm.error || null")
+                if error:
+                    raise ProviderError(f"the page in Chromium: {error}")
+                yield page
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+
+
+def bench_in_browser(folder: Path, ep: str, settings: dict[str, float], pixels: list[int]) -> dict[str, Any]:
+    """The page's single-stream benchmark (batch 1) on `ep`; raw latencies in ms and what ran."""
+    with open_page(folder, f"ep={BROWSER_PROVIDERS[ep]}&rowdelay=0") as page:
+        ready_ms = page.evaluate("window.edgeLstm.readyMs")
+        result: dict[str, Any] = page.evaluate("([s, px]) => window.edgeLstm.bench(s, px)", [settings, pixels])
+        result["ready_ms"] = ready_ms
+        result["fell_back"] = page.evaluate("window.edgeLstm.fellBack")
+        return result

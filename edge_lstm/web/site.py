@@ -1,0 +1,59 @@
+"""`edge-lstm web`: a self-contained static folder with the draw-a-digit page, its scripts, the model
+files and onnxruntime-web's files; any static file server can serve it (`serve.py` adds the headers
+that let onnxruntime-web use threads)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from edge_lstm import __version__, contract
+from edge_lstm.errors import ConfigError
+from edge_lstm.fileio import atomic_write_text, check_writable_dir, not_a_file
+from edge_lstm.web import ortweb
+
+ASSETS = ("index.html", "app.js", "preprocess.js", "stats.js")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    out: Path = Path("export/web")
+    model: Path = contract.DEFAULT_MODEL
+    step: Path | None = contract.DEFAULT_STEP_MODEL  # None: no row-by-row view
+    ort_web: Path | None = None  # onnxruntime-web's dist files; None: the pinned npm download
+
+    def validate(self) -> None:
+        for label, path in (("model", self.model), ("step model", self.step)):
+            if path is not None and (why := not_a_file(path)) is not None:
+                raise ConfigError(
+                    f"{label} {path} {why} (export it with `edge-lstm export`{' --streaming' if 'step' in label else ''})"
+                )
+
+
+def build_site(config: SiteConfig) -> Path:
+    """Write the folder; returns it. The model files are checked against the contract first."""
+    from edge_lstm.runtime import Classifier, StreamingClassifier
+
+    config.validate()
+    Classifier(config.model)  # a file the page cannot use is refused here, in one line, not in the browser
+    if config.step is not None:
+        StreamingClassifier(config.step)
+    ort_dir = ortweb.locate(config.ort_web)
+    out = Path(config.out)
+    check_writable_dir(out, "OUT")
+    for name in ASSETS:
+        atomic_write_text(out / name, resources.files("edge_lstm.web").joinpath("assets", name).read_text())
+    for name in ortweb.FILES:
+        shutil.copyfile(ort_dir / name, out / name)
+    shutil.copyfile(config.model, out / "model.onnx")
+    if config.step is not None:
+        shutil.copyfile(config.step, out / "step.onnx")
+    settings = {
+        "model": "model.onnx", "step": "step.onnx" if config.step is not None else None,
+        "edge_lstm": __version__, "onnxruntime_web": ortweb.VERSION,
+    }  # fmt: skip
+    atomic_write_text(out / "config.json", json.dumps(settings, indent=1) + "\n")
+    return out

@@ -1,0 +1,130 @@
+"""The page in a real headless Chromium (Debian's chromium, driven by Playwright): digits drawn as
+mouse strokes are classified as `predict` classifies the same pictures, the step model streams its
+answer row by row, and broken files give a readable error on the page. Skipped without Chromium or
+Playwright (.ci/run installs both)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_lstm.data import MnistSplit
+from edge_lstm.runtime import Classifier
+from edge_lstm.runtime.preprocess import to_mnist
+from edge_lstm.web import SiteConfig, build_site
+
+pytest.importorskip("playwright")
+if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
+    pytest.skip("needs Chromium (apt-get install chromium)", allow_module_level=True)
+
+from edge_lstm.web.browser import open_page
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def site(exported: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_site(SiteConfig(out=tmp_path_factory.mktemp("site"), model=exported["fp32"], step=exported["step"]))
+
+
+STROKES = """([runs, scale]) => {
+  // Pointer events on the pad, as a mouse makes them: one drag per run of ink in each row.
+  const pad = document.getElementById("pad"), r = pad.getBoundingClientRect();
+  const fire = (type, x, y) => pad.dispatchEvent(new PointerEvent(type, {
+    bubbles: true, pointerId: 1, pointerType: "mouse", isPrimary: true, buttons: type === "pointerup" ? 0 : 1,
+    clientX: r.left + x * r.width / 28, clientY: r.top + y * r.height / 28 }));
+  window.edgeLstm.clearPad();
+  for (const [y, x0, x1] of runs) {
+    fire("pointerdown", x0 + 0.5, y + 0.5);
+    fire("pointermove", (x0 + x1) / 2 + 0.5, y + 0.5);
+    fire("pointermove", x1 + 0.5, y + 0.5);
+    fire("pointerup", x1 + 0.5, y + 0.5);
+  }
+}"""
+
+
+def draw(page: Any, digit: np.ndarray) -> None:
+    """An MNIST digit as strokes on the 280x280 pad, through the page's own pointer handlers."""
+    runs = []
+    for y in range(28):
+        x = 0
+        while x < 28:
+            if digit[y, x] > 110:
+                x1 = x
+                while x1 + 1 < 28 and digit[y, x1 + 1] > 110:
+                    x1 += 1
+                runs.append([y, x, x1])
+                x = x1 + 1
+            else:
+                x += 1
+    page.evaluate(STROKES, [runs, 10])
+    page.wait_for_function(
+        "window.edgeLstm.classified !== undefined && !window.edgeLstm.busy && !window.edgeLstm.pending"
+    )
+
+
+def canvas_picture(page: Any) -> np.ndarray:
+    url = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        rgba = im.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+
+
+def test_drawn_digits_match_predict(site: Path, exported: dict[str, Path], test_split: MnistSplit) -> None:
+    clf = Classifier(exported["fp32"])
+    agree = same_array = 0
+    n = 50
+    with open_page(site, "rowdelay=0") as page:
+        assert page.evaluate("window.edgeLstm.readyMs") < 5000
+        for i in range(n):
+            draw(page, test_split.images[i])
+            shown = page.evaluate("window.edgeLstm.last")
+            picture = canvas_picture(page)  # the very picture the page classified
+            expected = to_mnist(picture)
+            same_array += int(np.array_equal(np.array(shown["pixels"], np.uint8).reshape(28, 28), expected))
+            agree += int(shown["label"] == int(clf.predict_labels(expected[None])[0]))
+        page.screenshot(path=str(REPO / "bench" / "results" / "web_page.png"))
+    assert same_array == n  # the page's normalisation is predict's, to the last pixel
+    assert agree >= 0.98 * n
+
+
+def test_streaming_updates_row_by_row(site: Path, test_split: MnistSplit) -> None:
+    with open_page(site, "rowdelay=0") as page:
+        draw(page, test_split.images[3])
+        rows = page.evaluate("window.edgeLstm.rows")
+        assert [r["row"] for r in rows] == list(range(1, 29))
+        assert rows[-1]["label"] == page.evaluate("window.edgeLstm.last.label")  # row 28 = the full model
+        assert "after row 28 of 28" in page.locator("#rows").inner_text()
+
+
+def test_webgpu_toggle_says_what_runs(site: Path) -> None:
+    with open_page(site, "ep=webgpu") as page:  # headless Chromium without a GPU: no WebGPU adapter
+        status = page.locator("#status").inner_text()
+        ep = page.evaluate("window.edgeLstm.ep")
+        assert ep in ("webgpu", "wasm") and f"on {ep}" in status
+        if ep == "wasm":
+            assert "fell back to wasm" in status
+
+
+@pytest.mark.parametrize("broken", ["model.onnx", "ort-wasm-simd-threaded.wasm"])
+def test_broken_files_show_a_readable_error(site: Path, tmp_path: Path, broken: str) -> None:
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    if broken == "model.onnx":
+        (copy / broken).write_bytes(b"not a model")
+    else:
+        (copy / broken).unlink()
+    from edge_lstm.errors import ProviderError
+
+    with pytest.raises(ProviderError) as e, open_page(copy):
+        pass
+    message = str(e.value)
+    assert "could not load the model" in message or "wasm" in message.lower(), message
