@@ -17,7 +17,7 @@ CSV_FIELDS = [
     "model", "provider", "scenario", "batch", "threads", "concurrency", "interval_ms", "n",
     "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms", "min_ms", "max_ms", "mean_ms", "stdev_ms", "cv",
     "throughput", "p50_vs_torch", "throughput_vs_torch", "session_ms", "first_inference_ms", "cold_start_ms",
-    "h2d_ms", "d2h_ms", "cuda_graph", "last_row_to_answer_p50_ms", "answer_vs_full_sequence",
+    "h2d_ms", "d2h_ms", "cuda_graph", "last_row_to_answer_p50_ms", "answer_vs_full_sequence", "p50_vs_native",
 ]  # fmt: skip
 
 
@@ -43,6 +43,8 @@ def table(report: BenchReport) -> Any:
             ratio = f"{r.p50_vs_torch:.2f}x p50"
             if r.info.scenario == "offline" and r.throughput_vs_torch:
                 ratio = f"{r.throughput_vs_torch:.2f}x thr"
+        if r.p50_vs_native is not None:
+            ratio = f"{r.p50_vs_native:.2f}x native"
         if r.answer_vs_full_sequence is not None:
             ratio = f"answer {_ms(r.last_row_to_answer_p50_ms)} = {r.answer_vs_full_sequence:.2f}x full model"
         provider = r.info.provider + (" +graph" if (r.info.cuda_graph or "").startswith("on") else "")

@@ -12,11 +12,12 @@ from edge_lstm.bench.harness import Measured
 from edge_lstm.bench.stats import summarize
 from edge_lstm.bench.targets import TargetInfo
 from edge_lstm.runtime.providers import DEVICE_PROVIDERS
+from edge_lstm.web.browser import BROWSER_PROVIDERS
 
 # Keys left out of a row's dict when they do not apply (None), so each row shows what it measured.
 _OPTIONAL = {
     "threading", "cuda_graph", "h2d_ms", "d2h_ms", "last_row_to_answer_p50_ms", "per_image_ms",
-    "answer_vs_full_sequence", "full_sequence_model", "p50_vs_torch", "throughput_vs_torch", "raw_ms",
+    "answer_vs_full_sequence", "full_sequence_model", "p50_vs_torch", "throughput_vs_torch", "raw_ms", "p50_vs_native",
 }  # fmt: skip
 
 
@@ -47,6 +48,7 @@ class ResultRow:
     full_sequence_model: str | None = None
     p50_vs_torch: float | None = None
     throughput_vs_torch: float | None = None
+    p50_vs_native: float | None = None  # browser rows: p50 over onnxruntime's (cpu) for the same file
     raw_ms: list[float] | None = field(default=None, repr=False)
 
     @property
@@ -103,6 +105,11 @@ def add_ratios(rows: list[ResultRow]) -> None:
     full = {
         (r.info.provider, r.info.threads): r for r in rows if r.info.scenario == "single-stream" and not is_torch(r)
     }
+    native = {(r.info.model, r.info.scenario): r for r in rows if r.info.provider == "cpu"}
+    for r in rows:
+        n = native.get((r.info.model, r.info.scenario))
+        if r.info.provider in BROWSER_PROVIDERS and n is not None and n.p50_ms and r.p50_ms:
+            r.p50_vs_native = r.p50_ms / n.p50_ms
     for r in rows:
         if r.info.scenario == "streaming-step":
             f = full.get((r.info.provider, r.info.threads))

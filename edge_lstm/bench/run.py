@@ -23,6 +23,7 @@ from edge_lstm.data import mnist
 from edge_lstm.environment import describe
 from edge_lstm.runtime import SessionConfig, auto_threads
 from edge_lstm.runtime.providers import DEVICE_PROVIDERS
+from edge_lstm.web.browser import BROWSER_PROVIDERS
 
 
 @dataclass
@@ -88,9 +89,11 @@ def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
                 configs.append(Measured(LiteRtTarget(model, scenario, batch, threads or 1, images)))
                 continue
             for provider in cfg.providers:
+                if provider in BROWSER_PROVIDERS:
+                    continue  # measured in the page, after these (browser.py)
                 configs.append(Measured(OrtTarget(model, provider, scenario, batch, threads, session, images)))
     if cfg.streaming_model is not None:
-        for provider in cfg.providers:
+        for provider in (p for p in cfg.providers if p not in BROWSER_PROVIDERS):
             for threads in cfg.threads or (1,):  # one row is a tiny job: one thread
                 configs.append(Measured(StreamingTarget(cfg.streaming_model, provider, threads, session, images)))
     return configs
@@ -107,6 +110,12 @@ def run_bench(
     try:
         configs = build_targets(cfg, images)
         measure(configs, cfg, clock, progress)
+        if "single-stream" in cfg.scenarios and any(p in BROWSER_PROVIDERS for p in cfg.providers):
+            from edge_lstm.bench.browser import measure_in_browser
+
+            if progress:
+                progress("the page in headless Chromium")
+            configs += measure_in_browser(cfg, images[0])
     finally:
         _restore_torch_threads(configs)
     rows = [result_row(m, cfg.keep_raw, cfg.concurrency, cfg.interval_ms) for m in configs]

@@ -6,6 +6,7 @@ two stop rules, rounds, concurrency, idle gap). validate() checks it all before 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from edge_lstm.environment import usable_cores
 from edge_lstm.errors import ConfigError
 from edge_lstm.fileio import not_a_file
 from edge_lstm.runtime import providers
+from edge_lstm.web.browser import BROWSER_PROVIDERS, find_chromium
 
 SCENARIOS = ("single-stream", "offline")
 # Requests in flight at once. Each is an OS thread issuing requests to one shared session; past a
@@ -86,11 +88,18 @@ class BenchSettings:
             if (why := not_a_file(m)) is not None:
                 raise ConfigError(f"model file {m} {why} (export one with `edge-lstm export`)")
         for p in self.providers:
-            providers.require(p)
-        if any(m.suffix.lower() == ".tflite" for m in self.models):
-            import importlib.util
-
-            if importlib.util.find_spec("ai_edge_litert") is None:
-                raise ConfigError(".tflite files run in LiteRT: install the extra with `pip install -e '.[tflite]'`")
+            if p in BROWSER_PROVIDERS:  # onnxruntime-web in a headless Chromium: single-stream only
+                find_chromium()
+                if importlib.util.find_spec("playwright") is None:
+                    raise ConfigError(
+                        f"--provider {p} drives Chromium with Playwright: install the extra with `pip install -e '.[web]'`"
+                    )
+                if any(m.suffix.lower() != ".onnx" for m in self.models):
+                    raise ConfigError(f"--provider {p} takes .onnx files (the page loads them in onnxruntime-web)")
+            else:
+                providers.require(p)
+        tflite = any(m.suffix.lower() == ".tflite" for m in self.models)
+        if tflite and importlib.util.find_spec("ai_edge_litert") is None:
+            raise ConfigError(".tflite files run in LiteRT: install the extra with `pip install -e '.[tflite]'`")
         if self.torch_checkpoint is not None and (why := not_a_file(self.torch_checkpoint)) is not None:
             raise ConfigError(f"checkpoint {self.torch_checkpoint} {why} (for --torch)")

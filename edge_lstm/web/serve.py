@@ -11,11 +11,11 @@ import functools
 import http.server
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
+    extensions_map = {  # noqa: RUF012 - the base class's own attribute, extended
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream",
     }  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from edge_lstm.runtime import Classifier
 from edge_lstm.runtime.preprocess import to_mnist
 from edge_lstm.web import SiteConfig, build_site
 
+if os.environ.get("EDGE_LSTM_REQUIRE_BROWSER"):  # CI installs both: there, a missing one is a failure
+    import playwright  # noqa: F401
+
+    assert shutil.which("chromium") or shutil.which("chromium-browser"), "Chromium is not installed"
 pytest.importorskip("playwright")
 if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
     pytest.skip("needs Chromium (apt-get install chromium)", allow_module_level=True)
@@ -128,3 +133,21 @@ def test_broken_files_show_a_readable_error(site: Path, tmp_path: Path, broken: 
         pass
     message = str(e.value)
     assert "could not load the model" in message or "wasm" in message.lower(), message
+
+
+def test_bench_measures_the_browser_beside_native(exported: dict[str, Path], tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from edge_lstm.cli import app
+
+    out = tmp_path / "b.json"
+    res = CliRunner().invoke(app, [
+        "bench", str(exported["fp32"]), "--provider", "cpu,wasm", "--scenario", "single-stream",
+        "--min-time", "0.3", "--min-count", "50", "--rounds", "1", "--warmup", "5", "--json-file", str(out),
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = {r["provider"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows["wasm"]["n"] >= 50 and rows["wasm"]["p50_ms"] > 0 and rows["wasm"]["p50_vs_native"] > 0
+    assert rows["wasm"]["provider_options"]["engine"].startswith("onnxruntime-web") and "x native" in res.stdout
