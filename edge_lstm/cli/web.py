@@ -16,8 +16,9 @@ def web(
     out: Annotated[Path, typer.Argument(help="The folder to write the page into.")] = Path("export/web"),
     model: Annotated[Path, typer.Option(help="The classifier to ship.")] = contract.DEFAULT_MODEL,
     step: Annotated[
-        Path | None, typer.Option(help="The step model for the row-by-row view (export --streaming).")
-    ] = contract.DEFAULT_STEP_MODEL,
+        Path | None,
+        typer.Option(help="The step model for the row-by-row view (default export/step.onnx when it exists)."),
+    ] = None,
     no_step: Annotated[bool, typer.Option("--no-step", help="Ship the classifier only.")] = False,
     ort_web: Annotated[
         Path | None,
@@ -32,8 +33,14 @@ def web(
     """Build the draw-a-digit page (onnxruntime-web, wasm or WebGPU), optionally serve it."""
     from edge_lstm.web import SiteConfig, build_site
 
+    if step is None and not no_step and contract.DEFAULT_STEP_MODEL.is_file():
+        step = contract.DEFAULT_STEP_MODEL
     folder = build_site(SiteConfig(out=out, model=model, step=None if no_step else step, ort_web=ort_web))
     typer.echo(f"page written to {folder}/ (index.html, the model files, onnxruntime-web)")
+    if step is None or no_step:
+        typer.echo(
+            "no step model: the page classifies whole drawings (`edge-lstm export --streaming` adds the row-by-row view)"
+        )
     if as_json and not serve:
         emit_json({"folder": str(folder)})
     if serve:

@@ -22,7 +22,7 @@ ASSETS = ("index.html", "app.js", "preprocess.js", "stats.js")
 class SiteConfig:
     out: Path = Path("export/web")
     model: Path = contract.DEFAULT_MODEL
-    step: Path | None = contract.DEFAULT_STEP_MODEL  # None: no row-by-row view
+    step: Path | None = None  # the step model for the row-by-row view; None: whole drawings only
     ort_web: Path | None = None  # onnxruntime-web's dist files; None: the pinned npm download
 
     def validate(self) -> None:
