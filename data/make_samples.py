@@ -1,6 +1,6 @@
 """Make the sample pictures in this folder from MNIST test images (run from the repository root):
 
-    python data/samples/make.py
+    python data/make_samples.py
 
 mnist_*.png: MNIST's own convention (28x28, white digit on black). drawn_*.png: as drawn in a paint
 program (dark strokes on a white or transparent canvas, large, off-centre). photo_*.jpg: as
@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter
 
 from edge_lstm.data import mnist
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "samples"
 
 
 def first_index(labels: np.ndarray, digit: int, skip: int = 0) -> int:
