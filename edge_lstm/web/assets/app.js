@@ -58,8 +58,10 @@ async function start() {
   await loadScript(ep === "webgpu" ? "ort.webgpu.min.js" : "ort.wasm.min.js");
   ort.env.wasm.wasmPaths = new URL("./", location.href).href;
   // Threads need a cross-origin isolated page (`edge-lstm web --serve` sends the headers).
-  ort.env.wasm.numThreads = crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-  const options = { executionProviders: [ep], graphOptimizationLevel: "all" };
+  // (?threads=N and ?opt=disabled|basic|extended|all override the defaults, for measuring them.)
+  const threads = Number(params.get("threads")) || Math.min(4, navigator.hardwareConcurrency || 1);
+  ort.env.wasm.numThreads = crossOriginIsolated ? threads : 1;
+  const options = { executionProviders: [ep], graphOptimizationLevel: params.get("opt") || "all" };
   try {
     state.session = await ort.InferenceSession.create(config.model, options);
     if (config.step) state.step = await ort.InferenceSession.create(config.step, options);
