@@ -68,6 +68,8 @@ F = TensorProto.FLOAT
 def bad_model_files(folder: Path, exported: dict[str, Path]) -> dict[str, tuple[bytes | None, str]]:
     """name -> (content, what the one line must say); None content: a folder."""
     real = exported["fp32"].read_bytes()
+    bad_text = bytearray(real)
+    bad_text[bad_text.rfind(b"fp32")] = 0xE6  # found by the fuzzer: invalid UTF-8 in the metadata
     no_meta = onnx.load_from_string(real)
     del no_meta.metadata_props[:]
     return {
@@ -88,6 +90,7 @@ def bad_model_files(folder: Path, exported: dict[str, Path]) -> dict[str, tuple[
             "input 'images' is int64",
         ),
         "no_metadata.onnx": (no_meta.SerializeToString(), "no edge_lstm.kind metadata"),
+        "bad_metadata.onnx": (bytes(bad_text), "metadata is not valid text"),
         "step_as_classifier.onnx": (exported["step"].read_bytes(), "streaming step model"),
     }  # fmt: skip
 

@@ -70,7 +70,10 @@ def _inspect_ort(path: Path) -> dict[str, Any]:
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's pybind errors
         raise ModelFileError(f"{path}: not a loadable ONNX/ORT model ({str(e).splitlines()[0][:160]})") from None
-    meta = sess.get_modelmeta()
+    try:
+        custom = dict(sess.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{path}: its metadata is not valid text (a corrupted file)") from None
 
     def io(values: Any) -> list[dict[str, Any]]:
         names = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8"}
@@ -81,7 +84,7 @@ def _inspect_ort(path: Path) -> dict[str, Any]:
         "inputs": io(sess.get_inputs()),
         "outputs": io(sess.get_outputs()),
         "operators": None,  # not exposed for ORT format; inspect the .onnx it came from
-        "metadata": {k: _maybe_json(v) for k, v in meta.custom_metadata_map.items()},
+        "metadata": {k: _maybe_json(v) for k, v in custom.items()},
     }
 
 

@@ -145,7 +145,10 @@ def check_contract(
     """The contract this session's file fulfils (or `want`), with its metadata; ModelFileError saying
     in one line what differs otherwise."""
     inputs, outputs = declared_in_session(session)
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        metadata = dict(session.get_modelmeta().custom_metadata_map)
+    except UnicodeDecodeError:  # found by tests/test_fuzz.py: a corrupted byte in the metadata
+        raise ModelFileError(f"{name}: its metadata is not valid text (a corrupted file)") from None
     spec = want or contract.spec_for([d.name for d in inputs]) or contract.CLASSIFIER
     problems = spec.mismatches(inputs, outputs)
     kind = metadata.get(contract.META_KIND)
