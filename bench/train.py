@@ -31,7 +31,7 @@ def main() -> None:
     out = args.out or ROOT / "bench" / "results" / f"train_{args.preset}.json"
     # The parts of the wall time that are not training, measured apart in this process.
     t0 = time.perf_counter()
-    from edge_lstm import mnist
+    from edge_lstm.data import mnist
 
     folder = mnist.locate()
     mnist.load_split(folder, "train"), mnist.load_split(folder, "test")
