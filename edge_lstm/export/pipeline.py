@@ -104,7 +104,8 @@ def export(config: ExportConfig) -> list[Artifact]:
         mobile = unrolled(model, batch)
         check_contract(mobile, spec, batch=batch, recurrent_node=False)
         train = mnist.load_split(mnist.locate(config.data_dir), "train").images
-        calibration = train[:: len(train) // 256][: 256 - 256 % batch or batch]  # spread over the set
+        n = max(batch, 256 // batch * batch)  # about 256 images, a whole number of batches
+        calibration = train[:: len(train) // n][:n]  # spread over the training set
         planned += [("mobile", mobile), ("mobile-int8", quantize_qdq(mobile, calibration))]
 
     artifacts = []

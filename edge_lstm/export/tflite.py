@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 
 from edge_lstm import contract
+from edge_lstm.batching import in_fixed_batches
 from edge_lstm.errors import ExportError
 
 EXTRA = "install the extra with `pip install -e '.[tflite]'` (TensorFlow, onnx2tf, LiteRT)"
@@ -75,13 +76,9 @@ def litert_logits(model: bytes | Path, threads: int = 1) -> Callable[[np.ndarray
     if tuple(inp["shape"][1:]) != (contract.N_STEPS, contract.N_INPUTS) or tuple(out["shape"]) != (n, contract.N_CLASSES):
         raise ExportError(f"the .tflite file takes {inp['shape']} -> {out['shape']}, not (N, 28, 28) -> (N, 10)")
 
-    def run(x: np.ndarray) -> np.ndarray:
-        x = np.concatenate([x, np.zeros((-len(x) % n, *x.shape[1:]), np.float32)])
-        outs = []
-        for i in range(0, len(x), n):
-            interpreter.set_tensor(inp["index"], np.ascontiguousarray(x[i : i + n]))
-            interpreter.invoke()
-            outs.append(interpreter.get_tensor(out["index"]).copy())
-        return np.concatenate(outs)
+    def run(chunk: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(inp["index"], np.ascontiguousarray(chunk, dtype=np.float32))
+        interpreter.invoke()
+        return np.array(interpreter.get_tensor(out["index"]))  # a copy: the next invoke overwrites it
 
-    return lambda images: run(images)[: len(images)]
+    return lambda images: in_fixed_batches(run, images, n)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.batching import in_fixed_batches
 from edge_lstm.data import mnist
 from edge_lstm.errors import ExportError
 from edge_lstm.training.model import LSTMClassifier, logits_of
@@ -74,10 +75,7 @@ def ort_logits(model_bytes: bytes, streaming: bool) -> Callable[[np.ndarray], np
 
     def logits(images: np.ndarray) -> np.ndarray:
         x = images.astype(np.float32) / 255
-        if not isinstance(fixed, int):
-            return run(x)
-        x = np.concatenate([x, np.zeros((-len(x) % fixed, *x.shape[1:]), np.float32)])
-        return np.concatenate([run(x[i : i + fixed]) for i in range(0, len(x), fixed)])[: len(images)]
+        return in_fixed_batches(run, x, fixed) if isinstance(fixed, int) else run(x)
 
     return logits
 

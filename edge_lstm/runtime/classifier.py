@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.batching import in_fixed_batches
 from edge_lstm.environment import usable_cores
 from edge_lstm.runtime import providers
-from edge_lstm.runtime.device import BoundRunner, graph_decision
+from edge_lstm.runtime.device import graph_runner
 from edge_lstm.runtime.inputs import softmax, to_input
-from edge_lstm.runtime.session import SessionConfig, create_session, open_model
+from edge_lstm.runtime.session import SessionConfig, open_model
 
 # Auto mode runs large batches as chunks of CHUNK images: a 64-row LSTM state stays in cache
 # across the 28 steps, which made 1024-image batches 1.3x (fp32) to 1.6x (int8) faster even on one
@@ -49,19 +50,10 @@ class Classifier:
         self.workers = usable_cores() if self.auto else 1
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        spec = providers.spec(self.provider)
-        self.device, self.device_id = spec.memory, int(self.config.provider_options.get("device_id", 0))
-        # A file exported for one fixed batch size (`export --batch N`, `--mobile`) takes exactly N images.
-        declared = self.session.get_inputs()[0].shape[0]
-        self.fixed_batch: int | None = declared if isinstance(declared, int) else None
-        self.cuda_graph, self.cuda_graph_reason = graph_decision(self.provider, self.placement, self.config.cuda_graph)
-        self.graph_runner: BoundRunner | None = None
-        if self.cuda_graph:
-            # A second session for replay: capture needs enable_cuda_graph, and the profiled one is spent.
-            graph_session = create_session(self._data, self.name, self.config, {"enable_cuda_graph": "1"})
-            self.graph_runner = BoundRunner(
-                graph_session, contract.CLASSIFIER, self.device, self.device_id, graphs=True
-            )
+        self.device = providers.spec(self.provider).memory
+        self.device_id = int(self.config.provider_options.get("device_id", 0))
+        self.fixed_batch = opened.fixed_batch  # a fixed-batch file takes exactly N images per run
+        self.graph_runner, self.cuda_graph, self.cuda_graph_reason = graph_runner(opened, self.config)
 
     def node_placement(self) -> dict[str, dict[str, int]]:
         """provider -> {op_type: count} for this model and provider (runs it once, profiled)."""
@@ -91,7 +83,7 @@ class Classifier:
         """(B, 10) float32 logits for (B, 28, 28) images (uint8 0..255 or float32 0..1)."""
         x = to_input(images)
         if self.fixed_batch is not None and len(x) != self.fixed_batch:
-            return self._fixed_chunks(x, self.fixed_batch)
+            return in_fixed_batches(self.logits, x, self.fixed_batch)
         if self.graph_runner is not None:
             return self.graph_runner.run({contract.INPUT: x})[0]
         if self.auto and len(x) > _CHUNK and self.fixed_batch is None:
@@ -103,11 +95,6 @@ class Classifier:
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="edge-lstm")
             return np.concatenate(list(self._pool.map(self._run, chunks)))
         return self._run(x)
-
-    def _fixed_chunks(self, x: np.ndarray, n: int) -> np.ndarray:
-        """Any number of images through a fixed-batch file: chunks of n, the last one zero-padded."""
-        padded = np.concatenate([x, np.zeros((-len(x) % n, *x.shape[1:]), np.float32)])
-        return np.concatenate([self.logits(padded[i : i + n]) for i in range(0, len(padded), n)])[: len(x)]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = self.session.run(self._outputs, {contract.INPUT: x})[0]

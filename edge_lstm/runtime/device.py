@@ -23,6 +23,8 @@ import numpy as np
 
 from edge_lstm import contract
 from edge_lstm.errors import InputError, ProviderError
+from edge_lstm.runtime import providers
+from edge_lstm.runtime.session import OpenedModel, SessionConfig, create_session
 
 MAX_GRAPHS = 16  # captured shapes per session: each holds its buffers and graph on the device
 
@@ -56,6 +58,22 @@ def graph_decision(provider: str, placement: dict[str, dict[str, int]] | None, a
             raise ProviderError(f"CUDA graphs need every node on the GPU ({why})")
         return False, f"off ({why})"
     return True, "on (every node on the GPU; one graph per input shape)"
+
+
+def graph_runner(opened: OpenedModel, config: SessionConfig) -> tuple[BoundRunner | None, bool, str]:
+    """The CUDA-graph runner for an opened file where graphs are used (see graph_decision), with the
+    decision and its reason. Replay needs a session of its own: capture wants enable_cuda_graph, and
+    the profiled session that found the placement is spent."""
+    used, reason = graph_decision(opened.provider, opened.placement, config.cuda_graph)
+    if not used:
+        return None, used, reason
+    session = create_session(opened.data, opened.name, config, {"enable_cuda_graph": "1"})
+    device_id = int(config.provider_options.get("device_id", 0))
+    return (
+        BoundRunner(session, opened.spec, providers.spec(opened.provider).memory, device_id, graphs=True),
+        used,
+        reason,
+    )
 
 
 class BoundRunner:

@@ -121,17 +121,27 @@ PLUGINS = {"openvino": "onnxruntime_ep_openvino"}
 _registered: set[str] = set()
 
 
+def _plugin(s: ProviderSpec, have: list[str]) -> str | None:
+    """The plugin package to register for this provider; None where it is built into this
+    onnxruntime (`have`: its providers) or no plugin package for it is installed."""
+    import importlib.util
+
+    module = PLUGINS.get(s.name)
+    if module is None or s.ep in have or importlib.util.find_spec(module) is None:
+        return None
+    return module
+
+
 def plugin_devices(name: str, device: str = "CPU") -> list[Any] | None:
     """The plugin's devices of this kind (registering the library once), or None where the provider is
     built into this onnxruntime or no plugin package for it is installed."""
     import importlib
-    import importlib.util
 
     import onnxruntime as ort
 
     s = spec(name)
-    module = PLUGINS.get(s.name)
-    if module is None or s.ep in available() or importlib.util.find_spec(module) is None:
+    module = _plugin(s, available())
+    if module is None:
         return None
     plugin = importlib.import_module(module)
     if s.name not in _registered:
@@ -157,11 +167,8 @@ def require(name: str) -> ProviderSpec:
     """The spec, or ProviderError saying what is installed and which package has the provider."""
     s = spec(name)
     have = available()
-    if s.ep not in have and s.name in PLUGINS:
-        import importlib.util
-
-        if importlib.util.find_spec(PLUGINS[s.name]) is not None:
-            return s  # a plugin: its devices are checked when the session is made (plugin_devices)
+    if _plugin(s, have) is not None:
+        return s  # a plugin: its devices are checked when the session is made (plugin_devices)
     if s.ep not in have:
         import onnxruntime as ort
 
@@ -253,41 +260,24 @@ def _probe_model() -> bytes:
 
 
 def try_load(name: str) -> tuple[bool, str]:
-    """Create a session on the provider and see whether it really is the one running (no fallback)."""
-    import onnxruntime as ort
+    """Create a session on the provider, exactly as the runner does, and see whether it really is the
+    one running (no fallback); the reason when it is not."""
+    from edge_lstm.errors import EdgeLstmError
+    from edge_lstm.runtime.session import SessionConfig, create_session
 
-    s = spec(name)
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
     try:
-        devices = plugin_devices(s.name)
-    except ProviderError as e:
+        create_session(_probe_model(), "the probe model", SessionConfig(provider=name))
+    except EdgeLstmError as e:
         return False, str(e)
-    if devices is not None:
-        so.add_provider_for_devices(devices, {})
-    try:
-        with quiet_native_logs() as said:
-            eps = [s.ep] if s.ep == "CPUExecutionProvider" else [s.ep, "CPUExecutionProvider"]
-            session = ort.InferenceSession(_probe_model(), so, providers=None if devices else eps)
-    except Exception as e:  # onnxruntime's pybind errors
-        return False, str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-    if session.get_providers()[0] != s.ep:
-        why = next((ln for ln in said.getvalue().splitlines() if "EP Error" in ln or "rror" in ln), "")
-        return False, f"onnxruntime fell back to {short_name(session.get_providers()[0])}" + (
-            f" ({why.strip()[:160]})" if why else " (its libraries did not load)"
-        )
     return True, ""
 
 
 def statuses(check: bool = False) -> list[ProviderStatus]:
     """Every registered provider: listed by this onnxruntime build, and (check) whether it loads."""
-    import importlib.util
-
     have = available()
     out = []
     for s in REGISTRY.values():
-        plugin = s.ep not in have and s.name in PLUGINS and importlib.util.find_spec(PLUGINS[s.name]) is not None
-        listed = s.ep in have or plugin
+        listed = s.ep in have or _plugin(s, have) is not None
         loads, detail = (try_load(s.name) if listed else (False, "")) if check else (None, "")
         out.append(ProviderStatus(s.name, s.ep, s.device, s.package, listed, loads, detail))
     return out

@@ -55,6 +55,12 @@ class OpenedModel:
     provider: str  # the short provider name that runs it
     placement: dict[str, dict[str, int]] | None = None  # provider -> {op_type: count}, when checked
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size a fixed-batch file (`export --batch N`, `--mobile`) takes; None: any."""
+        declared = self.session.get_inputs()[0].shape[0]
+        return declared if isinstance(declared, int) else None
+
 
 def read_model_bytes(model: Path | str | bytes) -> tuple[bytes, str]:
     if isinstance(model, bytes):
@@ -109,12 +115,16 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in options.items()}), "CPUExecutionProvider"]
     elif config.provider_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in config.provider_options.items()})]
-    devices = providers.plugin_devices(spec.name, str(options.pop("device_type", "CPU"))) if options else None
+    devices = (
+        providers.plugin_devices(spec.name, str(options.pop("device_type", "CPU")))
+        if spec.name in providers.PLUGINS
+        else None
+    )
     if devices is not None:  # a plugin EP: the session takes its devices, not a provider list
         so.add_provider_for_devices(devices, {k: str(v) for k, v in options.items()})
         ep_list = []
     try:
-        with providers.quiet_native_logs():
+        with providers.quiet_native_logs() as said:
             session = ort.InferenceSession(data, so, providers=ep_list or None)
     except Exception as e:  # onnxruntime raises its own pybind types: Fail, InvalidProtobuf, InvalidGraph...
         if profile_dir is not None:
@@ -123,10 +133,14 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         if spec.ep != "CPUExecutionProvider" and "provider" in first.lower():
             raise ProviderError(f"{spec.name}: could not create the session: {first[:240]}") from None
         raise ModelFileError(f"{name}: not a loadable ONNX/ORT model ({first[:240]})") from None
-    if session.get_providers()[0] != spec.ep:
+    ran = session.get_providers()[0]
+    if ran != spec.ep:  # onnxruntime's silent fallback; what it printed about it says why
+        if profile_dir is not None:
+            shutil.rmtree(profile_dir, ignore_errors=True)
+        why = next((ln.strip() for ln in said.getvalue().splitlines() if "EP Error" in ln), "")
         raise ProviderError(
-            f"{spec.name}: onnxruntime fell back to {session.get_providers()[0]} "
-            "(the provider could not load its libraries); check the install or use --provider cpu"
+            f"{spec.name}: onnxruntime fell back to {providers.short_name(ran)} "
+            f"({why[:160] or 'the provider could not load its libraries'}); check the install or use --provider cpu"
         )
     return session
 
@@ -200,10 +214,8 @@ def zero_feeds(spec: contract.ModelSpec, batch: int) -> dict[str, Any]:
 
 
 def _discard_profile(session: Any) -> None:
-    with contextlib.suppress(Exception):
-        path = Path(session.end_profiling())
-        path.unlink(missing_ok=True)
-        path.parent.rmdir()
+    with contextlib.suppress(Exception):  # ends profiling and removes the file, as a placement read does
+        placement_from_profile(session)
 
 
 def declared_input_dims(data: bytes) -> dict[str, list[int | str]]:

@@ -9,10 +9,9 @@ import numpy as np
 
 from edge_lstm import contract
 from edge_lstm.errors import InputError
-from edge_lstm.runtime import providers
-from edge_lstm.runtime.device import BoundRunner, graph_decision
+from edge_lstm.runtime.device import graph_runner
 from edge_lstm.runtime.inputs import softmax, to_input
-from edge_lstm.runtime.session import SessionConfig, create_session, open_model
+from edge_lstm.runtime.session import SessionConfig, open_model
 
 
 class StreamingClassifier:
@@ -30,16 +29,8 @@ class StreamingClassifier:
         opened = open_model(model, self.config, want=contract.STEP)
         self.session, self.name, self.placement = opened.session, opened.name, opened.placement
         self.provider, self.metadata = opened.provider, opened.metadata
-        declared = self.session.get_inputs()[0].shape[0]
-        self.fixed_batch: int | None = declared if isinstance(declared, int) else None
-        self.cuda_graph, self.cuda_graph_reason = graph_decision(self.provider, self.placement, self.config.cuda_graph)
-        self.graph_runner: BoundRunner | None = None
-        if self.cuda_graph:
-            device_id = int(self.config.provider_options.get("device_id", 0))
-            graph_session = create_session(opened.data, self.name, self.config, {"enable_cuda_graph": "1"})
-            self.graph_runner = BoundRunner(
-                graph_session, contract.STEP, providers.spec(self.provider).memory, device_id, True
-            )
+        self.fixed_batch = opened.fixed_batch
+        self.graph_runner, self.cuda_graph, self.cuda_graph_reason = graph_runner(opened, self.config)
         self.reset(batch)
 
     def reset(self, batch: int | None = None) -> None:

@@ -1,11 +1,12 @@
 """Training's CPU policy: bf16 where the CPU computes it natively, and a thread count that follows
 the machine's load.
 
-Measured on 2 cores (AMD EPYC, torch 2.13, one training step of batch 128; bench/train_speed.py):
-two intra-op threads take 7.9 ms alone but 27.6 ms beside one busy process, because every OpenMP
-barrier waits for a partner the scheduler has parked (28 time steps x several kernels per step,
-each ends in a barrier). One thread takes 13.7 ms alone and the same beside a busy process. No
-OpenMP wait policy fixes both: OMP_WAIT_POLICY=passive makes the alone case 2.3x slower. So the
+Measured on 2 cores (AMD EPYC, torch 2.13, one fp32 training step of batch 128;
+bench/results/train_step.json): two intra-op threads take 9.5 ms alone but 19.0 ms beside one busy
+process, because every OpenMP barrier waits for a partner the scheduler has parked (28 time steps x
+several kernels per step, each ends in a barrier). One thread takes 14.0 ms alone and 13.3 ms beside
+a busy process. No OpenMP wait policy fixes both: OMP_WAIT_POLICY=passive makes the alone case 2.3x
+slower (21.5 ms). So the
 tuner measures: every PROBE_EVERY steps (or at once when steps slow down by half) it times a few
 steps at the other thread count and keeps the faster.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -49,7 +51,7 @@ def resolve_precision(precision: str, device: str) -> str:
 class ThreadTuner:
     """Chooses torch's intra-op thread count step by step (see the module docstring)."""
 
-    def __init__(self, threads: int | None, adaptive: bool, clock: object = time.perf_counter) -> None:
+    def __init__(self, threads: int | None, adaptive: bool, clock: Callable[[], float] = time.perf_counter) -> None:
         self.max = usable_cores()
         self.adaptive = adaptive and threads is None and self.max > 1
         self.current = threads or self.max
@@ -66,13 +68,13 @@ class ThreadTuner:
         return 1 if self.current != 1 else self.max
 
     def start(self) -> float:
-        return self.clock()  # type: ignore[operator]
+        return self.clock()
 
     def done(self, started: float) -> None:
         """Record one step's time and decide the next step's thread count."""
         if not self.adaptive:
             return
-        took = self.clock() - started  # type: ignore[operator]
+        took = self.clock() - started
         if self.probing is not None:
             self.probe_times.append(took)
             if len(self.probe_times) >= PROBE_STEPS:

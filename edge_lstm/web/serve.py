@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge_lstm.errors import EdgeLstmError
+
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {  # noqa: RUF012 - the base class's own attribute, extended
@@ -33,6 +35,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def start(folder: Path, port: int = 0, host: str = "127.0.0.1") -> tuple[http.server.ThreadingHTTPServer, str]:
     """Serve `folder` in a background thread; returns the server and its URL (port 0: any free port)."""
     handler = functools.partial(_Handler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as e:  # the port is taken, or not ours to bind
+        raise EdgeLstmError(
+            f"cannot serve on {host}:{port} ({e.strerror or e}); choose another --port (0: any free one)"
+        ) from None
     threading.Thread(target=server.serve_forever, daemon=True, name="edge-lstm-web").start()
     return server, f"http://{host}:{server.server_address[1]}/"
