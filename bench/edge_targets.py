@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.batching import in_fixed_batches
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
 from edge_lstm.export import ExportConfig, export
@@ -66,8 +67,7 @@ def batched(run: Callable[[np.ndarray], np.ndarray], fixed: int | None, step: bo
     def logits(x: np.ndarray) -> np.ndarray:
         if fixed is None:
             return np.concatenate([one(x[i : i + 1000]) for i in range(0, len(x), 1000)])
-        pad = np.concatenate([x, np.zeros((-len(x) % fixed, 28, 28), np.float32)])
-        return np.concatenate([one(pad[i : i + fixed]) for i in range(0, len(pad), fixed)])[: len(x)]
+        return in_fixed_batches(one, x, fixed)
 
     return logits
 

@@ -36,3 +36,17 @@ def test_web_bad_inputs(exported: dict[str, Path], tmp_path: Path) -> None:
         assert res.exit_code == 1 and "Traceback" not in res.output, res.output
         (line,) = res.stderr.strip().splitlines()
         assert fragment in line, line
+
+
+def test_serve_on_a_taken_port_is_one_clean_line(exported: dict[str, Path], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = runner.invoke(app, ["web", str(tmp_path / "site"), "--model", str(exported["fp32"]), "--no-step",
+                                  "--serve", "--port", str(port)])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    (line,) = res.stderr.strip().splitlines()
+    assert f"cannot serve on 127.0.0.1:{port}" in line and "--port" in line

@@ -132,8 +132,10 @@ def test_broken_files_show_a_readable_error(site: Path, tmp_path: Path, broken: 
 
     with pytest.raises(ProviderError) as e, open_page(copy):
         pass
-    message = str(e.value)
-    assert "could not load the model" in message or "wasm" in message.lower(), message
+    message = str(e.value)  # what the page shows in its error line, read from the page
+    assert "could not load the model (model.onnx)" in message, message
+    cause = "protobuf parsing failed" if broken == "model.onnx" else "fetching of the wasm failed"
+    assert cause in message, message
 
 
 def test_bench_measures_the_browser_beside_native(exported: dict[str, Path], tmp_path: Path) -> None:
