@@ -10,7 +10,9 @@ previous file there survives.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from edge_lstm.export.graph import check_contract, fix_batch, set_metadata
 from edge_lstm.export.mobile import quantize_qdq, unrolled
 from edge_lstm.export.onnx_export import to_onnx
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
-from edge_lstm.export.verify import Reference, compare, reference, verify
+from edge_lstm.export.verify import Reference, compare, ort_logits, reference
 from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
 from edge_lstm.training.checkpoint import load_model
 
@@ -120,25 +122,18 @@ def export(config: ExportConfig) -> list[Artifact]:
             dest = variant_path(Path(config.output), variant)
             tmp = stack.enter_context(atomic_path(dest))
             tmp.write_bytes(data)
-            artifacts.append(_finish(variant, dest, tmp, data, config, ref))
+            artifacts.append(_finish(variant, dest, tmp, functools.partial(ort_logits, data, config.streaming, variant), ref))
             if variant == "fp32" and config.ort:
                 dest_ort = variant_path(Path(config.output), "ort")
                 tmp_ort = stack.enter_context(atomic_path(dest_ort))
                 ort_format(data, tmp_ort)
-                artifacts.append(_finish("ort", dest_ort, tmp_ort, tmp_ort.read_bytes(), config, ref))
+                ort_data = tmp_ort.read_bytes()
+                artifacts.append(_finish("ort", dest_ort, tmp_ort, functools.partial(ort_logits, ort_data, config.streaming, "ort"), ref))
         for variant, data in tflite.items():
             dest = variant_path(Path(config.output), variant)
             tmp = stack.enter_context(atomic_path(dest))
             tmp.write_bytes(data)
-            art = Artifact(variant=variant, path=str(dest), size_bytes=len(data))
-            if ref is not None:
-                from edge_lstm.export.tflite import litert_logits
-
-                run = litert_logits(data)
-                verdict = compare(lambda x: run(x.astype(np.float32) / 255), ref, contract.TOLERANCES[variant], variant)
-                art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
-                art.reference_accuracy, art.verified = ref.accuracy, True
-            artifacts.append(art)
+            artifacts.append(_finish(variant, dest, tmp, functools.partial(_litert, data), ref))
     return artifacts
 
 
@@ -150,11 +145,21 @@ def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:
     return convert(fix_batch(fixed, config.batch or 1))
 
 
-def _finish(variant: str, dest: Path, tmp: Path, data: bytes, config: ExportConfig, ref: Reference | None) -> Artifact:
+def _litert(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    from edge_lstm.export.tflite import litert_logits
+
+    run = litert_logits(data)
+    return lambda images: run(images.astype(np.float32) / 255)
+
+
+def _finish(
+    variant: str, dest: Path, tmp: Path, engine: Callable[[], Callable[[np.ndarray], np.ndarray]], ref: Reference | None
+) -> Artifact:
+    """The written file's artifact; verified against PyTorch (when asked) in `engine()`, its runner."""
     art = Artifact(variant=variant, path=str(dest), size_bytes=tmp.stat().st_size)
     if ref is not None:
         tol = contract.TOLERANCES[{"ort": "fp32", "mobile": "fp32"}.get(variant, variant)]
-        verdict = verify(data, config.streaming, ref, tol, variant)
+        verdict = compare(engine(), ref, tol, variant)
         art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
         art.reference_accuracy, art.verified = ref.accuracy, True
     return art
