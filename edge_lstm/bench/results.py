@@ -109,8 +109,7 @@ def add_ratios(rows: list[ResultRow]) -> None:
     for r in rows:
         n = native.get((r.info.model, r.info.scenario))
         if r.info.provider in BROWSER_PROVIDERS and n is not None and n.p50_ms and r.p50_ms:
-            r.p50_vs_native = r.p50_ms / n.p50_ms
-    for r in rows:
+            r.p50_vs_native = r.p50_ms / n.p50_ms  # the browser against onnxruntime on the same file
         if r.info.scenario == "streaming-step":
             f = full.get((r.info.provider, r.info.threads))
             if f and f.p50_ms and r.last_row_to_answer_p50_ms:

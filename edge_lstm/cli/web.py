@@ -32,12 +32,12 @@ def web(
 ) -> None:
     """Build the draw-a-digit page (onnxruntime-web, wasm or WebGPU), optionally serve it."""
     from edge_lstm.web import SiteConfig, build_site
+    from edge_lstm.web.site import default_step
 
-    if step is None and not no_step and contract.DEFAULT_STEP_MODEL.is_file():
-        step = contract.DEFAULT_STEP_MODEL
-    folder = build_site(SiteConfig(out=out, model=model, step=None if no_step else step, ort_web=ort_web))
+    step = None if no_step else (step or default_step())
+    folder = build_site(SiteConfig(out=out, model=model, step=step, ort_web=ort_web))
     typer.echo(f"page written to {folder}/ (index.html, the model files, onnxruntime-web)")
-    if step is None or no_step:
+    if step is None:
         typer.echo(
             "no step model: the page classifies whole drawings (`edge-lstm export --streaming` adds the row-by-row view)"
         )

@@ -11,8 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from edge_lstm import __version__, contract
-from edge_lstm.errors import ConfigError
-from edge_lstm.fileio import atomic_write_text, check_writable_dir, not_a_file
+from edge_lstm.fileio import atomic_write_text, check_writable_dir
 from edge_lstm.web import ortweb
 
 ASSETS = ("index.html", "app.js", "preprocess.js", "stats.js")
@@ -25,20 +24,17 @@ class SiteConfig:
     step: Path | None = None  # the step model for the row-by-row view; None: whole drawings only
     ort_web: Path | None = None  # onnxruntime-web's dist files; None: the pinned npm download
 
-    def validate(self) -> None:
-        for label, path in (("model", self.model), ("step model", self.step)):
-            if path is not None and (why := not_a_file(path)) is not None:
-                raise ConfigError(
-                    f"{label} {path} {why} (export it with `edge-lstm export`{' --streaming' if 'step' in label else ''})"
-                )
+
+def default_step() -> Path | None:
+    """export/step.onnx when it exists: the page then streams row by row; without it, whole drawings."""
+    return contract.DEFAULT_STEP_MODEL if contract.DEFAULT_STEP_MODEL.is_file() else None
 
 
 def build_site(config: SiteConfig) -> Path:
     """Write the folder; returns it. The model files are checked against the contract first."""
     from edge_lstm.runtime import Classifier, StreamingClassifier
 
-    config.validate()
-    Classifier(config.model)  # a file the page cannot use is refused here, in one line, not in the browser
+    Classifier(config.model)  # a missing file, or one the page cannot use, is refused here in one line
     if config.step is not None:
         StreamingClassifier(config.step)
     ort_dir = ortweb.locate(config.ort_web)
