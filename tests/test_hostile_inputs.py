@@ -287,6 +287,7 @@ def test_a_huge_picture_is_decoded_with_bounded_memory(exported: dict[str, Path]
         (["export", "--batch", "0"], "--batch must be between", "--batch"),
         (["eval", "x.onnx", "--limit", "0"], "--limit must be >= 1", "--limit"),
         (["bench", "--provider", "cuda"], "onnxruntime-gpu", "cuda"),
+        (["bench", "--provider", "wasm", "--scenario", "offline"], "single-stream", "wasm"),
         (["predict", "m.onnx", "x.png", "--provider", "tpu"], "unknown provider 'tpu'", "tpu"),
     ],
 )

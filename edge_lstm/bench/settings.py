@@ -89,13 +89,15 @@ class BenchSettings:
                 raise ConfigError(f"model file {m} {why} (export one with `edge-lstm export`)")
         for p in self.providers:
             if p in BROWSER_PROVIDERS:  # onnxruntime-web in a headless Chromium: single-stream only
+                if "single-stream" not in self.scenarios:
+                    raise ConfigError(f"--provider {p} measures the single-stream scenario; add it to --scenario")
+                if any(m.suffix.lower() != ".onnx" for m in self.models):
+                    raise ConfigError(f"--provider {p} takes .onnx files (the page loads them in onnxruntime-web)")
                 find_chromium()
                 if importlib.util.find_spec("playwright") is None:
                     raise ConfigError(
                         f"--provider {p} drives Chromium with Playwright: install the extra with `pip install -e '.[web]'`"
                     )
-                if any(m.suffix.lower() != ".onnx" for m in self.models):
-                    raise ConfigError(f"--provider {p} takes .onnx files (the page loads them in onnxruntime-web)")
             else:
                 providers.require(p)
         tflite = any(m.suffix.lower() == ".tflite" for m in self.models)
