@@ -98,7 +98,7 @@ def canonical_outputs(
     # Keep the LSTM and what feeds it; drop the exporter's head.
     position = list(g.node).index(lstm)
     del g.node[position + 1 :]
-    taken = {n for n in (o for node in g.node for o in node.output)} | {t.name for t in g.initializer}
+    taken = {o for node in g.node for o in node.output} | {t.name for t in g.initializer}
     head_w, head_b, axes = (_fresh(name, taken) for name in ("fc_out.weight", "fc_out.bias", "squeeze_axes"))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 20)
     if opset >= 13:

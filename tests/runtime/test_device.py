@@ -44,6 +44,7 @@ def test_graph_count_is_bounded(exported: dict[str, Path]) -> None:
     plain = BoundRunner(cpu_session(exported["fp32"]), contract.CLASSIFIER, "cpu", 0, graphs=False)
     for b in range(1, MAX_GRAPHS + 3):  # without graphs, buffers are only a cache
         plain.run({"images": np.zeros((b, 28, 28), np.float32)})
+    assert len(plain.captured_shapes) == MAX_GRAPHS + 2
 
 
 def test_step_model_state_round_trips_through_bound_buffers(exported: dict[str, Path], test_split: MnistSplit) -> None:
