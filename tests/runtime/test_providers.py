@@ -3,10 +3,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from edge_lstm.cli import app
+from edge_lstm.data import MnistSplit
 from edge_lstm.errors import ProviderError
 from edge_lstm.runtime import Classifier, providers
 
@@ -95,3 +97,31 @@ def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
     monkeypatch.setattr(providers, "_registered", set())
     with pytest.raises(ProviderError, match="onnxruntime_ep_openvino plugin did not load"):
         Classifier(exported["fp32"], provider="openvino")
+
+
+def _openvino_cpu_device() -> str | None:
+    """Why the OpenVINO plugin cannot run here, or None where it offers a CPU device."""
+    if providers.spec("openvino").ep in providers.available():
+        return None  # built into this onnxruntime (onnxruntime-openvino)
+    if providers._plugin(providers.spec("openvino"), providers.available()) is None:
+        return "the onnxruntime-ep-openvino plugin is not installed (pip install -e '.[openvino]')"
+    try:
+        providers.plugin_devices("openvino", "CPU")
+    except ProviderError as e:
+        return str(e)  # e.g. on an AMD CPU the plugin offers no CPU device (README)
+    return None
+
+
+@pytest.mark.skipif(_openvino_cpu_device() is not None, reason=str(_openvino_cpu_device()))
+def test_openvino_runs_every_node_and_agrees_with_the_cpu(exported: dict[str, Path], test_split: MnistSplit) -> None:
+    # Where the plugin offers a CPU device (an Intel CPU), the whole graph runs in OpenVINO, in FP32.
+    ov = Classifier(exported["fp32"], provider="openvino")
+    assert ov.provider == "openvino"
+    assert ov.placement is not None and set(ov.placement) == {"openvino"}, ov.placement
+    cpu = Classifier(exported["fp32"], threads=1)
+    x = test_split.images[:256]
+    assert np.abs(ov.logits(x) - cpu.logits(x)).max() < 1e-3
+    assert (ov.predict_labels(x) == cpu.predict_labels(x)).all()
+    res = runner.invoke(app, ["providers", "--check", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "openvino" in res.output
