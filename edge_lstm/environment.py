@@ -81,5 +81,6 @@ def describe() -> dict[str, Any]:
         "onnxruntime": ort_version,
         "onnxruntime_package": ort_pkg,
         "openvino": _version("openvino"),
+        "onnxruntime_ep_openvino": _version("onnxruntime-ep-openvino"),  # the plugin (--provider openvino)
         "numpy": _version("numpy"),
     }
