@@ -21,13 +21,14 @@ def test_missing_provider_fails_fast_with_package_hint(exported: dict[str, Path]
         ("openvino", "onnxruntime-openvino"),
         ("dml", "onnxruntime-directml"),
     ):
-        if providers.spec(name).ep in providers.available():
-            continue
+        s = providers.spec(name)
+        if s.ep in providers.available() or providers._plugin(s, providers.available()) is not None:
+            continue  # installed here (built in, or as a plugin package)
         t0 = time.perf_counter()
         with pytest.raises(ProviderError) as e:
             Classifier(exported["fp32"], provider=name)
         assert time.perf_counter() - t0 < 1.0
-        assert package in str(e.value) and "available: cpu" in str(e.value)
+        assert package in str(e.value) and "available: " in str(e.value) and "cpu" in str(e.value)
 
 
 def test_unknown_provider_lists_valid_ones() -> None:
@@ -49,7 +50,10 @@ def test_provider_defaults() -> None:
     )
     step = providers.default_options("tensorrt", {"row": ["batch", 28], "h": [1, "batch", 128], "c": [1, "batch", 128]})
     assert step["trt_profile_min_shapes"] == "row:1x28,h:1x1x128,c:1x1x128"
-    assert providers.default_options("openvino", images) == {"device_type": "CPU", "precision": "FP32"}
+    assert providers.default_options("openvino", images) == {
+        "device_type": "CPU",
+        "load_config": providers.OPENVINO_F32,
+    }
     assert providers.default_options("cpu", images) == {}
 
 
@@ -89,7 +93,7 @@ def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
 ) -> None:
     # onnxruntime-ep-openvino is registered at run time; a broken or deviceless plugin must say so.
     if providers.spec("openvino").ep in providers.available():
-        pytest.skip("this onnxruntime has OpenVINO built in")
+        pytest.skip("OpenVINO is already in this process (built into onnxruntime, or the real plugin registered)")
     pkg = tmp_path / "onnxruntime_ep_openvino"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(f"def get_library_path():\n    return {str(tmp_path / 'missing.so')!r}\n")
@@ -97,6 +101,20 @@ def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
     monkeypatch.setattr(providers, "_registered", set())
     with pytest.raises(ProviderError, match="onnxruntime_ep_openvino plugin did not load"):
         Classifier(exported["fp32"], provider="openvino")
+
+
+def test_a_registered_plugin_is_still_used_through_its_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After registration onnxruntime lists the plugin's EP like a built-in one; sessions must still
+    # take it through its devices (a provider list silently falls back to the CPU: seen on a Xeon).
+    (tmp_path / "onnxruntime_ep_openvino").mkdir()
+    (tmp_path / "onnxruntime_ep_openvino" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ov = providers.spec("openvino")
+    have = ["OpenVINOExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(providers, "_registered", {"openvino"})
+    assert providers._plugin(ov, have) == "onnxruntime_ep_openvino"
+    monkeypatch.setattr(providers, "_registered", set())
+    assert providers._plugin(ov, have) is None  # built in (onnxruntime-openvino): a provider list works
 
 
 def _openvino_cpu_device() -> str | None:
