@@ -11,7 +11,7 @@ from edge_lstm import contract
 from edge_lstm.bench.harness import Measured
 from edge_lstm.bench.stats import summarize
 from edge_lstm.bench.targets import TargetInfo
-from edge_lstm.runtime.providers import DEVICE_PROVIDERS
+from edge_lstm.runtime.providers import DEVICE_PROVIDERS, OWN_THREAD_POOL
 from edge_lstm.web.browser import BROWSER_PROVIDERS
 
 # Keys left out of a row's dict when they do not apply (None), so each row shows what it measured.
@@ -92,7 +92,8 @@ def add_ratios(rows: list[ResultRow]) -> None:
     """p50 and throughput relative to PyTorch in the same scenario and batch; for the streaming
     model, the last-row-to-answer time relative to the full-sequence model's latency.
 
-    CPU rows compare with PyTorch on the CPU at the same threads. GPU rows compare with the fastest
+    CPU rows compare with PyTorch on the CPU at the same threads; rows of a provider with its own
+    thread pool (OpenVINO) with the fastest PyTorch on the CPU in the same scenario and batch. GPU rows compare with the fastest
     PyTorch on CUDA in the same scenario and batch (eager or CUDA graph); threads do not apply there.
     """
     torch_cpu = {(r.info.scenario, r.info.batch, r.info.threads): r for r in rows if r.info.provider == "torch"}
@@ -120,6 +121,9 @@ def add_ratios(rows: list[ResultRow]) -> None:
             continue
         if r.info.provider in DEVICE_PROVIDERS:  # (LiteRT rows are CPU rows: compared with PyTorch on the CPU)
             b = torch_gpu.get((r.info.scenario, r.info.batch))
+        elif r.info.provider in OWN_THREAD_POOL:  # threads are the provider's own: the fastest PyTorch on the CPU
+            same = [t for (sc, ba, _), t in torch_cpu.items() if (sc, ba) == (r.info.scenario, r.info.batch)]
+            b = min(same, key=lambda t: t.p50_ms or float("inf"), default=None)
         else:
             b = torch_cpu.get((r.info.scenario, r.info.batch, r.info.threads))
         if b is None:

@@ -76,6 +76,8 @@ class Classifier:
             return (
                 f"auto: 1 intra-op thread; batches > {_CHUNK} run as {_CHUNK}-image chunks on {self.workers} worker(s)"
             )
+        if self.provider in providers.OWN_THREAD_POOL:
+            return f"{self.provider}'s own thread pool (onnxruntime's intra-op threads do not apply)"
         threads = self.config.threads or (1 if self.provider == "cpu" else "default")
         return f"{threads} intra-op thread(s)"
 

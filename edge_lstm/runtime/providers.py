@@ -65,6 +65,9 @@ _BY_EP = {s.ep: s for s in REGISTRY.values()}
 
 # Providers whose inputs and outputs are bound on the device (IO binding), declared once here.
 DEVICE_PROVIDERS = tuple(s.name for s in REGISTRY.values() if s.memory != "cpu")
+# Providers that run on the host CPU with a thread pool of their own: onnxruntime's intra-op thread
+# count does not apply to their nodes (OpenVINO uses its own INFERENCE_NUM_THREADS, all cores by default).
+OWN_THREAD_POOL = ("openvino",)
 _verbose = False
 
 

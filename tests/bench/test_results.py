@@ -34,3 +34,17 @@ def test_best_and_optional_keys() -> None:
     assert best_per_scenario(rows)["single-stream b1"]["threads"] == 1
     d = rows[0].to_dict()
     assert d["provider"] == "cpu" and "p50_vs_torch" not in d and "raw_ms" not in d  # absent when it does not apply
+
+
+def test_openvino_rows_compare_with_the_fastest_pytorch_on_the_cpu() -> None:
+    # OpenVINO keeps its own thread pool: its offline row (threads 1, as onnxruntime was told) had no
+    # ratio on the Xeon because PyTorch ran with 16 threads (bench/results/h100/openvino_bench.json).
+    rows = [
+        row("torch", "offline", 1024, 16, 17.6, 58_854),
+        row("openvino", "offline", 1024, 1, 8.7, 115_018),
+        row("torch", "single-stream", 1, 1, 0.417, 2385),
+        row("openvino", "single-stream", 1, 1, 0.347, 2660),
+    ]
+    add_ratios(rows)
+    assert rows[1].throughput_vs_torch is not None and abs(rows[1].throughput_vs_torch - 115_018 / 58_854) < 1e-9
+    assert rows[3].p50_vs_torch is not None and abs(rows[3].p50_vs_torch - 0.347 / 0.417) < 1e-9

@@ -85,7 +85,7 @@ def test_providers_command_check_and_json(monkeypatch: pytest.MonkeyPatch) -> No
     import json
 
     report = json.loads(res.stdout.splitlines()[-1])
-    assert report["available"] == ["CPUExecutionProvider"]
+    assert "CPUExecutionProvider" in report["available"]  # onnxruntime's own list (GPU machines have more)
 
 
 def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
