@@ -16,8 +16,9 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +31,41 @@ from edge_lstm.errors import ExportError
 EXTRA = "install the extra with `pip install -e '.[tflite]'` (TensorFlow, onnx2tf, LiteRT)"
 
 
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """TensorFlow and LiteRT log from C++ straight to file descriptor 2 (absl's "I0000 ... Could not
+    find cuda drivers", oneDNN notices), before any setting of theirs is read: TF_CPP_MIN_LOG_LEVEL
+    does not stop them. So the descriptor itself points elsewhere for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
     """A fixed-batch fp32 ONNX classifier (graph.fix_batch) -> {"tflite": ..., "int8-tflite": ...}."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import onnx2tf
+        with native_stderr_silenced():  # importing onnx2tf imports TensorFlow
+            import onnx2tf
     except ImportError:
         raise ExportError(f"--tflite needs onnx2tf: {EXTRA}") from None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "model.onnx"
         onnx.save(fixed, str(src))
         out = Path(tmp) / "tf"
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+                native_stderr_silenced(),
+            ):
                 logging.disable(logging.WARNING)
                 onnx2tf.convert(
                     input_onnx_file_path=str(src), output_folder_path=str(out), non_verbose=True,
@@ -67,13 +90,17 @@ def litert_logits(model: bytes | Path, threads: int = 1) -> Callable[[np.ndarray
         raise ExportError(f".tflite files run in LiteRT: {EXTRA}") from None
     kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
     try:
-        interpreter = Interpreter(num_threads=threads, **kwargs)
-        interpreter.allocate_tensors()
+        with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            interpreter = Interpreter(num_threads=threads, **kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise ExportError(f"LiteRT cannot load the file: {str(e).splitlines()[0][:200]}") from None
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     n = int(inp["shape"][0])
-    if tuple(inp["shape"][1:]) != (contract.N_STEPS, contract.N_INPUTS) or tuple(out["shape"]) != (n, contract.N_CLASSES):
+    if tuple(inp["shape"][1:]) != (contract.N_STEPS, contract.N_INPUTS) or tuple(out["shape"]) != (
+        n,
+        contract.N_CLASSES,
+    ):
         raise ExportError(f"the .tflite file takes {inp['shape']} -> {out['shape']}, not (N, 28, 28) -> (N, 10)")
 
     def run(chunk: np.ndarray) -> np.ndarray:

@@ -96,3 +96,16 @@ def test_tflite_without_the_extra_says_what_to_install(trained: Path, tmp_path: 
     (line,) = res.stderr.strip().splitlines()
     assert "onnx2tf" in line and "[tflite]" in line
     assert not out.exists()  # nothing written when a requested variant cannot be made
+
+
+def test_native_stderr_is_silenced_then_restored(capfd: pytest.CaptureFixture[str]) -> None:
+    # TensorFlow/LiteRT write their start-up chatter to descriptor 2 from C++; export --tflite hides it.
+    import os
+
+    from edge_lstm.export.tflite import native_stderr_silenced
+
+    with native_stderr_silenced():
+        os.write(2, b"I0000 Could not find cuda drivers\n")
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "cuda drivers" not in err and "after" in err
