@@ -100,7 +100,7 @@ def main() -> int:
     report: dict[str, Any] = {"model": str(args.model), "environment": describe(), "cpu_provider": cpu_row}
     print("cpu provider:", cpu_row, flush=True)
     try:
-        devices = providers.plugin_devices("openvino", "CPU")
+        devices = providers.plugin_devices("openvino", {"device_type": "CPU"})
     except EdgeLstmError as e:
         report["error"] = str(e)
         devices = None

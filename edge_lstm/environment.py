@@ -82,5 +82,6 @@ def describe() -> dict[str, Any]:
         "onnxruntime_package": ort_pkg,
         "openvino": _version("openvino"),
         "onnxruntime_ep_openvino": _version("onnxruntime-ep-openvino"),  # the plugin (--provider openvino)
+        "onnxruntime_qnn": _version("onnxruntime-qnn"),  # the plugin (--provider qnn)
         "numpy": _version("numpy"),
     }

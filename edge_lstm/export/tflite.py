@@ -16,9 +16,8 @@ import contextlib
 import io
 import logging
 import os
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,32 +26,16 @@ import onnx
 from edge_lstm import contract
 from edge_lstm.batching import in_fixed_batches
 from edge_lstm.errors import ExportError
+from edge_lstm.nativelog import native_output_silenced
 
 EXTRA = "install the extra with `pip install -e '.[tflite]'` (TensorFlow, onnx2tf, LiteRT)"
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """TensorFlow and LiteRT log from C++ straight to file descriptor 2 (absl's "I0000 ... Could not
-    find cuda drivers", oneDNN notices), before any setting of theirs is read: TF_CPP_MIN_LOG_LEVEL
-    does not stop them. So the descriptor itself points elsewhere for the duration."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
     """A fixed-batch fp32 ONNX classifier (graph.fix_batch) -> {"tflite": ..., "int8-tflite": ...}."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        with native_stderr_silenced():  # importing onnx2tf imports TensorFlow
+        with native_output_silenced():  # importing onnx2tf imports TensorFlow
             import onnx2tf
     except ImportError:
         raise ExportError(f"--tflite needs onnx2tf: {EXTRA}") from None
@@ -64,7 +47,7 @@ def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
             with (
                 contextlib.redirect_stdout(io.StringIO()),
                 contextlib.redirect_stderr(io.StringIO()),
-                native_stderr_silenced(),
+                native_output_silenced(),
             ):
                 logging.disable(logging.WARNING)
                 onnx2tf.convert(
@@ -90,7 +73,7 @@ def litert_logits(model: bytes | Path, threads: int = 1) -> Callable[[np.ndarray
         raise ExportError(f".tflite files run in LiteRT: {EXTRA}") from None
     kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
     try:
-        with native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        with native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
             interpreter = Interpreter(num_threads=threads, **kwargs)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:

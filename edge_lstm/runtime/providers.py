@@ -48,7 +48,7 @@ REGISTRY: dict[str, ProviderSpec] = {
         ProviderSpec("coreml", "CoreMLExecutionProvider", "onnxruntime (macOS wheels)", "Apple Neural Engine / GPU"),
         ProviderSpec("rocm", "ROCMExecutionProvider", "onnxruntime-rocm", "AMD GPU (ROCm)"),
         ProviderSpec("migraphx", "MIGraphXExecutionProvider", "onnxruntime-migraphx", "AMD GPU (MIGraphX)"),
-        ProviderSpec("qnn", "QNNExecutionProvider", "onnxruntime-qnn", "Qualcomm NPU (QNN)"),
+        ProviderSpec("qnn", "QNNExecutionProvider", "onnxruntime-qnn (plugin)", "Qualcomm NPU (QNN)"),
         ProviderSpec(
             "xnnpack",
             "XnnpackExecutionProvider",
@@ -69,6 +69,10 @@ DEVICE_PROVIDERS = tuple(s.name for s in REGISTRY.values() if s.memory != "cpu")
 # count does not apply to their nodes (OpenVINO uses its own INFERENCE_NUM_THREADS, all cores by default).
 OWN_THREAD_POOL = ("openvino",)
 _verbose = False
+
+
+def is_verbose() -> bool:
+    return _verbose
 
 
 def set_verbose(verbose: bool) -> None:
@@ -117,10 +121,24 @@ def available() -> list[str]:
     return list(ort.get_available_providers())
 
 
-# Execution providers that come as plugin packages for the stock onnxruntime (1.23+): the package
-# holds a library that is registered with onnxruntime at run time, and sessions then pick one of the
-# devices it reports (onnxruntime.get_ep_devices) instead of naming the provider.
-PLUGINS = {"openvino": "onnxruntime_ep_openvino"}
+@dataclass(frozen=True)
+class Plugin:
+    """An execution provider shipped as a plugin package for the stock onnxruntime (1.23+): the
+    package holds a library that is registered with onnxruntime at run time, and sessions then take
+    the devices it reports (onnxruntime.get_ep_devices) instead of naming the provider."""
+
+    module: str  # the Python package; its get_library_path() is the library to register
+    register_as: str  # the registration name: QNN's plugin names its EP after it, so it must be the EP's
+    device_option: str | None = None  # the option that picks a device kind, matched against ...
+    device_key: str | None = None  # ... this key of each device's ep_metadata; None: every device
+
+
+PLUGINS = {
+    "openvino": Plugin("onnxruntime_ep_openvino", "openvino", "device_type", "ov_device"),
+    # QNN's backend is its `backend_type` option (htp: the Hexagon NPU; on x86-64 Linux the wheel's
+    # HTP backend is an emulator, which is how this project checks its files there).
+    "qnn": Plugin("onnxruntime_qnn", "QNNExecutionProvider"),
+}
 OPENVINO_F32 = '{"CPU": {"INFERENCE_PRECISION_HINT": "f32"}}'  # OpenVINO properties, as load_config takes them
 _registered: set[str] = set()
 
@@ -130,19 +148,20 @@ def _plugin(s: ProviderSpec, have: list[str]) -> str | None:
     onnxruntime (`have`: its providers) or no plugin package for it is installed."""
     import importlib.util
 
-    module = PLUGINS.get(s.name)
-    if module is None or importlib.util.find_spec(module) is None:
+    plugin = PLUGINS.get(s.name)
+    if plugin is None or importlib.util.find_spec(plugin.module) is None:
         return None
     # Once registered, the plugin's EP is listed by get_available_providers() like a built-in one,
     # but sessions still take it through its devices only (a provider list falls back to the CPU).
     if s.ep in have and s.name not in _registered:
         return None
-    return module
+    return plugin.module
 
 
-def plugin_devices(name: str, device: str = "CPU") -> list[Any] | None:
-    """The plugin's devices of this kind (registering the library once), or None where the provider is
-    built into this onnxruntime or no plugin package for it is installed."""
+def plugin_devices(name: str, options: dict[str, Any]) -> list[Any] | None:
+    """The plugin's devices for these provider options (registering the library once; the option
+    that picks the device kind is taken out of `options`), or None where the provider is built into
+    this onnxruntime or no plugin package for it is installed."""
     import importlib
 
     import onnxruntime as ort
@@ -151,24 +170,34 @@ def plugin_devices(name: str, device: str = "CPU") -> list[Any] | None:
     module = _plugin(s, available())
     if module is None:
         return None
-    plugin = importlib.import_module(module)
+    plugin = PLUGINS[s.name]
     if s.name not in _registered:
         try:
-            ort.register_execution_provider_library(s.name, plugin.get_library_path())
+            ort.register_execution_provider_library(
+                plugin.register_as, importlib.import_module(module).get_library_path()
+            )
         except Exception as e:  # onnxruntime's pybind errors, the plugin's FileNotFoundError
             raise ProviderError(
                 f"{s.name}: the {module} plugin did not load ({str(e).splitlines()[0][:200]})"
             ) from None
         _registered.add(s.name)
     devices = [d for d in ort.get_ep_devices() if d.ep_name == s.ep]
-    chosen = [d for d in devices if str(d.ep_metadata.get("ov_device", device)).upper() == device.upper()]
-    if not chosen:
-        found = ", ".join(sorted({str(d.ep_metadata.get("ov_device", "?")) for d in devices})) or "none"
-        raise ProviderError(
-            f"{s.name}: the {module} plugin is installed but reports no {device} device (devices: {found}); "
-            "use --provider-option device_type=... or another provider"
+    wanted, key = "", plugin.device_key
+    if plugin.device_option is not None and key is not None:
+        wanted = str(options.pop(plugin.device_option, "CPU"))
+        devices = [d for d in devices if str(d.ep_metadata.get(key, wanted)).upper() == wanted.upper()]
+    if not devices:
+        found = ", ".join(sorted({str(d.ep_metadata.get(key, "?")) for d in ort.get_ep_devices() if d.ep_name == s.ep}))
+        hint = (
+            f"use --provider-option {plugin.device_option}=... or another provider"
+            if wanted
+            else "use another provider"
         )
-    return chosen
+        raise ProviderError(
+            f"{s.name}: the {module} plugin is installed but reports no {wanted + ' ' if wanted else ''}device "
+            f"(devices: {found or 'none'}); {hint}"
+        )
+    return devices
 
 
 def require(name: str) -> ProviderSpec:

@@ -16,6 +16,7 @@ from typing import Any
 from edge_lstm import contract
 from edge_lstm.errors import ModelFileError, ProviderError
 from edge_lstm.fileio import not_a_file
+from edge_lstm.nativelog import native_output_silenced
 from edge_lstm.runtime import providers
 
 
@@ -115,22 +116,24 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in options.items()}), "CPUExecutionProvider"]
     elif config.provider_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in config.provider_options.items()})]
-    devices = (
-        providers.plugin_devices(spec.name, str(options.pop("device_type", "CPU")))
-        if spec.name in providers.PLUGINS
-        else None
-    )
+    devices = providers.plugin_devices(spec.name, options) if spec.name in providers.PLUGINS else None
     if devices is not None:  # a plugin EP: the session takes its devices, not a provider list
         so.add_provider_for_devices(devices, {k: str(v) for k, v in options.items()})
         ep_list = []
     try:
-        with providers.quiet_native_logs() as said:
+        quiet_fd1 = devices is not None and not providers.is_verbose()  # plugin libraries print to descriptor 1
+        with (
+            providers.quiet_native_logs() as said,
+            native_output_silenced(1) if quiet_fd1 else contextlib.nullcontext(),
+        ):
             session = ort.InferenceSession(data, so, providers=ep_list or None)
     except Exception as e:  # onnxruntime raises its own pybind types: Fail, InvalidProtobuf, InvalidGraph...
         if profile_dir is not None:
             shutil.rmtree(profile_dir, ignore_errors=True)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if spec.ep != "CPUExecutionProvider" and "provider" in first.lower():
+        # A provider that cannot build its graph (QNN: "EP_FAIL : Failed to finalize QNN graph") is the
+        # provider's failure, not the file's.
+        if spec.ep != "CPUExecutionProvider" and ("provider" in first.lower() or "EP_FAIL" in first):
             raise ProviderError(f"{spec.name}: could not create the session: {first[:240]}") from None
         raise ModelFileError(f"{name}: not a loadable ONNX/ORT model ({first[:240]})") from None
     ran = session.get_providers()[0]
@@ -256,13 +259,17 @@ def placement_from_profile(session: Any) -> dict[str, dict[str, int]]:
     return {p: dict(c) for p, c in seen.items()}
 
 
+NPU_PROVIDERS = ("qnn", "coreml", "nnapi")  # they take the LSTM only as the unrolled graph of export --mobile
+
+
 def check_placement(placement: dict[str, dict[str, int]], wanted: str, allow_fallback: bool) -> None:
     lstm_ops = {"LSTM", "DynamicQuantizeLSTM"}
     where = [p for p, ops in placement.items() if lstm_ops & set(ops)]
     if not where:  # a graph without an LSTM node (the unrolled mobile variant): every node counts
         where = list(placement)
     if wanted not in where and not allow_fallback:
+        other = "the phone-NPU variant (export --mobile)" if wanted in NPU_PROVIDERS else "another model variant"
         raise ProviderError(
             f"the LSTM node ran on {', '.join(where) or 'no provider'}, not on {wanted} "
-            "(this variant is not supported there; use another model variant or --allow-fallback)"
+            f"(this variant is not supported there; use {other} or --allow-fallback)"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -102,10 +103,41 @@ def test_native_stderr_is_silenced_then_restored(capfd: pytest.CaptureFixture[st
     # TensorFlow/LiteRT write their start-up chatter to descriptor 2 from C++; export --tflite hides it.
     import os
 
-    from edge_lstm.export.tflite import native_stderr_silenced
+    from edge_lstm.nativelog import native_output_silenced
 
-    with native_stderr_silenced():
+    with native_output_silenced():
         os.write(2, b"I0000 Could not find cuda drivers\n")
     os.write(2, b"after\n")
     err = capfd.readouterr().err
     assert "cuda drivers" not in err and "after" in err
+
+
+def _qnn_missing() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime_qnn") is None:
+        return "the onnxruntime-qnn plugin is not installed (pip install -e '.[qnn]'; x86-64 Linux or Windows)"
+    return None
+
+
+def test_qnn_takes_the_phone_npu_files_whole(
+    edge_files: dict[str, Path], exported: dict[str, Path], test_split: MnistSplit
+) -> None:
+    missing = _qnn_missing()
+    if missing is not None:
+        if os.environ.get("EDGE_LSTM_REQUIRE_QNN") == "1":  # CI installs the plugin: there it must run
+            pytest.fail(missing)
+        pytest.skip(missing)
+    # QNN's HTP backend (an emulator on x86-64 Linux): the unrolled graph runs as one QNN partition; the
+    # int8 file too, but for the graph input's Quantize and the output's Dequantize, which stay on the CPU.
+    x = test_split.images[:48]
+    fp32 = Classifier(exported["fp32"]).predict_labels(x)
+    mobile = Classifier(edge_files["mobile"], provider="qnn")
+    assert mobile.placement is not None and set(mobile.placement) == {"qnn"}, mobile.placement
+    assert (mobile.predict_labels(x) == fp32).all()
+    int8 = Classifier(edge_files["mobile-int8"], provider="qnn")
+    assert int8.placement is not None
+    assert int8.placement.get("cpu", {}) == {"QuantizeLinear": 1, "DequantizeLinear": 1}, int8.placement
+    assert (int8.predict_labels(x) == fp32).mean() >= 0.95
+    res = runner.invoke(app, ["eval", str(exported["fp32"]), "--provider", "qnn"])  # the LSTM: not on an NPU
+    assert res.exit_code == 1 and "export --mobile" in res.output and "Traceback" not in res.output

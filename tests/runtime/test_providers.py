@@ -124,7 +124,7 @@ def _openvino_cpu_device() -> str | None:
     if providers._plugin(providers.spec("openvino"), providers.available()) is None:
         return "the onnxruntime-ep-openvino plugin is not installed (pip install -e '.[openvino]')"
     try:
-        providers.plugin_devices("openvino", "CPU")
+        providers.plugin_devices("openvino", {"device_type": "CPU"})
     except ProviderError as e:
         return str(e)  # e.g. on an AMD CPU the plugin offers no CPU device (README)
     return None
