@@ -25,7 +25,7 @@ import numpy as np
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
 from edge_lstm.errors import EdgeLstmError
-from edge_lstm.runtime import providers
+from edge_lstm.runtime import plugins
 
 F32 = json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": "f32"}})
 BF16 = json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": "bf16"}})
@@ -100,7 +100,7 @@ def main() -> int:
     report: dict[str, Any] = {"model": str(args.model), "environment": describe(), "cpu_provider": cpu_row}
     print("cpu provider:", cpu_row, flush=True)
     try:
-        devices = providers.plugin_devices("openvino", {"device_type": "CPU"})
+        devices = plugins.devices_for("openvino", "OpenVINOExecutionProvider", {"device_type": "CPU"})
     except EdgeLstmError as e:
         report["error"] = str(e)
         devices = None

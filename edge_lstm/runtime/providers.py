@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_lstm.errors import ProviderError
+from edge_lstm.runtime import plugins
 
 
 @dataclass(frozen=True)
@@ -121,90 +122,14 @@ def available() -> list[str]:
     return list(ort.get_available_providers())
 
 
-@dataclass(frozen=True)
-class Plugin:
-    """An execution provider shipped as a plugin package for the stock onnxruntime (1.23+): the
-    package holds a library that is registered with onnxruntime at run time, and sessions then take
-    the devices it reports (onnxruntime.get_ep_devices) instead of naming the provider."""
-
-    module: str  # the Python package; its get_library_path() is the library to register
-    register_as: str  # the registration name: QNN's plugin names its EP after it, so it must be the EP's
-    device_option: str | None = None  # the option that picks a device kind, matched against ...
-    device_key: str | None = None  # ... this key of each device's ep_metadata; None: every device
-
-
-PLUGINS = {
-    "openvino": Plugin("onnxruntime_ep_openvino", "openvino", "device_type", "ov_device"),
-    # QNN's backend is its `backend_type` option (htp: the Hexagon NPU; on x86-64 Linux the wheel's
-    # HTP backend is an emulator, which is how this project checks its files there).
-    "qnn": Plugin("onnxruntime_qnn", "QNNExecutionProvider"),
-}
 OPENVINO_F32 = '{"CPU": {"INFERENCE_PRECISION_HINT": "f32"}}'  # OpenVINO properties, as load_config takes them
-_registered: set[str] = set()
-
-
-def _plugin(s: ProviderSpec, have: list[str]) -> str | None:
-    """The plugin package to register for this provider; None where it is built into this
-    onnxruntime (`have`: its providers) or no plugin package for it is installed."""
-    import importlib.util
-
-    plugin = PLUGINS.get(s.name)
-    if plugin is None or importlib.util.find_spec(plugin.module) is None:
-        return None
-    # Once registered, the plugin's EP is listed by get_available_providers() like a built-in one,
-    # but sessions still take it through its devices only (a provider list falls back to the CPU).
-    if s.ep in have and s.name not in _registered:
-        return None
-    return plugin.module
-
-
-def plugin_devices(name: str, options: dict[str, Any]) -> list[Any] | None:
-    """The plugin's devices for these provider options (registering the library once; the option
-    that picks the device kind is taken out of `options`), or None where the provider is built into
-    this onnxruntime or no plugin package for it is installed."""
-    import importlib
-
-    import onnxruntime as ort
-
-    s = spec(name)
-    module = _plugin(s, available())
-    if module is None:
-        return None
-    plugin = PLUGINS[s.name]
-    if s.name not in _registered:
-        try:
-            ort.register_execution_provider_library(
-                plugin.register_as, importlib.import_module(module).get_library_path()
-            )
-        except Exception as e:  # onnxruntime's pybind errors, the plugin's FileNotFoundError
-            raise ProviderError(
-                f"{s.name}: the {module} plugin did not load ({str(e).splitlines()[0][:200]})"
-            ) from None
-        _registered.add(s.name)
-    devices = [d for d in ort.get_ep_devices() if d.ep_name == s.ep]
-    wanted, key = "", plugin.device_key
-    if plugin.device_option is not None and key is not None:
-        wanted = str(options.pop(plugin.device_option, "CPU"))
-        devices = [d for d in devices if str(d.ep_metadata.get(key, wanted)).upper() == wanted.upper()]
-    if not devices:
-        found = ", ".join(sorted({str(d.ep_metadata.get(key, "?")) for d in ort.get_ep_devices() if d.ep_name == s.ep}))
-        hint = (
-            f"use --provider-option {plugin.device_option}=... or another provider"
-            if wanted
-            else "use another provider"
-        )
-        raise ProviderError(
-            f"{s.name}: the {module} plugin is installed but reports no {wanted + ' ' if wanted else ''}device "
-            f"(devices: {found or 'none'}); {hint}"
-        )
-    return devices
 
 
 def require(name: str) -> ProviderSpec:
     """The spec, or ProviderError saying what is installed and which package has the provider."""
     s = spec(name)
     have = available()
-    if _plugin(s, have) is not None:
+    if plugins.installed(s.name, s.ep, have) is not None:
         return s  # a plugin: its devices are checked when the session is made (plugin_devices)
     if s.ep not in have:
         import onnxruntime as ort
@@ -317,7 +242,7 @@ def statuses(check: bool = False) -> list[ProviderStatus]:
     have = available()
     out = []
     for s in REGISTRY.values():
-        listed = s.ep in have or _plugin(s, have) is not None
+        listed = s.ep in have or plugins.installed(s.name, s.ep, have) is not None
         loads, detail = (try_load(s.name) if listed else (False, "")) if check else (None, "")
         out.append(ProviderStatus(s.name, s.ep, s.device, s.package, listed, loads, detail))
     return out

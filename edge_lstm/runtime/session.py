@@ -17,7 +17,7 @@ from edge_lstm import contract
 from edge_lstm.errors import ModelFileError, ProviderError
 from edge_lstm.fileio import not_a_file
 from edge_lstm.nativelog import native_output_silenced
-from edge_lstm.runtime import providers
+from edge_lstm.runtime import plugins, providers
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in options.items()}), "CPUExecutionProvider"]
     elif config.provider_options:
         ep_list = [(spec.ep, {k: str(v) for k, v in config.provider_options.items()})]
-    devices = providers.plugin_devices(spec.name, options) if spec.name in providers.PLUGINS else None
+    devices = plugins.devices_for(spec.name, spec.ep, options) if spec.name in plugins.PLUGINS else None
     if devices is not None:  # a plugin EP: the session takes its devices, not a provider list
         so.add_provider_for_devices(devices, {k: str(v) for k, v in options.items()})
         ep_list = []

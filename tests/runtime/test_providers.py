@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from edge_lstm.cli import app
 from edge_lstm.data import MnistSplit
 from edge_lstm.errors import ProviderError
-from edge_lstm.runtime import Classifier, providers
+from edge_lstm.runtime import Classifier, plugins, providers
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ def test_missing_provider_fails_fast_with_package_hint(exported: dict[str, Path]
         ("dml", "onnxruntime-directml"),
     ):
         s = providers.spec(name)
-        if s.ep in providers.available() or providers._plugin(s, providers.available()) is not None:
+        if s.ep in providers.available() or plugins.installed(s.name, s.ep, providers.available()) is not None:
             continue  # installed here (built in, or as a plugin package)
         t0 = time.perf_counter()
         with pytest.raises(ProviderError) as e:
@@ -98,7 +98,7 @@ def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
     pkg.mkdir()
     (pkg / "__init__.py").write_text(f"def get_library_path():\n    return {str(tmp_path / 'missing.so')!r}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(providers, "_registered", set())
+    monkeypatch.setattr(plugins, "_registered", set())
     with pytest.raises(ProviderError, match="onnxruntime_ep_openvino plugin did not load"):
         Classifier(exported["fp32"], provider="openvino")
 
@@ -111,20 +111,20 @@ def test_a_registered_plugin_is_still_used_through_its_devices(tmp_path: Path, m
     monkeypatch.syspath_prepend(str(tmp_path))
     ov = providers.spec("openvino")
     have = ["OpenVINOExecutionProvider", "CPUExecutionProvider"]
-    monkeypatch.setattr(providers, "_registered", {"openvino"})
-    assert providers._plugin(ov, have) == "onnxruntime_ep_openvino"
-    monkeypatch.setattr(providers, "_registered", set())
-    assert providers._plugin(ov, have) is None  # built in (onnxruntime-openvino): a provider list works
+    monkeypatch.setattr(plugins, "_registered", {"openvino"})
+    assert plugins.installed(ov.name, ov.ep, have) == "onnxruntime_ep_openvino"
+    monkeypatch.setattr(plugins, "_registered", set())
+    assert plugins.installed(ov.name, ov.ep, have) is None  # built in (onnxruntime-openvino): a provider list works
 
 
 def _openvino_cpu_device() -> str | None:
     """Why the OpenVINO plugin cannot run here, or None where it offers a CPU device."""
     if providers.spec("openvino").ep in providers.available():
         return None  # built into this onnxruntime (onnxruntime-openvino)
-    if providers._plugin(providers.spec("openvino"), providers.available()) is None:
+    if plugins.installed("openvino", "OpenVINOExecutionProvider", providers.available()) is None:
         return "the onnxruntime-ep-openvino plugin is not installed (pip install -e '.[openvino]')"
     try:
-        providers.plugin_devices("openvino", {"device_type": "CPU"})
+        plugins.devices_for("openvino", "OpenVINOExecutionProvider", {"device_type": "CPU"})
     except ProviderError as e:
         return str(e)  # e.g. on an AMD CPU the plugin offers no CPU device (README)
     return None
