@@ -93,8 +93,9 @@ def add_ratios(rows: list[ResultRow]) -> None:
     model, the last-row-to-answer time relative to the full-sequence model's latency.
 
     CPU rows compare with PyTorch on the CPU at the same threads; rows of a provider with its own
-    thread pool (OpenVINO) with the fastest PyTorch on the CPU in the same scenario and batch. GPU rows compare with the fastest
-    PyTorch on CUDA in the same scenario and batch (eager or CUDA graph); threads do not apply there.
+    thread pool (OpenVINO) with the fastest PyTorch on the CPU in the same scenario and batch. GPU
+    rows compare with the fastest PyTorch on CUDA in the same scenario and batch (eager or CUDA
+    graph); threads do not apply there.
     """
     torch_cpu = {(r.info.scenario, r.info.batch, r.info.threads): r for r in rows if r.info.provider == "torch"}
     torch_gpu: dict[tuple[str, int], ResultRow] = {}

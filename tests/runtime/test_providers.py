@@ -143,3 +143,23 @@ def test_openvino_runs_every_node_and_agrees_with_the_cpu(exported: dict[str, Pa
     res = runner.invoke(app, ["providers", "--check", "--json"])
     assert res.exit_code == 0, res.output
     assert "openvino" in res.output
+
+
+def test_a_provider_that_cannot_build_its_graph_is_the_providers_error(
+    exported: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QNN's HTP refused the fixed-batch LSTM file with "EP_FAIL : Failed to finalize QNN graph"
+    # (bench/results/qnn_check.json): that is the provider's failure, not a broken file.
+    import onnxruntime as ort
+
+    real = ort.InferenceSession
+
+    def failing(data: bytes, so: object = None, providers: list[object] | None = None) -> object:
+        if providers and providers[0] != "CPUExecutionProvider":
+            raise RuntimeError("[ONNXRuntimeError] : 11 : EP_FAIL : Failed to finalize QNN graph. Error: MEM_ALLOC")
+        return real(data, so, providers=providers)
+
+    monkeypatch.setattr(providers, "available", lambda: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", failing)
+    with pytest.raises(ProviderError, match=r"tensorrt: could not create the session: .*EP_FAIL"):
+        Classifier(exported["fp32"], provider="tensorrt")
