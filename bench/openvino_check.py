@@ -89,6 +89,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/results/openvino_check.json"))
     args = ap.parse_args()
 
+    if not args.model.is_file():
+        sys.exit(f"{args.model}: not found (edge-lstm export writes export/model.onnx)")
     import onnxruntime as ort
 
     split = mnist.load_split(mnist.locate(), "test")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,6 @@ EXTRA = "install the extra with `pip install -e '.[tflite]'` (TensorFlow, onnx2t
 
 def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
     """A fixed-batch fp32 ONNX classifier (graph.fix_batch) -> {"tflite": ..., "int8-tflite": ...}."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         with native_output_silenced():  # importing onnx2tf imports TensorFlow
             import onnx2tf

@@ -95,6 +95,18 @@ def session_options(config: SessionConfig, cpu: bool) -> Any:
     return so
 
 
+def _loads_on_cpu(data: bytes) -> bool:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    try:
+        ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    except Exception:  # onnxruntime's pybind error types
+        return False
+    return True
+
+
 def create_session(data: bytes, name: str, config: SessionConfig, extra_options: dict[str, str] | None = None,
                    profile: bool = False) -> Any:  # fmt: skip
     """An onnxruntime session on exactly config.provider (then CPU for the nodes it cannot take)."""
@@ -131,9 +143,9 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         if profile_dir is not None:
             shutil.rmtree(profile_dir, ignore_errors=True)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        # A provider that cannot build its graph (QNN: "EP_FAIL : Failed to finalize QNN graph") is the
-        # provider's failure, not the file's.
-        if spec.ep != "CPUExecutionProvider" and ("provider" in first.lower() or "EP_FAIL" in first):
+        # Whose failure it is, decided by trying the file on the CPU rather than by the wording of the
+        # message (QNN's "EP_FAIL : Failed to finalize QNN graph" names no provider, say).
+        if spec.ep != "CPUExecutionProvider" and _loads_on_cpu(data):
             raise ProviderError(f"{spec.name}: could not create the session: {first[:240]}") from None
         raise ModelFileError(f"{name}: not a loadable ONNX/ORT model ({first[:240]})") from None
     ran = session.get_providers()[0]
@@ -259,7 +271,7 @@ def placement_from_profile(session: Any) -> dict[str, dict[str, int]]:
     return {p: dict(c) for p, c in seen.items()}
 
 
-NPU_PROVIDERS = ("qnn", "coreml", "nnapi")  # they take the LSTM only as the unrolled graph of export --mobile
+NPU_PROVIDERS = ("qnn", "coreml")  # they take the LSTM only as the unrolled graph of export --mobile
 
 
 def check_placement(placement: dict[str, dict[str, int]], wanted: str, allow_fallback: bool) -> None:
