@@ -119,7 +119,7 @@ def engine_openvino(path: Path) -> Logits:
 
 
 def engine_litert(path: Path) -> Logits:
-    from edge_lstm.export.tflite import litert_logits
+    from edge_lstm.litert import litert_logits
 
     return litert_logits(path)
 

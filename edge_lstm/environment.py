@@ -85,3 +85,14 @@ def describe() -> dict[str, Any]:
         "onnxruntime_qnn": _version("onnxruntime-qnn"),  # the plugin (--provider qnn)
         "numpy": _version("numpy"),
     }
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (Linux's MemAvailable); None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -287,7 +287,11 @@ def test_a_huge_picture_is_decoded_with_bounded_memory(exported: dict[str, Path]
         (["export", "--batch", "0"], "--batch must be between", "--batch"),
         (["eval", "x.onnx", "--limit", "0"], "--limit must be >= 1", "--limit"),
         (["bench", "--provider", "cuda"], "onnxruntime-gpu", "cuda"),
-        (["bench", "--provider", "wasm", "--scenario", "offline"], "single-stream", "wasm"),
+        (["bench", "--provider", "browser-wasm", "--scenario", "offline"], "single-stream", "browser-wasm"),
+        (["bench", "--provider", "wasm"], "or browser-wasm, browser-webgpu", "wasm"),
+        (["bench", "--provider", "cpu,cpu"], "more than once", "cpu"),
+        (["bench", "--batch", "100000000"], "needs about", "100000000"),
+        (["train", "--shards", "0"], "shards must be between", "shards"),
         (["predict", "m.onnx", "x.png", "--provider", "tpu"], "unknown provider 'tpu'", "tpu"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Browser rows for `edge-lstm bench --provider wasm|webgpu`: the model in onnxruntime-web inside a
+"""Browser rows for `edge-lstm bench --provider browser-wasm|browser-webgpu`: the model in onnxruntime-web inside a
 headless Chromium, timed by the page's own single-stream loop (the same warm-up and stop rules,
 edge_lstm/web/assets/stats.js), its raw latencies turned into rows here by the same statistics.
 

@@ -73,7 +73,7 @@ def _restore_torch_threads(configs: list[Measured]) -> None:
 def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
     session = SessionConfig(
         provider_options=dict(cfg.provider_options), spinning=cfg.spinning,
-        allow_fallback=cfg.allow_fallback, cuda_graph=cfg.cuda_graph,
+        allow_fallback=cfg.allow_fallback, cuda_graph=cfg.cuda_graph, verbose=cfg.verbose,
     )  # fmt: skip
     configs: list[Measured] = []
     for scenario, batch, threads in plan(cfg):

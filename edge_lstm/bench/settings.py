@@ -12,13 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_lstm import contract
-from edge_lstm.environment import usable_cores
-from edge_lstm.errors import ConfigError
+from edge_lstm.environment import available_memory, usable_cores
+from edge_lstm.errors import ConfigError, ProviderError
 from edge_lstm.fileio import not_a_file
 from edge_lstm.runtime import providers
 from edge_lstm.web.browser import BROWSER_PROVIDERS, find_chromium
 
 SCENARIOS = ("single-stream", "offline")
+# Memory one offline image costs at most: the uint8 picture, its float32 copy, and the LSTM's
+# per-step gates and outputs for the whole batch when onnxruntime runs it in one piece
+# (28 x (512 + 128) floats). A configuration is refused before allocating if its biggest batch would
+# need more than half the memory the machine has free.
+BYTES_PER_IMAGE = 28 * 28 * (1 + 4) + 28 * (512 + 128) * 4 + 10 * 4
 # Requests in flight at once. Each is an OS thread issuing requests to one shared session; past a
 # few per core they only queue (the CPU provider runs at most one request per core), so more
 # measures the queue, not the model, and every added thread adds min_count requests to the run.
@@ -41,6 +46,7 @@ class BenchSettings:
     streaming_model: Path | None = None  # also time the one-step model, row by row
     force: bool = False  # allow more threads than cores
     data_dir: Path | None = None
+    verbose: bool = False  # onnxruntime's own warnings (--verbose)
     # --- how to time it
     warmup: int = 20  # warm-up iterations per configuration (excluded); 0 allowed
     warmup_s: float = 0.2  # ... and at least this long; both must be met
@@ -55,9 +61,22 @@ class BenchSettings:
         cores = usable_cores()
         if not self.models and self.streaming_model is None:
             raise ConfigError("no model to benchmark")
+        for what, values in (("--provider", self.providers), ("--batch", self.batches), ("--threads", self.threads or ()),
+                             ("--scenario", self.scenarios), ("model", self.models)):  # fmt: skip
+            if twice := sorted({str(v) for v in values if list(values).count(v) > 1}):
+                raise ConfigError(
+                    f"{what} names {', '.join(twice)} more than once; each configuration is measured once"
+                )
         for b in self.batches:
             if b < 1:
                 raise ConfigError(f"batch sizes must be >= 1, got {b}")
+        if "offline" in self.scenarios and self.batches:
+            need, free = max(self.batches) * BYTES_PER_IMAGE, available_memory()
+            if free is not None and need > free // 2:
+                raise ConfigError(
+                    f"--batch {max(self.batches)} needs about {need / 2**30:.1f} GiB, over half of the "
+                    f"{free / 2**30:.1f} GiB this machine has free; use a smaller batch"
+                )
         for t in self.threads or ():
             if t < 1:
                 raise ConfigError(f"threads must be >= 1, got {t}")
@@ -99,6 +118,13 @@ class BenchSettings:
                         f"--provider {p} drives Chromium with Playwright: install the extra with `pip install -e '.[web]'`"
                     )
             else:
+                try:
+                    providers.spec(p)
+                except ProviderError:
+                    raise ConfigError(
+                        f"unknown provider {p!r}; choose one of: {', '.join(providers.REGISTRY)} "
+                        f"(onnxruntime), or {', '.join(BROWSER_PROVIDERS)} (onnxruntime-web in Chromium)"
+                    ) from None
                 providers.require(p)
         tflite = any(m.suffix.lower() == ".tflite" for m in self.models)
         if tflite and importlib.util.find_spec("ai_edge_litert") is None:

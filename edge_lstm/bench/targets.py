@@ -193,7 +193,7 @@ class LiteRtTarget:
     the file's fixed batch size (chunked as the runner would)."""
 
     def __init__(self, model: Path, scenario: str, batch: int, threads: int, images: np.ndarray) -> None:
-        from edge_lstm.export.tflite import litert_logits
+        from edge_lstm.litert import litert_logits
 
         t0 = time.perf_counter_ns()
         self.run_batch = litert_logits(Path(model), threads=threads)

@@ -18,7 +18,6 @@ from edge_lstm.cli.common import (
     emit_json,
     handle_errors,
     int_list,
-    quiet_ort,
 )  # fmt: skip
 
 
@@ -84,7 +83,6 @@ def bench(
     from edge_lstm.fileio import check_writable_dir
     from edge_lstm.runtime.providers import parse_options
 
-    quiet_ort(verbose)
     settings = BenchSettings(
         models=tuple(models) if models else ((contract.DEFAULT_MODEL,) if streaming is None else ()),
         providers=tuple(p.strip() for p in provider.split(",") if p.strip()),
@@ -95,7 +93,7 @@ def bench(
         concurrency=concurrency, interval_ms=interval_ms, spinning=spinning, cuda_graph=cuda_graph,
         provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
         torch_checkpoint=torch_checkpoint if torch else None, streaming_model=streaming,
-        keep_raw=raw or plot is not None, force=force, data_dir=data_dir,
+        keep_raw=raw or plot is not None, force=force, data_dir=data_dir, verbose=verbose,
     )  # fmt: skip
     for out, opt in ((json_file, "--json-file"), (csv_out, "--csv"), (plot, "--plot")):
         if out is not None:  # before minutes of measuring, not after

@@ -70,10 +70,3 @@ def int_list(text: str, what: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise fail(f"{what} must be comma-separated whole numbers, got {text!r}") from None
-
-
-def quiet_ort(verbose: bool) -> None:
-    """onnxruntime's warnings stay out of the output unless --verbose (imports onnxruntime lazily)."""
-    from edge_lstm.runtime.providers import set_verbose
-
-    set_verbose(verbose)

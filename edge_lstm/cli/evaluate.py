@@ -1,4 +1,4 @@
-"""`edge-lstm eval` (library: edge_lstm.runtime.evaluate)."""
+"""`edge-lstm eval` (library: edge_lstm.runtime.evaluate for model files, edge_lstm.training.evaluate for checkpoints)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from edge_lstm import contract
-from edge_lstm.cli.common import DataDir, JsonFlag, Verbose, emit_json, fail, handle_errors, quiet_ort
+from edge_lstm.cli.common import DataDir, JsonFlag, Verbose, emit_json, fail, handle_errors
 
 
 @handle_errors
@@ -33,13 +33,14 @@ def eval_(
     as_json: JsonFlag = False,
 ) -> None:
     """Test-set accuracy and per-class accuracy of a checkpoint or an ONNX model."""
-    from edge_lstm.runtime.evaluate import evaluate, streaming_report
+    from edge_lstm.runtime import SessionConfig
+    from edge_lstm.runtime.evaluate import evaluate, is_model_file, streaming_report
 
     if limit is not None and limit < 1:
         raise fail(f"--limit must be >= 1, got {limit}")
-    quiet_ort(verbose)
+    session = SessionConfig(provider=provider, verbose=verbose)
     if streaming:
-        curve, png = streaming_report(model, plot=plot, data_dir=data_dir, provider=provider, limit=limit)
+        curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit)
         typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test images: accuracy after k of 28 rows")
         for k, acc in enumerate(curve.accuracy_after_rows, start=1):
             typer.echo(f"  {k:2d} rows  {100 * acc:6.2f}%")
@@ -47,7 +48,13 @@ def eval_(
         if as_json:
             emit_json({**curve.to_dict(), "plot": str(png), "rows_for_99pct_of_final": curve.rows_needed()})
         return
-    report = evaluate(model or contract.DEFAULT_CHECKPOINT, data_dir=data_dir, provider=provider, limit=limit)
+    path = model or contract.DEFAULT_CHECKPOINT
+    if is_model_file(path):
+        report = evaluate(path, session, data_dir=data_dir, limit=limit)
+    else:  # a checkpoint: PyTorch, from the training stage
+        from edge_lstm.training.evaluate import evaluate_checkpoint
+
+        report = evaluate_checkpoint(path, data_dir=data_dir, limit=limit)
     typer.echo(
         f"{report.model} ({report.backend}): accuracy {100 * report.accuracy:.2f}% ({report.correct}/{report.n})"
     )

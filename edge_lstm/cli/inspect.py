@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from edge_lstm import contract
-from edge_lstm.cli.common import JsonFlag, Verbose, emit_json, handle_errors, quiet_ort
+from edge_lstm.cli.common import JsonFlag, Verbose, emit_json, handle_errors
 
 
 @handle_errors
@@ -21,8 +21,7 @@ def inspect(
     """Inputs, outputs, opset, operators, size, parameters, metadata and node placement of a model."""
     from edge_lstm.runtime.model_info import format_text, inspect_model
 
-    quiet_ort(verbose)
-    info = inspect_model(model, provider)
+    info = inspect_model(model, provider, verbose=verbose)
     typer.echo(format_text(info))
     if as_json:
         emit_json(info)

@@ -15,7 +15,6 @@ from edge_lstm.cli.common import (
     emit_json,
     fail,
     handle_errors,
-    quiet_ort,
 )
 
 
@@ -44,10 +43,10 @@ def predict(
 
     if not 1 <= top_k <= 10:
         raise fail(f"--top-k must be between 1 and 10, got {top_k}")
-    quiet_ort(verbose)
     config = SessionConfig(
-        provider=provider, provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback
-    )
+        provider=provider, provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
+        verbose=verbose,
+    )  # fmt: skip
     clf = Classifier(model, config)
     results = predict_files(clf, inputs, top_k=top_k, normalize=normalize)
     for r in results:

@@ -40,12 +40,13 @@ class TrainPrinter:
         else:
             print(text, flush=True)
 
-    def start(self, total_steps: int, config: Any, resumed_from_epoch: int) -> None:
+    def start(self, total_steps: int, config: Any, resumed_from_epoch: int, policy: str) -> None:
         what = f"resuming at epoch {resumed_from_epoch + 1}" if resumed_from_epoch else "training"
         self._line(
             f"{what}: preset {config.preset}, {total_steps} steps of {config.batch_size}, "
             f"{config.optimizer} lr {config.lr:g} ({config.schedule}), seed {config.seed}"
         )
+        self._line(policy)
         if self.progress is not None:
             self.task = self.progress.add_task("train", total=total_steps)
 

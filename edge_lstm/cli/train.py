@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,9 +27,11 @@ class Device(str, Enum):
 @handle_errors
 def train(
     preset: Annotated[
-        PresetName,
-        typer.Option(help="default: our recipe (>= 99% test accuracy); seed: the TensorFlow tutorial, exactly."),
-    ] = PresetName.default,
+        PresetName | None,
+        typer.Option(
+            help="default: our recipe (>= 99% test accuracy); seed: the TensorFlow tutorial, exactly. [default: default]"
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training set.")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="(Peak) learning rate.")] = None,
@@ -50,7 +52,14 @@ def train(
         str | None, typer.Option(help="auto (bf16 where the CPU has it natively), fp32 or bf16 (forward pass).")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(help="CPU threads (default: all cores, fewer while the machine is busy).")
+        int | None,
+        typer.Option(help="Worker threads (default: up to one per shard, fewer while the machine is busy)."),
+    ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            help="Fixed slices of each batch, one thread each; the weights depend on it (default: cores, <= 4)."
+        ),
     ] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing of the loss (0 = off).")] = None,
     data_dir: DataDir = None,
@@ -58,23 +67,36 @@ def train(
         Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")
     ] = contract.DEFAULT_RUN_DIR,
     device: Annotated[Device, typer.Option(help="Where to train.")] = Device.auto,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUT/last.pt.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the interrupted run in OUT with its own recorded options.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Train the LSTM classifier on MNIST."""
     from edge_lstm.cli.progress import TrainPrinter
     from edge_lstm.training import override, preset_config
     from edge_lstm.training import train as run_training
+    from edge_lstm.training.resume import run_config
 
-    config = override(
-        preset_config(preset.value), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-        subset=subset, test_subset=test_subset, max_samples=max_samples, log_every=log_every, anytime=anytime,
-        precision=precision, threads=threads, label_smoothing=label_smoothing,
+    given: dict[str, Any] = dict(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, subset=subset, test_subset=test_subset,
+        max_samples=max_samples, log_every=log_every, anytime=anytime, precision=precision, threads=threads,
+        shards=shards, label_smoothing=label_smoothing, preset=preset.value if preset else None,
     )  # fmt: skip
+    # --resume continues the run with the options it recorded; a given option that differs is refused.
+    config = run_config(out, given) if resume else override(preset_config(given.pop("preset") or "default"), **given)
     config.validate()  # before importing/initialising anything slow
     dev = _resolve_device(device.value)
     with TrainPrinter(quiet=False) as printer:
         result = run_training(config, run_dir=out, data_dir=data_dir, device=dev, resume=resume, reporter=printer)
+    if result.already_finished:
+        typer.echo(
+            f"{out} is a finished run ({result.epochs} epochs, {result.steps} steps): nothing to resume; "
+            f"{result.checkpoint} is unchanged (test accuracy {100 * result.test_accuracy:.2f}%)"
+        )
+        if as_json:
+            emit_json(result.to_dict())
+        return
     typer.echo(
         f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs / {result.steps} steps "
         f"in {result.train_seconds:.1f} s; checkpoint {result.checkpoint}"

@@ -146,7 +146,7 @@ def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:
 
 
 def _litert(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    from edge_lstm.export.tflite import litert_logits
+    from edge_lstm.litert import litert_logits
 
     run = litert_logits(data)
     return lambda images: run(images.astype(np.float32) / 255)

@@ -1,5 +1,6 @@
 """TensorFlow Lite / LiteRT files (what Android and microcontrollers run), through the ecosystem's
-ONNX converter, onnx2tf, and verified in LiteRT's own interpreter. Optional: `pip install -e '.[tflite]'`.
+ONNX converter, onnx2tf, and verified in LiteRT's own interpreter (edge_lstm/litert.py). Optional:
+`pip install -e '.[tflite]'`.
 
 What the converter needs, and why the input is what it is:
 - A fixed batch and the LSTM's initial state present: onnx2tf builds a Keras RNN whose
@@ -16,14 +17,10 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
 
-from edge_lstm import contract
-from edge_lstm.batching import in_fixed_batches
 from edge_lstm.errors import ExportError
 from edge_lstm.nativelog import native_output_silenced
 
@@ -61,32 +58,3 @@ def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
         if missing:
             raise ExportError(f"onnx2tf did not write {', '.join(missing)}")
         return {k: p.read_bytes() for k, p in files.items()}
-
-
-def litert_logits(model: bytes | Path, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """float32 images (B, 28, 28) -> logits, through LiteRT's interpreter (one fixed batch at a time)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        raise ExportError(f".tflite files run in LiteRT: {EXTRA}") from None
-    kwargs = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-    try:
-        with native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-            interpreter = Interpreter(num_threads=threads, **kwargs)
-            interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        raise ExportError(f"LiteRT cannot load the file: {str(e).splitlines()[0][:200]}") from None
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    n = int(inp["shape"][0])
-    if tuple(inp["shape"][1:]) != (contract.N_STEPS, contract.N_INPUTS) or tuple(out["shape"]) != (
-        n,
-        contract.N_CLASSES,
-    ):
-        raise ExportError(f"the .tflite file takes {inp['shape']} -> {out['shape']}, not (N, 28, 28) -> (N, 10)")
-
-    def run(chunk: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(inp["index"], np.ascontiguousarray(chunk, dtype=np.float32))
-        interpreter.invoke()
-        return np.array(interpreter.get_tensor(out["index"]))  # a copy: the next invoke overwrites it
-
-    return lambda images: in_fixed_batches(run, images, n)

@@ -1,8 +1,5 @@
-"""`edge-lstm eval`: test-set accuracy of a checkpoint (PyTorch) or an .onnx/.ort file (onnxruntime).
-
-Model files run through the runtime (torch-free); a checkpoint is handed to the training stage's
-model, imported only then.
-"""
+"""`edge-lstm eval MODEL`: test-set accuracy of an .onnx/.ort file through onnxruntime, and the
+streaming curve of a step model (checkpoints are training's: training/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -10,53 +7,27 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edge_lstm import contract
+from edge_lstm.accuracy import EvalReport, report_from_predictions
 from edge_lstm.data import mnist
+from edge_lstm.runtime.session import SessionConfig
 
 
-@dataclass(frozen=True)
-class EvalReport:
-    model: str
-    backend: str  # "torch" or the onnxruntime provider that ran it
-    accuracy: float  # 0..1
-    n: int
-    correct: int
-    per_class: list[float]  # accuracy for digits 0..9
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def report_from_predictions(model: str, backend: str, predicted: np.ndarray, labels: np.ndarray) -> EvalReport:
-    hits = predicted == labels
-    per_class = [float(hits[labels == k].mean()) if np.any(labels == k) else float("nan") for k in range(10)]
-    return EvalReport(model, backend, float(hits.mean()), int(labels.size), int(hits.sum()), per_class)
-
-
-def is_onnx_path(path: Path) -> bool:
+def is_model_file(path: Path) -> bool:
+    """An .onnx/.ort file (the runtime's); anything else `eval` takes is a PyTorch checkpoint."""
     return Path(path).suffix.lower() in (".onnx", ".ort")
 
 
-def evaluate(path: Path, data_dir: Path | None = None, provider: str = "cpu", limit: int | None = None) -> EvalReport:
+def evaluate(
+    path: Path, session: SessionConfig | None = None, data_dir: Path | None = None, limit: int | None = None
+) -> EvalReport:
+    """Test-set accuracy of a model file through onnxruntime."""
+    from edge_lstm.runtime.classifier import Classifier
+
     test = mnist.load_split(mnist.locate(data_dir), "test")
     images, labels = test.images[:limit], test.labels[:limit]
-    if is_onnx_path(path):
-        from edge_lstm.runtime.classifier import Classifier
-
-        clf = Classifier(path, provider=provider)
-        predicted = clf.predict_labels(images)
-        return report_from_predictions(str(path), clf.provider, predicted, labels)
-    return _evaluate_checkpoint(path, images, labels)
-
-
-def _evaluate_checkpoint(path: Path, images: np.ndarray, labels: np.ndarray) -> EvalReport:
-    from edge_lstm.training.checkpoint import load_model
-    from edge_lstm.training.model import logits_of
-
-    model, _ = load_model(path)
-    return report_from_predictions(str(path), "torch", logits_of(model, images).argmax(1), labels)
+    clf = Classifier(path, session or SessionConfig())
+    return report_from_predictions(str(path), clf.provider, clf.predict_labels(images), labels)
 
 
 @dataclass(frozen=True)
@@ -78,7 +49,7 @@ class StreamingCurve:
 
 
 def evaluate_streaming(
-    path: Path, data_dir: Path | None = None, provider: str = "cpu", limit: int | None = None
+    path: Path, session: SessionConfig | None = None, data_dir: Path | None = None, limit: int | None = None
 ) -> StreamingCurve:
     """Anytime prediction: push the test set row by row (all images as parallel streams) and
     measure the accuracy of the logits available after each row."""
@@ -86,7 +57,7 @@ def evaluate_streaming(
 
     test = mnist.load_split(mnist.locate(data_dir), "test")
     images, labels = test.images[:limit], test.labels[:limit]
-    stream = StreamingClassifier(path, batch=len(images), provider=provider)
+    stream = StreamingClassifier(path, batch=len(images), config=session or SessionConfig())
     curve = []
     for t in range(images.shape[1]):
         logits = stream.push(images[:, t, :])  # row t of every image at once
@@ -98,14 +69,14 @@ def streaming_report(
     path: Path | None = None,
     plot: Path | None = None,
     data_dir: Path | None = None,
-    provider: str = "cpu",
+    session: SessionConfig | None = None,
     limit: int | None = None,
 ) -> tuple[StreamingCurve, Path]:
     """`eval --streaming`: the curve of a step model (default export/step.onnx) and its PNG (default beside it)."""
     from edge_lstm.plots import accuracy_vs_rows
 
     model = path or contract.DEFAULT_STEP_MODEL
-    curve = evaluate_streaming(model, data_dir=data_dir, provider=provider, limit=limit)
+    curve = evaluate_streaming(model, session, data_dir=data_dir, limit=limit)
     png = plot or model.with_name(f"{model.stem}.accuracy_vs_rows.png")
     accuracy_vs_rows(range(1, contract.N_STEPS + 1), curve.accuracy_after_rows, png)
     return curve, png

@@ -88,12 +88,14 @@ def _inspect_ort(path: Path) -> dict[str, Any]:
     }
 
 
-def inspect_model(path: Path, provider: str = "cpu") -> dict[str, Any]:
+def inspect_model(path: Path, provider: str = "cpu", verbose: bool = False) -> dict[str, Any]:
     """`edge-lstm inspect`: the file's description, checked against the contract, with where each node runs."""
     from edge_lstm.runtime.session import SessionConfig, open_model
 
     info = inspect_file(path)
-    config = SessionConfig(provider=provider, check_placement=True, allow_fallback=True, cuda_graph=False)
+    config = SessionConfig(
+        provider=provider, check_placement=True, allow_fallback=True, cuda_graph=False, verbose=verbose
+    )
     opened = open_model(path, config)  # the contract is checked here: a foreign file is refused
     info["kind"] = opened.spec.kind
     info["placement"] = opened.placement

@@ -69,32 +69,21 @@ DEVICE_PROVIDERS = tuple(s.name for s in REGISTRY.values() if s.memory != "cpu")
 # Providers that run on the host CPU with a thread pool of their own: onnxruntime's intra-op thread
 # count does not apply to their nodes (OpenVINO uses its own INFERENCE_NUM_THREADS, all cores by default).
 OWN_THREAD_POOL = ("openvino",)
-_verbose = False
-
-
-def is_verbose() -> bool:
-    return _verbose
-
-
-def set_verbose(verbose: bool) -> None:
-    """Let onnxruntime's own warnings through (`--verbose`); by default only errors are shown."""
-    global _verbose
-    _verbose = verbose
 
 
 @contextlib.contextmanager
-def quiet_native_logs() -> Iterator[io.StringIO]:
+def quiet_native_logs(verbose: bool) -> Iterator[io.StringIO]:
     """Around session creation: onnxruntime's C++ warnings (e.g. "No registered plugin EP device found",
     printed for every CUDA session) and its Python fallback notices ("Falling back to
-    ['CPUExecutionProvider'] and retrying") stay out of the output unless verbose. The captured
-    text is yielded, so an error message can quote it."""
+    ['CPUExecutionProvider'] and retrying") stay out of the output unless `verbose` (the user's
+    --verbose, carried by SessionConfig). The captured text is yielded, so an error message can quote it."""
     import warnings
 
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(0 if _verbose else 3)
+    ort.set_default_logger_severity(0 if verbose else 3)
     buf = io.StringIO()
-    if _verbose:
+    if verbose:
         yield buf
         return
     with contextlib.redirect_stdout(buf), warnings.catch_warnings():
@@ -194,55 +183,4 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
         if not sep or not key.strip():
             raise ProviderError(f"--provider-option {pair!r}: expected KEY=VALUE")
         out[key.strip()] = value.strip()
-    return out
-
-
-@dataclass(frozen=True)
-class ProviderStatus:
-    name: str
-    ep: str
-    device: str
-    package: str
-    listed: bool  # in onnxruntime.get_available_providers(): the build knows it
-    loads: bool | None = None  # a session on it really ran (None: not checked, see `providers --check`)
-    detail: str = ""  # why it did not load
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def _probe_model() -> bytes:
-    """A one-node float model (Identity) to try a provider with."""
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])],
-        "probe",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
-
-
-def try_load(name: str) -> tuple[bool, str]:
-    """Create a session on the provider, exactly as the runner does, and see whether it really is the
-    one running (no fallback); the reason when it is not."""
-    from edge_lstm.errors import EdgeLstmError
-    from edge_lstm.runtime.session import SessionConfig, create_session
-
-    try:
-        create_session(_probe_model(), "the probe model", SessionConfig(provider=name))
-    except EdgeLstmError as e:
-        return False, str(e)
-    return True, ""
-
-
-def statuses(check: bool = False) -> list[ProviderStatus]:
-    """Every registered provider: listed by this onnxruntime build, and (check) whether it loads."""
-    have = available()
-    out = []
-    for s in REGISTRY.values():
-        listed = s.ep in have or plugins.installed(s.name, s.ep, have) is not None
-        loads, detail = (try_load(s.name) if listed else (False, "")) if check else (None, "")
-        out.append(ProviderStatus(s.name, s.ep, s.device, s.package, listed, loads, detail))
     return out

@@ -34,6 +34,7 @@ class SessionConfig:
     # CUDA graphs (one captured graph per input shape, replayed): None = on where safe (cuda, every
     # node on the GPU); True = required; False = off.
     cuda_graph: bool | None = None
+    verbose: bool = False  # let onnxruntime's own warnings through (--verbose); otherwise errors only
 
 
 LEVELS = {
@@ -108,11 +109,12 @@ def _loads_on_cpu(data: bytes) -> bool:
 
 
 def create_session(data: bytes, name: str, config: SessionConfig, extra_options: dict[str, str] | None = None,
-                   profile: bool = False) -> Any:  # fmt: skip
-    """An onnxruntime session on exactly config.provider (then CPU for the nodes it cannot take)."""
+                   profile: bool = False, spec: providers.ProviderSpec | None = None) -> Any:  # fmt: skip
+    """An onnxruntime session on exactly config.provider (then CPU for the nodes it cannot take).
+    `spec`: the provider, when the caller has already required it."""
     import onnxruntime as ort
 
-    spec = providers.require(config.provider)
+    spec = spec or providers.require(config.provider)
     so = session_options(config, cpu=spec.name == "cpu")
     profile_dir = None
     if profile:
@@ -133,9 +135,9 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
         so.add_provider_for_devices(devices, {k: str(v) for k, v in options.items()})
         ep_list = []
     try:
-        quiet_fd1 = devices is not None and not providers.is_verbose()  # plugin libraries print to descriptor 1
+        quiet_fd1 = devices is not None and not config.verbose  # plugin libraries print to descriptor 1
         with (
-            providers.quiet_native_logs() as said,
+            providers.quiet_native_logs(config.verbose) as said,
             native_output_silenced(1) if quiet_fd1 else contextlib.nullcontext(),
         ):
             session = ort.InferenceSession(data, so, providers=ep_list or None)
@@ -206,7 +208,7 @@ def open_model(model: Path | str | bytes, config: SessionConfig, want: contract.
     data, name = read_model_bytes(model)
     spec_p = providers.require(config.provider)
     check = config.check_placement if config.check_placement is not None else spec_p.name != "cpu"
-    session = create_session(data, name, config, profile=check)
+    session = create_session(data, name, config, profile=check, spec=spec_p)
     try:
         spec, metadata = check_contract(session, name, want)
     except ModelFileError:

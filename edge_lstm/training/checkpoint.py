@@ -37,11 +37,8 @@ def load(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} {why}{hint}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (corrupted, truncated or unsafe: {first[:160]})"
-        ) from None
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {_why_unreadable(e)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an edge-lstm checkpoint (foreign file)")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -51,6 +48,18 @@ def load(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _why_unreadable(e: Exception) -> str:
+    """One whole sentence for what torch.load's error means (its own messages run to paragraphs)."""
+    text = str(e)
+    if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text:
+        return "it holds objects other than tensors and plain data, which loading with weights_only refuses (such a file could run code)."
+    if isinstance(e, zipfile.BadZipFile) or "zip archive" in text or "central directory" in text:
+        return "the file is truncated or corrupted (its zip archive is incomplete)."
+    if "legacy .tar format" in text:
+        return "it is not a zip-format PyTorch checkpoint."
+    return f"the file is corrupted or not a PyTorch checkpoint ({type(e).__name__})."
+
+
 def build_model(payload: dict[str, Any], source: Path) -> LSTMClassifier:
     """The model a checkpoint describes, with its weights, in eval mode."""
     try:
@@ -58,8 +67,10 @@ def build_model(payload: dict[str, Any], source: Path) -> LSTMClassifier:
         model = LSTMClassifier(config)
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{source}: weights do not fit the LSTM classifier ({first[:160]})") from None
+        what = "a missing entry" if isinstance(e, KeyError) else "tensors of other names or shapes"
+        raise CheckpointError(
+            f"{source}: its weights do not fit the LSTM classifier ({what}: another architecture, or a damaged file)."
+        ) from None
     return model.eval()
 
 

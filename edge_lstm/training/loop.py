@@ -1,8 +1,10 @@
 """`edge-lstm train`: the training loop, per-epoch checkpoints and resume (recipes in recipes.py).
 
-Determinism: the model is initialised from `seed`, and epoch e is shuffled by a generator seeded
-with (seed, e), so a run resumed from the checkpoint of epoch e draws exactly the batches an
-uninterrupted run would. With the same seed and thread count, weights are bit-identical.
+Determinism: the model is initialised from `seed`, epoch e is shuffled by a generator seeded with
+(seed, e), and each batch's gradients are summed from fixed shards in a fixed order (shards.py), so a
+run resumed from the checkpoint of epoch e draws exactly the batches an uninterrupted run would, and
+the same seed and shard count give bit-identical weights whatever the thread count or the machine's
+load. A run records its resolved options (resume.py); `--resume` continues with them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,20 +27,22 @@ from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
 from edge_lstm.training.model import LSTMClassifier, init_tutorial_, to_float
 from edge_lstm.training.recipes import TrainConfig
-from edge_lstm.training.threads import ThreadTuner, resolve_precision
+from edge_lstm.training.resume import FINAL, LAST, refuse_differences, resume_command
+from edge_lstm.training.shards import ShardedStep, default_shards
+from edge_lstm.training.threads import ThreadTuner, policy_line, resolve_precision
 
 
 class Reporter(Protocol):
     """What the trainer tells the outside world; the CLI prints, tests may collect."""
 
-    def start(self, total_steps: int, config: TrainConfig, resumed_from_epoch: int) -> None: ...
+    def start(self, total_steps: int, config: TrainConfig, resumed_from_epoch: int, policy: str) -> None: ...
     def step(self, step: int, loss: float, batch_accuracy: float, lr: float) -> None: ...
     def advance(self, step: int) -> None: ...
     def epoch(self, epoch: int, test_accuracy: float, seconds: float) -> None: ...
 
 
 class SilentReporter:
-    def start(self, total_steps: int, config: TrainConfig, resumed_from_epoch: int) -> None:
+    def start(self, total_steps: int, config: TrainConfig, resumed_from_epoch: int, policy: str) -> None:
         pass
 
     def step(self, step: int, loss: float, batch_accuracy: float, lr: float) -> None:
@@ -59,6 +63,7 @@ class TrainResult:
     steps: int
     checkpoint: Path
     run_dir: Path
+    already_finished: bool = False  # --resume of a finished run: nothing was trained or written
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -66,13 +71,20 @@ class TrainResult:
         return d
 
 
-@torch.inference_mode()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> float:
+def accuracy(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, step: ShardedStep | None = None, batch: int = 1000
+) -> float:
+    """Test accuracy in fp32 (as the exported model computes), chunks spread over the step's workers."""
     model.eval()
-    correct = 0
-    for i in range(0, len(labels), batch):
-        correct += int((model(images[i : i + batch]).argmax(1) == labels[i : i + batch]).sum())
-    return correct / max(1, len(labels))
+
+    def correct(k: int) -> int:
+        with torch.inference_mode():  # thread-local: entered in the thread that runs the chunk
+            i = k * batch
+            return int((model(images[i : i + batch]).argmax(1) == labels[i : i + batch]).sum())
+
+    n = -(-len(labels) // batch)
+    counts = step.map(correct, n) if step is not None else [correct(k) for k in range(n)]
+    return sum(counts) / max(1, len(labels))
 
 
 def _steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -103,12 +115,30 @@ def _make_optimizer(
     return opt, sched
 
 
-def _compatible_for_resume(saved: dict[str, Any], config: TrainConfig) -> bool:
-    # Only the logging interval may differ: everything else changes which weights come out.
-    a, b = dict(saved), config.to_dict()
-    a.pop("log_every", None)
-    b.pop("log_every", None)
-    return a == b
+def settle(config: TrainConfig, device: str, saved: TrainConfig | None = None) -> TrainConfig:
+    """The options as this run uses and records them: precision resolved, the shard count chosen
+    (a resumed run keeps its own)."""
+    shards = config.shards or (saved.shards if saved is not None else None) or default_shards(device)
+    precision: Any = resolve_precision(config.precision, device)  # "fp32" or "bf16"
+    return replace(config, precision=precision, shards=shards)
+
+
+def _loss_fn(model: LSTMClassifier, config: TrainConfig) -> Any:
+    """(images, labels, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
+    loss_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if config.anytime > 0:
+            per_step = model.logits_per_step(x)  # (b, 28, 10)
+            logits, rows = per_step[:, -1], per_step.shape[1] - 1
+            early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (b*27, 10)
+            loss = loss_sum(logits, y) + config.anytime * loss_sum(early, y.repeat_interleave(rows)) / rows
+        else:
+            logits = model(x)  # (b, 10)
+            loss = loss_sum(logits, y)
+        return loss / batch, logits
+
+    return loss_of
 
 
 def train(
@@ -123,8 +153,17 @@ def train(
     config.validate()
     reporter = reporter or SilentReporter()
     run_dir = Path(run_dir)
-    if resume and not (run_dir / "last.pt").is_file():  # before creating the folder or loading any data
-        raise CheckpointError(f"checkpoint {run_dir / 'last.pt'} not found: nothing to resume (run without --resume)")
+    last_path, final_path = run_dir / LAST, run_dir / FINAL
+    state: dict[str, Any] | None = None
+    if resume:  # before creating the folder or loading any data
+        if not last_path.is_file():
+            raise CheckpointError(f"checkpoint {last_path} not found: nothing to resume (run without --resume)")
+        state = checkpoint.load(last_path)
+        saved = TrainConfig.from_dict(state.get("train_config", {}))
+        config = settle(config, device, saved)
+        refuse_differences(last_path, saved, config.to_dict())
+    else:
+        config = settle(config, device)
     check_writable_dir(run_dir)
     folder = mnist.locate(data_dir)
     train_split, test_split = mnist.load_split(folder, "train"), mnist.load_split(folder, "test")
@@ -132,6 +171,9 @@ def train(
 
     n_train = len(train_split) if config.subset is None else min(config.subset, len(train_split))
     n_test = len(test_split) if config.test_subset is None else min(config.test_subset, len(test_split))
+    total_steps = _total_steps(config, n_train)
+    if state is not None and int(state["step"]) >= total_steps:
+        return _finished(state, config, run_dir, n_test)
     x_train = to_float(train_split.images[:n_train]).to(torch_device)
     y_train = torch.from_numpy(train_split.labels[:n_train].astype(np.int64)).to(torch_device)
     x_test = to_float(test_split.images[:n_test]).to(torch_device)
@@ -142,20 +184,15 @@ def train(
     if config.init == "tutorial":
         init_tutorial_(model)
     model.to(torch_device)
-    total_steps = _total_steps(config, n_train)
     opt, sched = _make_optimizer(model, config, total_steps)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    precision = resolve_precision(config.precision, device)
     threads_before = torch.get_num_threads()
-    # The thread count may follow the load only where it cannot change the weights (threads.py).
-    tuner = ThreadTuner(config.threads, adaptive=precision == "bf16" and device == "cpu")
+    assert config.shards is not None  # settled
+    sharded = ShardedStep(model, config.shards, bf16=config.precision == "bf16", device=device)
+    tuner = ThreadTuner(config.threads if device == "cpu" else 1, limit=config.shards, apply=sharded.set_workers)
+    loss_of = _loss_fn(model, config)
 
-    last_path, final_path = run_dir / "last.pt", run_dir / "model.pt"
     step, start_epoch, history, elapsed_before = 0, 0, [], 0.0
-    if resume:
-        state = checkpoint.load(last_path)
-        if not _compatible_for_resume(state.get("train_config", {}), config):
-            raise CheckpointError(f"{last_path} was written with other training options; resume with the same options")
+    if state is not None:
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
@@ -169,7 +206,7 @@ def train(
         kept = [ln for ln in metrics_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
         metrics_path.write_text("".join(ln + "\n" for ln in kept))
     metrics = open(metrics_path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in `finally`
-    reporter.start(total_steps, config, start_epoch)
+    reporter.start(total_steps, config, start_epoch, policy_line(config, device, tuner))
     t0 = time.perf_counter()
     epoch = start_epoch
     try:
@@ -181,19 +218,8 @@ def train(
                     break
                 started = tuner.start()
                 idx = order[i : i + config.batch_size].to(torch_device)
-                with torch.autocast(torch_device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                    if config.anytime > 0:
-                        per_step = model.logits_per_step(x_train[idx])  # (B, 28, 10)
-                        logits = per_step[:, -1]
-                        early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (B*27, 10)
-                        loss = loss_fn(logits, y_train[idx]) + config.anytime * loss_fn(
-                            early, y_train[idx].repeat_interleave(per_step.shape[1] - 1)
-                        )
-                    else:
-                        logits = model(x_train[idx])  # (B, 10)
-                        loss = loss_fn(logits, y_train[idx])
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss, logits = sharded.backward(x_train[idx], y_train[idx], loss_of)
                 if config.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 opt.step()
@@ -201,20 +227,18 @@ def train(
                     sched.step()
                 step += 1
                 if step % config.log_every == 0 or step == 1:
-                    # .item() is a device sync point: only on logging steps.
-                    acc = float((logits.argmax(1) == y_train[idx]).float().mean())
+                    acc = float((logits.argmax(1) == y_train[idx]).float().mean())  # a device sync point
                     lr = opt.param_groups[0]["lr"]
-                    reporter.step(step, float(loss.detach()), acc, lr)
-                    metrics.write(
-                        json.dumps({"step": step, "loss": float(loss.detach()), "batch_accuracy": acc, "lr": lr}) + "\n"
-                    )
+                    reporter.step(step, loss, acc, lr)
+                    metrics.write(json.dumps({"step": step, "loss": loss, "batch_accuracy": acc, "lr": lr}) + "\n")
                 reporter.advance(step)
                 tuner.done(started)
-            test_acc = accuracy(model, x_test, y_test)  # fp32, as the exported model computes
+            test_acc = accuracy(model, x_test, y_test, sharded)
             seconds = elapsed_before + time.perf_counter() - t0
             history.append({
                 "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
-                "precision": precision, "threads": tuner.current, "thread_switches": tuner.switches,
+                "precision": config.precision, "shards": config.shards, "threads": tuner.current,
+                "thread_switches": tuner.switches,
             })  # fmt: skip
             metrics.write(json.dumps(history[-1]) + "\n")
             metrics.flush()
@@ -229,24 +253,50 @@ def train(
     except KeyboardInterrupt:
         done = f"epoch {history[-1]['epoch'] + 1} is in {last_path}" if history else "no epoch finished"
         raise TrainingInterrupted(
-            f"interrupted at step {step}; {done}; continue with `edge-lstm train --resume`"
+            f"interrupted at step {step}; {done}; continue with `{resume_command(run_dir, data_dir, device)}`"
         ) from None
     finally:
         metrics.close()
+        sharded.close()
         torch.set_num_threads(threads_before)
 
     train_seconds = elapsed_before + time.perf_counter() - t0
+    result = _write_final(final_path, config, model.cpu().state_dict(), history, step, train_seconds, n_test)
+    _plot_curve(metrics_path, run_dir / "training_curve.png")
+    return result
+
+
+def _write_final(
+    path: Path, config: TrainConfig, weights: dict[str, Any], history: list[dict[str, Any]], steps: int,
+    seconds: float, n_test: int,
+) -> TrainResult:  # fmt: skip
     test_acc = history[-1]["test_accuracy"]
     result_metrics = {
-        "test_accuracy": test_acc, "n_test": n_test, "train_seconds": train_seconds,
-        "epochs": len(history), "steps": step, "history": history,
+        "test_accuracy": test_acc, "n_test": n_test, "train_seconds": seconds,
+        "epochs": len(history), "steps": steps, "history": history,
     }  # fmt: skip
-    checkpoint.save(final_path, {
+    checkpoint.save(path, {
         "model_config": config.model.to_dict(), "train_config": config.to_dict(),
-        "state_dict": model.cpu().state_dict(), "metrics": result_metrics,
+        "state_dict": weights, "metrics": result_metrics,
     })  # fmt: skip
-    _plot_curve(metrics_path, run_dir / "training_curve.png")
-    return TrainResult(test_acc, train_seconds, len(history), step, final_path, run_dir)
+    return TrainResult(test_acc, seconds, len(history), steps, path, path.parent)
+
+
+def _finished(state: dict[str, Any], config: TrainConfig, run_dir: Path, n_test: int) -> TrainResult:
+    """--resume of a run whose every step is done: model.pt is left as it is (its SHA-256 is what
+    exported files record); if the run was stopped between its last epoch and writing model.pt,
+    model.pt is written from that epoch's checkpoint."""
+    final = run_dir / FINAL
+    history = list(state["history"])
+    if final.is_file():
+        m = checkpoint.load(final).get("metrics", {})
+        return TrainResult(
+            float(m.get("test_accuracy", history[-1]["test_accuracy"])), float(m.get("train_seconds", 0.0)),
+            int(m.get("epochs", len(history))), int(m.get("steps", state["step"])), final, run_dir, already_finished=True,
+        )  # fmt: skip
+    return _write_final(
+        final, config, state["state_dict"], history, int(state["step"]), float(state["train_seconds"]), n_test
+    )
 
 
 def _plot_curve(metrics_path: Path, png: Path) -> None:

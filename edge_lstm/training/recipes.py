@@ -33,7 +33,11 @@ class TrainConfig:
     # bf16 autocast for the forward pass where the CPU computes bf16 natively ("auto"); weights,
     # optimizer and evaluation stay fp32. 1.7x faster per step on an AVX512-BF16 CPU (training/threads.py).
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    threads: int | None = None  # intra-op threads; None: follow the machine's load where that is exact
+    # Worker threads for the batch's shards; None: follow the machine's load. Never changes the weights.
+    threads: int | None = None
+    # Fixed slices of each batch, each computed on one thread, gradients summed in order (shards.py).
+    # The weights depend on this, not on the threads; None: one per core, at most 4 (recorded in the run).
+    shards: int | None = None
     label_smoothing: float = 0.0
     seed: int = 1
     log_every: int = 20  # steps between loss / batch-accuracy lines, like the tutorial
@@ -56,6 +60,10 @@ class TrainConfig:
             (self.anytime >= 0, f"anytime loss weight must be >= 0, got {self.anytime}"),
             (self.precision in ("auto", "fp32", "bf16"), f"precision must be auto, fp32 or bf16, got {self.precision}"),
             (self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}"),
+            (
+                self.shards is None or 1 <= self.shards <= min(64, self.batch_size),
+                f"shards must be between 1 and min(64, batch size), got {self.shards}",
+            ),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
         ]
         for ok, message in checks:
@@ -66,6 +74,16 @@ class TrainConfig:
         d = asdict(self)
         d["model"] = self.model.to_dict()
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The config a run recorded (unknown keys, from other versions, are dropped)."""
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "model"}
+        return cls(**known, model=ModelConfig.from_dict(d["model"]) if "model" in d else ModelConfig())
+
+
+# Options that never change the weights: a run may be resumed with other values.
+FREE_ON_RESUME = ("log_every", "threads")
 
 
 def preset_config(preset: Preset) -> TrainConfig:

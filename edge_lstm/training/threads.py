@@ -1,19 +1,12 @@
-"""Training's CPU policy: bf16 where the CPU computes it natively, and a thread count that follows
+"""Training's CPU policy: bf16 where the CPU computes it natively, and a worker count that follows
 the machine's load.
 
-Measured on 2 cores (AMD EPYC, torch 2.13, one fp32 training step of batch 128;
-bench/results/train_step.json): two intra-op threads take 9.5 ms alone but 19.0 ms beside one busy
-process, because every OpenMP barrier waits for a partner the scheduler has parked (28 time steps x
-several kernels per step, each ends in a barrier). One thread takes 14.0 ms alone and 13.3 ms beside
-a busy process. No OpenMP wait policy fixes both: OMP_WAIT_POLICY=passive makes the alone case 2.3x
-slower (21.5 ms). So the
-tuner measures: every PROBE_EVERY steps (or at once when steps slow down by half) it times a few
-steps at the other thread count and keeps the faster.
-
-Changing the thread count must not change the weights, or a run would depend on what else ran
-on the machine. On the bf16 path (oneDNN) the results are bit-identical for 1 and 2 threads
-(tests/training/test_threads.py checks it); on the fp32 path they are not (the last bit of a sum
-differs), so there the count stays fixed at all usable cores and the tuner is off.
+The batch's fixed shards (shards.py) run on 1..shards worker threads; the weights do not depend on
+how many, so the count is free to follow the load on both precision paths. Measured on 2 cores
+(`python bench/train_step.py`, bench/results/train_step.json): two workers beat one alone, but beside
+a busy process the balance can tip (a worker the scheduler parks holds up the step's end). No fixed
+choice is best in both cases, so the tuner measures: every PROBE_EVERY steps (or at once when steps
+slow down by half) it times a few steps at the other worker count and keeps the faster.
 """
 
 from __future__ import annotations
@@ -22,12 +15,11 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from edge_lstm.environment import usable_cores
 
-PROBE_EVERY = 300  # steps between probes of the other thread count
+PROBE_EVERY = 300  # steps between probes of the other worker count
 PROBE_STEPS = 6  # steps timed per probe
 SLOWDOWN = 1.5  # probe at once when recent steps take this much longer than the count's best
 
@@ -49,12 +41,20 @@ def resolve_precision(precision: str, device: str) -> str:
 
 
 class ThreadTuner:
-    """Chooses torch's intra-op thread count step by step (see the module docstring)."""
+    """Chooses the number of worker threads step by step (see the module docstring); `apply(n)` puts
+    a count into effect. A fixed `threads` (the user's --threads) is never changed."""
 
-    def __init__(self, threads: int | None, adaptive: bool, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.max = usable_cores()
-        self.adaptive = adaptive and threads is None and self.max > 1
-        self.current = threads or self.max
+    def __init__(
+        self,
+        threads: int | None,
+        limit: int,
+        apply: Callable[[int], None],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.max = max(1, min(usable_cores(), limit))
+        self.adaptive = threads is None and self.max > 1
+        self.current = min(threads, limit) if threads else self.max
+        self.apply = apply
         self.clock = clock
         self.best: dict[int, float] = {}  # thread count -> best median step time seen
         self.recent: list[float] = []
@@ -62,7 +62,7 @@ class ThreadTuner:
         self.probing: int | None = None  # the count being probed
         self.probe_times: list[float] = []
         self.switches = 0
-        torch.set_num_threads(self.current)
+        apply(self.current)
 
     def _other(self) -> int:
         return 1 if self.current != 1 else self.max
@@ -89,7 +89,7 @@ class ThreadTuner:
             slowed = median > SLOWDOWN * self.best[self.current] and self.since_probe >= 4 * PROBE_STEPS
             if self.since_probe >= PROBE_EVERY or slowed:
                 self.probing, self.probe_times = self._other(), []
-                torch.set_num_threads(self.probing)
+                self.apply(self.probing)
 
     def _finish_probe(self) -> None:
         assert self.probing is not None
@@ -103,4 +103,22 @@ class ThreadTuner:
             self.best[self.current] = current  # slower now, but still the faster: compare with now from here
         self.best[self.probing] = min(self.best.get(self.probing, probed), probed)
         self.probing, self.since_probe = None, 0
-        torch.set_num_threads(self.current)
+        self.apply(self.current)
+
+
+def policy_line(config: Any, device: str, tuner: ThreadTuner) -> str:
+    """What the run computes with and why, for its first line of output."""
+    if device != "cpu":
+        return f"precision {config.precision} on {device}"
+    if config.precision == "bf16":
+        why = "this CPU computes bf16 natively" if native_bf16() else "asked for; this CPU has no native bf16: slow"
+    else:
+        why = "this CPU has no native bf16" if not native_bf16() else "set by --precision or the preset"
+    if tuner.adaptive:
+        workers = f"1-{tuner.max} worker threads, following the machine's load"
+    else:
+        workers = f"{tuner.current} worker thread(s)" + (" (--threads)" if config.threads else "")
+    return (
+        f"precision {config.precision} ({why}); each batch in {config.shards} fixed shard(s) on {workers} "
+        "(the weights depend on the shard count, never on the threads)"
+    )

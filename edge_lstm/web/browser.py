@@ -1,5 +1,5 @@
-"""A headless Chromium driven by Playwright: opens the built page for `bench --provider wasm` and
-the tests. Chromium comes from the system (Debian's `chromium` package): Playwright's own browser
+"""A headless Chromium driven by Playwright: opens the built page for `bench --provider browser-wasm`
+and the tests. Chromium comes from the system (Debian's `chromium` package): Playwright's own browser
 download is not used (`executable_path`)."""
 
 from __future__ import annotations
@@ -19,7 +19,22 @@ CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-BROWSER_PROVIDERS = {"wasm": "wasm", "webgpu": "webgpu"}  # --provider name -> the page's ?ep=
+# --provider name -> the page's ?ep=. Named apart from onnxruntime's own providers: `webgpu` is the
+# native WebGpuExecutionProvider, `browser-webgpu` onnxruntime-web's WebGPU inside Chromium.
+BROWSER_PROVIDERS = {"browser-wasm": "wasm", "browser-webgpu": "webgpu"}
+
+
+def browser_status() -> tuple[bool, str]:
+    """Whether the browser providers can run here (Chromium and Playwright present), and why not."""
+    import importlib.util
+
+    try:
+        find_chromium()
+    except ProviderError as e:
+        return False, str(e)
+    if importlib.util.find_spec("playwright") is None:
+        return False, "needs Playwright: install the extra with `pip install -e '.[web]'`"
+    return True, ""
 
 
 def find_chromium() -> str:

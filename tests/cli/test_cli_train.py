@@ -149,3 +149,64 @@ def test_real_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     assert err.startswith("error: interrupted at step") and "--resume" in err and len(err.strip().splitlines()) == 1
     assert not (run / "model.pt").exists()
     assert checkpoint.load(run / "last.pt")["epoch"] >= 0
+
+
+# --- resume: the hint resumes exactly that run; a finished run is left alone; differences are named
+RUN_OPTIONS = dict(subset=384, test_subset=100, batch_size=64, epochs=3, lr=4e-3, seed=3, log_every=50)
+
+
+def test_the_ctrl_c_hint_is_a_whole_command_that_resumes_that_run(tmp_path: Path) -> None:
+    import shlex
+
+    from edge_lstm.errors import TrainingInterrupted
+    from edge_lstm.training import SilentReporter, TrainConfig, train
+
+    class CtrlC(SilentReporter):
+        def advance(self, step: int) -> None:
+            if step == 8:  # inside the second epoch
+                raise KeyboardInterrupt
+
+    full = train(TrainConfig(**RUN_OPTIONS), tmp_path / "full")  # type: ignore[arg-type]
+    run = tmp_path / "my run"  # a space: the hint must quote it
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(TrainConfig(**RUN_OPTIONS), run, reporter=CtrlC())  # type: ignore[arg-type]
+    hint = str(caught.value).split("`")[1]
+    args = shlex.split(hint)
+    assert args[:3] == ["edge-lstm", "train", "--resume"] and str(run) in args
+    res = invoke(*args[1:])  # exactly the hint, nothing added
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    a, b = checkpoint.load(full.checkpoint)["state_dict"], checkpoint.load(run / "model.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path: Path) -> None:
+    import hashlib
+
+    res = invoke("train", *QUICK, "--out", tmp_path)
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    again = invoke("train", "--resume", "--out", tmp_path)
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
+    assert "finished run" in again.stdout and "nothing to resume" in again.stdout  # type: ignore[attr-defined]
+    assert before == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+
+
+def test_resume_names_each_differing_option(tmp_path: Path) -> None:
+    res = invoke("train", *QUICK, "--out", tmp_path, "--lr", "0.004")
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    bad = invoke("train", "--resume", "--out", tmp_path, "--lr", "0.5", "--epochs", "9", "--log-every", "3")
+    assert_clean_failure(bad, "lr: 0.004 in the run, 0.5 now")
+    assert "epochs: 1 in the run, 9 now" in bad.stderr  # type: ignore[attr-defined]
+    assert "log-every" not in bad.stderr  # type: ignore[attr-defined]  # free on resume: no weight depends on it
+
+
+@pytest.mark.parametrize("cut", ["half", "header"])
+def test_a_damaged_checkpoint_is_one_whole_sentence(tmp_path: Path, cut: str) -> None:
+    res = invoke("train", *QUICK, "--out", tmp_path)
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(data[: len(data) // 2] if cut == "half" else data[:64])
+    for args in (["eval", tmp_path / "last.pt"], ["train", "--resume", "--out", tmp_path]):
+        out = invoke(*args)
+        assert_clean_failure(out, "not a readable checkpoint: the file is truncated or corrupted")
+        assert out.stderr.strip().endswith(".")  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from edge_lstm.cli import app
 from edge_lstm.data import MnistSplit
 from edge_lstm.errors import ProviderError
-from edge_lstm.runtime import Classifier, plugins, providers
+from edge_lstm.runtime import Classifier, plugins, provider_check, providers
 
 runner = CliRunner()
 
@@ -69,11 +69,11 @@ def test_parse_options() -> None:
 def test_listed_is_not_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     # The H100 image listed TensorRT without its libraries: `providers` said "yes". --check tries it.
     monkeypatch.setattr(providers, "available", lambda: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
-    rows = {r.name: r for r in providers.statuses(check=True)}
+    rows = {r.name: r for r in provider_check.statuses(check=True)}
     assert rows["cpu"].listed and rows["cpu"].loads is True
     assert rows["tensorrt"].listed and rows["tensorrt"].loads is False and "fell back to cpu" in rows["tensorrt"].detail
     assert not rows["cuda"].listed and rows["cuda"].loads is False
-    assert {r.name: r.loads for r in providers.statuses()}["tensorrt"] is None  # not tried without --check
+    assert {r.name: r.loads for r in provider_check.statuses()}["tensorrt"] is None  # not tried without --check
 
 
 def test_providers_command_check_and_json(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -147,10 +147,14 @@ def test_bench_measures_the_browser_beside_native(exported: dict[str, Path], tmp
 
     out = tmp_path / "b.json"
     res = CliRunner().invoke(app, [
-        "bench", str(exported["fp32"]), "--provider", "cpu,wasm", "--scenario", "single-stream",
+        "bench", str(exported["fp32"]), "--provider", "cpu,browser-wasm", "--scenario", "single-stream",
         "--min-time", "0.3", "--min-count", "50", "--rounds", "1", "--warmup", "5", "--json-file", str(out),
     ])  # fmt: skip
     assert res.exit_code == 0, res.output
     rows = {r["provider"]: r for r in json.loads(out.read_text())["results"]}
-    assert rows["wasm"]["n"] >= 50 and rows["wasm"]["p50_ms"] > 0 and rows["wasm"]["p50_vs_native"] > 0
-    assert rows["wasm"]["provider_options"]["engine"].startswith("onnxruntime-web") and "x native" in res.stdout
+    assert (
+        rows["browser-wasm"]["n"] >= 50
+        and rows["browser-wasm"]["p50_ms"] > 0
+        and rows["browser-wasm"]["p50_vs_native"] > 0
+    )
+    assert rows["browser-wasm"]["provider_options"]["engine"].startswith("onnxruntime-web") and "x native" in res.stdout
