@@ -30,11 +30,11 @@ def test_split() -> MnistSplit:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small but real checkpoint (a few seconds of training on 6,000 images)."""
+    """A small but real checkpoint (a few seconds of training on 12,000 images, about 95% accurate)."""
     from edge_lstm.training import TrainConfig, train
 
     run = tmp_path_factory.mktemp("run")
-    train(TrainConfig(subset=6000, epochs=2, batch_size=64, log_every=50), run)
+    train(TrainConfig(subset=12000, epochs=2, batch_size=64, log_every=50), run)
     return run / "model.pt"
 
 

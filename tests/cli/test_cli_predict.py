@@ -98,3 +98,15 @@ def test_predict_bad_model_and_options(tmp_path: Path, exported: dict[str, Path]
     assert res.exit_code == 1 and "--top-k" in res.stderr
     res = runner.invoke(app, ["predict", str(exported["fp32"]), "x.png", "--provider", "cuda"])
     assert res.exit_code == 1 and "onnxruntime-gpu" in res.stderr
+
+
+def test_noise_is_not_a_digit(exported: dict[str, Path], tmp_path: Path) -> None:
+    """A 3000x3000 picture of random noise: reported as holding no digit, not answered with a class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "noise.png"
+    Image.fromarray(rng.integers(0, 256, (3000, 3000), dtype=np.uint8)).save(noise)
+    res = runner.invoke(app, ["predict", str(exported["fp32"]), str(noise)])
+    assert res.exit_code == 1, res.output
+    assert "no digit found" in res.stderr and res.stdout.strip() == ""

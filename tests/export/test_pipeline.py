@@ -44,7 +44,7 @@ def test_contract_of_the_file(exported: dict[str, Path], trained: Path) -> None:
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta[contract.META_CHECKPOINT_SHA] == sha256_file(trained)
     assert json.loads(meta[contract.META_LABELS]) == [str(d) for d in range(10)]
-    assert json.loads(meta[contract.META_TRAIN_CONFIG])["subset"] == 6000
+    assert json.loads(meta[contract.META_TRAIN_CONFIG])["subset"] == 12000
     assert meta[contract.META_FUSED] == "true" and "MatMul" not in {n.op_type for n in model.graph.node}
 
 

@@ -38,3 +38,53 @@ def test_sample_pictures_are_normalised_like_mnist() -> None:
         cy = (mass.sum(1) * np.arange(28)).sum() / mass.sum()
         cx = (mass.sum(0) * np.arange(28)).sum() / mass.sum()
         assert abs(cy - 14) < 1.5 and abs(cx - 14) < 1.5, path.name
+
+
+def _bench_pictures():  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "pictures.py"
+    spec = importlib.util.spec_from_file_location("bench_pictures", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_no_picture_family_reads_worse_than_the_first_release(exported: dict, test_split: mnist.MnistSplit) -> None:
+    """Close crops with bold strokes, scans scaled up, drawings, photos of unevenly lit paper: for the
+    same model, today's normalisation is right at least as often as the first release's on each."""
+    from edge_lstm.data.pictures import FAMILIES, render
+    from edge_lstm.runtime import Classifier
+
+    bench = _bench_pictures()
+    clf = Classifier(exported["fp32"])
+    images, labels = test_split.images[:150], test_split.labels[:150]
+    for family in FAMILIES:
+        pictures = render(family, images)
+        first, _ = bench.accuracy(clf, bench.first_release_to_mnist, pictures, labels)
+        today, refused = bench.accuracy(clf, to_mnist, pictures, labels)
+        assert today >= first and refused == 0, (family, today, first, refused)
+
+
+def test_a_picture_without_a_digit_is_reported_as_such() -> None:
+    import pytest
+
+    from edge_lstm.data.pictures import noise_pictures
+    from edge_lstm.errors import InputError
+
+    pictures = noise_pictures(30)
+    for kind in (0, 2):  # uniform noise, a woven texture: every one
+        for p in pictures[kind::3]:
+            with pytest.raises(InputError, match="no digit found"):
+                to_mnist(p)
+
+
+def test_digits_are_never_taken_for_noise(test_split: mnist.MnistSplit) -> None:
+    """The no-digit rule's other side: MNIST digits, at their own size and as big pictures, all pass."""
+    from edge_lstm.data.pictures import render
+
+    for digit in test_split.images[:2000]:
+        to_mnist(np.kron(255 - digit, np.ones((3, 3), np.uint8)))  # dark on light, 84x84: raises if flagged
+    for picture in render("tight_thin_dark", test_split.images[:300]):
+        to_mnist(picture)

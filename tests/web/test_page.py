@@ -118,6 +118,38 @@ def test_webgpu_toggle_says_what_runs(site: Path) -> None:
         assert ep in ("webgpu", "wasm") and f"on {ep}" in status
         if ep == "wasm":
             assert "fell back to wasm" in status
+            # The address now says what runs, so choosing WebGPU again is a real change of the page.
+            assert "ep=wasm" in page.url
+            with page.expect_navigation() as navigation:
+                page.locator("input[name=ep][value=webgpu]").click()
+            assert "ep=webgpu" in navigation.value.url  # a new attempt (it falls back again without a GPU)
+
+
+TO_MNIST = """([h, w, d]) => {
+  try { return Array.from(edgeLstmPreprocess.toMnist({h, w, d: Float64Array.from(d)})); }
+  catch (e) { return (e instanceof edgeLstmPreprocess.NoDigit ? "no digit: " : "blank: ") + e.message; }
+}"""
+
+
+def test_the_page_normalises_every_picture_family_as_predict(site: Path, test_split: MnistSplit) -> None:
+    """The JavaScript port against the Python one on every family of real-looking pictures (close
+    crops, bold strokes, photos of unevenly lit paper, ...) and on noise: the same 28x28 array, or
+    both report that there is no digit."""
+    from edge_lstm.data.pictures import FAMILIES, noise_pictures, render
+    from edge_lstm.errors import InputError
+
+    pictures = [p for family in FAMILIES for p in render(family, test_split.images[:5])] + noise_pictures(6)
+    with open_page(site, "rowdelay=0") as page:
+        for picture in pictures:
+            js = page.evaluate(TO_MNIST, [picture.shape[0], picture.shape[1], picture.ravel().tolist()])
+            try:
+                expected: object = to_mnist(picture).ravel().tolist()
+            except InputError as e:
+                expected = ("no digit: " if "no digit" in str(e) else "blank: ") + "..."
+            if isinstance(expected, str):
+                assert isinstance(js, str) and js.split(":")[0] == expected.split(":")[0], (js, expected)
+            else:
+                assert js == expected
 
 
 @pytest.mark.parametrize("broken", ["model.onnx", "ort-wasm-simd-threaded.wasm"])

@@ -48,7 +48,11 @@ async function start() {
   let ep = params.get("ep") === "webgpu" ? "webgpu" : "wasm";
   if (ep === "webgpu") {  // a browser may expose navigator.gpu and still have no adapter (no GPU)
     const adapter = navigator.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
-    if (!adapter) { ep = "wasm"; state.fellBack = true; }
+    if (!adapter) {
+      ep = "wasm"; state.fellBack = true;
+      params.set("ep", "wasm");  // the address says what runs, so either choice can be made again
+      history.replaceState(null, "", "?" + params.toString());
+    }
   }
   for (const r of document.querySelectorAll("input[name=ep]")) {
     r.checked = r.value === ep;
@@ -116,7 +120,7 @@ async function onDrawn() {
     try {
       pixels = edgeLstmPreprocess.toMnist(edgeLstmPreprocess.grayFromRgba(rgba, pad.height, pad.width));
     } catch (e) {
-      if (e instanceof edgeLstmPreprocess.BlankPicture) { state.last = null; $("answer").textContent = ""; $("rows").textContent = "draw a digit"; return; }
+      if (e instanceof edgeLstmPreprocess.BlankPicture) { state.last = null; $("answer").textContent = ""; $("rows").textContent = e instanceof edgeLstmPreprocess.NoDigit ? e.message : "draw a digit"; return; }
       throw e;
     }
     showSeen(pixels);

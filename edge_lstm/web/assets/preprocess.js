@@ -4,7 +4,7 @@
 // An image is {h, w, d}: d a Float64Array in row-major order.
 "use strict";
 
-const BLANK_CONTRAST = 16;
+const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25;
 
 function roundHalfUp(x) { return Math.floor(x + 0.5); }
 function make(h, w) { return { h, w, d: new Float64Array(h * w) }; }
@@ -100,19 +100,27 @@ function border(g) {
 
 function removeBackground(g, flat) {
   const out = make(g.h, g.w);
-  if (Math.max(g.h, g.w) < 64) {
-    for (let i = 0; i < g.d.length; i++) out.d[i] = Math.max(g.d[i] - flat, 0);
-    return out;
-  }
+  const flatOnly = () => { for (let i = 0; i < g.d.length; i++) out.d[i] = Math.max(g.d[i] - flat, 0); return out; };
+  if (Math.max(g.h, g.w) < 64) return flatOnly();
   const scale = 32 / Math.max(g.h, g.w);
   const sh = Math.max(1, roundHalfUp(g.h * scale)), sw = Math.max(1, roundHalfUp(g.w * scale));
-  const paper = blur5(rank(rank(resize(g, sh, sw), 7, "min"), 7, "max"));
+  const small = resize(g, sh, sw);
+  let smax = -Infinity;
+  for (const v of small.d) smax = Math.max(smax, v);
+  const contrast = smax - flat;
+  let emin = Infinity, emax = -Infinity;
+  for (const v of border(blur5(small))) { emin = Math.min(emin, v); emax = Math.max(emax, v); }
+  if (emax - emin < EVEN_LIGHT * contrast) return flatOnly();  // evenly lit: the border's level
+  const paper = blur5(rank(rank(small, 7, "min"), 7, "max"));
+  const ceiling = flat + PAPER_CEILING * contrast;  // bold strokes are not paper
+  for (let i = 0; i < paper.d.length; i++) paper.d[i] = Math.min(paper.d[i], ceiling);
   const level = resize(paper, g.h, g.w);
   for (let i = 0; i < g.d.length; i++) out.d[i] = Math.max(g.d[i] - Math.max(level.d[i], 0), 0);
   return out;
 }
 
 class BlankPicture extends Error {}
+class NoDigit extends BlankPicture {}  // marks, but not solid strokes (noise, a texture)
 
 // gray: {h, w, d} with values 0..255 -> Uint8Array(784), white digit on black, MNIST-normalised.
 function toMnist(gray) {
@@ -160,6 +168,9 @@ function toMnist(gray) {
   const out = new Uint8Array(784);
   for (let y = 0; y < nh; y++) for (let x = 0; x < nw; x++)
     out[(top + y) * 28 + left + x] = Math.min(Math.max(roundHalfUp(small.d[y * nw + x]), 0), 255);
+  let total = 0, solid = 0;
+  for (const v of out) { total += v; if (v > 127) solid += v; }
+  if (2 * solid < total) throw new NoDigit("no digit found: mostly faint marks, noise or a texture, not a digit");
   return out;
 }
 
@@ -173,4 +184,4 @@ function grayFromRgba(rgba, h, w) {
   return g;
 }
 
-window.edgeLstmPreprocess = { toMnist, grayFromRgba, BlankPicture };
+window.edgeLstmPreprocess = { toMnist, grayFromRgba, BlankPicture, NoDigit };
