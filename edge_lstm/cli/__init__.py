@@ -5,7 +5,8 @@ at module level, so `edge-lstm --help` is instant and the deployment commands ne
 
     train -> cli/train.py        eval -> cli/evaluate.py     export -> cli/export.py
     inspect -> cli/inspect.py    predict -> cli/predict.py   providers -> cli/providers.py
-    bench -> cli/bench.py        web -> cli/web.py           (shared: cli/common.py)
+    bench -> cli/bench.py        serve -> cli/serve.py       web -> cli/web.py
+    (shared: cli/common.py)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 
 from edge_lstm import __version__
-from edge_lstm.cli import bench, evaluate, export, inspect, predict, providers, train, web
+from edge_lstm.cli import bench, evaluate, export, inspect, predict, providers, serve, train, web
 
 app = typer.Typer(
     name="edge-lstm",
@@ -48,6 +49,7 @@ app.command("inspect")(inspect.inspect)
 app.command("predict")(predict.predict)
 app.command("providers")(providers.providers)
 app.command("bench")(bench.bench)
+app.command("serve")(serve.serve)
 app.command("web")(web.web)
 
 

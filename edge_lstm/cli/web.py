@@ -44,17 +44,23 @@ def web(
     if as_json and not serve:
         emit_json({"folder": str(folder)})
     if serve:
-        import time
+        import signal
 
-        from edge_lstm.web.serve import start
+        from edge_lstm.serve import ServeConfig, bind, build_app, run
+        from edge_lstm.serve.server import url_of
 
-        server, url = start(folder, port)
-        typer.echo(f"serving {url}  (Ctrl-C stops)")
-        if as_json:
-            emit_json({"folder": str(folder), "url": url})
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            server.shutdown()
-            typer.echo("stopped")
+        # One server: the page at /, and its model files behind the Open Inference Protocol at /v2.
+        files = (("", folder / "model.onnx"), *((("", folder / "step.onnx"),) if step is not None else ()))
+        app = build_app(ServeConfig(models=files, static=folder, port=port))
+        sock = bind("127.0.0.1", port)
+        url = url_of(sock) + "/"
+
+        def ready() -> None:
+            typer.echo(f"serving {url}  (the page; its models at {url}v2/models; Ctrl-C stops)")
+            if as_json:
+                emit_json({"folder": str(folder), "url": url})
+
+        stopped = run(app, sock, on_ready=ready)
+        typer.echo("stopped")
+        if stopped.signal == signal.SIGINT:
+            raise typer.Exit(130)

@@ -116,16 +116,20 @@ def _remove_background(g: np.ndarray, flat: float) -> np.ndarray:
     return np.clip(g - np.maximum(level, 0), 0, None)
 
 
-def load_image(path: Path, normalize: bool = True) -> np.ndarray:
-    """A picture file -> (1, 28, 28) uint8, decoded with bounded memory (see MAX_PIXELS)."""
+def load_image(path: Path | str | bytes, normalize: bool = True, name: str | None = None) -> np.ndarray:
+    """A picture (a file, or its bytes as uploaded) -> (1, 28, 28) uint8, decoded with bounded memory
+    (see MAX_PIXELS). `name` is what error messages call it (default: the path, or "the picture")."""
+    import io
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
+    path = name or ("the picture" if isinstance(path, bytes) else str(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # our limit is lower anyway
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise InputError(

@@ -57,14 +57,21 @@ class StreamingClassifier:
             )
         if self.steps >= contract.N_STEPS:
             raise InputError(f"all {contract.N_STEPS} rows were pushed already; call reset() for the next image")
-        feeds = {"row": x, "h": self.h, "c": self.c}
-        if self.graph_runner is not None:
-            logits, self.h, self.c = self.graph_runner.run(feeds)
-        else:
-            logits, self.h, self.c = self.session.run(None, feeds)
+        logits, self.h, self.c = self.step(x, self.h, self.c)
         self.steps += 1
         self.last_logits = logits
         return logits
+
+    def step(self, rows: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One time step for n streams whose state the caller keeps (a server holding many streams):
+        rows (n, 28) float32 in [0, 1], h and c (1, n, 128) -> (logits (n, 10), h, c). Safe to call
+        from several threads at once; the fixed batch of a fixed-batch file applies."""
+        feeds = {"row": rows, "h": h, "c": c}
+        if self.graph_runner is not None:
+            logits, h_out, c_out = self.graph_runner.run(feeds)
+        else:
+            logits, h_out, c_out = self.session.run(None, feeds)
+        return logits, h_out, c_out
 
     def predict(self) -> tuple[np.ndarray, np.ndarray]:
         """Anytime prediction from the rows seen so far: (labels, probabilities)."""

@@ -10,9 +10,8 @@ load. A run records its resolved options (resume.py); `--resume` continues with 
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,11 +24,12 @@ from edge_lstm.data import mnist
 from edge_lstm.errors import CheckpointError, TrainingInterrupted
 from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
-from edge_lstm.training.model import LSTMClassifier, init_tutorial_, to_float
+from edge_lstm.training.model import LSTMClassifier, init_lstm_, init_tutorial_, to_float
 from edge_lstm.training.recipes import TrainConfig
 from edge_lstm.training.resume import FINAL, LAST, refuse_differences, resume_command
-from edge_lstm.training.shards import ShardedStep, default_shards
-from edge_lstm.training.threads import ThreadTuner, policy_line, resolve_precision
+from edge_lstm.training.setup import averaged_model, loss_fn, make_optimizer, settle, total_steps
+from edge_lstm.training.shards import ShardedStep
+from edge_lstm.training.threads import ThreadTuner, policy_line
 
 
 class Reporter(Protocol):
@@ -87,60 +87,6 @@ def accuracy(
     return sum(counts) / max(1, len(labels))
 
 
-def _steps_per_epoch(n_train: int, batch_size: int) -> int:
-    return math.ceil(n_train / batch_size)
-
-
-def _total_steps(config: TrainConfig, n_train: int) -> int:
-    by_epochs = config.epochs * _steps_per_epoch(n_train, config.batch_size)
-    if config.max_samples is None:
-        return by_epochs
-    return math.ceil(config.max_samples / config.batch_size)  # the tutorial's `while step*batch < N`
-
-
-def _make_optimizer(
-    model: nn.Module, config: TrainConfig, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
-    if config.optimizer == "adamw":
-        opt: torch.optim.Optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "constant" or total_steps < 4:  # one-cycle needs a few steps per phase
-        return opt, None
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=total_steps, pct_start=max(config.warmup_frac, 2.0 / total_steps)
-    )
-    return opt, sched
-
-
-def settle(config: TrainConfig, device: str, saved: TrainConfig | None = None) -> TrainConfig:
-    """The options as this run uses and records them: precision resolved, the shard count chosen
-    (a resumed run keeps its own)."""
-    shards = config.shards or (saved.shards if saved is not None else None) or default_shards(device)
-    precision: Any = resolve_precision(config.precision, device)  # "fp32" or "bf16"
-    return replace(config, precision=precision, shards=shards)
-
-
-def _loss_fn(model: LSTMClassifier, config: TrainConfig) -> Any:
-    """(images, labels, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
-    loss_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
-
-    def loss_of(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if config.anytime > 0:
-            per_step = model.logits_per_step(x)  # (b, 28, 10)
-            logits, rows = per_step[:, -1], per_step.shape[1] - 1
-            early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (b*27, 10)
-            loss = loss_sum(logits, y) + config.anytime * loss_sum(early, y.repeat_interleave(rows)) / rows
-        else:
-            logits = model(x)  # (b, 10)
-            loss = loss_sum(logits, y)
-        return loss / batch, logits
-
-    return loss_of
-
-
 def train(
     config: TrainConfig,
     run_dir: Path = DEFAULT_RUN_DIR,
@@ -171,8 +117,8 @@ def train(
 
     n_train = len(train_split) if config.subset is None else min(config.subset, len(train_split))
     n_test = len(test_split) if config.test_subset is None else min(config.test_subset, len(test_split))
-    total_steps = _total_steps(config, n_train)
-    if state is not None and int(state["step"]) >= total_steps:
+    n_steps = total_steps(config, n_train)
+    if state is not None and int(state["step"]) >= n_steps:
         return _finished(state, config, run_dir, n_test)
     x_train = to_float(train_split.images[:n_train]).to(torch_device)
     y_train = torch.from_numpy(train_split.labels[:n_train].astype(np.int64)).to(torch_device)
@@ -183,17 +129,24 @@ def train(
     model = LSTMClassifier(config.model)
     if config.init == "tutorial":
         init_tutorial_(model)
+    elif config.init == "lstm":
+        init_lstm_(model)
     model.to(torch_device)
-    opt, sched = _make_optimizer(model, config, total_steps)
+    opt, sched = make_optimizer(model, config, n_steps)
     threads_before = torch.get_num_threads()
     assert config.shards is not None  # settled
     sharded = ShardedStep(model, config.shards, bf16=config.precision == "bf16", device=device)
     tuner = ThreadTuner(config.threads if device == "cpu" else 1, limit=config.shards, apply=sharded.set_workers)
-    loss_of = _loss_fn(model, config)
+    loss_of = loss_fn(model, config)
 
+    # The weights evaluated and written: an exponential moving average of the trained ones (config.ema),
+    # or the trained ones themselves.
+    averaged = averaged_model(model, config.ema)
     step, start_epoch, history, elapsed_before = 0, 0, [], 0.0
     if state is not None:
         model.load_state_dict(state["state_dict"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
@@ -206,15 +159,15 @@ def train(
         kept = [ln for ln in metrics_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
         metrics_path.write_text("".join(ln + "\n" for ln in kept))
     metrics = open(metrics_path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in `finally`
-    reporter.start(total_steps, config, start_epoch, policy_line(config, device, tuner))
+    reporter.start(n_steps, config, start_epoch, policy_line(config, device, tuner))
     t0 = time.perf_counter()
     epoch = start_epoch
     try:
-        while step < total_steps:
+        while step < n_steps:
             model.train()
             order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(n_train))
             for i in range(0, n_train, config.batch_size):
-                if step >= total_steps:
+                if step >= n_steps:
                     break
                 started = tuner.start()
                 idx = order[i : i + config.batch_size].to(torch_device)
@@ -223,6 +176,8 @@ def train(
                 if config.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 opt.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 if sched is not None:
                     sched.step()
                 step += 1
@@ -233,7 +188,8 @@ def train(
                     metrics.write(json.dumps({"step": step, "loss": loss, "batch_accuracy": acc, "lr": lr}) + "\n")
                 reporter.advance(step)
                 tuner.done(started)
-            test_acc = accuracy(model, x_test, y_test, sharded)
+            result_model = averaged.module if averaged is not None else model
+            test_acc = accuracy(result_model, x_test, y_test, sharded)
             seconds = elapsed_before + time.perf_counter() - t0
             history.append({
                 "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
@@ -247,6 +203,7 @@ def train(
                 "model_config": config.model.to_dict(), "train_config": config.to_dict(),
                 "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else {},
+                "averaged": averaged.state_dict() if averaged is not None else {},
                 "epoch": epoch, "step": step, "history": history, "train_seconds": seconds,
             })  # fmt: skip
             epoch += 1
@@ -261,7 +218,8 @@ def train(
         torch.set_num_threads(threads_before)
 
     train_seconds = elapsed_before + time.perf_counter() - t0
-    result = _write_final(final_path, config, model.cpu().state_dict(), history, step, train_seconds, n_test)
+    final_model = averaged.module if averaged is not None else model
+    result = _write_final(final_path, config, final_model.cpu().state_dict(), history, step, train_seconds, n_test)
     _plot_curve(metrics_path, run_dir / "training_curve.png")
     return result
 
@@ -282,6 +240,13 @@ def _write_final(
     return TrainResult(test_acc, seconds, len(history), steps, path, path.parent)
 
 
+def _kept_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """The weights a run keeps: the moving average's (its `module.` entries) when it has one."""
+    averaged = state.get("averaged") or {}
+    kept = {k.removeprefix("module."): v for k, v in averaged.items() if k.startswith("module.")}
+    return kept or state["state_dict"]
+
+
 def _finished(state: dict[str, Any], config: TrainConfig, run_dir: Path, n_test: int) -> TrainResult:
     """--resume of a run whose every step is done: model.pt is left as it is (its SHA-256 is what
     exported files record); if the run was stopped between its last epoch and writing model.pt,
@@ -295,7 +260,7 @@ def _finished(state: dict[str, Any], config: TrainConfig, run_dir: Path, n_test:
             int(m.get("epochs", len(history))), int(m.get("steps", state["step"])), final, run_dir, already_finished=True,
         )  # fmt: skip
     return _write_final(
-        final, config, state["state_dict"], history, int(state["step"]), float(state["train_seconds"]), n_test
+        final, config, _kept_weights(state), history, int(state["step"]), float(state["train_seconds"]), n_test
     )
 
 

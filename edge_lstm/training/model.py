@@ -75,6 +75,20 @@ def init_tutorial_(model: LSTMClassifier) -> None:
                     p[h : 2 * h] = 1.0  # forget gate
 
 
+def init_lstm_(model: LSTMClassifier) -> None:
+    """The default recipe's LSTM initialisation, on top of PyTorch's: forget-gate bias 1 (the cell
+    keeps its memory at the start, Jozefowicz et al. 2015) and each gate's recurrent weights
+    orthogonal (gradients through the 28 steps neither vanish nor explode at the start). Measured:
+    bench/results/train_recipes.json."""
+    h = model.config.n_hidden
+    params = dict(model.lstm.named_parameters())
+    with torch.no_grad():
+        params["bias_ih_l0"][h : 2 * h].fill_(1.0)  # PyTorch gate order: i, f, g, o
+        params["bias_hh_l0"][h : 2 * h].zero_()
+        for k in range(4):
+            nn.init.orthogonal_(params["weight_hh_l0"][k * h : (k + 1) * h])
+
+
 def to_float(images: np.ndarray) -> torch.Tensor:
     """uint8 images (N, 28, 28) -> float32 tensor in [0, 1], the model's input convention."""
     return torch.from_numpy(images.astype(np.float32) / 255.0)

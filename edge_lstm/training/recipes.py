@@ -26,7 +26,9 @@ class TrainConfig:
     schedule: Literal["onecycle", "constant"] = "onecycle"
     warmup_frac: float = 0.25  # share of steps spent ramping up to `lr` (one-cycle)
     grad_clip: float | None = 1.0  # max global gradient norm; LSTMs occasionally spike
-    init: Literal["pytorch", "tutorial"] = "pytorch"
+    # "lstm": PyTorch's, then forget-gate bias 1 and orthogonal recurrent weights (model.init_lstm_);
+    # "tutorial": the TensorFlow tutorial's; "pytorch": PyTorch's own.
+    init: Literal["pytorch", "lstm", "tutorial"] = "lstm"
     # Weight of an extra loss on the logits after every earlier row (0: off). Makes the streaming
     # model's early answers meaningful ("anytime" prediction) at a small cost in final accuracy.
     anytime: float = 0.0
@@ -39,6 +41,7 @@ class TrainConfig:
     # The weights depend on this, not on the threads; None: one per core, at most 4 (recorded in the run).
     shards: int | None = None
     label_smoothing: float = 0.0
+    ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
     seed: int = 1
     log_every: int = 20  # steps between loss / batch-accuracy lines, like the tutorial
     subset: int | None = None  # train on the first N training images (quick runs, tests)
@@ -65,6 +68,7 @@ class TrainConfig:
                 f"shards must be between 1 and min(64, batch size), got {self.shards}",
             ),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
         ]
         for ok, message in checks:
             if not ok:

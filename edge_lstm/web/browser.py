@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edge_lstm.errors import ProviderError
-from edge_lstm.web.serve import start
 
 # Headless, and no background traffic: a closed network refuses it, and it is noise in a benchmark.
 CHROMIUM_ARGS = [
@@ -37,6 +36,14 @@ def browser_status() -> tuple[bool, str]:
     return True, ""
 
 
+def serve_folder(folder: Path) -> tuple[str, Callable[[], None]]:
+    """The page folder served in a background thread by `edge-lstm serve`'s own server (with the
+    cross-origin isolation headers); (its URL, a stop function)."""
+    from edge_lstm.serve import ServeConfig, build_app, start_in_thread
+
+    return start_in_thread(build_app(ServeConfig(models=(), static=Path(folder))))
+
+
 def find_chromium() -> str:
     for candidate in (os.environ.get("EDGE_LSTM_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
         if candidate and (path := shutil.which(candidate)):
@@ -58,13 +65,13 @@ def open_page(folder: Path, query: str = "", timeout_s: float = 60.0) -> Iterato
             "the browser providers drive Chromium with Playwright: install the extra with `pip install -e '.[web]'`"
         ) from None
     executable = find_chromium()
-    server, url = start(folder)
+    url, stop = serve_folder(folder)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
-                page.goto(url + (f"?{query}" if query else ""))
+                page.goto(url + "/" + (f"?{query}" if query else ""))
                 page.wait_for_function(
                     "window.edgeLstm && (window.edgeLstm.ready || window.edgeLstm.error)", timeout=timeout_s * 1000
                 )
@@ -75,7 +82,7 @@ def open_page(folder: Path, query: str = "", timeout_s: float = 60.0) -> Iterato
             finally:
                 browser.close()
     finally:
-        server.shutdown()
+        stop()
 
 
 def bench_in_browser(folder: Path, ep: str, settings: dict[str, float], pixels: list[int]) -> dict[str, Any]:

@@ -1,0 +1,273 @@
+"""The ASGI application: the Open Inference Protocol's routes, a picture endpoint, /metrics and
+(optionally) a static folder, on Starlette. uvicorn runs it here (server.py); Ray Serve can mount the
+same app on its replicas.
+
+Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/1],
+/v2/models/{name}/ready, /v2/models/{name}/config; POST /v2/models/{name}[/versions/1]/infer;
+POST /predict (a picture: raw body or multipart); GET /metrics. Every error is JSON
+`{"error": "..."}` with a 4xx status saying what is wrong (503 + Retry-After when the queue is full).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from edge_lstm import __version__, contract
+from edge_lstm.errors import EdgeLstmError
+from edge_lstm.runtime.inputs import softmax, to_input
+from edge_lstm.runtime.preprocess import load_image
+from edge_lstm.serve import protocol
+from edge_lstm.serve.batcher import Overloaded
+from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.metrics import Metrics
+from edge_lstm.serve.models import Served, load, start_batchers
+from edge_lstm.serve.static import IsolatedStatic
+from edge_lstm.serve.streams import SequenceError
+
+log = logging.getLogger("edge_lstm.serve")
+OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
+
+
+class BearerAuth:
+    """Every route but the health probes needs `Authorization: Bearer TOKEN` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(OPEN):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.token):
+                response = JSONResponse(
+                    {"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"}, 401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it passes `limit` bytes: never held whole when too big."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise protocol.ProtocolError(f"the body is {int(length):,} bytes, over the {limit:,}-byte limit", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise protocol.ProtocolError(f"the body is over the {limit:,}-byte limit", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error(message: str, status: int, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status, headers=headers or None)
+
+
+def build_app(config: ServeConfig) -> Starlette:
+    """Load every model (errors surface here, before a port is bound) and build the app."""
+    config.validate()
+    served = load(config)
+    metrics = Metrics()
+    state = {"ready": False}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        start_batchers(served, config, metrics)
+        state["ready"] = True
+        yield
+        state["ready"] = False  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
+        for s in served.values():
+            await s.batcher.stop()
+
+    def model(request: Request) -> Served:
+        name = request.path_params["name"]
+        if name not in served:
+            raise protocol.ProtocolError(f"unknown model {name!r}; this server has {', '.join(served) or 'none'}", 404)
+        version = request.path_params.get("version")
+        if version not in (None, "1"):
+            raise protocol.ProtocolError(f"model {name!r} has version 1 only, not {version!r}", 404)
+        return served[name]
+
+    default_classifier = next((n for n, s in served.items() if s.kind == "classifier"), "")
+
+    def answer(
+        route: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Runs a handler; turns every expected failure into its status and one-line message, and counts it."""
+
+        async def endpoint(request: Request) -> Response:
+            t0 = time.perf_counter()
+            name = request.path_params.get("name") or request.query_params.get("model") or default_classifier
+            name = name if name in served else "(unknown)"  # a label per unknown name would grow without end
+            try:
+                response = await handler(request)
+            except protocol.ProtocolError as e:
+                response = error(str(e), e.status)
+            except (EdgeLstmError, SequenceError) as e:
+                response = error(str(e), 400)
+            except Overloaded as e:
+                response = error(f"overloaded: {e}; retry later", 503, **{"Retry-After": "1"})
+            except ClientDisconnect:
+                response = Response(status_code=499)  # nobody to answer; counted, nothing leaks
+            metrics.answered(route, name, response.status_code, time.perf_counter() - t0)
+            return response
+
+        return endpoint
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready(request: Request) -> Response:
+        return JSONResponse({"ready": state["ready"]}, 200 if state["ready"] else 503)
+
+    async def server_metadata(request: Request) -> Response:
+        return JSONResponse(
+            {"name": "edge-lstm", "version": __version__, "extensions": ["binary_tensor_data", "sequence"]}
+        )
+
+    async def model_metadata(request: Request) -> Response:
+        return JSONResponse(protocol.metadata(model(request).name, model(request).spec))
+
+    async def model_ready(request: Request) -> Response:
+        model(request)
+        return JSONResponse({"ready": state["ready"]}, 200 if state["ready"] else 503)
+
+    async def model_config(request: Request) -> Response:
+        return JSONResponse(triton_config(model(request), config))
+
+    async def infer(request: Request) -> Response:
+        s = model(request)
+        body = protocol.decompress(
+            await read_body(request, config.max_body), request.headers.get("content-encoding"), config.max_body
+        )
+        req = protocol.decode_infer(body, request.headers.get("inference-header-content-length"))
+        logits = await (run_stream(s, req) if s.kind == "streaming-step" else run_classifier(s, req))
+        payload, header = protocol.encode_infer(s.name, req, [protocol.Tensor(contract.OUTPUT, logits)])
+        payload, encoding = (
+            protocol.compress(payload, request.headers.get("accept-encoding"))
+            if len(payload) > 1024
+            else (payload, None)
+        )
+        headers = {"Inference-Header-Content-Length": str(header)} if header is not None else {}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        media = "application/octet-stream" if header is not None else "application/json"
+        return Response(payload, media_type=media, headers=headers)
+
+    def one_input(s: Served, req: protocol.InferRequest) -> np.ndarray:
+        want = s.spec.inputs[0].name
+        if set(req.inputs) != {want}:
+            raise protocol.ProtocolError(f"model {s.name!r} takes one input, {want!r}; got {', '.join(req.inputs)}")
+        if req.outputs is not None and set(req.outputs) - {contract.OUTPUT}:
+            raise protocol.ProtocolError(f"model {s.name!r} has one output, {contract.OUTPUT!r}")
+        return req.inputs[want]
+
+    async def run_classifier(s: Served, req: protocol.InferRequest) -> np.ndarray:
+        if "sequence_id" in req.parameters:
+            raise protocol.ProtocolError(f"model {s.name!r} is not a sequence model; send whole images")
+        x = one_input(s, req)
+        if x.ndim == 3 and len(x) > config.max_request_batch:
+            raise protocol.ProtocolError(f"{len(x)} images in one request; at most {config.max_request_batch}", 413)
+        images = to_input(x)  # shape, dtype, range and NaN checked against the contract, per request
+        result: np.ndarray = await s.batcher.submit(images)
+        return result
+
+    async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
+        p = req.parameters
+        sequence = p.get("sequence_id")
+        if sequence in (None, 0, "") or isinstance(sequence, bool) or not isinstance(sequence, int | str):
+            raise protocol.ProtocolError(
+                f"model {s.name!r} keeps each stream's state: give parameters.sequence_id (a non-zero integer "
+                "or a string), with sequence_start on a stream's first request and sequence_end on its last"
+            )
+        rows = to_input(one_input(s, req), rank=2)
+        result: np.ndarray = await s.batcher.submit(
+            sequence, bool(p.get("sequence_start")), bool(p.get("sequence_end")), rows
+        )
+        return result
+
+    async def picture(request: Request) -> Response:
+        name = request.query_params.get("model") or default_classifier
+        if name not in served or served[name].kind != "classifier":
+            raise protocol.ProtocolError(f"no classifier named {name!r} on this server", 404)
+        filename = "the picture"
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            async with request.form(max_files=1, max_fields=1, max_part_size=config.max_body) as form:
+                upload = next((v for v in form.values() if not isinstance(v, str)), None)
+                if upload is None:
+                    raise protocol.ProtocolError("the form holds no file; send the picture as a file field")
+                filename = upload.filename or filename
+                data = await upload.read(config.max_body + 1)
+                if len(data) > config.max_body:
+                    raise protocol.ProtocolError(f"the picture is over the {config.max_body:,}-byte limit", 413)
+        else:
+            data = await read_body(request, config.max_body)
+        if not data:
+            raise protocol.ProtocolError("no picture: send a PNG or JPEG as the body, or as a multipart file field")
+        from starlette.concurrency import run_in_threadpool
+
+        image = await run_in_threadpool(load_image, data, True, filename)  # decoding is CPU work: off the loop
+        logits = await served[name].batcher.submit(to_input(image))
+        probs = softmax(logits)[0]
+        label = int(probs.argmax())
+        return JSONResponse({"model": name, "label": label, "probability": float(probs[label]),
+                             "probabilities": [round(float(p), 6) for p in probs]})  # fmt: skip
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    def route(path: str, handler: Callable[[Request], Awaitable[Response]], name: str, method: str = "GET") -> Route:
+        return Route(path, answer(name, handler), methods=[method])
+
+    routes: list[Any] = [
+        route("/v2/health/live", live, "live"),
+        route("/v2/health/ready", ready, "ready"),
+        route("/v2", server_metadata, "server_metadata"),
+        route("/v2/models/{name}", model_metadata, "model_metadata"),
+        route("/v2/models/{name}/versions/{version}", model_metadata, "model_metadata"),
+        route("/v2/models/{name}/ready", model_ready, "model_ready"),
+        route("/v2/models/{name}/config", model_config, "model_config"),
+        route("/v2/models/{name}/infer", infer, "infer", "POST"),
+        route("/v2/models/{name}/versions/{version}/infer", infer, "infer", "POST"),
+        route("/predict", picture, "predict", "POST"),
+        Route("/metrics", metrics_route),
+    ]
+    if config.static is not None:
+        routes.append(Mount("/", app=IsolatedStatic(directory=config.static, html=True)))
+    middleware = [Middleware(BearerAuth, token=config.token)] if config.token else []
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.served, app.state.metrics = served, metrics
+    return app
+
+
+def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:
+    """`GET /v2/models/{name}/config` in Triton's JSON form (perf_analyzer and tritonclient read it)."""
+
+    def io(t: contract.TensorSpec) -> dict[str, Any]:
+        return {"name": t.name, "data_type": "TYPE_FP32", "dims": [d for d in t.dims if not isinstance(d, str)]}
+
+    out: dict[str, Any] = {
+        "name": s.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
+        "max_batch_size": config.max_request_batch if s.kind == "classifier" else contract.N_STEPS,
+        "input": [io(t) for t in s.spec.inputs], "output": [io(t) for t in s.spec.outputs],
+    }  # fmt: skip
+    if s.kind == "classifier" and config.batching:
+        out["dynamic_batching"] = {"max_queue_delay_microseconds": config.max_delay_us}
+    if s.kind == "streaming-step":
+        out["sequence_batching"] = {"max_sequence_idle_microseconds": int(config.stream_idle_s * 1e6)}
+    return out

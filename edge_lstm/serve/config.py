@@ -1,0 +1,99 @@
+"""Everything one `edge-lstm serve` needs to know, in one typed object, checked before anything loads.
+
+The batching defaults were chosen by measurement (`python bench/serve.py`, bench/results/serve.json,
+2 cores of an AMD EPYC): merging up to 64 images with no added queue delay gave the highest rate
+within a 10 ms p99; a delay only adds latency when the server is idle, and under load the queue
+fills by itself while the runner is busy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_lstm.errors import ConfigError
+from edge_lstm.runtime.session import SessionConfig
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    # (name, model file); an empty name takes the default (default_names); the kind (classifier or
+    # step model) is read from the file
+    models: tuple[tuple[str, Path], ...]
+    host: str = "127.0.0.1"  # loopback by default: another address must be asked for
+    port: int = 8000
+    token: str | None = None  # bearer token every route but health needs (required off loopback)
+    no_auth: bool = False  # the explicit opt-out of the token off loopback
+    # --- dynamic batching (the classifier); Triton's dynamic_batching knobs
+    batching: bool = True  # False: every request its own runner call
+    max_batch: int = 64  # images merged into one runner call at most
+    max_delay_us: int = 0  # how long a request that finds the runner idle waits for others
+    max_queue: int = 4096  # images waiting at most; past it, 503 with Retry-After
+    instances: int = 1  # runner calls in flight at once
+    # --- streams (the step model); Triton's sequence_batching knobs
+    stream_max_batch: int = 256  # rows of different sequences in one step call
+    stream_idle_s: float = 60.0  # a sequence idle this long is forgotten
+    max_sequences: int = 10_000  # live sequences at most (each holds 1 KiB of state)
+    # --- limits of one request
+    max_body: int = 32 * 2**20  # bytes of an inference request or a picture
+    max_request_batch: int = 4096  # images in one inference request
+    static: Path | None = None  # a folder to serve at / (the browser page)
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def validate(self) -> None:
+        if not self.models and self.static is None:
+            raise ConfigError("nothing to serve: no model file (export one with `edge-lstm export`)")
+        names = [n for n, _ in self.models if n]
+        for n in names:
+            if not NAME.match(n):
+                raise ConfigError(f"model name {n!r}: use letters, digits, '_', '-' and '.' (at most 64)")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"two models are named the same: {', '.join(sorted(names))}")
+        checks = [
+            (0 <= self.port <= 65535, f"--port must be 0..65535, got {self.port}"),
+            (1 <= self.max_batch <= 4096, f"--max-batch must be 1..4096, got {self.max_batch}"),
+            (0 <= self.max_delay_us <= 1_000_000, f"--max-delay-us must be 0..1000000, got {self.max_delay_us}"),
+            (self.max_queue >= self.max_batch, "--max-queue must be at least --max-batch"),
+            (1 <= self.instances <= 64, f"--instances must be 1..64, got {self.instances}"),
+            (1 <= self.stream_max_batch <= 4096, "--stream-max-batch must be 1..4096"),
+            (math.isfinite(self.stream_idle_s) and self.stream_idle_s > 0, "--stream-idle must be > 0 seconds"),
+            (self.max_sequences >= 1, "--max-sequences must be >= 1"),
+            (self.max_body >= 1024, "--max-body must be at least 1024 bytes"),
+            (1 <= self.max_request_batch <= self.max_queue, "--max-request-batch must be 1..--max-queue"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if self.token is not None and len(self.token) < 16:
+            raise ConfigError("--token must be at least 16 characters (e.g. `openssl rand -hex 16`)")
+        if not self.loopback() and self.token is None and not self.no_auth:
+            raise ConfigError(
+                f"--host {self.host} is reachable from other machines: give a bearer token (--token or "
+                "$EDGE_LSTM_TOKEN), or --no-auth to serve anyone who can reach it"
+            )
+
+
+def default_names(paths: list[Path], kinds: list[str]) -> list[str]:
+    """edge_lstm for the first classifier and edge_lstm_step for the first step model (the names of
+    `export --triton`'s repository), the file's stem for the others."""
+    out, taken = [], set()
+    for path, kind in zip(paths, kinds, strict=True):
+        name = "edge_lstm" if kind == "classifier" else "edge_lstm_step"
+        if name in taken:
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64]
+        taken.add(name)
+        out.append(name)
+    return out

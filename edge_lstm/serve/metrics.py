@@ -1,0 +1,45 @@
+"""Prometheus metrics at /metrics, with the standard client library (prometheus_client).
+
+One registry per app (several apps in one process, as in the tests, do not share counters).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Latency buckets from 100 us (an idle server's batch 1) to 10 s (a queue that has backed up).
+LATENCY_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "edge_lstm_requests", "Requests answered, by route, model and HTTP status.", ["route", "model", "code"],
+            registry=r,
+        )  # fmt: skip
+        self.errors = Counter(
+            "edge_lstm_request_errors", "Requests answered with an error status (4xx, 5xx).", ["route", "model", "code"],
+            registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "edge_lstm_request_latency_seconds", "Time from a request's arrival to its answer.", ["route", "model"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.batch = Histogram(
+            "edge_lstm_batch_size", "Images (or stream rows) per runner call.", ["model"],
+            buckets=BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue = Gauge("edge_lstm_queue_depth", "Images waiting for the runner.", ["model"], registry=r)
+        self.streams = Gauge("edge_lstm_live_streams", "Sequences whose state the server holds.", ["model"], registry=r)
+
+    def answered(self, route: str, model: str, code: int, seconds: float) -> None:
+        self.requests.labels(route, model, str(code)).inc()
+        if code >= 400:
+            self.errors.labels(route, model, str(code)).inc()
+        self.latency.labels(route, model).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,108 @@
+"""The served models: each file opened once through the runtime (contract checked), with its batcher.
+
+A classifier file answers through the dynamic batcher; a step model through the sequence batcher,
+the server keeping each stream's state. Loading happens before the server binds its port, so a bad
+file is one clean error at start, not a failure on the first request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm import contract
+from edge_lstm.errors import ConfigError
+from edge_lstm.runtime import Classifier, StreamingClassifier
+from edge_lstm.runtime.session import SessionConfig, read_model_bytes
+from edge_lstm.serve.batcher import DynamicBatcher
+from edge_lstm.serve.config import ServeConfig, default_names
+from edge_lstm.serve.metrics import Metrics
+from edge_lstm.serve.streams import SequenceBatcher
+
+# What a client of the step model sends and gets: rows in, the logits so far out (the state stays here).
+SERVED_STEP = contract.ModelSpec(
+    kind="streaming-step",
+    inputs=(contract.TensorSpec("row", (contract.BATCH, contract.N_INPUTS)),),
+    outputs=(contract.TensorSpec("logits", (contract.BATCH, contract.N_CLASSES)),),
+    layout="the rows of one sequence, in order; the server keeps h and c",
+)
+
+
+@dataclass
+class Served:
+    name: str
+    path: Path
+    kind: str  # "classifier" or "streaming-step"
+    runner: Any  # Classifier or StreamingClassifier
+    batcher: Any = None  # DynamicBatcher or SequenceBatcher, made when the event loop runs
+
+    @property
+    def spec(self) -> contract.ModelSpec:
+        return contract.CLASSIFIER if self.kind == "classifier" else SERVED_STEP
+
+
+def kind_of(path: Path, session: SessionConfig) -> str:
+    """'classifier' or 'streaming-step', from the file's own inputs (the runtime checks the rest)."""
+    import onnxruntime as ort
+
+    data, _ = read_model_bytes(path)
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    try:
+        names = [i.name for i in ort.InferenceSession(data, so, providers=["CPUExecutionProvider"]).get_inputs()]
+    except Exception:  # onnxruntime's pybind errors: the runner below reports the file properly
+        return "classifier"
+    spec = contract.spec_for(names)
+    return spec.kind if spec is not None else "classifier"
+
+
+def load(config: ServeConfig) -> dict[str, Served]:
+    paths = [p for _, p in config.models]
+    kinds = [kind_of(p, config.session) for p in paths]
+    names = [n or d for (n, _), d in zip(config.models, default_names(paths, kinds), strict=True)]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two models would be named the same ({', '.join(names)}); name them: NAME=PATH")
+    served = {}
+    for name, path, kind in zip(names, paths, kinds, strict=True):
+        if kind == "classifier":
+            runner: Any = Classifier(path, config.session)
+        else:
+            runner = StreamingClassifier(path, 1, config.session)
+            if runner.fixed_batch is not None:
+                raise ConfigError(
+                    f"{path}: a step model of a fixed batch; serve one with a batch axis (export --streaming)"
+                )
+        served[name] = Served(name, path, kind, runner)
+    return served
+
+
+def start_batchers(served: dict[str, Served], config: ServeConfig, metrics: Metrics) -> None:
+    """Inside the running event loop (the app's startup)."""
+    for s in served.values():
+        if s.kind == "classifier":
+
+            def observe(batch: int, depth: int, name: str = s.name) -> None:
+                metrics.batch.labels(name).observe(batch)
+                metrics.queue.labels(name).set(depth)
+
+            s.batcher = DynamicBatcher(
+                s.runner.logits, config.max_batch if config.batching else 1, config.max_delay_us / 1e6,
+                config.max_queue, config.instances, observe,
+            )  # fmt: skip
+        else:
+
+            def observe_rows(batch: int, live: int, name: str = s.name) -> None:
+                metrics.batch.labels(name).observe(batch)
+                metrics.streams.labels(name).set(live)
+
+            s.batcher = SequenceBatcher(
+                s.runner.step, config.stream_max_batch, config.stream_idle_s, config.max_sequences, observe_rows
+            )
+        s.batcher.start()
+
+
+def zero_image() -> np.ndarray:
+    return np.zeros((1, contract.N_STEPS, contract.N_INPUTS), np.float32)

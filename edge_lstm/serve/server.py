@@ -1,0 +1,127 @@
+"""Running the app: uvicorn on a socket bound here first (a taken or foreign address is one clean
+error), stopped gracefully by SIGTERM or Ctrl-C: no new connections, what is in flight finishes.
+
+`start_in_thread` runs the same server in a background thread (the page's tests, `bench` against a
+page) and returns its URL and a stop function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from edge_lstm.errors import EdgeLstmError
+
+GRACE_S = 30  # how long in-flight requests get to finish after a stop signal
+
+
+class QuietConnections(logging.Filter):
+    """A client that drops its connection mid-download (a reload, a closed tab) is one line, not a
+    traceback: uvicorn logs such errors with the exception attached."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ConnectionError | BrokenPipeError):
+            record.msg = f"connection dropped by the client ({type(record.exc_info[1]).__name__})"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise EdgeLstmError(
+            f"cannot serve on {host}:{port} ({e.strerror or e}); choose another --port (0: any free one)"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+@dataclass
+class Stopped:
+    signal: int | None  # signal.SIGINT, signal.SIGTERM, or None (stopped from code)
+
+
+def _server(app: Any, sock: socket.socket, log_level: str) -> object:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's, but a stop signal is reported to the caller instead of raised again."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            before = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, h in before.items():
+                    signal.signal(s, h)
+
+    logging.getLogger("uvicorn.error").addFilter(QuietConnections())
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="on",
+        loop="auto", http="auto",
+    )  # fmt: skip
+    return Server(config)
+
+
+def run(
+    app: Any, sock: socket.socket, log_level: str = "warning", on_ready: Callable[[], None] | None = None
+) -> Stopped:
+    """Serve until a stop signal; returns which one."""
+    server = _server(app, sock, log_level)
+    if on_ready is not None:
+        original = server.startup  # type: ignore[attr-defined]
+
+        async def startup(sockets: list[socket.socket] | None = None) -> None:
+            await original(sockets=sockets)
+            on_ready()
+
+        server.startup = startup  # type: ignore[attr-defined]
+    server.run(sockets=[sock])  # type: ignore[attr-defined]
+    captured = getattr(server, "_captured_signals", [])
+    return Stopped(captured[-1] if captured else None)
+
+
+def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
+    """The server in a background thread: (its URL, a function that stops it and waits)."""
+    sock = bind(host, port)
+    server = _server(app, sock, "error")
+    started = threading.Event()
+    original = server.startup  # type: ignore[attr-defined]
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        await original(sockets=sockets)
+        started.set()
+
+    server.startup = startup  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="edge-lstm-serve")  # type: ignore[attr-defined]
+    thread.start()
+    if not started.wait(30):
+        raise EdgeLstmError("the server did not start within 30 s")
+
+    def stop() -> None:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(GRACE_S + 5)
+        sock.close()
+
+    return url_of(sock), stop

@@ -1,0 +1,78 @@
+"""What one training run is made of, from its config: the step count, the optimizer and its
+schedule, the loss, the weight average, and the options as the run resolves and records them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from edge_lstm.training.model import LSTMClassifier
+from edge_lstm.training.recipes import TrainConfig
+from edge_lstm.training.shards import default_shards
+from edge_lstm.training.threads import resolve_precision
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return math.ceil(n_train / batch_size)
+
+
+def total_steps(config: TrainConfig, n_train: int) -> int:
+    by_epochs = config.epochs * steps_per_epoch(n_train, config.batch_size)
+    if config.max_samples is None:
+        return by_epochs
+    return math.ceil(config.max_samples / config.batch_size)  # the tutorial's `while step*batch < N`
+
+
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    if config.optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "constant" or total_steps < 4:  # one-cycle needs a few steps per phase
+        return opt, None
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=total_steps, pct_start=max(config.warmup_frac, 2.0 / total_steps)
+    )
+    return opt, sched
+
+
+def averaged_model(model: nn.Module, decay: float) -> Any:
+    if decay <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def settle(config: TrainConfig, device: str, saved: TrainConfig | None = None) -> TrainConfig:
+    """The options as this run uses and records them: precision resolved, the shard count chosen
+    (a resumed run keeps its own)."""
+    shards = config.shards or (saved.shards if saved is not None else None) or default_shards(device)
+    precision: Any = resolve_precision(config.precision, device)  # "fp32" or "bf16"
+    return replace(config, precision=precision, shards=shards)
+
+
+def loss_fn(model: LSTMClassifier, config: TrainConfig) -> Any:
+    """(images, labels, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
+    loss_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if config.anytime > 0:
+            per_step = model.logits_per_step(x)  # (b, 28, 10)
+            logits, rows = per_step[:, -1], per_step.shape[1] - 1
+            early = per_step[:, :-1].reshape(-1, per_step.shape[-1])  # (b*27, 10)
+            loss = loss_sum(logits, y) + config.anytime * loss_sum(early, y.repeat_interleave(rows)) / rows
+        else:
+            logits = model(x)  # (b, 10)
+            loss = loss_sum(logits, y)
+        return loss / batch, logits
+
+    return loss_of
