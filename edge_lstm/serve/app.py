@@ -181,8 +181,9 @@ def build_app(config: ServeConfig) -> Starlette:
         if "sequence_id" in req.parameters:
             raise protocol.ProtocolError(f"model {s.name!r} is not a sequence model; send whole images")
         x = one_input(s, req)
-        if x.ndim == 3 and len(x) > config.max_request_batch:
-            raise protocol.ProtocolError(f"{len(x)} images in one request; at most {config.max_request_batch}", 413)
+        most = min(config.max_request_batch, config.max_queue)
+        if x.ndim == 3 and len(x) > most:
+            raise protocol.ProtocolError(f"{len(x)} images in one request; at most {most}", 413)
         images = to_input(x)  # shape, dtype, range and NaN checked against the contract, per request
         result: np.ndarray = await s.batcher.submit(images)
         return result

@@ -93,14 +93,10 @@ def start_batchers(served: dict[str, Served], config: ServeConfig, metrics: Metr
                 config.max_queue, config.instances, observe,
             )  # fmt: skip
         else:
-
-            def observe_rows(batch: int, live: int, name: str = s.name) -> None:
-                metrics.batch.labels(name).observe(batch)
-                metrics.streams.labels(name).set(live)
-
             s.batcher = SequenceBatcher(
-                s.runner.step, config.stream_max_batch, config.stream_idle_s, config.max_sequences, observe_rows
-            )
+                s.runner.step, config.stream_max_batch, config.stream_idle_s, config.max_sequences,
+                metrics.batch.labels(s.name).observe, metrics.streams.labels(s.name).set,
+            )  # fmt: skip
         s.batcher.start()
 
 

@@ -51,10 +51,11 @@ class _Sequence:
 class SequenceBatcher:
     def __init__(
         self, step: StepFn, max_batch: int, idle_s: float, max_sequences: int,
-        observe: Callable[[int, int], None] | None = None,
+        observe: Callable[[int], None] | None = None, on_live: Callable[[int], None] | None = None,
     ) -> None:  # fmt: skip
         self.step, self.max_batch, self.idle_s, self.max_sequences = step, max_batch, idle_s, max_sequences
-        self.observe = observe or (lambda batch, live: None)
+        self.observe = observe or (lambda batch: None)  # rows per step call
+        self.on_live = on_live or (lambda live: None)  # sequences held, whenever that changes
         self.sequences: dict[str | int, _Sequence] = {}
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="edge-lstm-streams")
         self._wake = asyncio.Event()
@@ -86,6 +87,7 @@ class SequenceBatcher:
                 raise Overloaded(f"{len(self.sequences)} sequences are live (limit {self.max_sequences})")
             zeros = np.zeros(contract.N_HIDDEN, np.float32)
             seq = self.sequences[sequence_id] = _Sequence(zeros, zeros.copy())
+            self.on_live(len(self.sequences))
         elif seq is None:
             raise SequenceError(
                 f"sequence {sequence_id!r} is not live (never started, ended, or idle for over {self.idle_s:g} s); "
@@ -110,6 +112,7 @@ class SequenceBatcher:
     def _forget(self, sequence_id: str | int, seq: _Sequence) -> None:
         if self.sequences.get(sequence_id) is seq:
             del self.sequences[sequence_id]
+            self.on_live(len(self.sequences))
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -128,7 +131,7 @@ class SequenceBatcher:
             rows = np.stack([s.jobs[0].rows[s.jobs[0].done] for _, s in ready])  # (n, 28)
             h = np.stack([s.h for _, s in ready])[None]  # (1, n, 128)
             c = np.stack([s.c for _, s in ready])[None]
-            self.observe(len(ready), self.live)
+            self.observe(len(ready))
             try:
                 logits, h_out, c_out = await loop.run_in_executor(self.executor, self.step, rows, h, c)
             except Exception as e:  # the step model's failure belongs to every job of this call
@@ -153,4 +156,4 @@ class SequenceBatcher:
             cutoff = time.monotonic() - self.idle_s
             for sid, s in list(self.sequences.items()):
                 if not s.jobs and s.last_seen < cutoff:
-                    del self.sequences[sid]
+                    self._forget(sid, s)
