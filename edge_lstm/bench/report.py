@@ -56,6 +56,33 @@ def table(report: BenchReport) -> Any:
     return t
 
 
+def server_table(report: BenchReport) -> Any:
+    """The server scenario: every run (with --latency-bound, every rate the search tried) and the verdict."""
+    from rich.table import Table
+
+    t = Table(title="server scenario (Poisson arrivals)", caption="latency: request sent to answer read")
+    for col in ("target", "via", "rate/s", "n", "p50 [95% CI]", "p90", "p99 [95% CI]", "lag p99", "gen CPU", "valid"):
+        t.add_column(col, justify="left" if col in ("target", "via", "valid") else "right")
+    for entry in report.server:
+        runs = [entry["run"]] if "run" in entry else entry["trail"]
+        for r in runs:
+            ci50 = f" [{_ms(r['p50_ci_ms'][0])}, {_ms(r['p50_ci_ms'][1])}]" if r["p50_ci_ms"][0] is not None else ""
+            ci99 = f" [{_ms(r['p99_ci_ms'][0])}, {_ms(r['p99_ci_ms'][1])}]" if r["p99_ci_ms"][0] is not None else ""
+            verdict = "yes" if r["valid"] else "no: " + "; ".join(r["why"])
+            if r.get("meets_bound") is not None:
+                verdict += ", p99 under the bound" if r["meets_bound"] else ", misses the bound"
+            t.add_row(
+                Path(r["target"]).name if "://" not in r["target"] else r["target"], r["via"], f"{r['rate']:,.0f}",
+                str(r["n"]), _ms(r["p50_ms"]) + ci50, _ms(r["p90_ms"]), _ms(r["p99_ms"]) + ci99, _ms(r["lag_p99_ms"]),
+                "-" if r["generator_cpu"] is None else f"{r['generator_cpu']:.2f}", verdict,
+            )  # fmt: skip
+        if "max_rate" in entry:
+            best = entry["max_rate"]
+            t.add_row(entry["target"], "max rate", "-" if best is None else f"{best:,.0f}", "", "", "", "", "", "",
+                      f"highest rate with p99 <= {entry['latency_bound_ms']:g} ms")  # fmt: skip
+    return t
+
+
 def summary_lines(report: BenchReport) -> list[str]:
     """What the auto defaults chose (threads, CUDA graphs) and the fastest configuration per scenario."""
     lines = sorted(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from edge_lstm.bench.harness import Clock, Measured, measure
 from edge_lstm.bench.results import ResultRow, add_ratios, best_per_scenario, result_row
 from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import METHOD
-from edge_lstm.bench.targets import LiteRtTarget, OrtTarget, StreamingTarget, TorchTarget
+from edge_lstm.bench.targets import LiteRtTarget, OrtTarget, StreamingTarget, TorchTarget, UrlTarget
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
 from edge_lstm.runtime import SessionConfig, auto_threads
@@ -32,19 +32,23 @@ class BenchReport:
     environment: dict[str, Any]
     results: list[ResultRow]
     best: dict[str, dict[str, Any]]
+    server: list[dict[str, Any]] = field(default_factory=list)  # the server scenario's runs and searches
 
     def to_dict(self, raw: bool = True) -> dict[str, Any]:
         rows = [r.to_dict() for r in self.results]
         if not raw:
             for r in rows:
                 r.pop("raw_ms", None)
-        return {"method": self.method, "environment": self.environment, "results": rows, "best": self.best}
+        out = {"method": self.method, "environment": self.environment, "results": rows, "best": self.best}
+        if self.server:
+            out["server"] = self.server
+        return out
 
 
 def plan(cfg: BenchSettings) -> list[tuple[str, int, int | None]]:
     """(scenario, batch, threads) triples; threads None = the runner's auto threading."""
     out = []
-    for scenario in cfg.scenarios:
+    for scenario in (s for s in cfg.scenarios if s != "server"):  # the server scenario is open loop: server.py
         for batch in (1,) if scenario == "single-stream" else cfg.batches:
             for threads in cfg.threads or (None,):
                 out.append((scenario, batch, threads))
@@ -84,6 +88,8 @@ def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
                     cfg.torch_checkpoint, scenario, batch, threads or auto_threads(batch), images, device, graph
                 )
                 configs.append(Measured(t))
+        for url in cfg.urls:
+            configs.append(Measured(UrlTarget(url, scenario, batch, images, cfg.token)))
         for model in cfg.models:
             if model.suffix.lower() == ".tflite":  # LiteRT, not onnxruntime: once, on the CPU
                 configs.append(Measured(LiteRtTarget(model, scenario, batch, threads or 1, images)))
@@ -116,6 +122,11 @@ def run_bench(
             if progress:
                 progress("the page in headless Chromium")
             configs += measure_in_browser(cfg, images[0])
+        server_runs = []
+        if "server" in cfg.scenarios:
+            from edge_lstm.bench.server import measure_servers
+
+            server_runs = measure_servers(cfg, images[0], progress)
     finally:
         _restore_torch_threads(configs)
     rows = [result_row(m, cfg.keep_raw, cfg.concurrency, cfg.interval_ms) for m in configs]
@@ -129,8 +140,17 @@ def run_bench(
             "interleaved": True,
             "latency": "wall time of one request (one batch, or one streaming row) from the caller's side",
             "throughput": "samples / measured wall time (all in-flight requests together)",
+            **(
+                {
+                    "server": "Poisson arrivals at the offered rate (open loop); latency from a request's sending to "
+                    "its whole answer; valid when all answered, >= 100 measured and requests left on time"
+                }
+                if "server" in cfg.scenarios
+                else {}
+            ),
         },
         environment={**describe(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         results=rows,
         best=best_per_scenario(rows),
+        server=server_runs,
     )

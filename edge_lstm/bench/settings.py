@@ -18,7 +18,7 @@ from edge_lstm.fileio import not_a_file
 from edge_lstm.runtime import providers
 from edge_lstm.web.browser import BROWSER_PROVIDERS, find_chromium
 
-SCENARIOS = ("single-stream", "offline")
+SCENARIOS = ("single-stream", "offline", "server")
 # Memory one offline image costs at most: the uint8 picture, its float32 copy, and the LSTM's
 # per-step gates and outputs for the whole batch when onnxruntime runs it in one piece
 # (28 x (512 + 128) floats). A configuration is refused before allocating if its biggest batch would
@@ -34,8 +34,10 @@ MAX_CONCURRENCY = 64
 class BenchSettings:
     # --- what to time
     models: tuple[Path, ...] = (contract.DEFAULT_MODEL,)
+    urls: tuple[str, ...] = ()  # Open Inference Protocol models: http://HOST:PORT/v2/models/NAME
+    token: str | None = None  # bearer token for the URLs (default $EDGE_LSTM_TOKEN)
     providers: tuple[str, ...] = ("cpu",)
-    scenarios: tuple[str, ...] = SCENARIOS
+    scenarios: tuple[str, ...] = ("single-stream", "offline")
     batches: tuple[int, ...] = (1024,)  # offline batch sizes; single-stream is batch 1 by definition
     threads: tuple[int, ...] | None = None  # None: 1 for single-stream, all usable cores for offline
     spinning: bool | None = None  # onnxruntime intra-op spinning; None: onnxruntime's default
@@ -56,13 +58,32 @@ class BenchSettings:
     concurrency: int = 1  # requests in flight at once on a shared session (threads issuing them)
     interval_ms: float = 0.0  # idle gap between a request's end and the next one's start
     keep_raw: bool = False  # per-iteration latencies in the results
+    # --- the server scenario (Poisson arrivals, server.py)
+    rates: tuple[float, ...] = ()  # offered requests per second, one run each
+    latency_bound_ms: float | None = None  # search the highest rate whose p99 stays under this
+    connections: int = 64  # the load generator's requests in flight at most
 
     def validate(self) -> None:
         cores = usable_cores()
-        if not self.models and self.streaming_model is None:
+        if not self.models and not self.urls and self.streaming_model is None:
             raise ConfigError("no model to benchmark")
+        from edge_lstm.bench.oip import parse_url
+
+        for url in self.urls:
+            parse_url(url)
+        if "server" in self.scenarios:
+            if not self.rates and self.latency_bound_ms is None:
+                raise ConfigError("--scenario server needs --rate R (requests/s) or --latency-bound MS")
+            if any(not (math.isfinite(r) and r > 0) for r in self.rates):
+                raise ConfigError("--rate must be positive requests per second")
+            if self.latency_bound_ms is not None and not (
+                math.isfinite(self.latency_bound_ms) and self.latency_bound_ms > 0
+            ):
+                raise ConfigError("--latency-bound must be a positive number of milliseconds")
+            if not 1 <= self.connections <= 1024:
+                raise ConfigError("--connections must be 1..1024")
         for what, values in (("--provider", self.providers), ("--batch", self.batches), ("--threads", self.threads or ()),
-                             ("--scenario", self.scenarios), ("model", self.models)):  # fmt: skip
+                             ("--scenario", self.scenarios), ("model", (*map(str, self.models), *self.urls))):  # fmt: skip
             if twice := sorted({str(v) for v in values if list(values).count(v) > 1}):
                 raise ConfigError(
                     f"{what} names {', '.join(twice)} more than once; each configuration is measured once"
@@ -106,7 +127,7 @@ class BenchSettings:
         for m in (*self.models, *([self.streaming_model] if self.streaming_model else [])):
             if (why := not_a_file(m)) is not None:
                 raise ConfigError(f"model file {m} {why} (export one with `edge-lstm export`)")
-        for p in self.providers:
+        for p in self.providers if self.models or self.streaming_model else ():
             if p in BROWSER_PROVIDERS:  # onnxruntime-web in a headless Chromium: single-stream only
                 if "single-stream" not in self.scenarios:
                     raise ConfigError(f"--provider {p} measures the single-stream scenario; add it to --scenario")

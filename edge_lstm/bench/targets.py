@@ -208,3 +208,28 @@ class LiteRtTarget:
 
     def run(self) -> None:
         self.run_batch(self.x)
+
+
+class UrlTarget:
+    """A model behind the Open Inference Protocol (edge-lstm serve, Triton, KServe): one request =
+    one batch sent over a persistent connection, binary tensors, as tritonclient sends them. The
+    latency is the client's (request written to response read), as perf_analyzer reports it."""
+
+    def __init__(self, url: str, scenario: str, batch: int, images: np.ndarray, token: str | None = None) -> None:
+        from edge_lstm.bench.oip import Client, binary_request, parse_url
+
+        t0 = time.perf_counter_ns()
+        self.client = Client(parse_url(url, token))
+        meta = self.client.metadata()  # refuses a model that is not an edge-lstm classifier
+        created = time.perf_counter_ns()
+        self.body, self.headers = binary_request(images[:batch].astype(np.float32) / 255)
+        self.run()
+        first = time.perf_counter_ns()
+        self.info = TargetInfo(
+            model=url, provider="http", scenario=scenario, batch=batch, threads=0,
+            provider_options={"server_model": meta.get("name"), "platform": meta.get("platform"), "tensors": "binary"},
+            threading="the server's",
+        ).timed(t0, created, first)  # fmt: skip
+
+    def run(self) -> None:
+        self.client.infer(self.body, self.headers)

@@ -16,6 +16,7 @@ from edge_lstm.cli.common import (
     ProviderOptions,
     Verbose,
     emit_json,
+    float_list,
     handle_errors,
     int_list,
 )  # fmt: skip
@@ -24,12 +25,35 @@ from edge_lstm.cli.common import (
 @handle_errors
 def bench(
     models: Annotated[
-        list[Path] | None, typer.Argument(help="ONNX/ORT files to time (default export/model.onnx).")
+        list[str] | None,
+        typer.Argument(
+            help="Model files (.onnx, .ort, .tflite; default export/model.onnx) and/or servers: "
+            "http://HOST:PORT/v2/models/NAME (any Open Inference Protocol server)."
+        ),
     ] = None,
-    provider: Annotated[str, typer.Option(help="Comma-separated providers, e.g. cpu,cuda.")] = "cpu",
+    provider: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated providers: cpu, cuda, tensorrt, openvino, dml, coreml, rocm, migraphx, qnn, xnnpack, "
+            "webgpu (onnxruntime's); browser-wasm, browser-webgpu (onnxruntime-web in headless Chromium)."
+        ),
+    ] = "cpu",
     scenario: Annotated[
-        str, typer.Option(help="single-stream (batch 1, p90 headline), offline (large batch, samples/s), or both.")
+        str,
+        typer.Option(
+            help="single-stream (batch 1, p90 headline), offline (large batch, samples/s), server (Poisson "
+            "arrivals at --rate or up to --latency-bound); comma-separated."
+        ),
     ] = "single-stream,offline",
+    rate: Annotated[
+        str | None, typer.Option(help="Server scenario: offered requests per second, comma-separated (one run each).")
+    ] = None,
+    latency_bound: Annotated[
+        float | None,
+        typer.Option("--latency-bound", help="Server scenario: find the highest rate whose p99 stays under this (ms)."),
+    ] = None,
+    connections: Annotated[int, typer.Option(help="Server scenario: requests in flight at most.")] = 64,
+    token: Annotated[str | None, typer.Option(help="Bearer token for the servers (default $EDGE_LSTM_TOKEN).")] = None,
     batch: Annotated[str, typer.Option(help="Offline batch sizes, comma-separated.")] = "1024",
     threads: Annotated[
         str | None,
@@ -79,12 +103,17 @@ def bench(
     from rich.console import Console
 
     from edge_lstm.bench import BenchSettings, run_bench
-    from edge_lstm.bench.report import summary_lines, table, to_csv, to_json, to_plot
+    from edge_lstm.bench.oip import is_url
+    from edge_lstm.bench.report import server_table, summary_lines, table, to_csv, to_json, to_plot
     from edge_lstm.fileio import check_writable_dir
     from edge_lstm.runtime.providers import parse_options
 
+    urls = tuple(m for m in models or [] if is_url(m))
+    files = tuple(Path(m) for m in models or [] if not is_url(m))
     settings = BenchSettings(
-        models=tuple(models) if models else ((contract.DEFAULT_MODEL,) if streaming is None else ()),
+        models=files if models else ((contract.DEFAULT_MODEL,) if streaming is None else ()), urls=urls, token=token,
+        rates=tuple(float_list(rate, "--rate")) if rate else (), latency_bound_ms=latency_bound,
+        connections=connections,
         providers=tuple(p.strip() for p in provider.split(",") if p.strip()),
         scenarios=tuple(s.strip() for s in scenario.split(",") if s.strip()),
         batches=int_list(batch, "--batch"),
@@ -104,6 +133,8 @@ def bench(
     Console(width=None if sys.stdout.isatty() else 200).print(table(report))
     for line in summary_lines(report):
         typer.echo(line)
+    if report.server:
+        Console(width=None if sys.stdout.isatty() else 200).print(server_table(report))
     if json_file:
         to_json(report, json_file, raw=raw)
     if csv_out:

@@ -65,6 +65,13 @@ def emit_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, default=str))
 
 
+def float_list(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise fail(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
 def int_list(text: str, what: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())

@@ -1,0 +1,228 @@
+"""`bench --scenario server`: MLPerf's Server scenario. Requests arrive as a Poisson process at a
+target rate (open loop) against an Open Inference Protocol server (the load generator in its own
+process, loadgen.py) or against the in-process runner (one worker answering in arrival order), so
+that the HTTP layer's cost is a ratio within one run.
+
+A run is VALID when every request was answered (no 503, no reset), enough of them were measured for
+their p99, and the requests left on schedule (the generator's p99 lag under LAG_LIMIT_MS). With a
+latency bound, `max_rate` searches for the highest rate whose valid run keeps p99 under the bound,
+like perf_analyzer's `--latency-threshold --binary-search`: doubling from a start rate, then halving
+the interval between the last rate that passed and the first that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.bench.loadgen import DRAIN_S, Job
+from edge_lstm.bench.oip import Endpoint, binary_request
+from edge_lstm.bench.settings import BenchSettings
+from edge_lstm.bench.stats import quantile_ci, summarize
+from edge_lstm.errors import EdgeLstmError
+
+LAG_LIMIT_MS = 2.0  # a request that leaves later than this after its Poisson arrival did not arrive as promised
+MIN_FOR_P99 = 100  # nearest-rank p99 needs at least 100 samples
+BISECTIONS = 4
+
+
+@dataclass
+class ServerRun:
+    target: str  # a URL, or a model file run in-process
+    via: str  # "http" or "in-process"
+    rate: float  # offered requests per second
+    seconds: float
+    n: int  # requests answered with 200
+    failed: int  # answered otherwise, reset, or never
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    p50_ci_ms: list[float | None]
+    p99_ci_ms: list[float | None]
+    lag_p99_ms: float | None
+    generator_cpu: float | None  # cores the load generator itself used (http)
+    valid: bool
+    why: list[str] = field(default_factory=list)
+    meets_bound: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _judge(target: str, via: str, rate: float, seconds: float, latency_ms: np.ndarray, ok: np.ndarray,
+           lag_ms: np.ndarray, cpu: float | None, min_count: int, bound_ms: float | None) -> ServerRun:  # fmt: skip
+    good = np.sort(latency_ms[ok])
+    s = summarize(good) if good.size else None
+    p99 = None if s is None else s.p99_ms
+    why = []
+    if (~ok).any():
+        why.append(f"{int((~ok).sum())} of {ok.size} requests were not answered with 200 (overloaded or failed)")
+    if good.size < max(min_count, MIN_FOR_P99):
+        why.append(f"{good.size} requests answered; at least {max(min_count, MIN_FOR_P99)} are needed")
+    lag = float(np.percentile(lag_ms, 99)) if lag_ms.size else None
+    if lag is not None and lag > LAG_LIMIT_MS:
+        why.append(f"requests left up to {lag:.1f} ms late (p99; limit {LAG_LIMIT_MS} ms): the load was not offered")
+    ci99: list[float | None] = list(quantile_ci(good, Fraction(99, 100))) if good.size else [None, None]
+    return ServerRun(
+        target, via, rate, seconds, int(good.size), int((~ok).sum()),
+        s.p50_ms if s else None, s.p90_ms if s else None, p99, list(s.p50_ci_ms) if s else [None, None], ci99,
+        lag, cpu, not why, why, None if bound_ms is None or p99 is None else (not why and p99 <= bound_ms),
+    )  # fmt: skip
+
+
+def run_http(endpoint: Endpoint, image: np.ndarray, rate: float, seconds: float, connections: int, min_count: int,
+             bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
+    """One Poisson run against a server, the generator in a process of its own (bounded in time)."""
+    body, headers = binary_request(image[None].astype(np.float32) / 255)
+    head = (f"POST {endpoint.infer_path} HTTP/1.1\r\nHost: {endpoint.host}:{endpoint.port}\r\n"
+            f"Content-Length: {len(body)}\r\n").encode()  # fmt: skip
+    for k, v in {**headers, **endpoint.headers()}.items():
+        head += f"{k}: {v}\r\n".encode()
+    job = Job(endpoint.host, endpoint.port, head + b"\r\n" + body, rate, seconds, connections, seed)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edge_lstm.bench.loadgen"], input=job.to_json(), capture_output=True, text=True,
+            timeout=seconds + DRAIN_S + 30,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise EdgeLstmError(
+            f"{endpoint.url}: the load generator did not finish in {seconds + DRAIN_S + 30:.0f} s"
+        ) from None
+    if proc.returncode != 0:
+        raise EdgeLstmError(
+            f"the load generator failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+        )
+    out = json.loads(proc.stdout)
+    latency = np.array([np.nan if v is None else v for v in out["latency_ms"]], np.float64)
+    ok = (np.asarray(out["status"]) == 200) & ~np.isnan(latency)
+    lag = np.array([v for v in out["lag_ms"] if v is not None], np.float64)
+    if not ok.any() and (np.asarray(out["status"]) == -1).all():
+        raise EdgeLstmError(f"{endpoint.url}: no request reached the server (is it running?)")
+    cpu = out["cpu_seconds"] / max(out["wall_seconds"], 1e-9)
+    return _judge(endpoint.url, "http", rate, seconds, latency, ok, lag, round(cpu, 3), min_count, bound_ms)
+
+
+def run_in_process(name: str, logits: Callable[[np.ndarray], Any], image: np.ndarray, rate: float, seconds: float,
+                   min_count: int, bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
+    """The same Poisson schedule against the runner itself: one worker answers in arrival order."""
+    x = image[None].astype(np.float32) / 255
+    n = max(1, int(rate * seconds))
+    arrivals = np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, n))
+    sent, done = np.full(n, np.nan), np.full(n, np.nan)
+    work: queue.Queue[int | None] = queue.Queue()
+
+    def worker() -> None:
+        while (i := work.get()) is not None:
+            logits(x)
+            done[i] = time.perf_counter()
+
+    t = threading.Thread(target=worker, daemon=True, name="edge-lstm-inprocess")
+    t.start()
+    start = time.perf_counter()
+    for i, at in enumerate(arrivals):
+        delay = start + at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent[i] = time.perf_counter()
+        work.put(i)
+    work.put(None)
+    t.join(DRAIN_S + seconds)
+    latency = (done - sent) * 1000
+    ok = ~np.isnan(latency)
+    lag = (sent - start - arrivals) * 1000
+    return _judge(name, "in-process", rate, seconds, latency, ok, lag, None, min_count, bound_ms)
+
+
+def max_rate(
+    measure: Callable[[float], ServerRun], start: float, limit: float = 100_000.0
+) -> tuple[ServerRun | None, list[ServerRun]]:
+    """The highest rate whose run meets the bound (valid, p99 under it), and every run tried."""
+    trail: list[ServerRun] = []
+
+    def passes(rate: float) -> bool:
+        trail.append(measure(rate))
+        return bool(trail[-1].meets_bound)
+
+    rate = start
+    if passes(rate):
+        while rate < limit and passes(rate * 2):
+            rate *= 2
+        low, high = rate, rate * 2
+    else:
+        while rate > 1 and not passes(rate / 2):
+            rate /= 2
+        low, high = rate / 2, rate
+        if not trail[-1].meets_bound:
+            return None, trail
+    for _ in range(BISECTIONS):
+        mid = (low + high) / 2
+        if passes(mid):
+            low = mid
+        else:
+            high = mid
+    best = max((r for r in trail if r.meets_bound), key=lambda r: r.rate, default=None)
+    return best, trail
+
+
+START_RATE = 100.0  # requests per second the search starts from
+
+
+def measure_servers(
+    cfg: BenchSettings, image: np.ndarray, progress: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
+    """The server scenario for every URL (over HTTP) and every model file (in-process): one run per
+    --rate, and with --latency-bound the highest rate that keeps p99 under it."""
+    from edge_lstm.bench.oip import Client, parse_url
+    from edge_lstm.runtime import Classifier, SessionConfig
+
+    targets: list[tuple[str, Callable[[float], ServerRun]]] = []
+    for url in cfg.urls:
+        endpoint = parse_url(url, cfg.token)
+        client = Client(endpoint)
+        client.metadata()  # a wrong URL or a foreign model: one error before minutes of load
+        client.close()
+        targets.append(
+            (
+                url,
+                lambda rate, e=endpoint: run_http(  # type: ignore[misc]
+                    e, image, rate, cfg.min_seconds, cfg.connections, cfg.min_count, cfg.latency_bound_ms
+                ),
+            )
+        )
+    for model in cfg.models:
+        session = SessionConfig(
+            provider=cfg.providers[0], provider_options=dict(cfg.provider_options), verbose=cfg.verbose
+        )
+        clf = Classifier(model, session)
+        targets.append(
+            (
+                str(model),
+                lambda rate, c=clf, m=model: run_in_process(  # type: ignore[misc]
+                    str(m), c.logits, image, rate, cfg.min_seconds, cfg.min_count, cfg.latency_bound_ms
+                ),
+            )
+        )
+    out: list[dict[str, Any]] = []
+    for name, measure in targets:
+        if progress:
+            progress(f"server scenario: {name}")
+        for rate in cfg.rates:
+            out.append({"target": name, "run": measure(rate).to_dict()})
+        if cfg.latency_bound_ms is not None:
+            best, trail = max_rate(measure, START_RATE)
+            out.append({
+                "target": name, "latency_bound_ms": cfg.latency_bound_ms,
+                "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
+                "trail": [t.to_dict() for t in trail],
+            })  # fmt: skip
+    return out
