@@ -15,14 +15,15 @@ Preset = Literal["default", "seed"]
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "default"
-    # 8 passes at a one-cycle peak of 5e-3 (was 12 at 3e-3): the same >= 99.0% in 2/3 of the steps
-    # (bench/train_speed.py, bench/results/train_speed.json).
+    # 8 passes at a one-cycle peak of 5e-3 (bench/train_speed.py, bench/results/train_speed.json).
     epochs: int = 8  # full passes over the 60,000 training images (default recipe)
     max_samples: int | None = None  # stop after this many samples (the tutorial: 100,000)
     batch_size: int = 128
     optimizer: Literal["adamw", "adam"] = "adamw"
     lr: float = 5e-3  # peak learning rate of the one-cycle schedule
-    weight_decay: float = 0.01
+    # 0.1 with the "lstm" initialisation: every seed of bench/train_speed.py above 99.1% on both
+    # precision paths (0.01 left fp32 at 98.99-99.11%, a seed at 98.80% in bf16)
+    weight_decay: float = 0.1
     schedule: Literal["onecycle", "constant"] = "onecycle"
     warmup_frac: float = 0.25  # share of steps spent ramping up to `lr` (one-cycle)
     grad_clip: float | None = 1.0  # max global gradient norm; LSTMs occasionally spike
