@@ -39,7 +39,9 @@ PATHS = {"fp32": ["--precision", "fp32"], "auto": ["--precision", "auto"]}
 def checkout(commit: str) -> Iterator[Path]:
     """The baseline version's files in a temporary git worktree."""
     where = Path(tempfile.mkdtemp(prefix="edge-lstm-baseline-")) / "src"
-    subprocess.run(["git", "worktree", "add", "--detach", str(where), commit], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(where), commit], cwd=ROOT, check=True, capture_output=True
+    )
     try:
         yield where
     finally:
@@ -54,7 +56,9 @@ def train(args: list[str], out: Path, code: Path = ROOT, busy: bool = False) -> 
     try:
         time.sleep(0.5 if busy else 0)
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env={**os.environ, "PYTHONPATH": str(code)})
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=code, env={**os.environ, "PYTHONPATH": str(code)}
+        )
         wall = time.perf_counter() - t0
     finally:
         if competitor is not None:
@@ -98,7 +102,11 @@ def main() -> None:
                 print(f"sharing: {version} {path}", file=sys.stderr, flush=True)
                 alone = train([*extra, "--epochs", "1"], runs / "alone", code=code)["train_seconds"]
                 shared = train([*extra, "--epochs", "1"], runs / "shared", code=code, busy=True)["train_seconds"]
-                sharing[f"{version} {path}"] = {"alone_seconds": alone, "shared_seconds": shared, "ratio": round(shared / alone, 2)}
+                sharing[f"{version} {path}"] = {
+                    "alone_seconds": alone,
+                    "shared_seconds": shared,
+                    "ratio": round(shared / alone, 2),
+                }
     seed_preset = train(["--preset", "seed"], runs / "seed")
     shutil.rmtree(runs, ignore_errors=True)
 

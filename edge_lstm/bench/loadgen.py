@@ -52,7 +52,7 @@ class Job:
         return cls(**d)
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection, one request at a time."""
 
     def __init__(self) -> None:
@@ -94,14 +94,14 @@ async def _generate(job: Job) -> dict[str, Any]:
     rng = np.random.default_rng(job.seed)
     n = max(1, int(job.rate * job.seconds))
     arrivals = np.cumsum(rng.exponential(1.0 / job.rate, n))  # seconds after the start
-    idle: list[_Connection] = []
+    idle: list[Connection] = []
     count = {"opened": 0}
     free = asyncio.Condition()
     sent_at = np.full(n, np.nan)
     latency = np.full(n, np.nan)
     status = np.zeros(n, np.int32)
 
-    async def connection() -> _Connection:
+    async def connection() -> Connection:
         async with free:
             while not idle and count["opened"] >= job.connections:
                 await free.wait()
@@ -109,7 +109,7 @@ async def _generate(job: Job) -> dict[str, Any]:
                 return idle.pop()
             count["opened"] += 1
         try:
-            _, conn = await loop.create_connection(_Connection, job.host, job.port)
+            _, conn = await loop.create_connection(Connection, job.host, job.port)
         except OSError:
             async with free:
                 count["opened"] -= 1

@@ -80,24 +80,34 @@ def _judge(target: str, via: str, rate: float, seconds: float, latency_ms: np.nd
     )  # fmt: skip
 
 
+def http_request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """One whole HTTP/1.1 POST, encoded once (the load generator sends these bytes as they are)."""
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode() + b"\r\n" + body
+
+
 def run_http(endpoint: Endpoint, image: np.ndarray, rate: float, seconds: float, connections: int, min_count: int,
              bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
-    """One Poisson run against a server, the generator in a process of its own (bounded in time)."""
+    """One Poisson run against an Open Inference Protocol server (binary tensors, batch 1)."""
     body, headers = binary_request(image[None].astype(np.float32) / 255)
-    head = (f"POST {endpoint.infer_path} HTTP/1.1\r\nHost: {endpoint.host}:{endpoint.port}\r\n"
-            f"Content-Length: {len(body)}\r\n").encode()  # fmt: skip
-    for k, v in {**headers, **endpoint.headers()}.items():
-        head += f"{k}: {v}\r\n".encode()
-    job = Job(endpoint.host, endpoint.port, head + b"\r\n" + body, rate, seconds, connections, seed)
+    request = http_request(endpoint.host, endpoint.port, endpoint.infer_path, body, {**headers, **endpoint.headers()})
+    return run_request(endpoint.url, endpoint.host, endpoint.port, request, rate, seconds, connections, min_count,
+                       bound_ms, seed)  # fmt: skip
+
+
+def run_request(target: str, host: str, port: int, request: bytes, rate: float, seconds: float, connections: int,
+                min_count: int, bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
+    """One Poisson run of a prepared request against any HTTP server, the generator in a process of
+    its own (bounded in time)."""
+    job = Job(host, port, request, rate, seconds, connections, seed)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "edge_lstm.bench.loadgen"], input=job.to_json(), capture_output=True, text=True,
             timeout=seconds + DRAIN_S + 30,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        raise EdgeLstmError(
-            f"{endpoint.url}: the load generator did not finish in {seconds + DRAIN_S + 30:.0f} s"
-        ) from None
+        raise EdgeLstmError(f"{target}: the load generator did not finish in {seconds + DRAIN_S + 30:.0f} s") from None
     if proc.returncode != 0:
         raise EdgeLstmError(
             f"the load generator failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
@@ -107,9 +117,9 @@ def run_http(endpoint: Endpoint, image: np.ndarray, rate: float, seconds: float,
     ok = (np.asarray(out["status"]) == 200) & ~np.isnan(latency)
     lag = np.array([v for v in out["lag_ms"] if v is not None], np.float64)
     if not ok.any() and (np.asarray(out["status"]) == -1).all():
-        raise EdgeLstmError(f"{endpoint.url}: no request reached the server (is it running?)")
+        raise EdgeLstmError(f"{target}: no request reached the server (is it running?)")
     cpu = out["cpu_seconds"] / max(out["wall_seconds"], 1e-9)
-    return _judge(endpoint.url, "http", rate, seconds, latency, ok, lag, round(cpu, 3), min_count, bound_ms)
+    return _judge(target, "http", rate, seconds, latency, ok, lag, round(cpu, 3), min_count, bound_ms)
 
 
 def run_in_process(name: str, logits: Callable[[np.ndarray], Any], image: np.ndarray, rate: float, seconds: float,

@@ -52,6 +52,10 @@ def export(
             "--tflite", help="Also write TensorFlow Lite files (fp32, int8) via onnx2tf; needs the [tflite] extra."
         ),
     ] = False,
+    triton: Annotated[
+        Path | None,
+        typer.Option(help="Also write a Triton model repository here (classifier + step model, validated configs)."),
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -64,11 +68,14 @@ def export(
     config = ExportConfig(
         output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
         int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile, tflite=tflite,
+        triton=triton,
     )  # fmt: skip
     artifacts = run_export(config)
     for a in artifacts:
         line = f"{a.variant:<5} {a.path}  {a.size_bytes / 1024:.1f} KiB"
-        if a.verified and a.accuracy is not None and a.agreement is not None:
+        if a.variant == "triton":
+            line += "  (config.pbtxt parsed with Triton's schema and checked against the model)"
+        elif a.verified and a.accuracy is not None and a.agreement is not None:
             worst = max(a.max_abs_diff.values())
             line += (
                 f"  verified: max |diff| {worst:.1e} at batch {'/'.join(a.max_abs_diff)}, "

@@ -21,7 +21,12 @@ from edge_lstm.cli.common import (
 @handle_errors
 def predict(
     model: Annotated[Path, typer.Argument(help="An exported .onnx/.ort classifier.")],
-    inputs: Annotated[list[Path], typer.Argument(help="PNG/JPEG pictures, .npy arrays or IDX files.")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="PNG/JPEG pictures, .npy arrays or IDX files; with --ray also folders, globs, @list files."
+        ),
+    ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 1,
     normalize: Annotated[
         bool,
@@ -33,10 +38,21 @@ def predict(
     provider: Annotated[str, typer.Option(help="onnxruntime provider.")] = "cpu",
     provider_option: ProviderOptions = None,
     allow_fallback: AllowFallback = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Classify in bulk with Ray Data: a cluster's address, or 'local' to start one (needs --out)."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="--ray: the results file, .csv or .parquet.")] = None,
+    actors: Annotated[int, typer.Option(help="--ray: runners in the actor pool.")] = 2,
+    batch_size: Annotated[int, typer.Option(help="--ray: files per batch.")] = 64,
     verbose: Verbose = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Classify images; a file that fails is reported and the others go on (exit 1 if any failed)."""
+    if ray is not None:
+        return _bulk(model, inputs, ray, out, actors, batch_size, normalize, provider, as_json)
     from edge_lstm.runtime import Classifier, SessionConfig
     from edge_lstm.runtime.predict import predict_files
     from edge_lstm.runtime.providers import parse_options
@@ -48,7 +64,7 @@ def predict(
         verbose=verbose,
     )  # fmt: skip
     clf = Classifier(model, config)
-    results = predict_files(clf, inputs, top_k=top_k, normalize=normalize)
+    results = predict_files(clf, [Path(i) for i in inputs], top_k=top_k, normalize=normalize)
     for r in results:
         if r.error is not None:
             typer.echo(f"error: {r.error}", err=True)
@@ -58,4 +74,28 @@ def predict(
     if as_json:
         emit_json({"model": str(model), "provider": clf.provider, "predictions": [r.to_dict() for r in results]})
     if any(r.error is not None for r in results):
+        raise typer.Exit(code=1)
+
+
+def _bulk(model: Path, inputs: list[str], address: str, out: Path | None, actors: int, batch_size: int,
+          normalize: bool, provider: str, as_json: bool) -> None:  # fmt: skip
+    if out is None:
+        raise fail("--ray writes its results to a file: give --out results.csv (or .parquet)")
+    try:
+        from edge_lstm.cluster.ray_data import BulkConfig, run
+    except ImportError:
+        raise fail("--ray needs the ray extra: pip install -e '.[ray]'") from None
+    from edge_lstm.fileio import check_writable_dir
+
+    check_writable_dir(out.parent, "--out")
+    summary = run(BulkConfig(
+        model=model, inputs=tuple(inputs), out=out, normalize=normalize, actors=actors, batch_size=batch_size,
+        address=None if address == "local" else address, provider=provider,
+    ))  # fmt: skip
+    typer.echo(
+        f"{summary['rows']} results from {summary['files']} files in {summary['out']} ({summary['failed']} failed)"
+    )
+    if as_json:
+        emit_json(summary)
+    if summary["failed"]:
         raise typer.Exit(code=1)

@@ -56,6 +56,21 @@ def serve(
     stream_idle: Annotated[float, typer.Option(help="Seconds after which an idle stream is forgotten.")] = 60.0,
     max_sequences: Annotated[int, typer.Option(help="Live streams at most.")] = 10_000,
     max_body: Annotated[int, typer.Option(help="Bytes of one request at most.")] = 32 * 2**20,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Deploy on a Ray cluster instead: its address (ray://HOST:10001, auto), or 'local' to start one."
+        ),
+    ] = None,
+    replicas: Annotated[int | None, typer.Option(help="--ray: replicas (default 1; none with --autoscale).")] = None,
+    autoscale: Annotated[
+        str | None, typer.Option(help="--ray: MIN:MAX replicas, scaled by Ray to --target-ongoing requests each.")
+    ] = None,
+    target_ongoing: Annotated[
+        float, typer.Option(help="--ray --autoscale: ongoing requests per replica aimed at.")
+    ] = 8.0,
+    replica_cpus: Annotated[float, typer.Option(help="--ray: Ray CPUs each replica reserves.")] = 0.5,
+    store_shards: Annotated[int, typer.Option(help="--ray: actors holding the streams' states.")] = 2,
     provider: Annotated[str, typer.Option(help="onnxruntime provider.")] = "cpu",
     provider_option: ProviderOptions = None,
     allow_fallback: AllowFallback = False,
@@ -80,6 +95,8 @@ def serve(
         session=SessionConfig(provider=provider, provider_options=parse_options(provider_option or []),
                               allow_fallback=allow_fallback, verbose=verbose),
     )  # fmt: skip
+    if ray is not None:
+        return _serve_on_ray(config, ray, replicas, autoscale, target_ongoing, replica_cpus, store_shards, as_json)
     app = build_app(config)  # loads and checks every model before the port is bound
     sock = bind(host, port)
     url = url_of(sock)
@@ -96,4 +113,42 @@ def serve(
     stopped = run(app, sock, log_level="info" if verbose else "warning", on_ready=ready)
     typer.echo("stopped: every request in flight was answered")
     if stopped.signal == signal.SIGINT:
+        raise typer.Exit(130)
+
+
+def _serve_on_ray(
+    config: object, address: str, replicas: int | None, autoscale: str | None, target: float, cpus: float,
+    shards: int, as_json: bool,
+) -> None:  # fmt: skip
+    try:
+        from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
+    except ImportError:
+        raise fail("--ray needs the ray extra: pip install -e '.[ray]'") from None
+    lo, hi = 1, 1
+    if autoscale is not None:
+        try:
+            lo, hi = (int(v) for v in autoscale.split(":"))
+        except ValueError:
+            raise fail(f"--autoscale must be MIN:MAX, got {autoscale!r}") from None
+    scaling = Scaling(
+        replicas=None if autoscale else (replicas or 1), min_replicas=lo, max_replicas=hi,
+        target_ongoing_requests=target, replica_cpus=cpus, store_shards=shards,
+    )  # fmt: skip
+    stopped: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, f: stopped.append(s))
+    url, names = deploy(config, scaling, None if address == "local" else address)  # type: ignore[arg-type]
+    for name in names:
+        typer.echo(f"{name} at {url}/v2/models/{name}")
+    how = f"{scaling.replicas} replica(s)" if scaling.replicas else f"{lo}-{hi} replicas (autoscaling)"
+    typer.echo(f"serving {url} on Ray Serve, {how}  (Ctrl-C stops and deletes the deployment)")
+    if as_json:
+        emit_json({"url": url, "models": names, "ray": address})
+    import time
+
+    while not stopped:
+        time.sleep(0.2)
+    shutdown(names, shards)
+    typer.echo("stopped: the deployment and its stream stores are deleted")
+    if stopped[0] == signal.SIGINT:
         raise typer.Exit(130)

@@ -10,6 +10,8 @@ previous file there survives.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import tempfile
 import functools
 import json
 from collections.abc import Callable
@@ -47,6 +49,7 @@ class ExportConfig:
     batch: int | None = None  # fix the batch axis (static shapes; the LSTM gets an explicit zero state)
     mobile: bool = False  # also the unrolled phone-NPU graph, fp32 and static int8 (QDQ)
     tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
+    triton: Path | None = None  # also a Triton model repository here (the classifier and the step model)
 
     def validate(self) -> None:
         if Path(self.output).suffix.lower() != ".onnx":
@@ -55,6 +58,8 @@ class ExportConfig:
             raise ConfigError(f"--batch must be between 1 and 4096, got {self.batch}")
         if (self.mobile or self.tflite) and self.streaming:
             raise ConfigError("--mobile and --tflite are full-sequence variants; export them without --streaming")
+        if self.triton is not None and (self.streaming or self.batch is not None):
+            raise ConfigError("--triton writes the classifier and the step model with a batch axis; drop --streaming and --batch")
 
 
 @dataclass
@@ -134,7 +139,22 @@ def export(config: ExportConfig) -> list[Artifact]:
             tmp = stack.enter_context(atomic_path(dest))
             tmp.write_bytes(data)
             artifacts.append(_finish(variant, dest, tmp, functools.partial(_litert, data), ref))
+    if config.triton is not None:
+        artifacts += _triton(config)
     return artifacts
+
+
+def _triton(config: ExportConfig) -> list[Artifact]:
+    """The repository from the verified classifier just written and a verified step model."""
+    from edge_lstm.export.triton import write_repository
+
+    with tempfile.TemporaryDirectory() as tmp:
+        step = Path(tmp) / "step.onnx"
+        export(dataclasses.replace(config, output=step, streaming=True, triton=None, int8=False, fp16=False, ort=False))
+        images = mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
+        folders = write_repository(Path(config.triton), Path(config.output), step, images)  # type: ignore[arg-type]
+    return [Artifact("triton", str(f), sum(p.stat().st_size for p in f.rglob("*") if p.is_file()), verified=config.verify)
+            for f in folders]  # fmt: skip
 
 
 def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:

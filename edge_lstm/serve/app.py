@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
+import socket
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +25,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_lstm import __version__, contract
 from edge_lstm.errors import EdgeLstmError
@@ -33,9 +35,9 @@ from edge_lstm.serve import protocol
 from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.metrics import Metrics
-from edge_lstm.serve.models import Served, load, start_batchers
+from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers
 from edge_lstm.serve.static import IsolatedStatic
-from edge_lstm.serve.streams import SequenceError
+from edge_lstm.serve.streamtable import SequenceError
 
 log = logging.getLogger("edge_lstm.serve")
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
@@ -60,6 +62,22 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+class ReplicaTag:
+    """X-Edge-Lstm-Replica: host:pid on every response (which replica of a cluster answered)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.tag = f"{socket.gethostname()}:{os.getpid()}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-edge-lstm-replica", self.tag)]}
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused (413) as soon as it passes `limit` bytes: never held whole when too big."""
     length = request.headers.get("content-length")
@@ -78,8 +96,10 @@ def error(message: str, status: int, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status, headers=headers or None)
 
 
-def build_app(config: ServeConfig) -> Starlette:
-    """Load every model (errors surface here, before a port is bound) and build the app."""
+def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag_replica: bool = False) -> Starlette:
+    """Load every model (errors surface here, before a port is bound) and build the app. Streams'
+    states live in this process unless `stream_store` says otherwise (a cluster's shared store);
+    `tag_replica` adds an X-Edge-Lstm-Replica header (host:pid) saying which process answered."""
     config.validate()
     served = load(config)
     metrics = Metrics()
@@ -87,7 +107,7 @@ def build_app(config: ServeConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        start_batchers(served, config, metrics)
+        start_batchers(served, config, metrics, stream_store)
         state["ready"] = True
         yield
         state["ready"] = False  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
@@ -251,6 +271,8 @@ def build_app(config: ServeConfig) -> Starlette:
     if config.static is not None:
         routes.append(Mount("/", app=IsolatedStatic(directory=config.static, html=True)))
     middleware = [Middleware(BearerAuth, token=config.token)] if config.token else []
+    if tag_replica:
+        middleware.append(Middleware(ReplicaTag))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.served, app.state.metrics = served, metrics
     return app

@@ -7,6 +7,7 @@ file is one clean error at start, not a failure on the first request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from edge_lstm.runtime.session import SessionConfig, read_model_bytes
 from edge_lstm.serve.batcher import DynamicBatcher
 from edge_lstm.serve.config import ServeConfig, default_names
 from edge_lstm.serve.metrics import Metrics
-from edge_lstm.serve.streams import SequenceBatcher
+from edge_lstm.serve.streams import LocalStore, SequenceBatcher, StateStore
+
+StoreFactory = Callable[[str, ServeConfig], StateStore]  # (model name, config) -> where its streams' states live
 
 # What a client of the step model sends and gets: rows in, the logits so far out (the state stays here).
 SERVED_STEP = contract.ModelSpec(
@@ -79,7 +82,13 @@ def load(config: ServeConfig) -> dict[str, Served]:
     return served
 
 
-def start_batchers(served: dict[str, Served], config: ServeConfig, metrics: Metrics) -> None:
+def local_store(name: str, config: ServeConfig) -> StateStore:
+    return LocalStore(config.stream_idle_s, config.max_sequences)
+
+
+def start_batchers(
+    served: dict[str, Served], config: ServeConfig, metrics: Metrics, store: StoreFactory = local_store
+) -> None:
     """Inside the running event loop (the app's startup)."""
     for s in served.values():
         if s.kind == "classifier":
@@ -94,7 +103,7 @@ def start_batchers(served: dict[str, Served], config: ServeConfig, metrics: Metr
             )  # fmt: skip
         else:
             s.batcher = SequenceBatcher(
-                s.runner.step, config.stream_max_batch, config.stream_idle_s, config.max_sequences,
+                s.runner.step, config.stream_max_batch, store(s.name, config),
                 metrics.batch.labels(s.name).observe, metrics.streams.labels(s.name).set,
             )  # fmt: skip
         s.batcher.start()

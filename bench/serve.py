@@ -1,0 +1,245 @@
+"""Serving, measured in ONE run: edge-lstm serve with dynamic batching, the same server with batching
+off, and the server a user would write by hand (bench/fastapi_baseline.py), each at the highest
+Poisson rate whose p99 stays under the latency bound (MLPerf's Server scenario); the HTTP layer's
+cost at low load against the in-process runner; and stream serving against in-process runners.
+
+    pip install fastapi   # for the hand-written baseline only
+    python bench/serve.py [MODEL] [STEP] [--bound 10] [--seconds 5]   # -> bench/results/serve.json (~10 min)
+
+Every server runs in its own process on loopback; the load generator in another (loadgen.py), its
+own CPU use reported. The machine has 2 cores: server, load generator and (in-process rows) runner
+share them, as they would on a small edge gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack, closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm import contract
+from edge_lstm.bench.loadgen import Connection
+from edge_lstm.bench.oip import parse_url
+from edge_lstm.bench.server import ServerRun, http_request, max_rate, run_http, run_in_process, run_request
+from edge_lstm.bench.stats import summarize
+from edge_lstm.data import mnist
+from edge_lstm.environment import describe
+from edge_lstm.runtime import Classifier, StreamingClassifier
+
+ROOT = Path(__file__).resolve().parent.parent
+START_RATE = 200.0
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(cmd: list[str], health: str, stack: ExitStack) -> None:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    stack.callback(lambda: (proc.terminate(), proc.wait(30)))
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(health, timeout=1):
+                return
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit(f"{' '.join(cmd)} did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.1)
+    sys.exit(f"{' '.join(cmd)} did not answer {health}")
+
+
+def search(name: str, measure: Any) -> dict[str, Any]:
+    print(f"max rate: {name}", file=sys.stderr, flush=True)
+    best, trail = max_rate(measure, START_RATE)
+    return {"target": name, "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
+            "trail": [t.to_dict() for t in trail]}  # fmt: skip
+
+
+# --- stream serving: N streams, each sending its image's rows one request at a time (closed loop)
+def stream_requests(host: str, port: int, model: str, images: np.ndarray) -> list[list[bytes]]:
+    """Per stream, its 28 requests (row t, sequence_start at row 0, sequence_end at row 27), encoded once."""
+    out = []
+    for k, image in enumerate(images):
+        rows = image.astype("<f4") / 255
+        reqs = []
+        for t in range(contract.N_STEPS):
+            head = json.dumps({
+                "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "parameters": {"binary_data_size": 112}}],
+                "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+                "parameters": {"sequence_id": k + 1, "sequence_start": t == 0, "sequence_end": t == contract.N_STEPS - 1},
+            }).encode()  # fmt: skip
+            body = head + rows[t].tobytes()
+            reqs.append(http_request(host, port, f"/v2/models/{model}/infer", body,
+                                     {"Inference-Header-Content-Length": str(len(head))}))  # fmt: skip
+        out.append(reqs)
+    return out
+
+
+async def drive_streams(host: str, port: int, requests: list[list[bytes]], seconds: float) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    failed = 0
+    stop = time.perf_counter() + seconds
+
+    async def stream(reqs: list[bytes]) -> None:
+        nonlocal failed
+        _, conn = await loop.create_connection(Connection, host, port)
+        while time.perf_counter() < stop:
+            for req in reqs:  # one image, row by row; the answer to each row before the next
+                t0 = time.perf_counter()
+                if await conn.send(req) != 200:
+                    failed += 1
+                latencies.append((time.perf_counter() - t0) * 1000)
+        conn.transport.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(stream(r) for r in requests))
+    wall = time.perf_counter() - t0
+    return {"rows": len(latencies), "wall_seconds": wall, "latency_ms": latencies, "failed": failed}
+
+
+def stream_client_main() -> None:
+    """The stream client's own process: reads its job on stdin, prints its result."""
+    import resource
+
+    job = json.loads(sys.stdin.read())
+    images = mnist.load_split(mnist.locate(None), "test").images[: job["streams"]]
+    requests = stream_requests(job["host"], job["port"], job["model"], images)
+    try:
+        import uvloop
+
+        result = uvloop.run(drive_streams(job["host"], job["port"], requests, job["seconds"]))
+    except ImportError:
+        result = asyncio.run(drive_streams(job["host"], job["port"], requests, job["seconds"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    print(json.dumps(result))
+
+
+def streams_over_http(host: str, port: int, model: str, n: int, seconds: float) -> dict[str, Any]:
+    job = json.dumps({"host": host, "port": port, "model": model, "streams": n, "seconds": seconds})
+    proc = subprocess.run([sys.executable, __file__, "--stream-client"], input=job, capture_output=True, text=True,
+                          timeout=seconds + 60, check=True)  # fmt: skip
+    r = json.loads(proc.stdout)
+    s = summarize(np.asarray(r["latency_ms"]))
+    return {"streams": n, "rows_per_s": round(r["rows"] / r["wall_seconds"], 1), "row_p50_ms": s.p50_ms,
+            "row_p99_ms": s.p99_ms, "failed": r["failed"], "client_cpu": round(r["cpu_seconds"] / r["wall_seconds"], 3)}  # fmt: skip
+
+
+def streams_in_process(step: Path, n: int, seconds: float, batched: bool) -> dict[str, Any]:
+    """N independent StreamingClassifiers driven in turn by one thread (or, batched, one with N streams)."""
+    images = mnist.load_split(mnist.locate(None), "test").images[:n].astype(np.float32) / 255
+    runners = [StreamingClassifier(step, batch=n)] if batched else [StreamingClassifier(step) for _ in range(n)]
+    times: list[float] = []
+    rows = 0
+    stop = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    while time.perf_counter() < stop:
+        for r in runners:
+            r.reset()
+        for t in range(contract.N_STEPS):
+            for k, r in enumerate(runners):
+                a = time.perf_counter()
+                r.push(images[:, t] if batched else images[k, t])
+                times.append((time.perf_counter() - a) * 1000)
+            rows += n
+    wall = time.perf_counter() - t0
+    s = summarize(np.asarray(times))
+    return {"streams": n, "rows_per_s": round(rows / wall, 1), "push_p50_ms": s.p50_ms, "push_p99_ms": s.p99_ms,
+            "runners": "one StreamingClassifier with N streams" if batched else "N StreamingClassifiers, one thread"}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, nargs="?", default=contract.DEFAULT_MODEL)
+    parser.add_argument("step", type=Path, nargs="?", default=contract.DEFAULT_STEP_MODEL)
+    parser.add_argument("--bound", type=float, default=10.0, help="p99 latency bound, ms")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each Poisson run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
+    args = parser.parse_args()
+    for f in (args.model, args.step):
+        if not f.is_file():
+            sys.exit(f"error: {f} not found (edge-lstm export; edge-lstm export --streaming)")
+    image = mnist.load_split(mnist.locate(None), "test").images[0]
+    ports = {k: free_port() for k in ("batching", "no_batching", "fastapi")}
+    url = {k: f"http://127.0.0.1:{p}/v2/models/edge_lstm" for k, p in ports.items()}
+    cli = [sys.executable, "-m", "edge_lstm", "serve"]
+    report: dict[str, Any] = {
+        "command": "python bench/serve.py",
+        "bound_ms": args.bound,
+        "seconds_per_run": args.seconds,
+    }
+    with ExitStack() as stack:
+        start([*cli, str(args.model), str(args.step), "--port", str(ports["batching"])],
+              f"http://127.0.0.1:{ports['batching']}/v2/health/ready", stack)  # fmt: skip
+        start([*cli, str(args.model), "--no-batching", "--port", str(ports["no_batching"])],
+              f"http://127.0.0.1:{ports['no_batching']}/v2/health/ready", stack)  # fmt: skip
+        start([sys.executable, str(ROOT / "bench" / "fastapi_baseline.py"), str(args.model), str(ports["fastapi"])],
+              f"http://127.0.0.1:{ports['fastapi']}/health", stack)  # fmt: skip
+        clf = Classifier(args.model)
+        seconds, n_min = args.seconds, 100
+
+        def oip(key: str) -> Any:
+            e = parse_url(url[key])
+            return lambda rate: run_http(e, image, rate, seconds, 64, n_min, args.bound)
+
+        body = json.dumps({"image": (image.astype(np.float32) / 255).tolist()}).encode()
+        fastapi_request = http_request(
+            "127.0.0.1", ports["fastapi"], "/predict", body, {"Content-Type": "application/json"}
+        )
+        searches = [
+            search("edge-lstm serve (dynamic batching)", oip("batching")),
+            search("edge-lstm serve --no-batching", oip("no_batching")),
+            search("hand-written FastAPI (bench/fastapi_baseline.py)", lambda rate: run_request(
+                "fastapi", "127.0.0.1", ports["fastapi"], fastapi_request, rate, seconds, 64, n_min, args.bound)),
+            search("in-process runner (no HTTP, one worker)", lambda rate: run_in_process(
+                str(args.model), clf.logits, image, rate, seconds, n_min, args.bound)),
+        ]  # fmt: skip
+        report["max_rate"] = searches
+        low: dict[str, list[ServerRun]] = {"server_http_binary": [], "in_process": []}
+        for _ in range(3):  # alternated, three times: low-load p50 of the server against the runner
+            low["server_http_binary"].append(oip("batching")(50.0))
+            low["in_process"].append(run_in_process(str(args.model), clf.logits, image, 50.0, seconds, n_min))
+        report["low_load_50_per_s"] = {k: [r.to_dict() for r in v] for k, v in low.items()}
+        host, port = "127.0.0.1", ports["batching"]
+        streams = []
+        for n in (1, 16, 256):
+            print(f"streams: {n}", file=sys.stderr, flush=True)
+            streams.append({
+                "http": streams_over_http(host, port, "edge_lstm_step", n, seconds),
+                "in_process_independent": streams_in_process(args.step, n, seconds, batched=False),
+                "in_process_batched": streams_in_process(args.step, n, seconds, batched=True),
+            })  # fmt: skip
+        report["streams"] = streams
+    rates = {s["target"]: s["max_rate"] for s in searches}
+    a, b, c = (rates[s["target"]] or 0 for s in searches[:3])
+    p50_server = statistics.median(r.p50_ms or 0 for r in low["server_http_binary"])
+    p50_local = statistics.median(r.p50_ms or 0 for r in low["in_process"])
+    report["targets"] = {
+        "batching_vs_fastapi": {"value": round(a / c, 2) if c else None, "target": ">= 2"},
+        "batching_vs_no_batching": {"value": round(a / b, 2) if b else None, "target": ">= 1.5"},
+        "http_p50_added_ms": {"value": round(p50_server - p50_local, 3), "target": "<= 0.5"},
+    }
+    report["environment"] = describe()
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({"max_rate": rates, "targets": report["targets"]}, indent=1))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--stream-client"]:
+        stream_client_main()
+    else:
+        main()

@@ -1,0 +1,181 @@
+"""`edge-lstm serve --ray [ADDRESS]`: the same application (routes, protocol, batching, streams) as
+a Ray Serve deployment on a Ray cluster, so clients and `bench URL` do not change.
+
+Each replica builds the app of `edge-lstm serve` (serve.build_app) on its own: one runner per model
+with its dynamic batcher. Ray Serve's proxy spreads requests over the replicas, so the rows of one
+stream land on any replica: stream state therefore lives in a store every replica shares, not in a
+replica. The store is `shards` Ray actors (a sequence id hashes to one of them), each holding the
+same table as a single server (serve/streamtable.py): a request takes its sequence's state with a
+version, runs its rows on whichever replica it reached, and commits; a concurrent or stale commit
+is refused, and a request retried with `sequence_row` after a failure (a replica killed mid-request)
+gets the stored answer instead of running twice. The stores live apart from the replicas, so a
+replica's death loses no stream; they cost two actor calls per stream request (measured in
+bench/results/cluster.json).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.errors import ConfigError
+from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.streams import StateStore
+from edge_lstm.serve.streamtable import Held, StreamTable
+
+NAMESPACE = "edge_lstm"
+APP = "edge_lstm"
+
+
+@dataclass(frozen=True)
+class Scaling:
+    replicas: int | None = 1  # a fixed count; None: autoscaling between min and max
+    min_replicas: int = 1
+    max_replicas: int = 4
+    target_ongoing_requests: float = 8.0  # per replica, what Ray's autoscaler aims at
+    replica_cpus: float = 0.5  # Ray CPUs one replica reserves (2 fit one core of a 2-core node)
+    store_shards: int = 2
+
+    def validate(self) -> None:
+        if self.replicas is not None and self.replicas < 1:
+            raise ConfigError(f"--replicas must be >= 1, got {self.replicas}")
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            raise ConfigError("autoscaling needs 1 <= --min-replicas <= --max-replicas")
+        if self.target_ongoing_requests <= 0 or self.replica_cpus <= 0 or self.store_shards < 1:
+            raise ConfigError("--target-ongoing-requests and --replica-cpus must be > 0, --store-shards >= 1")
+
+    def deployment_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"ray_actor_options": {"num_cpus": self.replica_cpus}, "max_ongoing_requests": 256}
+        if self.replicas is not None:
+            options["num_replicas"] = self.replicas
+        else:
+            options["autoscaling_config"] = {
+                "min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+                "target_ongoing_requests": self.target_ongoing_requests,
+            }  # fmt: skip
+        return options
+
+
+def store_name(model: str, shard: int) -> str:
+    return f"edge_lstm_streams.{model}.{shard}"
+
+
+class StoreActor:
+    """A shard of the shared stream table (made a Ray actor by `start_stores`)."""
+
+    def __init__(self, idle_s: float, max_sequences: int) -> None:
+        self.table = StreamTable(idle_s, max_sequences)
+
+    def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
+        return self.table.acquire(sid, start, rows, first_row)
+
+    def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
+        self.table.commit(sid, held, h, c, answer, end)
+
+    def live(self) -> int:
+        self.table.expire()
+        return self.table.live
+
+
+class RayStore:
+    """StateStore over the store actors, from inside a replica."""
+
+    def __init__(self, model: str, shards: int) -> None:
+        import ray
+
+        self.actors = [ray.get_actor(store_name(model, i), namespace=NAMESPACE) for i in range(shards)]
+
+    def _actor(self, sid: str | int) -> Any:
+        return self.actors[zlib.crc32(str(sid).encode()) % len(self.actors)]  # stable across processes
+
+    @staticmethod
+    async def _call(ref: Any) -> Any:
+        from ray.exceptions import RayTaskError
+
+        try:
+            return await ref
+        except RayTaskError as e:  # the table's own error (not live, out of order, full), without Ray's traceback
+            raise e.cause from None
+
+    async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
+        result: Held | np.ndarray = await self._call(self._actor(sid).acquire.remote(sid, start, rows, first_row))
+        return result
+
+    async def commit(
+        self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
+    ) -> None:
+        await self._call(self._actor(sid).commit.remote(sid, held, h, c, answer, end))
+
+    async def live(self) -> int:
+        counts = [await self._call(a.live.remote()) for a in self.actors]
+        return int(sum(counts))
+
+
+def start_stores(models: list[str], config: ServeConfig, shards: int) -> list[Any]:
+    import ray
+
+    actor = ray.remote(num_cpus=0)(StoreActor)
+    handles = []
+    for model in models:
+        for i in range(shards):
+            handles.append(
+                actor.options(name=store_name(model, i), namespace=NAMESPACE, lifetime="detached", get_if_exists=True)
+                .remote(config.stream_idle_s, config.max_sequences)
+            )  # fmt: skip
+    ray.get([h.live.remote() for h in handles])  # up before any replica asks for them
+    return handles
+
+
+def replica_app(config: ServeConfig, shards: int) -> Any:
+    """What each replica runs: the app of `edge-lstm serve`, its streams' states in the store actors."""
+    from edge_lstm.serve import build_app
+
+    def store(model: str, cfg: ServeConfig) -> StateStore:
+        return RayStore(model, shards)
+
+    return build_app(config, stream_store=store, tag_replica=True)
+
+
+def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:
+    """Start (or join) the cluster, the stores and the deployment; (the HTTP address, the models)."""
+    import ray
+    from ray import serve
+
+    from edge_lstm.serve.models import load
+
+    scaling.validate()
+    config.validate()
+    served = load(config)  # every file checked here, once, before any replica starts
+    names = list(served)
+    streams = [n for n, s in served.items() if s.kind == "streaming-step"]
+    # The replicas open the files by the names resolved here (NAME=PATH), absolute paths.
+    config = dataclasses.replace(config, models=tuple((n, s.path.resolve()) for n, s in served.items()))
+    ray.init(
+        address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
+    )
+    start_stores(streams, config, scaling.store_shards)
+    serve.start(http_options={"host": config.host, "port": config.port})
+    shards = scaling.store_shards
+    deployment = serve.deployment(name="edge_lstm_replica", **scaling.deployment_options())(
+        serve.ingress(lambda: replica_app(config, shards))()
+    )
+    serve.run(deployment.bind(), name=APP, route_prefix="/")
+    return f"http://{config.host}:{config.port}", names
+
+
+def shutdown(models: list[str], shards: int) -> None:
+    """Delete the application and its stores (the cluster itself is left as it was)."""
+    import ray
+    from ray import serve
+
+    serve.delete(APP)
+    for model in models:
+        for i in range(shards):
+            try:
+                ray.kill(ray.get_actor(store_name(model, i), namespace=NAMESPACE))
+            except ValueError:  # not a stream model, or already gone
+                pass

@@ -1,0 +1,120 @@
+"""The table of live streams: each sequence's LSTM state, with optimistic versions, so that the state
+can live in the server (one process) or in a store every replica shares (a cluster), and a request
+retried after a failure is answered once, never applied twice.
+
+A request takes (acquires) a copy of its sequence's committed state and a version; after its rows
+ran, it commits the new state, which succeeds only if nobody committed in between. A client that
+sends `sequence_row` (the index of its first row) gets exact retries: a request for rows already
+committed is answered with the stored answer instead of running again, and a request for a row the
+sequence has not reached is refused. Sequences idle for `idle_s` are forgotten; at most
+`max_sequences` are held. Plain Python and numpy: the same class runs inside a Ray actor.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_lstm import contract
+from edge_lstm.serve.batcher import Overloaded
+
+
+class SequenceError(Exception):
+    """A request the sequence rules refuse (unknown id, a row out of order, too many rows): a 400."""
+
+
+class TableFull(Overloaded):
+    """max_sequences are live: a 503, like a full queue."""
+
+
+@dataclass
+class Held:
+    """A request's copy of its sequence's state."""
+
+    h: np.ndarray  # (128,)
+    c: np.ndarray
+    steps: int  # rows the sequence had taken
+    version: int
+
+
+@dataclass
+class _Entry:
+    h: np.ndarray
+    c: np.ndarray
+    steps: int = 0
+    version: int = 0
+    last_seen: float = field(default_factory=time.monotonic)
+    answer: np.ndarray | None = None  # the last committed request's logits
+    answer_from: int = 0  # the row its answer starts at
+    ended: bool = False  # kept a while after sequence_end, so that a retried last request is answered
+
+
+class StreamTable:
+    def __init__(self, idle_s: float, max_sequences: int) -> None:
+        self.idle_s, self.max_sequences = idle_s, max_sequences
+        self.entries: dict[str | int, _Entry] = {}
+        self.version = 0  # versions are never reused, even across restarts of a sequence id
+
+    @property
+    def live(self) -> int:
+        return sum(not e.ended for e in self.entries.values())
+
+    def _fresh(self) -> _Entry:
+        self.version += 1
+        zeros = np.zeros(contract.N_HIDDEN, np.float32)
+        return _Entry(zeros, zeros.copy(), version=self.version)
+
+    def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None = None) -> Held | np.ndarray:
+        """The state to run `rows` rows from, or (a retried request already committed) its answer."""
+        self.expire()
+        entry = self.entries.get(sid)
+        # A retry of the committed request: the same answer, nothing runs twice. (A start needs no such
+        # care: it runs from zeros again and gives the same answer and state.)
+        answer = entry.answer if entry is not None and not start and first_row is not None else None
+        if (
+            answer is not None
+            and entry is not None
+            and first_row == entry.answer_from
+            and entry.steps == first_row + rows
+        ):
+            return answer
+        if start and first_row not in (None, 0):
+            raise SequenceError(
+                f"sequence {sid!r}: sequence_start with sequence_row {first_row}; a stream starts at row 0"
+            )
+        if start:
+            if (entry is None or entry.ended) and self.live >= self.max_sequences:
+                raise TableFull(f"{self.live} sequences are live (limit {self.max_sequences})")
+            entry = self.entries[sid] = self._fresh()
+        elif entry is None or entry.ended:
+            raise SequenceError(
+                f"sequence {sid!r} is not live (never started, ended, or idle for over {self.idle_s:g} s); "
+                "send its first request with sequence_start"
+            )
+        if first_row is not None and first_row != entry.steps:
+            raise SequenceError(
+                f"sequence {sid!r}: this request starts at row {first_row}; the stream is at row {entry.steps}"
+            )
+        if entry.steps + rows > contract.N_STEPS:
+            raise SequenceError(
+                f"sequence {sid!r} would have {entry.steps + rows} rows; an image has {contract.N_STEPS} "
+                "(end it and start a new sequence)"
+            )
+        entry.last_seen = time.monotonic()
+        return Held(entry.h.copy(), entry.c.copy(), entry.steps, entry.version)
+
+    def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
+        entry = self.entries.get(sid)
+        if entry is None or entry.version != held.version or entry.ended:
+            raise SequenceError(f"sequence {sid!r} was advanced, restarted or forgotten by another request meanwhile")
+        self.version += 1
+        entry.h, entry.c, entry.version = h, c, self.version
+        entry.answer, entry.answer_from, entry.steps = answer, held.steps, held.steps + len(answer)
+        entry.last_seen, entry.ended = time.monotonic(), end
+
+    def expire(self) -> None:
+        cutoff = time.monotonic() - self.idle_s
+        for sid in [s for s, e in self.entries.items() if e.last_seen < cutoff]:
+            del self.entries[sid]
