@@ -90,7 +90,7 @@ def _bulk(model: Path, inputs: list[str], address: str, out: Path | None, actors
     check_writable_dir(out.parent, "--out")
     summary = run(BulkConfig(
         model=model, inputs=tuple(inputs), out=out, normalize=normalize, actors=actors, batch_size=batch_size,
-        address=None if address == "local" else address, provider=provider,
+        address=address, provider=provider,
     ))  # fmt: skip
     typer.echo(
         f"{summary['rows']} results from {summary['files']} files in {summary['out']} ({summary['failed']} failed)"

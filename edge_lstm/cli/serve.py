@@ -137,7 +137,7 @@ def _serve_on_ray(
     stopped: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: stopped.append(s))
-    url, names = deploy(config, scaling, None if address == "local" else address)  # type: ignore[arg-type]
+    url, names = deploy(config, scaling, address)  # type: ignore[arg-type]
     for name in names:
         typer.echo(f"{name} at {url}/v2/models/{name}")
     how = f"{scaling.replicas} replica(s)" if scaling.replicas else f"{lo}-{hi} replicas (autoscaling)"

@@ -101,8 +101,6 @@ def batches(config: BulkConfig, paths: list[str]) -> Iterator[dict[str, Any]]:
 
 def run(config: BulkConfig) -> dict[str, Any]:
     """Classify every input; returns counts. The output file appears whole, or not at all."""
-    import ray
-
     config.validate()
     from edge_lstm.runtime import Classifier
 
@@ -110,7 +108,9 @@ def run(config: BulkConfig) -> dict[str, Any]:
     paths = expand(config.inputs)
     if not paths:
         raise InputError("no input files found (folders, globs, files or @list files)")
-    ray.init(address=config.address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    from edge_lstm.cluster.ray_serve import connect
+
+    connect(config.address)
     n = failed = 0
     with atomic_path(config.out) as tmp:
         if config.out.suffix.lower() == ".csv":

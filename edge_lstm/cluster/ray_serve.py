@@ -15,6 +15,7 @@ bench/results/cluster.json).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import zlib
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class Scaling:
     target_ongoing_requests: float = 8.0  # per replica, what Ray's autoscaler aims at
     replica_cpus: float = 0.5  # Ray CPUs one replica reserves (2 fit one core of a 2-core node)
     store_shards: int = 2
+    # Where Ray Serve runs its HTTP proxies: None is Ray's default (every node with a replica, what a
+    # load balancer in front of a cluster wants); "HeadOnly" serves from the head node only.
+    proxy_location: str | None = None
 
     def validate(self) -> None:
         if self.replicas is not None and self.replicas < 1:
@@ -49,7 +53,10 @@ class Scaling:
             raise ConfigError("--target-ongoing-requests and --replica-cpus must be > 0, --store-shards >= 1")
 
     def deployment_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"ray_actor_options": {"num_cpus": self.replica_cpus}, "max_ongoing_requests": 256}
+        options: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.replica_cpus}, "max_ongoing_requests": 256,
+            "logging_config": {"log_level": "WARNING", "enable_access_log": False},  # no line per request
+        }  # fmt: skip
         if self.replicas is not None:
             options["num_replicas"] = self.replicas
         else:
@@ -140,6 +147,20 @@ def replica_app(config: ServeConfig, shards: int) -> Any:
     return build_app(config, stream_store=store, tag_replica=True)
 
 
+def connect(address: str | None) -> None:
+    """Join the cluster at `address`; None or "local": start one on this machine, on loopback (nothing
+    outside needs to reach a one-machine cluster)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    local = address in (None, "local")
+    ray.init(
+        address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False,
+        **({"_node_ip_address": "127.0.0.1"} if local else {}),
+    )  # fmt: skip
+
+
 def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:
     """Start (or join) the cluster, the stores and the deployment; (the HTTP address, the models)."""
     import ray
@@ -158,7 +179,10 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
         address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
     )
     start_stores(streams, config, scaling.store_shards)
-    serve.start(http_options={"host": config.host, "port": config.port})
+    serve.start(
+        proxy_location=scaling.proxy_location, http_options={"host": config.host, "port": config.port},
+        logging_config={"log_level": "WARNING", "enable_access_log": False},
+    )  # fmt: skip
     shards = scaling.store_shards
     deployment = serve.deployment(name="edge_lstm_replica", **scaling.deployment_options())(
         serve.ingress(lambda: replica_app(config, shards))()
@@ -175,7 +199,5 @@ def shutdown(models: list[str], shards: int) -> None:
     serve.delete(APP)
     for model in models:
         for i in range(shards):
-            try:
+            with contextlib.suppress(ValueError):  # not a stream model, or already gone
                 ray.kill(ray.get_actor(store_name(model, i), namespace=NAMESPACE))
-            except ValueError:  # not a stream model, or already gone
-                pass

@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -88,20 +89,15 @@ def batch_first_state(step: onnx.ModelProto) -> onnx.ModelProto:
     g = model.graph
     axes = "edge_lstm_axis0"
     g.initializer.append(helper.make_tensor(axes, TensorProto.INT64, [1], [0]))
-    nodes = []
-    for name in ("h", "c"):
-        inner = f"{name}_lstm_layout"
-        for node in g.node:
-            node.input[:] = [inner if i == name else i for i in node.input]
-        nodes.append(helper.make_node("Unsqueeze", [name, axes], [inner], name=f"{name}_to_lstm_layout"))
-    for name in ("h_out", "c_out"):
-        inner = f"{name}_lstm_layout"
-        for node in g.node:
-            node.output[:] = [inner if o == name else o for o in node.output]
-            node.input[:] = [inner if i == name else i for i in node.input]
-        nodes.append(helper.make_node("Squeeze", [inner, axes], [name], name=f"{name}_to_batch_first"))
-    g.node[:0] = nodes[:2]
-    g.node.extend(nodes[2:])
+    renamed = {n: f"{n}_lstm_layout" for n in ("h", "c", "h_out", "c_out")}
+    for node in g.node:
+        _replace(node.input, renamed)
+        _replace(node.output, renamed)
+    first = [helper.make_node("Unsqueeze", [n, axes], [renamed[n]], name=f"{n}_to_lstm_layout") for n in ("h", "c")]
+    last = [helper.make_node("Squeeze", [renamed[n], axes], [n], name=f"{n}_to_batch_first") for n in ("h_out", "c_out")]
+    nodes = [*first, *g.node, *last]
+    del g.node[:]
+    g.node.extend(nodes)
     for v in [*g.input, *g.output]:
         if v.name in ("h", "c", "h_out", "c_out"):
             dims = v.type.tensor_type.shape.dim
@@ -111,6 +107,13 @@ def batch_first_state(step: onnx.ModelProto) -> onnx.ModelProto:
             p.value = TRITON_STEP_KIND
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def _replace(names: Any, renamed: dict[str, str]) -> None:
+    """Rename in place in a protobuf repeated string field (which takes no slice assignment)."""
+    new = [renamed.get(n, n) for n in names]
+    del names[:]
+    names.extend(new)
 
 
 def check_step_parity(original: bytes, triton: bytes, images: np.ndarray) -> float:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import os
 import socket
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
