@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import sys
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +127,7 @@ class RayStore:
 def start_stores(models: list[str], config: ServeConfig, shards: int) -> list[Any]:
     import ray
 
-    actor = ray.remote(num_cpus=0)(StoreActor)
+    actor: Any = ray.remote(num_cpus=0)(StoreActor)
     handles = []
     for model in models:
         for i in range(shards):
@@ -149,23 +151,20 @@ def replica_app(config: ServeConfig, shards: int) -> Any:
 
 def connect(address: str | None) -> None:
     """Join the cluster at `address`; None or "local": start one on this machine, on loopback (nothing
-    outside needs to reach a one-machine cluster)."""
+    outside needs to reach a one-machine cluster; Ray reads the variable below when it is imported)."""
+    local = address in (None, "local")
+    if local and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # node address: 127.0.0.1
     import ray
 
-    if ray.is_initialized():
-        return
-    local = address in (None, "local")
-    ray.init(
-        address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False,
-        **({"_node_ip_address": "127.0.0.1"} if local else {}),
-    )  # fmt: skip
+    if not ray.is_initialized():
+        ray.init(
+            address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False
+        )
 
 
 def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:
     """Start (or join) the cluster, the stores and the deployment; (the HTTP address, the models)."""
-    import ray
-    from ray import serve
-
     from edge_lstm.serve.models import load
 
     scaling.validate()
@@ -175,9 +174,9 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     streams = [n for n, s in served.items() if s.kind == "streaming-step"]
     # The replicas open the files by the names resolved here (NAME=PATH), absolute paths.
     config = dataclasses.replace(config, models=tuple((n, s.path.resolve()) for n, s in served.items()))
-    ray.init(
-        address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
-    )
+    connect(address)
+    from ray import serve
+
     start_stores(streams, config, scaling.store_shards)
     serve.start(
         proxy_location=scaling.proxy_location, http_options={"host": config.host, "port": config.port},

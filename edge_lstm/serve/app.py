@@ -216,10 +216,12 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
                 f"model {s.name!r} keeps each stream's state: give parameters.sequence_id (a non-zero integer "
                 "or a string), with sequence_start on a stream's first request and sequence_end on its last"
             )
+        first_row = p.get("sequence_row")  # the index of this request's first row: exact retries (streamtable.py)
+        if first_row is not None and (isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0):
+            raise protocol.ProtocolError("parameters.sequence_row must be the index (>= 0) of the request's first row")
         rows = to_input(one_input(s, req), rank=2)
-        result: np.ndarray = await s.batcher.submit(
-            sequence, bool(p.get("sequence_start")), bool(p.get("sequence_end")), rows
-        )
+        start, end = bool(p.get("sequence_start")), bool(p.get("sequence_end"))
+        result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row)
         return result
 
     async def picture(request: Request) -> Response:

@@ -53,7 +53,7 @@ class LocalStore:
         return self.table.live
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (list.remove): its fields hold arrays
 class _Job:
     rows: np.ndarray  # (k, 28) float32
     h: np.ndarray  # (128,): the state after the rows done so far
@@ -61,6 +61,14 @@ class _Job:
     future: asyncio.Future[np.ndarray]
     done: int = 0
     logits: list[np.ndarray] = field(default_factory=list)
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    """A batcher task that ends other than by cancellation leaves requests unanswered: say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        import logging
+
+        logging.getLogger("edge_lstm.serve").error("the stream batcher stopped", exc_info=task.exception())
 
 
 class SequenceBatcher:
@@ -79,6 +87,8 @@ class SequenceBatcher:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._loop()), loop.create_task(self._count())]
+        for t in self._tasks:
+            t.add_done_callback(_report)
 
     async def stop(self) -> None:
         while self.jobs:

@@ -84,7 +84,9 @@ def test_concurrency_and_interval(exported: dict[str, Path], tmp_path: Path) -> 
         (["--batch", "0"], "batch sizes must be >= 1"),
         (["--batch", "x"], "comma-separated whole numbers"),
         (["--threads", str(usable_cores() + 1)], "--force"),
-        (["--scenario", "server"], "unknown scenario"),
+        (["--scenario", "warp"], "unknown scenario"),
+        (["--scenario", "server"], "needs --rate R"),
+        (["--scenario", "server", "--rate", "-5"], "--rate must be positive"),
         (["--min-count", "0"], "--min-count"),
     ],
 )

@@ -19,7 +19,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 # request to the head's replica, and the tests want to see requests spread (a real cluster keeps it).
 os.environ["RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING"] = "0"
 if os.environ.get("EDGE_LSTM_REQUIRE_RAY"):
-    import ray  # noqa: F401
+    import ray
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
 

@@ -137,7 +137,16 @@ def test_a_replica_killed_mid_traffic_loses_and_duplicates_nothing(
         for i in range(60):
             got_images[i] = classify(url, test_split.images[i : i + 1])[0][0]
 
-    threads = [threading.Thread(target=stream, args=(k,)) for k in range(4)] + [threading.Thread(target=images_loop)]
+    errors: list[BaseException] = []
+
+    def guarded(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as e:  # a thread's failure must fail the test, not vanish with the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(stream, k)) for k in range(4)]
+    threads.append(threading.Thread(target=guarded, args=(images_loop,)))
     for th in threads:
         th.start()
     time.sleep(1.0)  # traffic is flowing
@@ -146,6 +155,7 @@ def test_a_replica_killed_mid_traffic_loses_and_duplicates_nothing(
     ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=False)
     for th in threads:
         th.join(180)
+    assert not errors, errors
     np.testing.assert_allclose(got_images, reference, atol=1e-5)  # every request answered, right
     np.testing.assert_allclose(got_streams, expected, atol=1e-5)  # no row lost, none applied twice
 

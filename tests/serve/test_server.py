@@ -311,3 +311,24 @@ def test_bad_options_are_one_line(exported: dict, args: list[str], fragment: str
     files = [str(exported["fp32"])] if args != ["MISSING"] else ["/nonexistent/model.onnx"]
     res = CliRunner().invoke(app, ["serve", *files, *([a for a in args if a != "MISSING"]), "--port", "0"])
     assert res.exit_code == 1 and fragment in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
+
+
+def test_a_stream_request_retried_with_its_row_index_is_answered_once(server: Server) -> None:
+    """sequence_row makes retries exact: the same request again gets the same answer and the state
+    does not move; a row out of order is refused."""
+
+    def row(t: int, value: float, sid: int = 4242, start: bool = False) -> tuple[int, object]:
+        body = {"inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": [value] * 28}],
+                "parameters": {"sequence_id": sid, "sequence_start": start, "sequence_row": t}}  # fmt: skip
+        status, _, raw = post(server.url, "/v2/models/edge_lstm_step/infer", json.dumps(body).encode())
+        return status, json.loads(raw)
+
+    assert row(0, 0.1, start=True)[0] == 200
+    first = row(1, 0.9)
+    again = row(1, 0.9)  # a client that lost the answer sends it again
+    assert first == again and first[0] == 200
+    step2 = row(2, 0.5)
+    fresh = [row(t, v, sid=4343, start=t == 0)[1] for t, v in ((0, 0.1), (1, 0.9), (2, 0.5))]
+    assert step2[1]["outputs"] == fresh[2]["outputs"]  # row 1 was applied once
+    status, message = row(7, 0.5)
+    assert status == 400 and "starts at row 7; the stream is at row 3" in message["error"]
