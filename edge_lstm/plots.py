@@ -96,3 +96,20 @@ def latency_report(results: Sequence[dict[str, Any]], raw: Mapping[str, Sequence
         ax2.legend(fontsize=7)
     fig.suptitle("edge-lstm bench")
     _save(fig, png)
+
+
+def devices_side_by_side(panels: dict[str, dict[str, float]], png: Path) -> None:
+    """One horizontal bar panel per device: p50 (us) per configuration."""
+    plt = _pyplot()
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(
+        1, n, figsize=(5 * n, 0.5 + 0.45 * max((len(v) for v in panels.values()), default=1)), squeeze=False
+    )
+    for ax, (device, values) in zip(axes[0], panels.items(), strict=False):
+        names = list(values)
+        ax.barh(names, [values[k] for k in names], color="#4c72b0")
+        ax.set_title(device)
+        ax.set_xlabel("p50 (us)")
+        ax.invert_yaxis()
+    fig.tight_layout()
+    _save(fig, png)

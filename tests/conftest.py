@@ -49,3 +49,17 @@ def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     files = {a.variant: Path(a.path) for a in arts}
     files["step"] = Path(step[0].path)
     return files
+
+
+# `pytest -m "not slow"`: the quick inner loop. Slow are the tests that train or export a model (the
+# fixtures below), start servers, a Ray cluster or a browser, or drive a device; the rest runs in
+# well under a minute.
+SLOW_FIXTURES = {"trained", "exported", "server", "cluster", "served", "site", "repo", "arm64"}
+SLOW_FOLDERS = ("serve", "cluster", "web", "devices")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or folder in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)

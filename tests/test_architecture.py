@@ -22,7 +22,7 @@ ALLOWED = {
     "runtime": {"foundation", "data"},
     "serve": {"foundation", "data", "runtime"},
     "web": {"foundation", "data", "runtime", "serve"},
-    "devices": {"foundation", "data", "runtime"},
+    "devices": {"foundation", "data", "runtime"},  # the device side runs the CLI; this side copies and merges
     "bench": {"foundation", "data", "runtime", "web", "training"},
     "cluster": {"foundation", "data", "runtime", "web", "serve"},
     "cli": {"foundation", "data", "training", "export", "runtime", "web", "serve", "devices", "bench", "cluster"},

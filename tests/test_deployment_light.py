@@ -55,10 +55,13 @@ def test_help_is_instant() -> None:
     assert elapsed < 5.0  # generous for a loaded CI machine; typically ~0.4 s
 
 
-def test_training_without_torch_says_what_to_install() -> None:
-    # Simulate an edge install: importing torch fails.
-    script = "import sys; sys.modules['torch'] = None; from edge_lstm.cli import main; sys.argv = ['edge-lstm', 'train']; main()"
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert proc.stderr.startswith("error: torch is not installed") and "[torch]" in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_training_without_torch_says_what_to_install(exported: dict[str, Path], trained: Path) -> None:
+    """An edge install (no torch): train, eval of a checkpoint and bench --torch say what to install,
+    with the torch==2.13.0 a fresh machine needs, in one line."""
+    for args in (["train"], ["eval", str(trained)], ["bench", str(exported["fp32"]), "--torch", "--torch-checkpoint", str(trained),
+                 "--min-count", "5", "--min-time", "0"]):  # fmt: skip
+        script = f"import sys; sys.modules['torch'] = None; from edge_lstm.cli import main; sys.argv = ['edge-lstm', *{args!r}]; main()"
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr.startswith("error: torch is not installed") and "torch==2.13.0 -e '.[torch]'" in proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -18,6 +18,7 @@ CSV_FIELDS = [
     "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms", "min_ms", "max_ms", "mean_ms", "stdev_ms", "cv",
     "throughput", "p50_vs_torch", "throughput_vs_torch", "session_ms", "first_inference_ms", "cold_start_ms",
     "h2d_ms", "d2h_ms", "cuda_graph", "last_row_to_answer_p50_ms", "answer_vs_full_sequence", "p50_vs_native",
+    "model_size_bytes", "session_growth_mb", "first_inference_growth_mb", "peak_rss_mb",
 ]  # fmt: skip
 
 
@@ -81,6 +82,24 @@ def server_table(report: BenchReport) -> Any:
             t.add_row(entry["target"], "max rate", "-" if best is None else f"{best:,.0f}", "", "", "", "", "", "",
                       f"highest rate with p99 <= {entry['latency_bound_ms']:g} ms")  # fmt: skip
     return t
+
+
+def memory_and_profile_lines(report: BenchReport) -> list[str]:
+    """Per configuration: memory (file size, growth at session creation and first inference, the
+    process's peak) and, with --profile, where the time goes per operator."""
+    lines = []
+    for r in report.results:
+        i = r.info
+        if i.session_growth_mb is not None:
+            size = f"file {i.model_size_bytes / 1024:.0f} KiB, " if i.model_size_bytes else ""
+            lines.append(f"memory   {i.label}: {size}session +{i.session_growth_mb:.1f} MB, first inference "
+                         f"+{i.first_inference_growth_mb:.1f} MB, process peak {i.peak_rss_mb:.0f} MB")  # fmt: skip
+        if i.profile:
+            ops = ", ".join(
+                f"{op} {100 * v['share']:.0f}% ({v['us']:.1f} us)" for op, v in list(i.profile["operators"].items())[:5]
+            )
+            lines.append(f"profile  {i.label}: {i.profile['nodes_us_per_request']:.1f} us in nodes per request: {ops}")
+    return lines
 
 
 def summary_lines(report: BenchReport) -> list[str]:

@@ -17,7 +17,8 @@ from edge_lstm.web.browser import BROWSER_PROVIDERS
 # Keys left out of a row's dict when they do not apply (None), so each row shows what it measured.
 _OPTIONAL = {
     "threading", "cuda_graph", "h2d_ms", "d2h_ms", "last_row_to_answer_p50_ms", "per_image_ms",
-    "answer_vs_full_sequence", "full_sequence_model", "p50_vs_torch", "throughput_vs_torch", "raw_ms", "p50_vs_native",
+    "answer_vs_full_sequence", "full_sequence_model", "raw_ms", "p50_vs_native",
+    "profile", "rss_before_mb", "session_growth_mb", "first_inference_growth_mb", "peak_rss_mb", "model_size_bytes",
 }  # fmt: skip
 
 
@@ -56,6 +57,9 @@ class ResultRow:
         return self.info.label
 
     def to_dict(self) -> dict[str, Any]:
+        """Flat, as JSON and CSV take it. The ratios the table shows (p50_vs_torch, throughput_vs_torch)
+        are always there, null where no PyTorch row compares; GPU rows' ratios are to the fastest
+        PyTorch on CUDA (add_ratios)."""
         d = asdict(self)
         flat = {**d.pop("info"), **d}
         return {k: v for k, v in flat.items() if not (k in _OPTIONAL and v is None)}

@@ -10,6 +10,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,25 @@ def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
     return configs
 
 
+def _profile(
+    configs: list[Measured], cfg: BenchSettings, images: np.ndarray, progress: Callable[[str], None] | None
+) -> None:
+    """Per-operator time of every onnxruntime configuration, in a separate profiled run (after timing:
+    profiling inflates latency)."""
+    from edge_lstm.bench.profile import operator_profile
+
+    for m in configs:
+        t = m.target
+        if isinstance(t, OrtTarget | StreamingTarget):
+            info = t.info
+            if progress:
+                progress(f"profile {info.label}")
+            session = SessionConfig(provider=info.provider, provider_options=dict(cfg.provider_options), threads=info.threads,
+                                    allow_fallback=True, verbose=cfg.verbose)  # fmt: skip
+            info.profile = operator_profile(Path(info.model), session, info.batch, images,
+                                            streaming=isinstance(t, StreamingTarget))  # fmt: skip
+
+
 def run_bench(
     cfg: BenchSettings, clock: Clock = time.perf_counter_ns, progress: Callable[[str], None] | None = None
 ) -> BenchReport:
@@ -116,6 +136,8 @@ def run_bench(
     try:
         configs = build_targets(cfg, images)
         measure(configs, cfg, clock, progress)
+        if cfg.profile:
+            _profile(configs, cfg, images, progress)
         if "single-stream" in cfg.scenarios and any(p in BROWSER_PROVIDERS for p in cfg.providers):
             from edge_lstm.bench.browser import measure_in_browser
 

@@ -58,6 +58,7 @@ class BenchSettings:
     concurrency: int = 1  # requests in flight at once on a shared session (threads issuing them)
     interval_ms: float = 0.0  # idle gap between a request's end and the next one's start
     keep_raw: bool = False  # per-iteration latencies in the results
+    profile: bool = False  # per-operator time of each onnxruntime configuration, a separate run after timing
     # --- the server scenario (Poisson arrivals, server.py)
     rates: tuple[float, ...] = ()  # offered requests per second, one run each
     latency_bound_ms: float | None = None  # search the highest rate whose p99 stays under this

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.bench.profile import peak_rss_mb, rss_mb
 from edge_lstm.fileio import sha256_file
 from edge_lstm.runtime import Classifier, SessionConfig, StreamingClassifier
 from edge_lstm.runtime.device import Bound
@@ -37,15 +38,31 @@ class TargetInfo:
     first_inference_ms: float | None = None
     cold_start_ms: float | None = None
     io_binding: bool = False
+    # Memory (MB, this process's resident set): before creating, grown by creation and by the first
+    # inference, and the process's peak so far; the model file's size (what TFLite's benchmark_model reports).
+    rss_before_mb: float | None = None
+    session_growth_mb: float | None = None
+    first_inference_growth_mb: float | None = None
+    peak_rss_mb: float | None = None
+    model_size_bytes: int | None = None
+    profile: dict[str, Any] | None = None  # per-operator time, a separate run (--profile)
 
     @property
     def label(self) -> str:
         return f"{Path(self.model).name} {self.provider} {self.scenario} b{self.batch} t{self.threads}"
 
-    def timed(self, t0: int, created: int, first: int) -> TargetInfo:
+    def timed(self, t0: int, created: int, first: int, rss: tuple[float | None, ...] = ()) -> TargetInfo:
         self.session_ms, self.first_inference_ms, self.cold_start_ms = (
             (created - t0) / 1e6, (first - created) / 1e6, (first - t0) / 1e6,
         )  # fmt: skip
+        before, after_create, after_first = (*rss, None, None, None)[:3]
+        if before is not None and after_create is not None and after_first is not None:
+            self.rss_before_mb = round(before, 1)
+            self.session_growth_mb = round(after_create - before, 2)
+            self.first_inference_growth_mb = round(after_first - after_create, 2)
+        self.peak_rss_mb = peak_rss_mb()
+        if Path(self.model).is_file():
+            self.model_size_bytes = Path(self.model).stat().st_size
         return self
 
 
@@ -66,9 +83,9 @@ class OrtTarget:
         self, model: Path, provider: str, scenario: str, batch: int, threads: int | None,
         session: SessionConfig, images: np.ndarray,
     ) -> None:  # fmt: skip
-        t0 = time.perf_counter_ns()
+        m0, t0 = rss_mb(), time.perf_counter_ns()
         self.clf = Classifier(model, dataclasses.replace(session, provider=provider, threads=threads))
-        created = time.perf_counter_ns()
+        created, m1 = time.perf_counter_ns(), rss_mb()
         self.x = images[:batch]
         self.gpu = provider in DEVICE_PROVIDERS
         runner = self.clf.graph_runner
@@ -84,13 +101,13 @@ class OrtTarget:
         else:
             self.request = lambda: self.clf.logits(self.x)
         self.request()  # the first (cold) inference; with CUDA graphs onnxruntime's warm-up runs
-        first = time.perf_counter_ns()
+        first, m2 = time.perf_counter_ns(), rss_mb()
         self.info = TargetInfo(
             model=str(model), provider=provider, scenario=scenario, batch=batch,
             threads=threads or self.clf.threads_for(batch), model_sha256=sha256_file(Path(model)),
             provider_options=dict(session.provider_options), threading=self.clf.threading(batch),
             cuda_graph=self.clf.cuda_graph_reason if self.gpu else None, io_binding=self.gpu,
-        ).timed(t0, created, first)  # fmt: skip
+        ).timed(t0, created, first, (m0, m1, m2))  # fmt: skip
 
     def run(self) -> None:
         self.request()
@@ -169,18 +186,18 @@ class StreamingTarget:
     """One request = one row pushed; every 28th push is the 'last row to answer' latency."""
 
     def __init__(self, model: Path, provider: str, threads: int, session: SessionConfig, images: np.ndarray) -> None:
-        t0 = time.perf_counter_ns()
+        m0, t0 = rss_mb(), time.perf_counter_ns()
         config = dataclasses.replace(session, provider=provider, threads=threads)
         self.stream = StreamingClassifier(model, batch=1, config=config)
-        created = time.perf_counter_ns()
+        created, m1 = time.perf_counter_ns(), rss_mb()
         self.rows = images[0].astype(np.float32) / 255  # (28, 28)
         self.stream.push(self.rows[0])
-        first = time.perf_counter_ns()
+        first, m2 = time.perf_counter_ns(), rss_mb()
         self.stream.reset()
         self.info = TargetInfo(
             model=str(model), provider=provider, scenario="streaming-step", batch=1, threads=threads,
             model_sha256=sha256_file(Path(model)), cuda_graph=self.stream.cuda_graph_reason if provider in DEVICE_PROVIDERS else None,
-        ).timed(t0, created, first)  # fmt: skip
+        ).timed(t0, created, first, (m0, m1, m2))  # fmt: skip
 
     def run(self) -> None:
         if self.stream.steps == contract.N_STEPS:

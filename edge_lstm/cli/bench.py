@@ -16,6 +16,7 @@ from edge_lstm.cli.common import (
     ProviderOptions,
     Verbose,
     emit_json,
+    fail,
     float_list,
     handle_errors,
     int_list,
@@ -94,17 +95,39 @@ def bench(
         Path | None, typer.Option(help="Write a PNG: latency distributions and throughput vs batch.")
     ] = None,
     raw: Annotated[bool, typer.Option("--raw", help="Keep per-iteration latencies in the JSON.")] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Also time each operator (onnxruntime's profiler, a separate run).")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Allow more threads than cores.")] = False,
+    on: Annotated[
+        list[str] | None,
+        typer.Option("--on", help="Run on this device too (a name or URL, repeatable; `local` is this machine)."),
+    ] = None,
     data_dir: DataDir = None,
     verbose: Verbose = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Latency and throughput, MLPerf-style scenarios, with confidence intervals."""
+    if on:
+        forwarded = ["--provider", provider, "--scenario", scenario, "--batch", batch, "--warmup", str(warmup),
+                     "--warmup-time", str(warmup_time), "--min-count", str(min_count), "--min-time", str(min_time),
+                     "--rounds", str(rounds), *(["--threads", threads] if threads else []),
+                     *(["--profile"] if profile else [])]  # fmt: skip
+        on_files = [Path(m) for m in models or [str(contract.DEFAULT_MODEL)]]
+        return _bench_on(on, on_files, streaming, forwarded, json_file, plot, as_json)
     from rich.console import Console
 
     from edge_lstm.bench import BenchSettings, run_bench
     from edge_lstm.bench.oip import is_url
-    from edge_lstm.bench.report import server_table, summary_lines, table, to_csv, to_json, to_plot
+    from edge_lstm.bench.report import (
+        memory_and_profile_lines,
+        server_table,
+        summary_lines,
+        table,
+        to_csv,
+        to_json,
+        to_plot,
+    )
     from edge_lstm.fileio import check_writable_dir
     from edge_lstm.runtime.providers import parse_options
 
@@ -122,7 +145,7 @@ def bench(
         concurrency=concurrency, interval_ms=interval_ms, spinning=spinning, cuda_graph=cuda_graph,
         provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
         torch_checkpoint=torch_checkpoint if torch else None, streaming_model=streaming,
-        keep_raw=raw or plot is not None, force=force, data_dir=data_dir, verbose=verbose,
+        keep_raw=raw or plot is not None, force=force, data_dir=data_dir, verbose=verbose, profile=profile,
     )  # fmt: skip
     for out, opt in ((json_file, "--json-file"), (csv_out, "--csv"), (plot, "--plot")):
         if out is not None:  # before minutes of measuring, not after
@@ -131,7 +154,7 @@ def bench(
         report = run_bench(settings, progress=lambda msg: status.update(msg))
     # Fit the terminal; a pipe or a file has no width, so keep the whole table on one line per row there.
     Console(width=None if sys.stdout.isatty() else 200).print(table(report))
-    for line in summary_lines(report):
+    for line in [*summary_lines(report), *memory_and_profile_lines(report)]:
         typer.echo(line)
     if report.server:
         Console(width=None if sys.stdout.isatty() else 200).print(server_table(report))
@@ -143,3 +166,30 @@ def bench(
         to_plot(report, plot)
     if as_json:
         emit_json(report.to_dict(raw=raw))
+
+
+def _bench_on(devices: list[str], models: list[Path], streaming: Path | None, forwarded: list[str],
+              json_file: Path | None, plot: Path | None, as_json: bool) -> None:  # fmt: skip
+    """The same bench on each device, one table with a device column (edge_lstm.devices.fleet)."""
+    from rich.console import Console
+
+    from edge_lstm.devices.fleet import bench_on
+    from edge_lstm.devices.report import fleet_table, plot_devices
+    from edge_lstm.fileio import atomic_write_text
+
+    for m in [*models, *([streaming] if streaming else [])]:
+        if not m.is_file():
+            raise fail(f"model file {m} not found (export one with `edge-lstm export`)")
+    report = bench_on(devices, models, forwarded, streaming, progress=lambda m: typer.echo(m, err=True))
+    if report.rows:
+        Console(width=None if sys.stdout.isatty() else 220).print(fleet_table(report))
+    if json_file:
+        import json
+
+        atomic_write_text(json_file, json.dumps(report.to_dict(), indent=1) + "\n")
+    if plot and report.rows:
+        plot_devices(report, plot)
+    if as_json:
+        emit_json(report.to_dict())
+    if report.failures:
+        raise typer.Exit(code=1)

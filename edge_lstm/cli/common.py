@@ -50,8 +50,8 @@ def handle_errors(fn: F) -> F:
         except ModuleNotFoundError as e:
             if e.name in ("torch", "onnxscript"):
                 raise fail(
-                    f"{e.name} is not installed: training and export need it; "
-                    "install the extra with `pip install -e '.[torch]'` (or 'edge-lstm[torch]')"
+                    f"{e.name} is not installed: training, export, checkpoints and bench --torch need it; install "
+                    "it with `pip install torch==2.13.0 -e '.[torch]'` (torch==2.13.0 keeps pip from a multi-GB CUDA build)"
                 ) from None
             raise
         except KeyboardInterrupt:

@@ -29,6 +29,13 @@ def eval_(
     ] = None,
     data_dir: DataDir = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
+    classes: Annotated[bool, typer.Option("--classes", help="With --json: every predicted class too.")] = False,
+    on: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on this device (a name or URL; see `edge-lstm device`) and compare its classes with here."
+        ),
+    ] = None,
     verbose: Verbose = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -39,6 +46,8 @@ def eval_(
     if limit is not None and limit < 1:
         raise fail(f"--limit must be >= 1, got {limit}")
     session = SessionConfig(provider=provider, verbose=verbose)
+    if on is not None:
+        return _eval_on(on, model or contract.DEFAULT_MODEL, limit, as_json)
     if streaming:
         curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit)
         typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test images: accuracy after k of 28 rows")
@@ -50,7 +59,7 @@ def eval_(
         return
     path = model or contract.DEFAULT_CHECKPOINT
     if is_model_file(path):
-        report = evaluate(path, session, data_dir=data_dir, limit=limit)
+        report = evaluate(path, session, data_dir=data_dir, limit=limit, keep_classes=classes)
     else:  # a checkpoint: PyTorch, from the training stage
         from edge_lstm.training.evaluate import evaluate_checkpoint
 
@@ -61,3 +70,15 @@ def eval_(
     typer.echo("per class: " + "  ".join(f"{k}:{100 * a:.1f}%" for k, a in enumerate(report.per_class)))
     if as_json:
         emit_json(report.to_dict())
+
+
+def _eval_on(device: str, model: Path, limit: int | None, as_json: bool) -> None:
+    from edge_lstm.devices.fleet import eval_on
+
+    r = eval_on(device, model, limit, progress=lambda m: typer.echo(m, err=True))
+    emulated = " (emulated)" if r["device_info"].get("emulated") else ""
+    typer.echo(f"{r['device']}{emulated}, {r['device_info'].get('architecture')}: accuracy {100 * r['accuracy_there']:.2f}% "
+               f"on {r['n']} test images; here {100 * r['accuracy_here']:.2f}%")  # fmt: skip
+    typer.echo(f"same class as this machine for {r['same_class']} of {r['n']} images")
+    if as_json:
+        emit_json(r)

@@ -49,7 +49,8 @@ def export(
     tflite: Annotated[
         bool,
         typer.Option(
-            "--tflite", help="Also write TensorFlow Lite files (fp32, int8) via onnx2tf; needs the [tflite] extra."
+            "--tflite",
+            help="Also write TensorFlow Lite files (fp32, int8) via onnx2tf; needs the \\[tflite] extra (pip install -e '.\\[tflite]').",
         ),
     ] = False,
     triton: Annotated[

@@ -33,7 +33,7 @@ def train(
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training set.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Images per training step.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="(Peak) learning rate.")] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; the same seed gives bit-identical weights on CPU.")

@@ -19,7 +19,11 @@ def is_model_file(path: Path) -> bool:
 
 
 def evaluate(
-    path: Path, session: SessionConfig | None = None, data_dir: Path | None = None, limit: int | None = None
+    path: Path,
+    session: SessionConfig | None = None,
+    data_dir: Path | None = None,
+    limit: int | None = None,
+    keep_classes: bool = False,
 ) -> EvalReport:
     """Test-set accuracy of a model file through onnxruntime."""
     from edge_lstm.runtime.classifier import Classifier
@@ -27,7 +31,7 @@ def evaluate(
     test = mnist.load_split(mnist.locate(data_dir), "test")
     images, labels = test.images[:limit], test.labels[:limit]
     clf = Classifier(path, session or SessionConfig())
-    return report_from_predictions(str(path), clf.provider, clf.predict_labels(images), labels)
+    return report_from_predictions(str(path), clf.provider, clf.predict_labels(images), labels, keep_classes)
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,10 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
 
     async def infer(request: Request) -> Response:
         s = model(request)
+        with s.batcher.handling() if s.kind == "classifier" else contextlib.nullcontext():
+            return await _infer(s, request)
+
+    async def _infer(s: Served, request: Request) -> Response:
         body = protocol.decompress(
             await read_body(request, config.max_body), request.headers.get("content-encoding"), config.max_body
         )
@@ -257,7 +261,8 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
     def route(path: str, handler: Callable[[Request], Awaitable[Response]], name: str, method: str = "GET") -> Route:
         return Route(path, answer(name, handler), methods=[method])
 
-    routes: list[Any] = [
+    routes: list[Any] = [  # the hot route first: Starlette tries them in order
+        route("/v2/models/{name}/infer", infer, "infer", "POST"),
         route("/v2/health/live", live, "live"),
         route("/v2/health/ready", ready, "ready"),
         route("/v2", server_metadata, "server_metadata"),
@@ -265,7 +270,6 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
         route("/v2/models/{name}/versions/{version}", model_metadata, "model_metadata"),
         route("/v2/models/{name}/ready", model_ready, "model_ready"),
         route("/v2/models/{name}/config", model_config, "model_config"),
-        route("/v2/models/{name}/infer", infer, "infer", "POST"),
         route("/v2/models/{name}/versions/{version}/infer", infer, "infer", "POST"),
         route("/predict", picture, "predict", "POST"),
         Route("/metrics", metrics_route),

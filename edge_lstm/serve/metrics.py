@@ -5,6 +5,8 @@ One registry per app (several apps in one process, as in the tests, do not share
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Latency buckets from 100 us (an idle server's batch 1) to 10 s (a queue that has backed up).
@@ -34,12 +36,21 @@ class Metrics:
         )  # fmt: skip
         self.queue = Gauge("edge_lstm_queue_depth", "Images waiting for the runner.", ["model"], registry=r)
         self.streams = Gauge("edge_lstm_live_streams", "Sequences whose state the server holds.", ["model"], registry=r)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def answered(self, route: str, model: str, code: int, seconds: float) -> None:
-        self.requests.labels(route, model, str(code)).inc()
-        if code >= 400:
-            self.errors.labels(route, model, str(code)).inc()
-        self.latency.labels(route, model).observe(seconds)
+        key = (route, model, code)
+        children = self._children.get(key)
+        if children is None:  # labels() costs a lock and a dict walk: once per label set, not per request
+            children = self._children[key] = (
+                self.requests.labels(route, model, str(code)),
+                self.errors.labels(route, model, str(code)) if code >= 400 else None,
+                self.latency.labels(route, model),
+            )
+        children[0].inc()
+        if children[1] is not None:
+            children[1].inc()
+        children[2].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -107,3 +107,17 @@ def test_bench_unwritable_output_fails_before_measuring(exported: dict[str, Path
     res = runner.invoke(app, ["bench", str(exported["fp32"]), "--min-time", "30", "--plot", str(blocker / "p.png")])
     assert res.exit_code == 1 and "--plot" in res.stderr and "not writable" in res.stderr
     assert "edge-lstm bench" not in res.stdout  # nothing was measured
+
+
+def test_profile_and_memory_are_reported(exported: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--streaming", str(exported["step"]), "--scenario",
+                              "single-stream", "--min-count", "20", "--min-time", "0", "--rounds", "1", "--warmup", "2",
+                              "--profile", "--json-file", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())["results"]
+    for r in rows:
+        ops = r["profile"]["operators"]
+        assert "LSTM" in ops and abs(sum(v["share"] for v in ops.values()) - 1) < 0.01
+        assert r["model_size_bytes"] > 100_000 and r["session_growth_mb"] is not None and r["peak_rss_mb"] > 0
+    assert "profile  " in res.stdout and "memory   " in res.stdout

@@ -1,0 +1,96 @@
+"""`bench --on` and `eval --on`: the same job on several devices, merged into one table.
+
+Each device runs edge-lstm's own `bench` (or `eval`) on copies of the files; the rows come back with
+a `device` column and their ratios computed on that device (within one run there, as always).
+`local` is this machine, run the same way (a process of its own). A device that cannot be reached,
+lacks the deployment side or a provider is reported in one line, and the others go on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.devices.remote import Remote
+from edge_lstm.devices.targets import Device, resolve
+from edge_lstm.errors import EdgeLstmError
+
+
+@dataclass
+class FleetReport:
+    rows: list[dict[str, Any]] = field(default_factory=list)  # bench rows, each with "device"
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each device is
+    failures: dict[str, str] = field(default_factory=dict)  # device -> why it gave no rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"devices": self.devices, "results": self.rows, "failures": self.failures}
+
+
+def remote_for(device: Device) -> Remote:
+    if device.kind == "local" and device.python is None:  # this machine: this installation
+        return Remote(Device(device.name, f"local?python={sys.executable}"))
+    return Remote(device)
+
+
+def bench_on(names: list[str], models: list[Path], args: list[str], streaming: Path | None = None,
+             progress: Callable[[str], None] = print) -> FleetReport:  # fmt: skip
+    report = FleetReport()
+    for name in names:
+        try:
+            device = resolve(name)
+            remote = remote_for(device)
+            progress(f"{device.name}: what it is")
+            info = remote.info()
+            report.devices[device.name] = info
+            placed = {_place(remote, m): m for m in models}
+            extra = []
+            if streaming is not None:
+                placed[_place(remote, streaming)] = streaming
+                extra = ["--streaming", _place(remote, streaming)]
+            progress(f"{device.name}: bench ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
+            files = [r for r, m in placed.items() if m != streaming]
+            result = remote.edge_lstm(["bench", *files, *args, *extra])
+            for row in result["results"]:
+                local = placed.get(row["model"])
+                row["model"] = str(local) if local is not None else row["model"]
+                row["device"] = device.name
+                row["emulated"] = bool(info.get("emulated"))
+                report.rows.append(row)
+            report.devices[device.name]["environment"] = result.get("environment", {})
+        except EdgeLstmError as e:
+            report.failures[name] = str(e)
+            progress(f"error: {e}")
+    return report
+
+
+def _place(remote: Remote, model: Path) -> str:
+    """The file's path where the device runs it: a copy there (by SHA-256), or the file itself here."""
+    return str(model.resolve()) if remote.device.kind == "local" else remote.put_model(model)
+
+
+def eval_on(name: str, model: Path, limit: int | None, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """The test set through `model` on the device, its classes compared with this machine's."""
+    from edge_lstm.data import mnist
+    from edge_lstm.runtime import Classifier
+
+    device = resolve(name)
+    remote = remote_for(device)
+    info = remote.info()
+    where = _place(remote, model)
+    progress(f"{device.name}: eval ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
+    args = ["eval", where, "--classes", *(["--limit", str(limit)] if limit else [])]
+    there = remote.edge_lstm(args)
+    test = mnist.load_split(mnist.locate(None), "test")
+    here = Classifier(model).predict_labels(test.images[: there["n"]])
+    theirs = np.asarray(there["classes"])
+    agree = int((theirs == here).sum())
+    return {
+        "device": device.name, "device_info": info, "model": str(model), "n": there["n"],
+        "accuracy_there": there["accuracy"], "accuracy_here": float((here == test.labels[: there["n"]]).mean()),
+        "same_class": agree, "differ": [int(i) for i in np.flatnonzero(theirs != here)][:20],
+    }  # fmt: skip
