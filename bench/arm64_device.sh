@@ -48,23 +48,28 @@ binfmt() {  # aarch64 programs (children included) run through QEMU 10; F: the i
   [ -e "$entry" ] || printf ':qemu-aarch64:M::%s:%s:%s:F' "$MAGIC" "$MASK" "$CACHE/qemu-aarch64" > /proc/sys/fs/binfmt_misc/register
 }
 
-tree() {  # a minimal arm64 Debian 12 with Python (pip and venv for `edge-lstm device setup`)
+tree() {  # a minimal arm64 Debian 12 with Python (venv, with ensurepip's pip, for `edge-lstm device setup`)
   [ -x "$ROOT/usr/bin/python3" ] && return
   need mmdebstrap mmdebstrap
   mmdebstrap --quiet --arch=arm64 --variant=minbase \
-    --include=python3,python3-venv,python3-pip,libgomp1,libstdc++6,ca-certificates bookworm "$ROOT" "$MIRROR"
+    --include=python3,python3-venv,libgomp1,libstdc++6,ca-certificates bookworm "$ROOT" "$MIRROR"
 }
 
 sshd_up() {
   need sshd openssh-server
   need ssh openssh-client
   id "$USER_NAME" >/dev/null 2>&1 || useradd --no-create-home --home-dir "/home/$USER_NAME" --shell /bin/sh "$USER_NAME"
+  usermod -p '*' "$USER_NAME"  # no password, but not locked: sshd refuses a locked account's keys too
   local uid gid
   uid=$(id -u "$USER_NAME"); gid=$(id -g "$USER_NAME")
   grep -q "^$USER_NAME:" "$ROOT/etc/passwd" || echo "$USER_NAME:x:$uid:$gid::/home/$USER_NAME:/bin/sh" >> "$ROOT/etc/passwd"
   grep -q "^$USER_NAME:" "$ROOT/etc/group" || echo "$USER_NAME:x:$gid:" >> "$ROOT/etc/group"
   mkdir -p "$ROOT/home/$USER_NAME" && chown "$uid:$gid" "$ROOT/home/$USER_NAME"
-  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # pip there reaches the package index
+  # pip there reaches the package index as this machine does: its name servers and the certificate
+  # authorities it trusts (a proxy's own included), for pip too (pip otherwise uses its own bundle)
+  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$ROOT/etc/pip.conf"
   for d in proc dev; do mountpoint -q "$ROOT/$d" || mount --bind "/$d" "$ROOT/$d"; done
   [ -f "$CACHE/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C edge-lstm-arm64 -f "$CACHE/id_ed25519"
   [ -f "$CACHE/host_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -f "$CACHE/host_ed25519"
@@ -74,7 +79,9 @@ ListenAddress 127.0.0.1
 Port $PORT
 HostKey $CACHE/host_ed25519
 PidFile $CACHE/sshd.pid
-AuthorizedKeysFile $CACHE/authorized_keys
+AuthorizedKeysFile none
+AuthorizedKeysCommand /bin/cat $CACHE/authorized_keys
+AuthorizedKeysCommandUser root
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
@@ -91,7 +98,8 @@ Host 127.0.0.1
   StrictHostKeyChecking accept-new
 EOF
   mkdir -p /run/sshd
-  if [ -f "$CACHE/sshd.pid" ] && kill -0 "$(cat "$CACHE/sshd.pid")" 2>/dev/null; then return; fi
+  # (the key file is read by root through AuthorizedKeysCommand: the user cannot enter root's home to read it)
+  if [ -f "$CACHE/sshd.pid" ] && kill -0 "$(cat "$CACHE/sshd.pid")" 2>/dev/null; then kill "$(cat "$CACHE/sshd.pid")"; sleep 0.5; fi
   "$(command -v sshd)" -f "$CACHE/sshd_config"
 }
 

@@ -54,7 +54,8 @@ def bench_on(names: list[str], models: list[Path], args: list[str], streaming: P
                 extra = ["--streaming", _place(remote, streaming)]
             progress(f"{device.name}: bench ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
             files = [r for r, m in placed.items() if m != streaming]
-            result = remote.edge_lstm(["bench", *files, *args, *extra])
+            data = [] if device.kind == "local" else ["--data-dir", remote.put_data()]
+            result = remote.edge_lstm(["bench", *files, *args, *extra, *data])
             for row in result["results"]:
                 local = placed.get(row["model"])
                 row["model"] = str(local) if local is not None else row["model"]
@@ -84,6 +85,8 @@ def eval_on(name: str, model: Path, limit: int | None, progress: Callable[[str],
     where = _place(remote, model)
     progress(f"{device.name}: eval ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
     args = ["eval", where, "--classes", *(["--limit", str(limit)] if limit else [])]
+    if device.kind != "local":
+        args += ["--data-dir", remote.put_data()]
     there = remote.edge_lstm(args)
     test = mnist.load_split(mnist.locate(None), "test")
     here = Classifier(model).predict_labels(test.images[: there["n"]])

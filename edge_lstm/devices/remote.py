@@ -40,8 +40,11 @@ try:
 except (OSError, IndexError):
     info["memory_gb"] = None
 arm = platform.machine() in ("aarch64", "arm64", "armv7l")
-x86_flags = "vendor_id" in cpuinfo or " sse2" in cpuinfo
-info["emulated"] = bool(arm and x86_flags)  # an Arm program reading an x86 host's /proc: qemu-user
+x86_flags = "vendor_id" in cpuinfo or " sse2" in cpuinfo  # an Arm program reading an x86 host's /proc
+# QEMU's emulated Arm CPU ("max") reports implementer 0x00, which no Arm silicon has (ARM is 0x41,
+# Qualcomm 0x51, Apple 0x61, NVIDIA 0x4e, Ampere 0xc0, ...).
+qemu_cpu = any(l.split(":")[1].strip() == "0x00" for l in cpuinfo.splitlines() if l.startswith("CPU implementer"))
+info["emulated"] = bool(arm and (x86_flags or qemu_cpu))
 try:
     import onnxruntime as ort
     info["onnxruntime"] = ort.__version__
@@ -63,7 +66,14 @@ class Remote:
 
     def __post_init__(self) -> None:
         self.t = transport(self.device)
-        self.home = self.device.home
+        self._home: str | None = None
+
+    @property
+    def home(self) -> str:
+        """The device's folder for edge-lstm, `~` expanded there (paths given to its CLI are quoted)."""
+        if self._home is None:
+            self._home = self.sh(f"echo {self.device.home}", 60).decode().strip()
+        return self._home
 
     @property
     def python(self) -> str:
@@ -104,7 +114,7 @@ class Remote:
             remote_wheel = f"{self.home}/wheels/{wheel.name}"
             self.sh(f"mkdir -p {self.home}/wheels", 60)
             progress(f"copying {wheel.name} to {self.device.name}")
-            self.t.put(wheel, self.sh(f"echo {remote_wheel}", 60).decode().strip(), 600)
+            self.t.put(wheel, remote_wheel, 600)
         progress(f"installing on {self.device.name} (a virtual environment in {self.home}/venv; this takes a while)")
         self.sh(
             f"python3 -m venv {self.home}/venv && {self.home}/venv/bin/pip install -q --upgrade pip", SETUP_TIMEOUT_S
@@ -118,8 +128,22 @@ class Remote:
         remote = f"{self.home}/models/{digest[:16]}/{Path(path).name}"
         check = f"test -f {remote} && sha256sum {remote} 2>/dev/null | cut -d' ' -f1 || true"
         if self.sh(check, 120).decode().strip() != digest:
-            self.t.put(Path(path), self.sh(f"echo {remote}", 60).decode().strip(), 600)
+            self.t.put(Path(path), remote, 600)
         return remote
+
+    def put_data(self) -> str:
+        """A folder of MNIST's four files on the device (bench and eval run its test images), each
+        copied once (by SHA-256, like the model files) and linked into `HOME/mnist`."""
+        from edge_lstm.data import mnist
+
+        links = []
+        for f in sorted(mnist.locate(None).glob("*-ubyte*")):
+            links.append(f"ln -sf {self.put_model(f)} {self.home}/mnist/{f.name}")
+        return (
+            self.sh(f"mkdir -p {self.home}/mnist && {' && '.join(links)} && echo {self.home}/mnist", 120)
+            .decode()
+            .strip()
+        )
 
     def edge_lstm(self, args: list[str], timeout: float = RUN_TIMEOUT_S) -> dict[str, Any]:
         """Run the edge-lstm CLI there with --json; its JSON (the last line of stdout)."""

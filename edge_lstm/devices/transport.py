@@ -61,7 +61,10 @@ class Transport:
         """stdout of a command that must succeed."""
         proc = self.run(args, timeout, stdin)
         if proc.returncode != 0:
-            raise DeviceError(f"{self.device.name}: `{args[0]}` failed: {_last_line(proc.stderr or proc.stdout)}")
+            what = shlex.join(args)[:60]
+            raise DeviceError(
+                f"{self.device.name}: `{what}` failed (exit {proc.returncode}): {_last_line(proc.stderr or proc.stdout)}"
+            )
         return proc.stdout
 
     def put(self, local: Path, remote: str, timeout: float) -> None:
@@ -72,7 +75,8 @@ class Transport:
 
 class Ssh(Transport):
     def _command(self, remote: str) -> list[str]:
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+        # BatchMode: never ask for a password; LogLevel=ERROR: ssh's notices ("Permanently added ...") are not errors.
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "LogLevel=ERROR"]
         if self.device.ssh_config:  # a config file of its own (the emulated device's, the tests' loopback key)
             cmd += ["-F", self.device.ssh_config]
         if self.device.port:
