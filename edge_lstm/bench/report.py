@@ -61,7 +61,10 @@ def server_table(report: BenchReport) -> Any:
     """The server scenario: every run (with --latency-bound, every rate the search tried) and the verdict."""
     from rich.table import Table
 
-    t = Table(title="server scenario (Poisson arrivals)", caption="latency: request sent to answer read")
+    t = Table(
+        title="server scenario (Poisson arrivals)",
+        caption="latency: from a request's scheduled arrival to its answer (MLPerf's)",
+    )
     for col in ("target", "via", "rate/s", "n", "p50 [95% CI]", "p90", "p99 [95% CI]", "lag p99", "gen CPU", "valid"):
         t.add_column(col, justify="left" if col in ("target", "via", "valid") else "right")
     for entry in report.server:

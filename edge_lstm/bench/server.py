@@ -3,9 +3,10 @@ target rate (open loop) against an Open Inference Protocol server (the load gene
 process, loadgen.py) or against the in-process runner (one worker answering in arrival order), so
 that the HTTP layer's cost is a ratio within one run.
 
-A run is VALID when every request was answered (no 503, no reset), enough of them were measured for
-their p99, and the requests left on schedule (the generator's p99 lag under LAG_LIMIT_MS). With a
-latency bound, `max_rate` searches for the highest rate whose valid run keeps p99 under the bound,
+Latency runs from each request's scheduled arrival to its answer (MLPerf's definition: a request the
+generator or the machine sent late counts its wait). A run is VALID when every request was answered
+(no 503, no reset) and enough of them were measured for their p99. With a latency bound, `max_rate`
+searches for the highest rate whose valid run keeps p99 under the bound,
 like perf_analyzer's `--latency-threshold --binary-search`: doubling from a start rate, then halving
 the interval between the last rate that passed and the first that failed.
 """
@@ -31,7 +32,6 @@ from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import quantile_ci, summarize
 from edge_lstm.errors import EdgeLstmError
 
-LAG_LIMIT_MS = 2.0  # a request that leaves later than this after its Poisson arrival did not arrive as promised
 MIN_FOR_P99 = 100  # nearest-rank p99 needs at least 100 samples
 BISECTIONS = 4
 
@@ -49,7 +49,7 @@ class ServerRun:
     p99_ms: float | None
     p50_ci_ms: list[float | None]
     p99_ci_ms: list[float | None]
-    lag_p99_ms: float | None
+    lag_p99_ms: float | None  # how late requests left against their schedule (included in the latency)
     generator_cpu: float | None  # cores the load generator itself used (http)
     valid: bool
     why: list[str] = field(default_factory=list)
@@ -70,8 +70,6 @@ def _judge(target: str, via: str, rate: float, seconds: float, latency_ms: np.nd
     if good.size < max(min_count, MIN_FOR_P99):
         why.append(f"{good.size} requests answered; at least {max(min_count, MIN_FOR_P99)} are needed")
     lag = float(np.percentile(lag_ms, 99)) if lag_ms.size else None
-    if lag is not None and lag > LAG_LIMIT_MS:
-        why.append(f"requests left up to {lag:.1f} ms late (p99; limit {LAG_LIMIT_MS} ms): the load was not offered")
     ci99: list[float | None] = list(quantile_ci(good, Fraction(99, 100))) if good.size else [None, None]
     return ServerRun(
         target, via, rate, seconds, int(good.size), int((~ok).sum()),
@@ -147,7 +145,7 @@ def run_in_process(name: str, logits: Callable[[np.ndarray], Any], image: np.nda
         work.put(i)
     work.put(None)
     t.join(DRAIN_S + seconds)
-    latency = (done - sent) * 1000
+    latency = (done - start - arrivals) * 1000  # from the scheduled arrival, as over HTTP
     ok = ~np.isnan(latency)
     lag = (sent - start - arrivals) * 1000
     return _judge(name, "in-process", rate, seconds, latency, ok, lag, None, min_count, bound_ms)

@@ -172,10 +172,6 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
 
     async def infer(request: Request) -> Response:
         s = model(request)
-        with s.batcher.handling() if s.kind == "classifier" else contextlib.nullcontext():
-            return await _infer(s, request)
-
-    async def _infer(s: Served, request: Request) -> Response:
         body = protocol.decompress(
             await read_body(request, config.max_body), request.headers.get("content-encoding"), config.max_body
         )

@@ -7,26 +7,22 @@ under load the queue fills by itself while the model runs). The queue is bounded
 `max_queue` a request is refused at once (503) instead of growing memory and latency without end.
 
 The runner call runs in a worker thread so the event loop keeps accepting and parsing requests;
-`instances` calls may run at once (Triton's instance_group count). One exception, for latency: a lone
-small request (the only one the server is handling, nothing queued or running) runs on the event
-loop's own thread. The two thread hand-offs it saves (a worker's wake-up and the loop's) cost more than
-the inference itself on small machines (bench/results/serve.json); requests that arrive together
-still meet in the queue, because a request yields once to the loop before deciding.
+`instances` calls may run at once (Triton's instance_group count). (Running a lone request on the
+loop's own thread instead saves two thread hand-offs at low load, 0.05 ms here, but under load it
+takes the overlap of parsing and inference away: the highest rate within a 10 ms p99 fell from 2,800
+to 1,600 requests/s in `python bench/serve.py`. Kept out.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-
-INLINE_MAX = 8  # images: a small request runs inline in well under a millisecond
 
 
 class Overloaded(Exception):
@@ -63,7 +59,6 @@ class DynamicBatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
-        self.inside = 0  # requests the server is handling for this model (parsing included): see handling()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="edge-lstm-batcher")
@@ -79,25 +74,11 @@ class DynamicBatcher:
     async def submit(self, x: np.ndarray) -> np.ndarray:
         if self.queued + len(x) > self.max_queue:
             raise Overloaded(f"{self.queued} images are queued (limit {self.max_queue})")
-        if len(x) <= INLINE_MAX and not self.busy and not self.queue:
-            await asyncio.sleep(0)  # requests that arrived with this one reach their handlers first
-            if self.inside <= 1 and not self.busy and not self.queue:
-                self.observe(len(x), 0)
-                return self.run(x)  # the only request: on this thread, no hand-off (the module docstring)
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self.queue.append(_Pending(x, future, time.perf_counter()))
         self.queued += len(x)
         self._wake.set()
         return await future  # a client that goes away cancels this; the batch skips it (_take)
-
-    @contextlib.contextmanager
-    def handling(self) -> Iterator[None]:
-        """Around a whole request for this model (the server counts the requests it is handling)."""
-        self.inside += 1
-        try:
-            yield
-        finally:
-            self.inside -= 1
 
     def _take(self) -> list[_Pending]:
         taken: list[_Pending] = []

@@ -50,3 +50,44 @@ def test_serve_on_a_taken_port_is_one_clean_line(exported: dict[str, Path], tmp_
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     (line,) = res.stderr.strip().splitlines()
     assert f"cannot serve on 127.0.0.1:{port}" in line and "--port" in line
+
+
+def test_web_serve_is_one_server_quiet_about_cut_downloads_and_130_on_ctrl_c(
+    exported: dict[str, Path], tmp_path: Path
+) -> None:
+    """The page and its models from `edge-lstm serve`'s server: a reload that cuts a 10 MB download is
+    at most one log line, never a traceback, and Ctrl-C exits 130 as every other command does."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_lstm", "web", str(tmp_path / "site"), "--model", str(exported["fp32"]), "--no-step",
+         "--serve", "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        if line.startswith("{"):
+            url = json.loads(line)["url"]
+            break
+    assert url, proc.stderr.read() if proc.stderr else ""
+    with urllib.request.urlopen(url) as r:  # the page, with the isolation headers its threads need
+        assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp" and b"<html" in r.read().lower()
+    with urllib.request.urlopen(url + "v2/models/edge_lstm") as r:  # ... and its model, behind the protocol
+        assert json.loads(r.read())["inputs"][0]["name"] == "images"
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    wasm = next(n for n in ortweb.FILES if n.endswith(".wasm"))
+    for _ in range(3):  # a download cut short, three times (a reload, a closed tab)
+        s = socket.create_connection((host, int(port)))
+        s.sendall(f"GET /{wasm} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.recv(4096)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # reset, not close
+        s.close()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
