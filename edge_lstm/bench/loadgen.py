@@ -12,7 +12,7 @@ arrive (its Poisson arrival time) to the moment its whole response is read, so a
 not leave on time (no free connection, a starved generator) counts its wait. How late each request
 left is recorded too (`lag`), to show where the time went.
 
-    python -m edge_lstm.bench.loadgen < job.json > result.json   (bench/server.py starts it)
+    python -m edge_lstm.bench.loadgen result.json < job.json   (edge_lstm/bench/server.py starts it)
 """
 
 from __future__ import annotations
@@ -174,7 +174,11 @@ def run(job: Job) -> dict[str, Any]:
 
 
 def main() -> None:
-    print(json.dumps(run(Job.from_json(sys.stdin.read()))))
+    # The result goes to a file named on the command line, not stdout: uvloop may leave the inherited
+    # pipe non-blocking, and a large print into a full pipe then arrives cut at 128 KiB.
+    result = run(Job.from_json(sys.stdin.read()))
+    with open(sys.argv[1], "w") as f:
+        json.dump(result, f)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ import json
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,18 +101,21 @@ def run_request(target: str, host: str, port: int, request: bytes, rate: float, 
     """One Poisson run of a prepared request against any HTTP server, the generator in a process of
     its own (bounded in time)."""
     job = Job(host, port, request, rate, seconds, connections, seed)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "edge_lstm.bench.loadgen"], input=job.to_json(), capture_output=True, text=True,
-            timeout=seconds + DRAIN_S + 30,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise EdgeLstmError(f"{target}: the load generator did not finish in {seconds + DRAIN_S + 30:.0f} s") from None
-    if proc.returncode != 0:
-        raise EdgeLstmError(
-            f"the load generator failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
-        )
-    out = json.loads(proc.stdout)
+    with tempfile.TemporaryDirectory(prefix="edge-lstm-loadgen-") as tmp:
+        result = Path(tmp) / "run.json"
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "edge_lstm.bench.loadgen", str(result)], input=job.to_json(),
+                capture_output=True, text=True, timeout=seconds + DRAIN_S + 30,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise EdgeLstmError(
+                f"{target}: the load generator did not finish in {seconds + DRAIN_S + 30:.0f} s"
+            ) from None
+        if proc.returncode != 0 or not result.exists():
+            lines = proc.stderr.strip().splitlines()
+            raise EdgeLstmError(f"the load generator failed: {lines[-1] if lines else proc.returncode}")
+        out = json.loads(result.read_text())
     latency = np.array([np.nan if v is None else v for v in out["latency_ms"]], np.float64)
     ok = (np.asarray(out["status"]) == 200) & ~np.isnan(latency)
     lag = np.array([v for v in out["lag_ms"] if v is not None], np.float64)

@@ -42,6 +42,9 @@ def serve(
         str, typer.Option(help="Address to bind; anything but loopback needs --token or --no-auth.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8000,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="Also serve the protocol's gRPC service on this port (Triton's is 8001).")
+    ] = None,
     token: Annotated[
         str | None, typer.Option(help="Bearer token every route but /v2/health needs (default $EDGE_LSTM_TOKEN).")
     ] = None,
@@ -88,7 +91,7 @@ def serve(
     from edge_lstm.runtime.providers import parse_options
 
     config = ServeConfig(
-        models=parse_models(models), host=host, port=port, token=token or os.environ.get("EDGE_LSTM_TOKEN") or None,
+        models=parse_models(models), host=host, port=port, grpc_port=grpc_port, token=token or os.environ.get("EDGE_LSTM_TOKEN") or None,
         no_auth=no_auth, batching=not no_batching, max_batch=max_batch, max_delay_us=max_delay_us,
         max_queue=max_queue, instances=instances, stream_idle_s=stream_idle, max_sequences=max_sequences,
         max_body=max_body,
@@ -98,6 +101,8 @@ def serve(
     if ray is not None:
         return _serve_on_ray(config, ray, replicas, autoscale, target_ongoing, replica_cpus, store_shards, as_json)
     app = build_app(config)  # loads and checks every model before the port is bound
+    if grpc_port is not None:
+        bind(host, grpc_port).close()  # a taken gRPC port: this one line, not a failed start-up later
     sock = bind(host, port)
     url = url_of(sock)
     if not config.loopback() and config.token is None:
@@ -107,6 +112,8 @@ def serve(
         for name, s in app.state.served.items():
             typer.echo(f"{name}: {s.path} ({s.kind}) at {url}/v2/models/{name}")
         typer.echo(f"serving {url}  (pictures: POST {url}/predict; metrics: {url}/metrics; Ctrl-C stops)")
+        if grpc_port is not None:
+            typer.echo(f"gRPC (GRPCInferenceService) on {host}:{grpc_port}")
         if as_json:
             emit_json({"url": url, "models": {n: str(s.path) for n, s in app.state.served.items()}})
 

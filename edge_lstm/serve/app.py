@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import numpy as np
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -34,10 +33,13 @@ from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
 from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streamtable import SequenceError
+
+GRACE_S = 30  # seconds in-flight gRPC calls get to finish at a stop
 
 log = logging.getLogger("edge_lstm.serve")
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
@@ -103,14 +105,21 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
     config.validate()
     served = load(config)
     metrics = Metrics()
-    state = {"ready": False}
+    state = {"ready": False}  # shared with the gRPC service
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         start_batchers(served, config, metrics, stream_store)
+        grpc_server = None
+        if config.grpc_port is not None:
+            from edge_lstm.serve.grpc import start as start_grpc
+
+            grpc_server = await start_grpc(served, config, state)
         state["ready"] = True
         yield
         state["ready"] = False  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
+        if grpc_server is not None:
+            await grpc_server.stop(GRACE_S)
         for s in served.values():
             await s.batcher.stop()
 
@@ -176,7 +185,7 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
             await read_body(request, config.max_body), request.headers.get("content-encoding"), config.max_body
         )
         req = protocol.decode_infer(body, request.headers.get("inference-header-content-length"))
-        logits = await (run_stream(s, req) if s.kind == "streaming-step" else run_classifier(s, req))
+        logits = await run_model(s, req, config)
         payload, header = protocol.encode_infer(s.name, req, [protocol.Tensor(contract.OUTPUT, logits)])
         payload, encoding = (
             protocol.compress(payload, request.headers.get("accept-encoding"))
@@ -188,41 +197,6 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
             headers["Content-Encoding"] = encoding
         media = "application/octet-stream" if header is not None else "application/json"
         return Response(payload, media_type=media, headers=headers)
-
-    def one_input(s: Served, req: protocol.InferRequest) -> np.ndarray:
-        want = s.spec.inputs[0].name
-        if set(req.inputs) != {want}:
-            raise protocol.ProtocolError(f"model {s.name!r} takes one input, {want!r}; got {', '.join(req.inputs)}")
-        if req.outputs is not None and set(req.outputs) - {contract.OUTPUT}:
-            raise protocol.ProtocolError(f"model {s.name!r} has one output, {contract.OUTPUT!r}")
-        return req.inputs[want]
-
-    async def run_classifier(s: Served, req: protocol.InferRequest) -> np.ndarray:
-        if "sequence_id" in req.parameters:
-            raise protocol.ProtocolError(f"model {s.name!r} is not a sequence model; send whole images")
-        x = one_input(s, req)
-        most = min(config.max_request_batch, config.max_queue)
-        if x.ndim == 3 and len(x) > most:
-            raise protocol.ProtocolError(f"{len(x)} images in one request; at most {most}", 413)
-        images = to_input(x)  # shape, dtype, range and NaN checked against the contract, per request
-        result: np.ndarray = await s.batcher.submit(images)
-        return result
-
-    async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
-        p = req.parameters
-        sequence = p.get("sequence_id")
-        if sequence in (None, 0, "") or isinstance(sequence, bool) or not isinstance(sequence, int | str):
-            raise protocol.ProtocolError(
-                f"model {s.name!r} keeps each stream's state: give parameters.sequence_id (a non-zero integer "
-                "or a string), with sequence_start on a stream's first request and sequence_end on its last"
-            )
-        first_row = p.get("sequence_row")  # the index of this request's first row: exact retries (streamtable.py)
-        if first_row is not None and (isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0):
-            raise protocol.ProtocolError("parameters.sequence_row must be the index (>= 0) of the request's first row")
-        rows = to_input(one_input(s, req), rank=2)
-        start, end = bool(p.get("sequence_start")), bool(p.get("sequence_end"))
-        result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row)
-        return result
 
     async def picture(request: Request) -> Response:
         name = request.query_params.get("model") or default_classifier

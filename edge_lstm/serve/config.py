@@ -27,6 +27,7 @@ class ServeConfig:
     models: tuple[tuple[str, Path], ...]
     host: str = "127.0.0.1"  # loopback by default: another address must be asked for
     port: int = 8000
+    grpc_port: int | None = None  # the protocol's gRPC service too, on this port (Triton's is 8001)
     token: str | None = None  # bearer token every route but health needs (required off loopback)
     no_auth: bool = False  # the explicit opt-out of the token off loopback
     # --- dynamic batching (the classifier); Triton's dynamic_batching knobs
@@ -64,6 +65,10 @@ class ServeConfig:
             raise ConfigError(f"two models are named the same: {', '.join(sorted(names))}")
         checks = [
             (0 <= self.port <= 65535, f"--port must be 0..65535, got {self.port}"),
+            (
+                self.grpc_port is None or 1 <= self.grpc_port <= 65535,
+                f"--grpc-port must be 1..65535, got {self.grpc_port}",
+            ),
             (1 <= self.max_batch <= 4096, f"--max-batch must be 1..4096, got {self.max_batch}"),
             (0 <= self.max_delay_us <= 1_000_000, f"--max-delay-us must be 0..1000000, got {self.max_delay_us}"),
             (self.max_queue >= self.max_batch, "--max-queue must be at least --max-batch"),

@@ -80,7 +80,8 @@ def compress(body: bytes, accept: str | None) -> tuple[bytes, str | None]:
     return body, None
 
 
-def _tensor(spec: dict[str, Any], raw: bytes | None) -> np.ndarray:
+def tensor(spec: dict[str, Any], raw: bytes | None) -> np.ndarray:
+    """One input tensor from its JSON description and, with the binary extension, its bytes."""
     name, datatype, shape = spec.get("name"), spec.get("datatype"), spec.get("shape")
     if not isinstance(name, str):
         raise ProtocolError("every input needs a 'name'")
@@ -139,7 +140,7 @@ def decode_infer(body: bytes, header_length: str | None) -> InferRequest:
             if not isinstance(size, int) or size < 0 or offset + size > len(rest):
                 raise ProtocolError(f"input {spec.get('name')!r}: binary_data_size {size!r} runs past the body")
             raw, offset = bytes(rest[offset : offset + size]), offset + size
-        array = _tensor(spec, raw)
+        array = tensor(spec, raw)
         if spec["name"] in inputs:
             raise ProtocolError(f"input {spec['name']!r} is given twice")
         inputs[spec["name"]] = array

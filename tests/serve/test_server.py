@@ -332,3 +332,44 @@ def test_a_stream_request_retried_with_its_row_index_is_answered_once(server: Se
     assert step2[1]["outputs"] == fresh[2]["outputs"]  # row 1 was applied once
     status, message = row(7, 0.5)
     assert status == 400 and "starts at row 7; the stream is at row 3" in message["error"]
+
+
+def test_grpc_serves_the_same_models(exported: dict, test_split: MnistSplit) -> None:
+    """The protocol's gRPC service (tritonclient.grpc, raw tensors) beside HTTP: the same answers."""
+    import grpc
+    import tritonclient.grpc as tgrpc
+    from tritonclient.utils import InferenceServerException
+
+    grpc_port = free_port()
+    s = start_server(str(exported["fp32"]), str(exported["step"]), "--grpc-port", str(grpc_port))
+    try:
+        client = tgrpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("edge_lstm")
+        meta = client.get_model_metadata("edge_lstm", as_json=True)
+        assert meta["inputs"][0]["name"] == "images" and meta["inputs"][0]["shape"] == ["-1", "28", "28"]
+        x = test_split.images[:5].astype(np.float32) / 255
+        inp = tgrpc.InferInput("images", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        got = client.infer("edge_lstm", [inp]).as_numpy("logits")
+        np.testing.assert_array_equal(got, Classifier(exported["fp32"]).logits(x))
+        local = StreamingClassifier(exported["step"])
+        for t in range(28):
+            row = tgrpc.InferInput("row", [1, 28], "FP32")
+            row.set_data_from_numpy(x[0, t : t + 1])
+            answer = client.infer("edge_lstm_step", [row], sequence_id=7, sequence_start=t == 0, sequence_end=t == 27)
+            np.testing.assert_allclose(answer.as_numpy("logits")[0], local.push(x[0, t])[0], atol=1e-5)
+        bad = tgrpc.InferInput("images", [1, 28], "FP32")
+        bad.set_data_from_numpy(np.zeros((1, 28), np.float32))
+        with pytest.raises(InferenceServerException, match=r"\(B, 28, 28\)") as caught:
+            client.infer("edge_lstm", [bad])
+        assert caught.value.status() == str(grpc.StatusCode.INVALID_ARGUMENT)
+        with pytest.raises(InferenceServerException, match="unknown model"):
+            client.get_model_metadata("nope")
+    finally:
+        s.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

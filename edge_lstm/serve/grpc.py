@@ -1,0 +1,158 @@
+"""The Open Inference Protocol's gRPC service (`inference.GRPCInferenceService`, what Triton serves on
+port 8001), beside HTTP in the same process and event loop, over the same models, batchers and
+stream table: `tritonclient.grpc` and other KServe v2 gRPC clients work unchanged.
+
+The service's stubs are the ones the Triton project publishes with its client (tritonclient's
+service_pb2*), run by grpcio's asyncio server: nothing of the wire format is written here, only the
+mapping between its messages and the requests app.py serves. Needs `pip install -e '.[serve]'`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import numpy as np
+
+from edge_lstm import __version__
+from edge_lstm.errors import EdgeLstmError
+from edge_lstm.serve import protocol
+from edge_lstm.serve.batcher import Overloaded
+from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.infer import run_model
+from edge_lstm.serve.models import Served
+from edge_lstm.serve.streamtable import SequenceError
+
+
+def _parameters(params: Any) -> dict[str, Any]:
+    """InferParameter map -> plain values (bool, int, str, float)."""
+    out = {}
+    for key, p in params.items():
+        kind = p.WhichOneof("parameter_choice")
+        if kind is not None:
+            out[key] = getattr(p, kind)
+    return out
+
+
+def decode(request: Any) -> protocol.InferRequest:
+    """A ModelInferRequest -> the same InferRequest HTTP requests become (raw or typed contents)."""
+    inputs = {}
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise protocol.ProtocolError(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
+    for k, t in enumerate(request.inputs):
+        spec = {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)}
+        if raw:
+            arr = protocol.tensor(spec, raw[k])
+        else:
+            values = list(t.contents.fp32_contents) or list(t.contents.fp64_contents) or list(t.contents.uint_contents)
+            arr = protocol.tensor({**spec, "data": values}, None)
+        if t.name in inputs:
+            raise protocol.ProtocolError(f"input {t.name!r} is given twice")
+        inputs[t.name] = arr
+    if not inputs:
+        raise protocol.ProtocolError("an inference request needs at least one input")
+    outputs = {o.name: True for o in request.outputs} or None
+    return protocol.InferRequest(request.id or None, inputs, _parameters(request.parameters), outputs, True)
+
+
+def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool]) -> Any:
+    import grpc
+    from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
+
+    codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+             415: grpc.StatusCode.INVALID_ARGUMENT}  # fmt: skip
+    token = f"Bearer {config.token}" if config.token else None
+
+    async def guard(context: Any, open_route: bool = False) -> None:
+        if token is None or open_route:
+            return
+        given = dict(context.invocation_metadata()).get("authorization", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization: Bearer TOKEN)"
+            )
+
+    async def model(name: str, version: str, context: Any) -> Served:
+        if name not in served or version not in ("", "1"):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r} (version {version or '1'!r}); "
+                                                           f"this server has {', '.join(served)}")  # fmt: skip
+        return served[name]
+
+    class Service(service_pb2_grpc.GRPCInferenceServiceServicer):
+        async def ServerLive(self, request: Any, context: Any) -> Any:
+            return service_pb2.ServerLiveResponse(live=True)
+
+        async def ServerReady(self, request: Any, context: Any) -> Any:
+            return service_pb2.ServerReadyResponse(ready=ready["ready"])
+
+        async def ModelReady(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            return service_pb2.ModelReadyResponse(ready=ready["ready"] and request.name in served)
+
+        async def ServerMetadata(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            return service_pb2.ServerMetadataResponse(name="edge-lstm", version=__version__,
+                                                      extensions=["binary_tensor_data", "sequence"])  # fmt: skip
+
+        async def ModelMetadata(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            s = await model(request.name, request.version, context)
+            meta = protocol.metadata(s.name, s.spec)
+            tensor = service_pb2.ModelMetadataResponse.TensorMetadata
+            return service_pb2.ModelMetadataResponse(
+                name=s.name, versions=["1"], platform=meta["platform"],
+                inputs=[tensor(**t) for t in meta["inputs"]], outputs=[tensor(**t) for t in meta["outputs"]],
+            )  # fmt: skip
+
+        async def ModelConfig(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            s = await model(request.name, request.version, context)
+            from google.protobuf import json_format
+
+            from edge_lstm.serve.app import triton_config
+
+            cfg = json_format.ParseDict(triton_config(s, config), model_config_pb2.ModelConfig())
+            return service_pb2.ModelConfigResponse(config=cfg)
+
+        async def ModelInfer(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            s = await model(request.model_name, request.model_version, context)
+            try:
+                req = decode(request)
+                logits = await run_model(s, req, config)
+            except protocol.ProtocolError as e:
+                await context.abort(codes.get(e.status, grpc.StatusCode.INVALID_ARGUMENT), str(e))
+            except (EdgeLstmError, SequenceError) as e:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            except Overloaded as e:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"overloaded: {e}; retry later")
+            out = service_pb2.ModelInferResponse.InferOutputTensor(
+                name="logits", datatype="FP32", shape=list(logits.shape)
+            )
+            return service_pb2.ModelInferResponse(
+                model_name=s.name, model_version="1", id=request.id, outputs=[out],
+                raw_output_contents=[np.ascontiguousarray(logits, "<f4").tobytes()],
+            )  # fmt: skip
+
+    return Service()
+
+
+async def start(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool]) -> Any:
+    """The gRPC server on config.host:config.grpc_port, started; its `stop(grace)` stops it."""
+    import grpc
+    from tritonclient.grpc import service_pb2_grpc
+
+    from edge_lstm.errors import EdgeLstmError
+
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_body)])
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(make_service(served, config, ready), server)
+    address = f"[{config.host}]:{config.grpc_port}" if ":" in config.host else f"{config.host}:{config.grpc_port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if bound == 0:
+        raise EdgeLstmError(f"cannot serve gRPC on {address}; choose another --grpc-port")
+    await server.start()
+    return server

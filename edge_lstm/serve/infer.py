@@ -1,0 +1,56 @@
+"""One inference request against one served model, whatever carried it (HTTP in app.py, gRPC in
+grpc.py): the request's tensors checked against the model's contract, then the dynamic batcher
+(classifier) or the stream table and sequence batcher (step model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_lstm import contract
+from edge_lstm.runtime.inputs import to_input
+from edge_lstm.serve import protocol
+from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.models import Served
+
+
+async def run_model(s: Served, req: protocol.InferRequest, config: ServeConfig) -> np.ndarray:
+    """The logits of a request: (B, 10) for a classifier, (rows, 10) for a stream's rows."""
+    return await (run_stream(s, req) if s.kind == "streaming-step" else run_classifier(s, req, config))
+
+
+def one_input(s: Served, req: protocol.InferRequest) -> np.ndarray:
+    want = s.spec.inputs[0].name
+    if set(req.inputs) != {want}:
+        raise protocol.ProtocolError(f"model {s.name!r} takes one input, {want!r}; got {', '.join(req.inputs)}")
+    if req.outputs is not None and set(req.outputs) - {contract.OUTPUT}:
+        raise protocol.ProtocolError(f"model {s.name!r} has one output, {contract.OUTPUT!r}")
+    return req.inputs[want]
+
+
+async def run_classifier(s: Served, req: protocol.InferRequest, config: ServeConfig) -> np.ndarray:
+    if "sequence_id" in req.parameters:
+        raise protocol.ProtocolError(f"model {s.name!r} is not a sequence model; send whole images")
+    x = one_input(s, req)
+    most = min(config.max_request_batch, config.max_queue)
+    if x.ndim == 3 and len(x) > most:
+        raise protocol.ProtocolError(f"{len(x)} images in one request; at most {most}", 413)
+    images = to_input(x)  # shape, dtype, range and NaN checked against the contract, per request
+    result: np.ndarray = await s.batcher.submit(images)
+    return result
+
+
+async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
+    p = req.parameters
+    sequence = p.get("sequence_id")
+    if sequence in (None, 0, "") or isinstance(sequence, bool) or not isinstance(sequence, int | str):
+        raise protocol.ProtocolError(
+            f"model {s.name!r} keeps each stream's state: give parameters.sequence_id (a non-zero integer "
+            "or a string), with sequence_start on a stream's first request and sequence_end on its last"
+        )
+    first_row = p.get("sequence_row")  # the index of this request's first row: exact retries (streamtable.py)
+    if first_row is not None and (isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0):
+        raise protocol.ProtocolError("parameters.sequence_row must be the index (>= 0) of the request's first row")
+    rows = to_input(one_input(s, req), rank=2)
+    start, end = bool(p.get("sequence_start")), bool(p.get("sequence_end"))
+    result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row)
+    return result
