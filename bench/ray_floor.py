@@ -1,18 +1,20 @@
 """What Ray Serve's own request path costs on this machine, with nothing of edge-lstm in it: a
 deployment answering "ok" (a plain `__call__`), and the same behind `@serve.ingress` (a Starlette
 app, as `edge-lstm serve --ray` deploys), each timed with sequential keep-alive requests at about
-50 requests/s on a local cluster on loopback. bench/cluster.py's Ray rows are read against this floor.
+35 requests/s on a local cluster on loopback, with the CPU Ray's processes spend per request. bench/cluster.py's Ray rows are read against this floor.
 
     pip install -e '.[ray]'
-    python bench/ray_floor.py   # -> bench/results/ray_floor.json (about 1 minute)
+    python bench/ray_floor.py   # -> bench/results/ray_floor.json (about 2 minutes)
 """
 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import statistics
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,27 @@ def time_requests() -> dict[str, Any]:
     return {"n": len(kept), "p50_ms": round(statistics.median(kept), 3), "p90_ms": round(kept[int(0.9 * len(kept))], 3)}
 
 
+def ray_cpu(seconds: float) -> dict[str, float]:
+    """bench/cluster.py's reading of Ray's processes' CPU (cores by role over `seconds`)."""
+    spec = importlib.util.spec_from_file_location("bench_cluster", ROOT / "bench" / "cluster.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.ray_cpu(seconds)  # type: ignore[no-any-return]
+
+
+def timed_with_cpu() -> dict[str, Any]:
+    """Latency of sequential requests, and the CPU Ray's processes spent per request meanwhile."""
+    cpu: dict[str, float] = {}
+    seconds = (REQUESTS - WARMUP) * GAP_S  # inside the timed stretch (each request adds its latency)
+    t = threading.Thread(target=lambda: (time.sleep(WARMUP * GAP_S), cpu.update(ray_cpu(seconds))))
+    t.start()
+    out = time_requests()
+    t.join()
+    rate = 1 / (GAP_S + out["p50_ms"] / 1000)
+    out["cpu_ms_per_request"] = {k: round(v / rate * 1000, 3) for k, v in cpu.items() if v}
+    return out
+
+
 def main() -> None:
     ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": PORT})
@@ -74,7 +97,7 @@ def main() -> None:
         for name, deployment in (("plain __call__", Plain), ("@serve.ingress(Starlette)", Ingress)):
             serve.run(deployment.bind(), name="floor", route_prefix="/")
             time.sleep(2)
-            out[name] = time_requests()
+            out[name] = timed_with_cpu()
             print(name, out[name])
             serve.delete("floor")
     finally:
