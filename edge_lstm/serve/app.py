@@ -35,7 +35,7 @@ from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.metrics import Metrics
-from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers
+from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streamtable import SequenceError
 
@@ -252,21 +252,3 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.served, app.state.metrics = served, metrics
     return app
-
-
-def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:
-    """`GET /v2/models/{name}/config` in Triton's JSON form (perf_analyzer and tritonclient read it)."""
-
-    def io(t: contract.TensorSpec) -> dict[str, Any]:
-        return {"name": t.name, "data_type": "TYPE_FP32", "dims": [d for d in t.dims if not isinstance(d, str)]}
-
-    out: dict[str, Any] = {
-        "name": s.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
-        "max_batch_size": config.max_request_batch if s.kind == "classifier" else contract.N_STEPS,
-        "input": [io(t) for t in s.spec.inputs], "output": [io(t) for t in s.spec.outputs],
-    }  # fmt: skip
-    if s.kind == "classifier" and config.batching:
-        out["dynamic_batching"] = {"max_queue_delay_microseconds": config.max_delay_us}
-    if s.kind == "streaming-step":
-        out["sequence_batching"] = {"max_sequence_idle_microseconds": int(config.stream_idle_s * 1e6)}
-    return out

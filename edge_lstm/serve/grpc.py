@@ -20,7 +20,7 @@ from edge_lstm.serve import protocol
 from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import run_model
-from edge_lstm.serve.models import Served
+from edge_lstm.serve.models import Served, triton_config
 from edge_lstm.serve.streamtable import SequenceError
 
 
@@ -109,8 +109,6 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             await guard(context)
             s = await model(request.name, request.version, context)
             from google.protobuf import json_format
-
-            from edge_lstm.serve.app import triton_config
 
             cfg = json_format.ParseDict(triton_config(s, config), model_config_pb2.ModelConfig())
             return service_pb2.ModelConfigResponse(config=cfg)

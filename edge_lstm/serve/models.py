@@ -111,3 +111,21 @@ def start_batchers(
 
 def zero_image() -> np.ndarray:
     return np.zeros((1, contract.N_STEPS, contract.N_INPUTS), np.float32)
+
+
+def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:
+    """`GET /v2/models/{name}/config` in Triton's JSON form (perf_analyzer and tritonclient read it)."""
+
+    def io(t: contract.TensorSpec) -> dict[str, Any]:
+        return {"name": t.name, "data_type": "TYPE_FP32", "dims": [d for d in t.dims if not isinstance(d, str)]}
+
+    out: dict[str, Any] = {
+        "name": s.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
+        "max_batch_size": config.max_request_batch if s.kind == "classifier" else contract.N_STEPS,
+        "input": [io(t) for t in s.spec.inputs], "output": [io(t) for t in s.spec.outputs],
+    }  # fmt: skip
+    if s.kind == "classifier" and config.batching:
+        out["dynamic_batching"] = {"max_queue_delay_microseconds": config.max_delay_us}
+    if s.kind == "streaming-step":
+        out["sequence_batching"] = {"max_sequence_idle_microseconds": int(config.stream_idle_s * 1e6)}
+    return out
