@@ -93,7 +93,8 @@ def test_bench_on_here_and_over_ssh_in_one_table(ssh_device: str, exported: dict
     assert devices == {"local", "127.0.0.1"} and not report["failures"]
     assert {Path(r["model"]).name for r in report["results"]} == {"model.onnx", "model.int8.onnx"}
     assert all(r["profile"]["operators"] and r["model_size_bytes"] for r in report["results"])
-    copied = sorted((Path(ssh_device.split("dir=")[1]) / "models").rglob("*.onnx"))
+    # sorted by name: each file sits in a folder named by its SHA-256, so path order is the hashes' order
+    copied = sorted((Path(ssh_device.split("dir=")[1]) / "models").rglob("*.onnx"), key=lambda p: p.name)
     assert [p.name for p in copied] == ["model.int8.onnx", "model.onnx"]
     before = [p.stat().st_mtime_ns for p in copied]
     assert runner.invoke(app, args).exit_code == 0
