@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,20 +28,34 @@ if not (os.environ.get("EDGE_LSTM_REQUIRE_ARM64") or os.environ.get("EDGE_LSTM_A
     )
 
 
+def _sshd_running() -> bool:
+    pid = Path(os.environ.get("EDGE_LSTM_ARM64_CACHE", Path.home() / ".cache/edge-lstm/arm64")) / "sshd.pid"
+    try:
+        os.kill(int(pid.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
-def arm64() -> str:
-    """The device's URL, the system built (or found in the cache) and its sshd up; set up once."""
-    proc = subprocess.run(
-        ["bash", str(REPO / "bench" / "arm64_device.sh"), "up"], capture_output=True, text=True, timeout=1200
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    url = proc.stdout.strip().splitlines()[-1]
-    info = runner.invoke(app, ["device", "info", url, "--json"])
-    assert info.exit_code == 0, info.output
-    if json.loads(info.stdout.strip().splitlines()[-1])["edge_lstm"] is None:  # the cached system was never set up
-        setup = runner.invoke(app, ["device", "setup", url])
-        assert setup.exit_code == 0, setup.output
-    return url
+def arm64() -> Iterator[str]:
+    """The device's URL, the system built (or found in the cache) and its sshd up; set up once. An sshd
+    these tests started is stopped after them (one the user had up stays up); the built system stays cached."""
+    was_up = _sshd_running()
+    script = ["bash", str(REPO / "bench" / "arm64_device.sh")]
+    proc = subprocess.run([*script, "up"], capture_output=True, text=True, timeout=1200)
+    try:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        url = proc.stdout.strip().splitlines()[-1]
+        info = runner.invoke(app, ["device", "info", url, "--json"])
+        assert info.exit_code == 0, info.output
+        if json.loads(info.stdout.strip().splitlines()[-1])["edge_lstm"] is None:  # the cached system was never set up
+            setup = runner.invoke(app, ["device", "setup", url])
+            assert setup.exit_code == 0, setup.output
+        yield url
+    finally:
+        if not was_up:
+            subprocess.run([*script, "down"], capture_output=True, timeout=60)
 
 
 def test_the_device_is_an_emulated_aarch64_with_the_deployment_side(arm64: str) -> None:
