@@ -18,11 +18,19 @@ CACHE="${EDGE_LSTM_ARM64_CACHE:-$HOME/.cache/edge-lstm/arm64}"
 ROOT="$CACHE/rootfs"
 PORT="${EDGE_LSTM_ARM64_PORT:-2222}"
 USER_NAME=edgedev
-MIRROR=http://deb.debian.org/debian
 MAGIC='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
 MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
 
 url() { echo "ssh://$USER_NAME@127.0.0.1:$PORT?config=$CACHE/ssh_config"; }
+
+mirror() {  # Debian's main archive as this machine's apt reaches it (its mirror or proxy), or EDGE_LSTM_DEBIAN_MIRROR
+  local m="${EDGE_LSTM_DEBIAN_MIRROR:-}"
+  [ -n "$m" ] || m=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
+  [ -n "$m" ] || m=$(awk '$1 == "deb" && !/security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
+    /etc/apt/sources.list 2>/dev/null)
+  [ -n "$m" ] || { echo "no Debian archive in this machine's apt sources: set EDGE_LSTM_DEBIAN_MIRROR to one" >&2; exit 1; }
+  echo "$m"
+}
 
 need() {  # a command, from Debian's package when missing
   command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
@@ -30,8 +38,9 @@ need() {  # a command, from Debian's package when missing
 
 qemu() {  # QEMU 10's static aarch64 user-mode emulator, from Debian 13, without switching the system to it
   [ -x "$CACHE/qemu-aarch64" ] && return
+  local archive; archive=$(mirror)
   mkdir -p "$CACHE"
-  echo "deb [arch=amd64] $MIRROR trixie main" > /etc/apt/sources.list.d/edge-lstm-trixie.list
+  echo "deb [arch=amd64] $archive trixie main" > /etc/apt/sources.list.d/edge-lstm-trixie.list
   apt-get update -qq
   (cd "$CACHE" && apt-get download -qq qemu-user/trixie)
   rm /etc/apt/sources.list.d/edge-lstm-trixie.list
@@ -51,8 +60,9 @@ binfmt() {  # aarch64 programs (children included) run through QEMU 10; F: the i
 tree() {  # a minimal arm64 Debian 12 with Python (venv, with ensurepip's pip, for `edge-lstm device setup`)
   [ -x "$ROOT/usr/bin/python3" ] && return
   need mmdebstrap mmdebstrap
+  local archive; archive=$(mirror)
   mmdebstrap --quiet --arch=arm64 --variant=minbase \
-    --include=python3,python3-venv,libgomp1,libstdc++6,ca-certificates bookworm "$ROOT" "$MIRROR"
+    --include=python3,python3-venv,libgomp1,libstdc++6,ca-certificates bookworm "$ROOT" "$archive"
 }
 
 sshd_up() {

@@ -8,6 +8,7 @@ why (ssh's own last line), never a hang.
 
 from __future__ import annotations
 
+import abc
 import os
 import shlex
 import shutil
@@ -31,14 +32,17 @@ def _last_line(text: str | bytes) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-class Transport:
-    """Run `args` (a list, quoted for the device's shell) with optional stdin; copy files there."""
+class Transport(abc.ABC):
+    """Run `args` (a list, quoted for the device's shell) with optional stdin; copy files there.
+    Each kind of device says how a shell command line reaches it (`_command`) and what its tool's
+    failure to reach the device looks like (`_check_reached`)."""
 
     def __init__(self, device: Device) -> None:
         self.device = device
 
+    @abc.abstractmethod
     def _command(self, remote: str) -> list[str]:
-        raise NotImplementedError
+        """The local command line that runs the shell command line `remote` on the device."""
 
     def run(self, args: list[str], timeout: float, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         """The command's result (any exit status); DeviceError when the device cannot be reached."""
@@ -54,8 +58,9 @@ class Transport:
         self._check_reached(proc)
         return proc
 
+    @abc.abstractmethod
     def _check_reached(self, proc: subprocess.CompletedProcess[bytes]) -> None:
-        pass
+        """Raise DeviceError when `proc` failed to reach the device (not when the command failed there)."""
 
     def check(self, args: list[str], timeout: float, stdin: bytes | None = None) -> bytes:
         """stdout of a command that must succeed."""
@@ -106,6 +111,12 @@ class Local(Transport):
     def _command(self, remote: str) -> list[str]:
         return ["sh", "-c", remote]
 
+    def _check_reached(self, proc: subprocess.CompletedProcess[bytes]) -> None:
+        return  # this machine's own shell is always reached: any failure is the command's
+
+
+KINDS: dict[str, type[Transport]] = {"ssh": Ssh, "adb": Adb, "local": Local}
+
 
 def transport(device: Device) -> Transport:
-    return {"ssh": Ssh, "adb": Adb, "local": Local}[device.kind](device)
+    return KINDS[device.kind](device)

@@ -142,9 +142,9 @@ def test_adb_up_to_its_answer(exported: dict[str, Path]) -> None:
 
 def test_devices_are_named_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert runner.invoke(app, ["device", "add", "pi", "ssh://pi@10.0.0.7:22"]).exit_code == 0
+    assert runner.invoke(app, ["device", "add", "pi", "ssh://pi@127.0.0.1:2200"]).exit_code == 0
     listed = runner.invoke(app, ["device", "list", "--json"])
-    assert json.loads(listed.stdout.strip().splitlines()[-1]) == {"pi": "ssh://pi@10.0.0.7:22"}
+    assert json.loads(listed.stdout.strip().splitlines()[-1]) == {"pi": "ssh://pi@127.0.0.1:2200"}
     one_line_error(
         runner.invoke(app, ["device", "add", "x", "ftp://nope"]), "ssh://[user@]host[:port], adb://SERIAL or local"
     )
