@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import tempfile
 import functools
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,13 +53,17 @@ class ExportConfig:
 
     def validate(self) -> None:
         if Path(self.output).suffix.lower() != ".onnx":
-            raise ConfigError(f"{self.output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)")
+            raise ConfigError(
+                f"{self.output}: the output name must end in .onnx (variants get .int8.onnx, .fp16.onnx, .ort)"
+            )
         if self.batch is not None and not 1 <= self.batch <= 4096:
             raise ConfigError(f"--batch must be between 1 and 4096, got {self.batch}")
         if (self.mobile or self.tflite) and self.streaming:
             raise ConfigError("--mobile and --tflite are full-sequence variants; export them without --streaming")
         if self.triton is not None and (self.streaming or self.batch is not None):
-            raise ConfigError("--triton writes the classifier and the step model with a batch axis; drop --streaming and --batch")
+            raise ConfigError(
+                "--triton writes the classifier and the step model with a batch axis; drop --streaming and --batch"
+            )
 
 
 @dataclass
@@ -127,13 +131,19 @@ def export(config: ExportConfig) -> list[Artifact]:
             dest = variant_path(Path(config.output), variant)
             tmp = stack.enter_context(atomic_path(dest))
             tmp.write_bytes(data)
-            artifacts.append(_finish(variant, dest, tmp, functools.partial(ort_logits, data, config.streaming, variant), ref))
+            artifacts.append(
+                _finish(variant, dest, tmp, functools.partial(ort_logits, data, config.streaming, variant), ref)
+            )
             if variant == "fp32" and config.ort:
                 dest_ort = variant_path(Path(config.output), "ort")
                 tmp_ort = stack.enter_context(atomic_path(dest_ort))
                 ort_format(data, tmp_ort)
                 ort_data = tmp_ort.read_bytes()
-                artifacts.append(_finish("ort", dest_ort, tmp_ort, functools.partial(ort_logits, ort_data, config.streaming, "ort"), ref))
+                artifacts.append(
+                    _finish(
+                        "ort", dest_ort, tmp_ort, functools.partial(ort_logits, ort_data, config.streaming, "ort"), ref
+                    )
+                )
         for variant, data in tflite.items():
             dest = variant_path(Path(config.output), variant)
             tmp = stack.enter_context(atomic_path(dest))

@@ -94,7 +94,9 @@ def batch_first_state(step: onnx.ModelProto) -> onnx.ModelProto:
         _replace(node.input, renamed)
         _replace(node.output, renamed)
     first = [helper.make_node("Unsqueeze", [n, axes], [renamed[n]], name=f"{n}_to_lstm_layout") for n in ("h", "c")]
-    last = [helper.make_node("Squeeze", [renamed[n], axes], [n], name=f"{n}_to_batch_first") for n in ("h_out", "c_out")]
+    last = [
+        helper.make_node("Squeeze", [renamed[n], axes], [n], name=f"{n}_to_batch_first") for n in ("h_out", "c_out")
+    ]
     nodes = [*first, *g.node, *last]
     del g.node[:]
     g.node.extend(nodes)
@@ -134,7 +136,9 @@ def check_step_parity(original: bytes, triton: bytes, images: np.ndarray) -> flo
     return worst
 
 
-def write_repository(repo: Path, classifier: Path, step: Path, images: np.ndarray, config: TritonConfig = TritonConfig()) -> list[Path]:
+def write_repository(
+    repo: Path, classifier: Path, step: Path, images: np.ndarray, config: TritonConfig = TritonConfig()
+) -> list[Path]:
     """Write both models of the repository (each model folder replaced whole), then validate it."""
     check_writable_dir(repo, "--triton")
     step_model = batch_first_state(onnx.load(str(step)))
@@ -188,11 +192,15 @@ def validate_model_dir(folder: Path, name: str | None = None) -> None:
             return
         elem = v.type.tensor_type.elem_type
         if type_name(data_type) != "TYPE_" + {TensorProto.FLOAT: "FP32"}.get(elem, str(elem)):
-            problems.append(f"{what} {tensor_name!r}: {type_name(data_type)} in the config, element type {elem} in the file")
+            problems.append(
+                f"{what} {tensor_name!r}: {type_name(data_type)} in the config, element type {elem} in the file"
+            )
         file_dims = [d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim]
         if cfg.max_batch_size > 0:
             if not file_dims or file_dims[0] != -1:
-                problems.append(f"{what} {tensor_name!r}: max_batch_size > 0 needs a symbolic first axis, the file has {file_dims}")
+                problems.append(
+                    f"{what} {tensor_name!r}: max_batch_size > 0 needs a symbolic first axis, the file has {file_dims}"
+                )
             file_dims = file_dims[1:]
         if list(dims) != file_dims:
             problems.append(f"{what} {tensor_name!r}: dims {list(dims)} in the config, {file_dims} in the file")

@@ -59,7 +59,9 @@ def ort_logits(model_bytes: bytes, streaming: bool, variant: str) -> Callable[[n
     try:
         session = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's own error types
-        raise ExportError(f"{variant}: onnxruntime cannot load the exported file ({str(e).splitlines()[0][:200]})") from None
+        raise ExportError(
+            f"{variant}: onnxruntime cannot load the exported file ({str(e).splitlines()[0][:200]})"
+        ) from None
     # A fixed-batch file takes exactly that many images: pad the last chunk and drop the padding.
     fixed = session.get_inputs()[0].shape[0]
 

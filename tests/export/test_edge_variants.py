@@ -69,7 +69,10 @@ def test_mobile_int8_is_qdq_and_close_to_fp32(trained: Path, tmp_path: Path) -> 
     arts = {a.variant: a for a in export(ExportConfig(output=tmp_path / "m.onnx", checkpoint=trained, mobile=True))}
     q = onnx.load(arts["mobile-int8"].path)
     ops = {n.op_type for n in q.graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and ops - {"QuantizeLinear", "DequantizeLinear"} <= mobile_ep_ops()["nnapi_supported_ops"]
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and ops - {
+        "QuantizeLinear",
+        "DequantizeLinear",
+    } <= mobile_ep_ops()["nnapi_supported_ops"]
     assert arts["mobile"].agreement == 1.0 and arts["mobile-int8"].verified
     assert arts["mobile-int8"].accuracy is not None and arts["mobile-int8"].reference_accuracy is not None
     assert arts["mobile-int8"].reference_accuracy - arts["mobile-int8"].accuracy <= 0.005
@@ -89,7 +92,9 @@ def test_impossible_combinations(trained: Path, tmp_path: Path) -> None:
         export(ExportConfig(output=tmp_path / "s.onnx", checkpoint=trained, batch=0))
 
 
-def test_tflite_without_the_extra_says_what_to_install(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tflite_without_the_extra_says_what_to_install(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "onnx2tf", None)  # as on an install without the [tflite] extra
     out = tmp_path / "model.onnx"
     res = runner.invoke(app, ["export", str(out), "--checkpoint", str(trained), "--tflite"])

@@ -11,12 +11,12 @@ import torch
 from typer.testing import CliRunner
 
 from edge_lstm import contract
-from edge_lstm.data import mnist
-from edge_lstm.training.checkpoint import load_model, save
 from edge_lstm.cli import app
+from edge_lstm.data import mnist
 from edge_lstm.errors import ExportError
 from edge_lstm.export import ExportConfig, FullSequence, export
 from edge_lstm.fileio import sha256_file
+from edge_lstm.training.checkpoint import load_model
 from edge_lstm.training.model import to_float
 
 runner = CliRunner()
@@ -112,19 +112,11 @@ def test_failed_verification_leaves_previous_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temporary or partial files
 
 
-
-
-
-
 def _fails_cleanly(args: list[str], fragment: str) -> None:
     res = runner.invoke(app, args)
     assert res.exit_code != 0
     assert fragment in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "Traceback" not in res.output
-
-
-
-
 
 
 def test_opset_is_selectable(trained: Path, tmp_path: Path) -> None:
@@ -133,5 +125,3 @@ def test_opset_is_selectable(trained: Path, tmp_path: Path) -> None:
     assert {o.domain: o.version for o in model.opset_import}[""] == 18
     sess = ort.InferenceSession(art.path, providers=["CPUExecutionProvider"])
     assert sess.run(None, {"images": np.zeros((2, 28, 28), np.float32)})[0].shape == (2, 10)
-
-

@@ -38,12 +38,16 @@ def test_the_repository_parses_with_tritons_schema_and_fits_its_files(repo: tupl
     assert list(step.sequence_batching.state[0].dims) == [128]
 
 
-def test_the_triton_step_file_streams_like_the_step_model(repo: tuple[Path, Path], exported: dict, test_split: MnistSplit) -> None:
+def test_the_triton_step_file_streams_like_the_step_model(
+    repo: tuple[Path, Path], exported: dict, test_split: MnistSplit
+) -> None:
     """Triton keeps h and c batch-first between requests; fed back like that, the answers are the step model's."""
     import onnxruntime as ort
 
     root, _ = repo
-    session = ort.InferenceSession(str(root / "edge_lstm_step" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(root / "edge_lstm_step" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     x = test_split.images[:5].astype(np.float32) / 255
     h = c = np.zeros((5, 128), np.float32)
     for t in range(28):
