@@ -65,3 +65,22 @@ def test_training_without_torch_says_what_to_install(exported: dict[str, Path], 
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.startswith("error: torch is not installed") and "torch==2.13.0 -e '.[torch]'" in proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_optional_parts_without_their_extra_say_what_to_install(exported: dict[str, Path], tmp_path: Path) -> None:
+    """serve and web --serve without the serve extra, --ray without the ray extra: one line naming
+    the extra, exit 1, no traceback (the module is hidden as an install without it would lack it)."""
+    cases = [
+        ("starlette", ["serve", str(exported["fp32"]), "--port", "0"], "pip install -e '.[serve]'"),
+        ("uvicorn", ["web", str(tmp_path / "page"), "--model", str(exported["fp32"]), "--no-step", "--serve", "--port", "0"],
+         "pip install -e '.[serve]'"),
+        ("ray", ["predict", str(exported["fp32"]), str(Path(__file__).parents[1] / "data" / "samples"), "--ray", "local", "--out", str(tmp_path / "r.csv")],
+         "pip install -e '.[ray]'"),
+    ]  # fmt: skip
+    for hidden, args, hint in cases:
+        script = (f"import sys; sys.modules[{hidden!r}] = None; from edge_lstm.cli import main; "
+                  f"sys.argv = ['edge-lstm', *{args!r}]; main()")  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr.startswith(f"error: {hidden} is not installed") and hint in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -38,6 +38,29 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+# A module an optional part needs -> what to install. Commands import these only where used, so a
+# missing one is found here, whichever command (or library layer) imported it.
+_TORCH = (
+    "is not installed: training, export, checkpoints and bench --torch need it; install it with "
+    "`pip install torch==2.13.0 -e '.[torch]'` (torch==2.13.0 keeps pip from a multi-GB CUDA build)"
+)
+_SERVE = "is not installed: serving (serve, web --serve, the browser providers) needs the serve extra: pip install -e '.[serve]'"
+_RAY = "is not installed: --ray needs the ray extra: pip install -e '.[ray]'"
+EXTRAS = {
+    "torch": _TORCH, "onnxscript": _TORCH,
+    **dict.fromkeys(("starlette", "uvicorn", "httptools", "prometheus_client", "multipart", "python_multipart",
+                     "grpc", "tritonclient"), _SERVE),
+    "ray": _RAY, "pyarrow": _RAY,
+    "playwright": "is not installed: the browser providers and the page's tests need the web extra: pip install -e '.[web]'",
+}  # fmt: skip
+
+
+def missing_extra(module: str | None) -> str | None:
+    """The one line for a missing optional module (None: not an optional part's, a real bug)."""
+    root = (module or "").split(".")[0]
+    return f"{root} {EXTRAS[root]}" if root in EXTRAS else None
+
+
 def handle_errors(fn: F) -> F:
     """Turn library errors into one line on stderr and a non-zero exit, with no traceback."""
 
@@ -48,11 +71,8 @@ def handle_errors(fn: F) -> F:
         except EdgeLstmError as e:
             raise fail(str(e), 130 if isinstance(e, TrainingInterrupted) else 1) from None
         except ModuleNotFoundError as e:
-            if e.name in ("torch", "onnxscript"):
-                raise fail(
-                    f"{e.name} is not installed: training, export, checkpoints and bench --torch need it; install "
-                    "it with `pip install torch==2.13.0 -e '.[torch]'` (torch==2.13.0 keeps pip from a multi-GB CUDA build)"
-                ) from None
+            if (hint := missing_extra(e.name)) is not None:
+                raise fail(hint) from None
             raise
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None

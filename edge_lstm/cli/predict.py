@@ -81,10 +81,7 @@ def _bulk(model: Path, inputs: list[str], address: str, out: Path | None, actors
           normalize: bool, provider: str, as_json: bool) -> None:  # fmt: skip
     if out is None:
         raise fail("--ray writes its results to a file: give --out results.csv (or .parquet)")
-    try:
-        from edge_lstm.cluster.ray_data import BulkConfig, run
-    except ImportError:
-        raise fail("--ray needs the ray extra: pip install -e '.[ray]'") from None
+    from edge_lstm.cluster.ray_data import BulkConfig, run
     from edge_lstm.fileio import check_writable_dir
 
     check_writable_dir(out.parent, "--out")

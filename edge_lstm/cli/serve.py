@@ -12,8 +12,6 @@ import typer
 from edge_lstm import contract
 from edge_lstm.cli.common import AllowFallback, JsonFlag, ProviderOptions, Verbose, emit_json, fail, handle_errors
 
-SERVE_EXTRA = "serving needs the serve extra: pip install -e '.[serve]' (uvicorn, Starlette, prometheus-client)"
-
 
 def parse_models(specs: list[str] | None) -> tuple[tuple[str, Path], ...]:
     """MODEL or NAME=MODEL; none: export/model.onnx, plus export/step.onnx when it exists."""
@@ -82,13 +80,10 @@ def serve(
 ) -> None:
     """Serve model files over the Open Inference Protocol (Triton/KServe clients work), with dynamic
     batching, stateful streams, a picture endpoint and Prometheus metrics."""
-    try:
-        from edge_lstm.serve import ServeConfig, bind, build_app, run
-        from edge_lstm.serve.server import url_of
-    except ImportError:
-        raise fail(SERVE_EXTRA) from None
     from edge_lstm.runtime import SessionConfig
     from edge_lstm.runtime.providers import parse_options
+    from edge_lstm.serve import ServeConfig, bind, build_app, run
+    from edge_lstm.serve.server import url_of
 
     config = ServeConfig(
         models=parse_models(models), host=host, port=port, grpc_port=grpc_port, token=token or os.environ.get("EDGE_LSTM_TOKEN") or None,
@@ -127,10 +122,8 @@ def _serve_on_ray(
     config: object, address: str, replicas: int | None, autoscale: str | None, target: float, cpus: float,
     shards: int, as_json: bool,
 ) -> None:  # fmt: skip
-    try:
-        from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
-    except ImportError:
-        raise fail("--ray needs the ray extra: pip install -e '.[ray]'") from None
+    from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
+
     lo, hi = 1, 1
     if autoscale is not None:
         try:
