@@ -60,23 +60,22 @@ def operator_profile(model: Path, session: SessionConfig, batch: int, images: np
                  "c": np.zeros((1, n, contract.N_HIDDEN), np.float32)}  # fmt: skip
     else:
         feeds = {contract.INPUT: np.resize(x, (n, *x.shape[1:]))}
-    sess.run(None, feeds)  # the first run (memory planning) is left out below
+    for _ in range(runs + 1):
+        sess.run(None, feeds)
     path = Path(sess.end_profiling())
-    sess2 = create_session(data, name, config, profile=True)
-    for _ in range(runs):
-        sess2.run(None, feeds)
-    path2 = Path(sess2.end_profiling())
     try:
-        events = json.loads(path2.read_text())
+        events = json.loads(path.read_text())
     finally:
-        for p in (path, path2):
-            p.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                p.parent.rmdir()
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+    # The first run (memory planning, first touches) is left out: node events from before its end.
+    first_end = min((ev["ts"] + ev["dur"] for ev in events if ev.get("name") == "model_run"), default=0)
     per_op: dict[str, float] = defaultdict(float)
     for ev in events:
         args = ev.get("args", {})
-        if ev.get("cat") == "Node" and "op_name" in args and ev.get("name", "").endswith("_kernel_time"):
+        if (ev.get("cat") == "Node" and "op_name" in args and ev.get("name", "").endswith("_kernel_time")
+                and ev.get("ts", 0) >= first_end):  # fmt: skip
             per_op[args["op_name"]] += float(ev.get("dur", 0))
     total = sum(per_op.values()) or 1.0
     ops = {op: {"us": round(us / runs, 2), "share": round(us / total, 4)}

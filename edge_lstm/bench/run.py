@@ -6,7 +6,6 @@ turns the samples into result rows with ratios (results.py). Method: bench/READM
 
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.bench.harness import Clock, Measured, measure
+from edge_lstm.bench.profile import peak_rss_mb
 from edge_lstm.bench.results import ResultRow, add_ratios, best_per_scenario, result_row
 from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import METHOD
@@ -164,14 +164,14 @@ def run_bench(
             "throughput": "samples / measured wall time (all in-flight requests together)",
             **(
                 {
-                    "server": "Poisson arrivals at the offered rate (open loop); latency from a request's sending to "
-                    "its whole answer; valid when all answered, >= 100 measured and requests left on time"
+                    "server": "Poisson arrivals at the offered rate (open loop); latency from a request's scheduled "
+                    "arrival to its whole answer (MLPerf's); valid when every request was answered and >= 100 measured"
                 }
                 if "server" in cfg.scenarios
                 else {}
             ),
         },
-        environment={**describe(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+        environment={**describe(), "peak_rss_mb": peak_rss_mb()},
         results=rows,
         best=best_per_scenario(rows),
         server=server_runs,

@@ -13,6 +13,7 @@ the interval between the last rate that passed and the first that failed.
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import subprocess
@@ -198,33 +199,22 @@ def measure_servers(
     from edge_lstm.bench.oip import Client, parse_url
     from edge_lstm.runtime import Classifier, SessionConfig
 
+    # Each target as a function of the offered rate alone (what max_rate searches over).
     targets: list[tuple[str, Callable[[float], ServerRun]]] = []
     for url in cfg.urls:
         endpoint = parse_url(url, cfg.token)
         client = Client(endpoint)
         client.metadata()  # a wrong URL or a foreign model: one error before minutes of load
         client.close()
-        targets.append(
-            (
-                url,
-                lambda rate, e=endpoint: run_http(  # type: ignore[misc]
-                    e, image, rate, cfg.min_seconds, cfg.connections, cfg.min_count, cfg.latency_bound_ms
-                ),
-            )
-        )
+        targets.append((url, functools.partial(run_http, endpoint, image, seconds=cfg.min_seconds, connections=cfg.connections,
+                                               min_count=cfg.min_count, bound_ms=cfg.latency_bound_ms)))  # fmt: skip
     for model in cfg.models:
         session = SessionConfig(
             provider=cfg.providers[0], provider_options=dict(cfg.provider_options), verbose=cfg.verbose
         )
         clf = Classifier(model, session)
-        targets.append(
-            (
-                str(model),
-                lambda rate, c=clf, m=model: run_in_process(  # type: ignore[misc]
-                    str(m), c.logits, image, rate, cfg.min_seconds, cfg.min_count, cfg.latency_bound_ms
-                ),
-            )
-        )
+        targets.append((str(model), functools.partial(run_in_process, str(model), clf.logits, image, seconds=cfg.min_seconds,
+                                                      min_count=cfg.min_count, bound_ms=cfg.latency_bound_ms)))  # fmt: skip
     out: list[dict[str, Any]] = []
     for name, measure in targets:
         if progress:

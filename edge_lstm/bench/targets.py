@@ -51,11 +51,18 @@ class TargetInfo:
     def label(self) -> str:
         return f"{Path(self.model).name} {self.provider} {self.scenario} b{self.batch} t{self.threads}"
 
-    def timed(self, t0: int, created: int, first: int, rss: tuple[float | None, ...] = ()) -> TargetInfo:
+    def timed(
+        self,
+        t0: int,
+        created: int,
+        first: int,
+        rss: tuple[float | None, float | None, float | None] = (None, None, None),
+    ) -> TargetInfo:
+        """Times (ns) and resident memory (MB) before creation, after it and after the first inference."""
         self.session_ms, self.first_inference_ms, self.cold_start_ms = (
             (created - t0) / 1e6, (first - created) / 1e6, (first - t0) / 1e6,
         )  # fmt: skip
-        before, after_create, after_first = (*rss, None, None, None)[:3]
+        before, after_create, after_first = rss
         if before is not None and after_create is not None and after_first is not None:
             self.rss_before_mb = round(before, 1)
             self.session_growth_mb = round(after_create - before, 2)

@@ -175,11 +175,11 @@ def _bench_on(devices: list[str], models: list[Path], streaming: Path | None, fo
 
     from edge_lstm.devices.fleet import bench_on
     from edge_lstm.devices.report import fleet_table, plot_devices
-    from edge_lstm.fileio import atomic_write_text
+    from edge_lstm.fileio import atomic_write_text, not_a_file
 
     for m in [*models, *([streaming] if streaming else [])]:
-        if not m.is_file():
-            raise fail(f"model file {m} not found (export one with `edge-lstm export`)")
+        if (why := not_a_file(m)) is not None:
+            raise fail(f"model file {m} {why} (export one with `edge-lstm export`)")
     report = bench_on(devices, models, forwarded, streaming, progress=lambda m: typer.echo(m, err=True))
     if report.rows:
         Console(width=None if sys.stdout.isatty() else 220).print(fleet_table(report))
