@@ -32,6 +32,17 @@ mirror() {  # Debian's main archive as this machine's apt reaches it (its mirror
   echo "$m"
 }
 
+chroot_path_ok() {  # sshd's ChrootDirectory refuses a path with a component others may write (/tmp)
+  local p="$ROOT"
+  while [ "$p" != "/" ]; do
+    if [ -e "$p" ] && { [ "$(stat -c %u "$p")" != 0 ] || [ -n "$(find "$p" -maxdepth 0 -perm /022)" ]; }; then
+      echo "error: $p must be owned by root and writable by root only (sshd's ChrootDirectory rule): set EDGE_LSTM_ARM64_CACHE to such a folder (default ~/.cache/edge-lstm/arm64)" >&2
+      exit 1
+    fi
+    p=$(dirname "$p")
+  done
+}
+
 need() {  # a command, from Debian's package when missing
   command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
 }
@@ -119,7 +130,7 @@ down() {
 }
 
 case "${1:-up}" in
-  up) qemu; binfmt; tree; sshd_up; url ;;
+  up) chroot_path_ok; qemu; binfmt; tree; sshd_up; url ;;
   down) down ;;
   url) url ;;
   *) echo "usage: $0 up|down|url" >&2; exit 2 ;;
