@@ -1,49 +1,12 @@
-"""A real `edge-lstm serve` process on a free loopback port, for the serving tests."""
+"""The serving tests' server fixture (the helpers are in serving.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[str]
-    url: str  # http://127.0.0.1:PORT
-    host: str  # 127.0.0.1:PORT, as tritonclient takes it
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, str, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, err
-
-
-def start_server(*args: str, timeout: float = 60) -> Server:
-    """`edge-lstm serve ARGS --port 0 --json`; waits for its URL (the JSON line it prints when ready)."""
-    cmd = [sys.executable, "-m", "edge_lstm", "serve", *args, "--port", "0", "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
-    deadline = time.time() + timeout
-    assert proc.stdout is not None
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("{"):
-            url = json.loads(line)["url"]
-            return Server(proc, url, url.removeprefix("http://"))
-    proc.kill()
-    out, err = proc.communicate()
-    raise AssertionError(f"the server did not start: {out}\n{err}")
+from serving import Server, start_server
 
 
 @pytest.fixture(scope="module")

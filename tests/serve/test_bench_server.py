@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Server
+from serving import Server
 from typer.testing import CliRunner
 
 from edge_lstm.bench.server import ServerRun, max_rate

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from conftest import Server, start_server
+from serving import Server, start_server
 
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import Classifier, StreamingClassifier
