@@ -95,13 +95,18 @@ def test_scaling_to_two_replicas_spreads_requests(served: Any, cluster: Any, tes
     assert len(tags) == 2, tags
 
 
+def _four_streams(exported: dict, test_split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
+    """Four test images as streams, and the runner's logits after each of their rows (4, 28, 10)."""
+    images = test_split.images[:4].astype(np.float32) / 255
+    local = StreamingClassifier(exported["step"], batch=4)
+    return images, np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+
+
 def test_a_streams_state_survives_its_rows_spread_over_replicas(
     served: Any, exported: dict, test_split: MnistSplit
 ) -> None:
     url, _ = served
-    images = test_split.images[:4].astype(np.float32) / 255
-    local = StreamingClassifier(exported["step"], batch=4)
-    expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+    images, expected = _four_streams(exported, test_split)
     spread = 0
     for k in range(4):
         replicas = set()
@@ -119,9 +124,7 @@ def test_a_replica_killed_mid_traffic_loses_and_duplicates_nothing(
     import ray
 
     url, _ = served
-    images = test_split.images[:4].astype(np.float32) / 255
-    local = StreamingClassifier(exported["step"], batch=4)
-    expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+    images, expected = _four_streams(exported, test_split)
     reference = Classifier(exported["fp32"]).logits(test_split.images[:60])
     got_streams = np.zeros_like(expected)
     got_images = np.zeros_like(reference)
