@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -187,11 +188,8 @@ def main() -> None:
                                         args.ray_bound, args.seconds)  # fmt: skip
             results[replicas]["ray_cores_idle"] = idle
         ray_streams = sb.streams_over_http("127.0.0.1", rport, "edge_lstm_step", 16, args.seconds)
-        load = {}
         endpoint = parse_url(f"http://127.0.0.1:{rport}/v2/models/edge_lstm")
         rate = (results[2]["max_rate"] or 100) * 0.9
-        import threading
-
         cpu: dict[str, Any] = {}
         t = threading.Thread(target=lambda: cpu.update(ray_cpu(args.seconds - 1)))
         t.start()

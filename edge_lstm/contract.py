@@ -155,6 +155,9 @@ STEP = ModelSpec(
 SPECS = {s.kind: s for s in (CLASSIFIER, STEP)}
 INPUT = CLASSIFIER.inputs[0].name
 OUTPUT = CLASSIFIER.outputs[0].name
+# The models' names where a server names them: `edge-lstm serve`'s defaults and `export --triton`'s
+# repository folders, the same so that a client works against either.
+SERVED_NAMES = {CLASSIFIER.kind: "edge_lstm", STEP.kind: "edge_lstm_step"}
 
 
 # ONNX TensorProto element types -> the dtype names used here (and by onnxruntime, minus "tensor(...)")

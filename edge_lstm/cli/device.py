@@ -9,6 +9,8 @@ import typer
 
 from edge_lstm.cli.common import JsonFlag, emit_json, handle_errors
 
+DeviceArg = Annotated[str, typer.Argument(help="The device (a name or URL).")]
+
 app = typer.Typer(help="Name your devices (SSH, adb, local), install the deployment side there, see what they are.",
                   no_args_is_help=True)  # fmt: skip
 
@@ -57,7 +59,7 @@ def list_(as_json: JsonFlag = False) -> None:
 @app.command("setup")
 @handle_errors
 def setup(
-    name: Annotated[str, typer.Argument(help="The device (a name or URL).")],
+    name: DeviceArg,
     as_json: JsonFlag = False,
 ) -> None:
     """Install the deployment side there: edge-lstm's wheel from this checkout, onnxruntime, numpy and
@@ -75,7 +77,7 @@ def setup(
 @app.command("info")
 @handle_errors
 def info(
-    name: Annotated[str, typer.Argument(help="The device (a name or URL).")],
+    name: DeviceArg,
     as_json: JsonFlag = False,
 ) -> None:
     """What the device is: CPU, cores, architecture, OS, memory, Python, onnxruntime and its providers."""

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edge_lstm import contract
 from edge_lstm.cli.common import AllowFallback, JsonFlag, ProviderOptions, Verbose, emit_json, fail, handle_errors
+
+if TYPE_CHECKING:
+    from edge_lstm.serve import ServeConfig
 
 
 def parse_models(specs: list[str] | None) -> tuple[tuple[str, Path], ...]:
@@ -119,7 +123,7 @@ def serve(
 
 
 def _serve_on_ray(
-    config: object, address: str, replicas: int | None, autoscale: str | None, target: float, cpus: float,
+    config: ServeConfig, address: str, replicas: int | None, autoscale: str | None, target: float, cpus: float,
     shards: int, as_json: bool,
 ) -> None:  # fmt: skip
     from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
@@ -137,15 +141,13 @@ def _serve_on_ray(
     stopped: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: stopped.append(s))
-    url, names = deploy(config, scaling, address)  # type: ignore[arg-type]
+    url, names = deploy(config, scaling, address)
     for name in names:
         typer.echo(f"{name} at {url}/v2/models/{name}")
     how = f"{scaling.replicas} replica(s)" if scaling.replicas else f"{lo}-{hi} replicas (autoscaling)"
     typer.echo(f"serving {url} on Ray Serve, {how}  (Ctrl-C stops and deletes the deployment)")
     if as_json:
         emit_json({"url": url, "models": names, "ray": address})
-    import time
-
     while not stopped:
         time.sleep(0.2)
     shutdown(names, shards)

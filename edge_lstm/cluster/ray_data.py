@@ -21,9 +21,9 @@ import numpy as np
 
 from edge_lstm.errors import ConfigError, InputError
 from edge_lstm.fileio import atomic_path
+from edge_lstm.runtime.preprocess import INPUT_SUFFIXES
 
 COLUMNS = ["source", "label", "probability", *[f"p{k}" for k in range(10)], "error"]
-SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".npy", ".gz", ".idx", ".ubyte"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def expand(inputs: tuple[str, ...]) -> list[str]:
         elif any(ch in item for ch in "*?["):
             out += sorted(glob.glob(item, recursive=True))
         elif Path(item).is_dir():
-            out += sorted(str(p) for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            out += sorted(str(p) for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
         else:
             out.append(item)  # a missing file is reported as its own row, as `predict` does
     return out

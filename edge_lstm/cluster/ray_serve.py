@@ -27,8 +27,8 @@ import numpy as np
 
 from edge_lstm.errors import ConfigError
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.streams import StateStore
-from edge_lstm.serve.streamtable import Held, StreamTable
+from edge_lstm.serve.streams import LocalStore, StateStore
+from edge_lstm.serve.streamtable import Held
 
 NAMESPACE = "edge_lstm"
 APP = "edge_lstm"
@@ -73,21 +73,10 @@ def store_name(model: str, shard: int) -> str:
     return f"edge_lstm_streams.{model}.{shard}"
 
 
-class StoreActor:
-    """A shard of the shared stream table (made a Ray actor by `start_stores`)."""
-
-    def __init__(self, idle_s: float, max_sequences: int) -> None:
-        self.table = StreamTable(idle_s, max_sequences)
-
-    def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
-        return self.table.acquire(sid, start, rows, first_row)
-
-    def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
-        self.table.commit(sid, held, h, c, answer, end)
-
-    def live(self) -> int:
-        self.table.expire()
-        return self.table.live
+class StoreActor(LocalStore):
+    """A shard of the shared stream table: the single server's own store (its methods are async, so
+    Ray runs it as an async actor), made a Ray actor by `start_stores` under this name (what Ray's
+    process titles and bench/cluster.py's CPU accounting show)."""
 
 
 class RayStore:

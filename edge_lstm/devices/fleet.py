@@ -50,8 +50,9 @@ def bench_on(names: list[str], models: list[Path], args: list[str], streaming: P
             placed = {_place(remote, m): m for m in models}
             extra = []
             if streaming is not None:
-                placed[_place(remote, streaming)] = streaming
-                extra = ["--streaming", _place(remote, streaming)]
+                there = _place(remote, streaming)
+                placed[there] = streaming
+                extra = ["--streaming", there]
             progress(f"{device.name}: bench ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
             files = [r for r, m in placed.items() if m != streaming]
             data = [] if device.kind == "local" else ["--data-dir", remote.put_data()]
@@ -71,7 +72,7 @@ def bench_on(names: list[str], models: list[Path], args: list[str], streaming: P
 
 def _place(remote: Remote, model: Path) -> str:
     """The file's path where the device runs it: a copy there (by SHA-256), or the file itself here."""
-    return str(model.resolve()) if remote.device.kind == "local" else remote.put_model(model)
+    return str(model.resolve()) if remote.device.kind == "local" else remote.put_file(model)
 
 
 def eval_on(name: str, model: Path, limit: int | None, progress: Callable[[str], None] = print) -> dict[str, Any]:

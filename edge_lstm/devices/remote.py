@@ -6,19 +6,19 @@ side only copies, starts and merges.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import subprocess
 import sys
 import tempfile
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_lstm.devices.targets import Device
 from edge_lstm.devices.transport import DeviceError, transport
+from edge_lstm.fileio import sha256_file
 
 SETUP_TIMEOUT_S = 3600  # pip under emulation is slow; a real device is minutes
 RUN_TIMEOUT_S = 3600
@@ -100,7 +100,7 @@ class Remote:
                 f"{self.device.name}: the deployment side is not installed there; run `edge-lstm device setup {self.device.name}`"
             )
 
-    def setup(self, checkout: Path, progress: Any = print) -> dict[str, Any]:
+    def setup(self, checkout: Path, progress: Callable[[str], None] = print) -> dict[str, Any]:
         """edge-lstm's wheel from this checkout, with onnxruntime, numpy and Pillow from the device's index."""
         if not (checkout / "pyproject.toml").is_file():
             raise DeviceError("device setup builds edge-lstm's wheel from a checkout; run it from the repository")
@@ -122,9 +122,9 @@ class Remote:
         self.sh(f"{self.home}/venv/bin/pip install -q {remote_wheel}", SETUP_TIMEOUT_S)
         return self.info()
 
-    def put_model(self, path: Path) -> str:
+    def put_file(self, path: Path) -> str:
         """The file's path on the device, copied only when the device does not hold these bytes yet."""
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        digest = sha256_file(Path(path))
         remote = f"{self.home}/models/{digest[:16]}/{Path(path).name}"
         check = f"test -f {remote} && sha256sum {remote} 2>/dev/null | cut -d' ' -f1 || true"
         if self.sh(check, 120).decode().strip() != digest:
@@ -138,7 +138,7 @@ class Remote:
 
         links = []
         for f in sorted(mnist.locate(None).glob("*-ubyte*")):
-            links.append(f"ln -sf {self.put_model(f)} {self.home}/mnist/{f.name}")
+            links.append(f"ln -sf {self.put_file(f)} {self.home}/mnist/{f.name}")
         return (
             self.sh(f"mkdir -p {self.home}/mnist && {' && '.join(links)} && echo {self.home}/mnist", 120)
             .decode()
@@ -155,6 +155,3 @@ class Remote:
                               f"{(proc.stderr or proc.stdout).decode(errors='replace').strip().splitlines()[-1:]}")  # fmt: skip
         result: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         return result
-
-    def scratch(self) -> str:
-        return f"{self.home}/out/{uuid.uuid4().hex[:12]}.json"

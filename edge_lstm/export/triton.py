@@ -29,7 +29,7 @@ from edge_lstm import contract
 from edge_lstm.errors import ExportError
 from edge_lstm.fileio import check_writable_dir
 
-CLASSIFIER, STEP = "edge_lstm", "edge_lstm_step"
+CLASSIFIER, STEP = contract.SERVED_NAMES["classifier"], contract.SERVED_NAMES["streaming-step"]
 TRITON_STEP_KIND = "streaming-step-triton"  # batch-first state: not a file the edge-lstm runtime opens
 
 

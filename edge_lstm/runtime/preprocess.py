@@ -19,6 +19,8 @@ from edge_lstm.fileio import not_a_file
 from edge_lstm.runtime import imageops
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+IDX_SUFFIXES = {".gz", ".idx", ".ubyte"}
+INPUT_SUFFIXES = IMAGE_SUFFIXES | IDX_SUFFIXES | {".npy"}  # every file load_inputs reads
 # Memory bound for one picture. A picture is decoded at full size only by formats that cannot decode
 # reduced (PNG, BMP, TIFF, ...; JPEG decodes at 1/2..1/8 scale via draft()), then shrunk to WORK_SIDE
 # before any conversion, so the peak is about one decoded copy: MAX_PIXELS x bytes per pixel (RGBA 4)
@@ -31,9 +33,8 @@ BLANK_CONTRAST = 16  # grey levels (of 255) between the darkest and brightest pi
 # `python bench/pictures.py` (bench/results/pictures.json): no family below the flat-background
 # normalisation of earlier versions, photographs of unevenly lit paper still read.
 EVEN_LIGHT = 0.08  # the paper's level along the edge varies less than this share of the ink's contrast: evenly lit
-PAPER_CEILING = (
-    0.25  # the paper estimate never rises above this share of the ink's contrast (bold strokes are not paper)
-)
+# The paper estimate never rises above this share of the ink's contrast (bold strokes are not paper).
+PAPER_CEILING = 0.25
 # A digit's strokes are solid: in MNIST (train and test) and every picture family, at least 55% of the
 # normalised ink is in pixels brighter than half; noise and textures come out as faint haze (under 25%).
 SOLID_SHARE = 0.5
@@ -207,7 +208,7 @@ def load_inputs(path: Path, normalize: bool = True) -> np.ndarray:
         return load_array(path)
     if suffix in IMAGE_SUFFIXES:
         return load_image(path, normalize)
-    if "idx" in path.name or suffix in (".gz", ".idx", ".ubyte"):
+    if "idx" in path.name or suffix in IDX_SUFFIXES:
         try:
             arr = mnist.load_idx(path)
         except DataError as e:

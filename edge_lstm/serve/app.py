@@ -36,10 +36,9 @@ from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
+from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streamtable import SequenceError
-
-GRACE_S = 30  # seconds in-flight gRPC calls get to finish at a stop
 
 log = logging.getLogger("edge_lstm.serve")
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
@@ -170,7 +169,8 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
         )
 
     async def model_metadata(request: Request) -> Response:
-        return JSONResponse(protocol.metadata(model(request).name, model(request).spec))
+        s = model(request)
+        return JSONResponse(protocol.metadata(s.name, s.spec))
 
     async def model_ready(request: Request) -> Response:
         model(request)

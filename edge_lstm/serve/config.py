@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_lstm import contract
 from edge_lstm.errors import ConfigError
 from edge_lstm.runtime.session import SessionConfig
 
@@ -96,7 +97,7 @@ def default_names(paths: list[Path], kinds: list[str]) -> list[str]:
     `export --triton`'s repository), the file's stem for the others."""
     out, taken = [], set()
     for path, kind in zip(paths, kinds, strict=True):
-        name = "edge_lstm" if kind == "classifier" else "edge_lstm_step"
+        name = contract.SERVED_NAMES[kind]
         if name in taken:
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64]
         taken.add(name)

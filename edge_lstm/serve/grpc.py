@@ -141,8 +141,6 @@ async def start(served: dict[str, Served], config: ServeConfig, ready: dict[str,
     import grpc
     from tritonclient.grpc import service_pb2_grpc
 
-    from edge_lstm.errors import EdgeLstmError
-
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_body)])
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(make_service(served, config, ready), server)
     address = f"[{config.host}]:{config.grpc_port}" if ":" in config.host else f"{config.host}:{config.grpc_port}"

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edge_lstm import contract
 from edge_lstm.errors import ConfigError
 from edge_lstm.runtime import Classifier, StreamingClassifier
-from edge_lstm.runtime.session import SessionConfig, read_model_bytes
+from edge_lstm.runtime.session import read_model_bytes
 from edge_lstm.serve.batcher import DynamicBatcher
 from edge_lstm.serve.config import ServeConfig, default_names
 from edge_lstm.serve.metrics import Metrics
@@ -47,7 +45,7 @@ class Served:
         return contract.CLASSIFIER if self.kind == "classifier" else SERVED_STEP
 
 
-def kind_of(path: Path, session: SessionConfig) -> str:
+def kind_of(path: Path) -> str:
     """'classifier' or 'streaming-step', from the file's own inputs (the runtime checks the rest)."""
     import onnxruntime as ort
 
@@ -64,7 +62,7 @@ def kind_of(path: Path, session: SessionConfig) -> str:
 
 def load(config: ServeConfig) -> dict[str, Served]:
     paths = [p for _, p in config.models]
-    kinds = [kind_of(p, config.session) for p in paths]
+    kinds = [kind_of(p) for p in paths]
     names = [n or d for (n, _), d in zip(config.models, default_names(paths, kinds), strict=True)]
     if len(set(names)) != len(names):
         raise ConfigError(f"two models would be named the same ({', '.join(names)}); name them: NAME=PATH")
@@ -107,10 +105,6 @@ def start_batchers(
                 metrics.batch.labels(s.name).observe, metrics.streams.labels(s.name).set,
             )  # fmt: skip
         s.batcher.start()
-
-
-def zero_image() -> np.ndarray:
-    return np.zeros((1, contract.N_STEPS, contract.N_INPUTS), np.float32)
 
 
 def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:

@@ -58,7 +58,8 @@ class Stopped:
     signal: int | None  # signal.SIGINT, signal.SIGTERM, or None (stopped from code)
 
 
-def _server(app: Any, sock: socket.socket, log_level: str) -> object:
+def _server(app: Any, log_level: str, on_started: Callable[[], None] | None = None) -> Any:
+    """uvicorn's server for `app`; `on_started` runs once it listens (what the CLI prints then)."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -76,6 +77,11 @@ def _server(app: Any, sock: socket.socket, log_level: str) -> object:
                 for s, h in before.items():
                     signal.signal(s, h)
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if on_started is not None:
+                on_started()
+
     logging.getLogger("uvicorn.error").addFilter(QuietConnections())
     config = uvicorn.Config(
         app, log_level=log_level, access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="on",
@@ -88,16 +94,8 @@ def run(
     app: Any, sock: socket.socket, log_level: str = "warning", on_ready: Callable[[], None] | None = None
 ) -> Stopped:
     """Serve until a stop signal; returns which one."""
-    server = _server(app, sock, log_level)
-    if on_ready is not None:
-        original = server.startup  # type: ignore[attr-defined]
-
-        async def startup(sockets: list[socket.socket] | None = None) -> None:
-            await original(sockets=sockets)
-            on_ready()
-
-        server.startup = startup  # type: ignore[attr-defined]
-    server.run(sockets=[sock])  # type: ignore[attr-defined]
+    server = _server(app, log_level, on_ready)
+    server.run(sockets=[sock])
     captured = getattr(server, "_captured_signals", [])
     return Stopped(captured[-1] if captured else None)
 
@@ -105,22 +103,15 @@ def run(
 def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
     """The server in a background thread: (its URL, a function that stops it and waits)."""
     sock = bind(host, port)
-    server = _server(app, sock, "error")
     started = threading.Event()
-    original = server.startup  # type: ignore[attr-defined]
-
-    async def startup(sockets: list[socket.socket] | None = None) -> None:
-        await original(sockets=sockets)
-        started.set()
-
-    server.startup = startup  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="edge-lstm-serve")  # type: ignore[attr-defined]
+    server = _server(app, "error", started.set)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="edge-lstm-serve")
     thread.start()
     if not started.wait(30):
         raise EdgeLstmError("the server did not start within 30 s")
 
     def stop() -> None:
-        server.should_exit = True  # type: ignore[attr-defined]
+        server.should_exit = True
         thread.join(GRACE_S + 5)
         sock.close()
 

@@ -78,8 +78,8 @@ def init_tutorial_(model: LSTMClassifier) -> None:
 def init_lstm_(model: LSTMClassifier) -> None:
     """The default recipe's LSTM initialisation, on top of PyTorch's: forget-gate bias 1 (the cell
     keeps its memory at the start, Jozefowicz et al. 2015) and each gate's recurrent weights
-    orthogonal (gradients through the 28 steps neither vanish nor explode at the start). Measured:
-    bench/results/train_recipes.json."""
+    orthogonal (gradients through the 28 steps neither vanish nor explode at the start). The recipe
+    with it: bench/results/train_speed.json (docs/results.md says how it was chosen)."""
     h = model.config.n_hidden
     params = dict(model.lstm.named_parameters())
     with torch.no_grad():
