@@ -84,6 +84,10 @@ def describe() -> dict[str, Any]:
         "onnxruntime_ep_openvino": _version("onnxruntime-ep-openvino"),  # the plugin (--provider openvino)
         "onnxruntime_qnn": _version("onnxruntime-qnn"),  # the plugin (--provider qnn)
         "numpy": _version("numpy"),
+        # the serving and cluster stacks, where installed (bench/serve.py, bench/cluster.py)
+        "uvicorn": _version("uvicorn"),
+        "starlette": _version("starlette"),
+        "ray": _version("ray"),
     }
 
 
