@@ -109,10 +109,21 @@ def bench(
 ) -> None:
     """Latency and throughput, MLPerf-style scenarios, with confidence intervals."""
     if on:
+        # What the device's own bench takes; what only makes sense here is refused, not dropped silently.
+        here_only = {"--torch": torch, "--csv": csv_out is not None, "--raw": raw, "--rate": rate is not None,
+                     "--latency-bound": latency_bound is not None, "a server URL": any("://" in m for m in models or [])}  # fmt: skip
+        if given := [name for name, used in here_only.items() if used]:
+            raise fail(
+                f"--on runs model files on devices; {', '.join(given)} cannot go with it (run those here, without --on)"
+            )
         forwarded = ["--provider", provider, "--scenario", scenario, "--batch", batch, "--warmup", str(warmup),
                      "--warmup-time", str(warmup_time), "--min-count", str(min_count), "--min-time", str(min_time),
-                     "--rounds", str(rounds), *(["--threads", threads] if threads else []),
-                     *(["--profile"] if profile else [])]  # fmt: skip
+                     "--rounds", str(rounds), "--concurrency", str(concurrency), "--interval-ms", str(interval_ms),
+                     *(["--threads", threads] if threads else []), *(["--profile"] if profile else []),
+                     *([] if spinning is None else ["--spinning" if spinning else "--no-spinning"]),
+                     *([] if cuda_graph is None else ["--cuda-graph" if cuda_graph else "--no-cuda-graph"]),
+                     *[a for o in provider_option or [] for a in ("--provider-option", o)],
+                     *(["--allow-fallback"] if allow_fallback else [])]  # fmt: skip
         on_files = [Path(m) for m in models or [str(contract.DEFAULT_MODEL)]]
         return _bench_on(on, on_files, streaming, forwarded, json_file, plot, as_json)
     from rich.console import Console

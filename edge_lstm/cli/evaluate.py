@@ -47,7 +47,10 @@ def eval_(
         raise fail(f"--limit must be >= 1, got {limit}")
     session = SessionConfig(provider=provider, verbose=verbose)
     if on is not None:
-        return _eval_on(on, model or contract.DEFAULT_MODEL, limit, as_json)
+        if streaming or plot is not None or classes:
+            raise fail("--on gives a model file's test-set accuracy and classes there; --streaming, --plot "
+                       "and --classes run here, without --on")  # fmt: skip
+        return _eval_on(on, model or contract.DEFAULT_MODEL, provider, limit, as_json)
     if streaming:
         curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit)
         typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test images: accuracy after k of 28 rows")
@@ -72,10 +75,10 @@ def eval_(
         emit_json(report.to_dict())
 
 
-def _eval_on(device: str, model: Path, limit: int | None, as_json: bool) -> None:
+def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json: bool) -> None:
     from edge_lstm.devices.fleet import eval_on
 
-    r = eval_on(device, model, limit, progress=lambda m: typer.echo(m, err=True))
+    r = eval_on(device, model, limit, provider=provider, progress=lambda m: typer.echo(m, err=True))
     emulated = " (emulated)" if r["device_info"].get("emulated") else ""
     typer.echo(f"{r['device']}{emulated}, {r['device_info'].get('architecture')}: accuracy {100 * r['accuracy_there']:.2f}% "
                f"on {r['n']} test images; here {100 * r['accuracy_here']:.2f}%")  # fmt: skip

@@ -75,8 +75,10 @@ def _place(remote: Remote, model: Path) -> str:
     return str(model.resolve()) if remote.device.kind == "local" else remote.put_file(model)
 
 
-def eval_on(name: str, model: Path, limit: int | None, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """The test set through `model` on the device, its classes compared with this machine's."""
+def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
+            progress: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+    """The test set through `model` on the device (on `provider` there), its classes compared with this
+    machine's CPU."""
     from edge_lstm.data import mnist
     from edge_lstm.runtime import Classifier
 
@@ -85,7 +87,7 @@ def eval_on(name: str, model: Path, limit: int | None, progress: Callable[[str],
     info = remote.info()
     where = _place(remote, model)
     progress(f"{device.name}: eval ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
-    args = ["eval", where, "--classes", *(["--limit", str(limit)] if limit else [])]
+    args = ["eval", where, "--classes", "--provider", provider, *(["--limit", str(limit)] if limit else [])]
     if device.kind != "local":
         args += ["--data-dir", remote.put_data()]
     there = remote.edge_lstm(args)

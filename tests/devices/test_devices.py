@@ -151,3 +151,20 @@ def test_devices_are_named_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     one_line_error(runner.invoke(app, ["device", "info", "nosuch"]), "no device named 'nosuch'")
     assert runner.invoke(app, ["device", "remove", "pi"]).exit_code == 0
     assert "no devices yet" in runner.invoke(app, ["device", "list"]).stdout
+
+
+def test_on_forwards_the_measuring_options_and_refuses_what_only_runs_here(
+    exported: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "local.json"
+    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--on", "local", "--scenario", "single-stream",
+                              "--concurrency", "2", "--min-count", "10", "--min-time", "0", "--rounds", "1",
+                              "--json-file", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert [r["concurrency"] for r in json.loads(out.read_text())["results"]] == [2]  # it reached the device's bench
+    one_line_error(runner.invoke(app, ["bench", str(exported["fp32"]), "--on", "local", "--torch"]),
+                   "--torch cannot go with it")  # fmt: skip
+    one_line_error(runner.invoke(app, ["bench", "http://127.0.0.1:9/v2/models/m", "--on", "local"]),
+                   "a server URL cannot go with it")  # fmt: skip
+    one_line_error(runner.invoke(app, ["eval", str(exported["step"]), "--on", "local", "--streaming"]),
+                   "--streaming, --plot and --classes run here")  # fmt: skip
