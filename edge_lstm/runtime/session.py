@@ -116,12 +116,6 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
 
     spec = spec or providers.require(config.provider)
     so = session_options(config, cpu=spec.name == "cpu")
-    profile_dir = None
-    if profile:
-        # Node placement is read from onnxruntime's own profile of one run (placement_from_profile).
-        profile_dir = tempfile.mkdtemp(prefix="edge-lstm-profile-")
-        so.enable_profiling = True
-        so.profile_file_prefix = os.path.join(profile_dir, "placement")
     ep_list: list[Any] = [spec.ep]
     options: dict[str, Any] = {}
     if spec.ep != "CPUExecutionProvider":
@@ -134,6 +128,12 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
     if devices is not None:  # a plugin EP: the session takes its devices, not a provider list
         so.add_provider_for_devices(devices, {k: str(v) for k, v in options.items()})
         ep_list = []
+    profile_dir = None
+    if profile:  # made last, so that every failure from here on can remove it
+        # Node placement is read from onnxruntime's own profile of one run (placement_from_profile).
+        profile_dir = tempfile.mkdtemp(prefix="edge-lstm-profile-")
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(profile_dir, "placement")
     try:
         quiet_fd1 = devices is not None and not config.verbose  # plugin libraries print to descriptor 1
         with (
@@ -211,14 +211,14 @@ def open_model(model: Path | str | bytes, config: SessionConfig, want: contract.
     session = create_session(data, name, config, profile=check, spec=spec_p)
     try:
         spec, metadata = check_contract(session, name, want)
-    except ModelFileError:
         if check:
+            session.run(None, zero_feeds(spec, batch=1))
+    except Exception:
+        if check:  # the profile is never read: its file and folder go
             _discard_profile(session)
         raise
     opened = OpenedModel(session, name, data, spec, metadata, spec_p.name)
     if check:
-        feeds = zero_feeds(spec, batch=1)
-        session.run(None, feeds)
         opened.placement = placement_from_profile(session)
         check_placement(opened.placement, spec_p.name, config.allow_fallback)
     return opened

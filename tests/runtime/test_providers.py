@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,8 +100,10 @@ def test_a_plugin_provider_that_cannot_load_is_one_clean_error(
     (pkg / "__init__.py").write_text(f"def get_library_path():\n    return {str(tmp_path / 'missing.so')!r}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(plugins, "_registered", set())
+    before = set(Path(tempfile.gettempdir()).glob("edge-lstm-profile-*"))
     with pytest.raises(ProviderError, match="onnxruntime_ep_openvino plugin did not load"):
         Classifier(exported["fp32"], provider="openvino")
+    assert set(Path(tempfile.gettempdir()).glob("edge-lstm-profile-*")) == before  # nothing left behind
 
 
 def test_a_registered_plugin_is_still_used_through_its_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
