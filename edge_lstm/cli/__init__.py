@@ -55,21 +55,59 @@ app.command("web")(web.web)
 app.add_typer(device.app, name="device")
 
 
-def _flags_take_no_value() -> None:
-    """typer 0.29 with click 8.5 shows `<bool>` after every flag in --help, as if it took a value;
-    a flag is just present or not, so its help row gets no type column. (Written here, in one place,
-    because typer offers no setting for it.)"""
+def _plain_help() -> None:
+    """typer 0.29 with click 8.5 writes help in its own notation: `<bool>` after every flag (as if it took
+    a value), `<list[str]>` for a repeatable option or a variadic argument, and `{model}` for a required
+    argument in the usage line. Here, the conventional one: a flag has no type column, a repeatable
+    option shows its element's type, and arguments are MODEL, [MODEL] and INPUTS... (Written here, in
+    one place, because typer offers no setting for it.)"""
     import typer.core
 
-    shown = typer.core.TyperOption.display_type_rich
+    flag_shown = typer.core.TyperOption.display_type_rich
+    type_shown = typer.core._TyperParameter.display_type
 
     def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else shown(self, ctx)
+        return None if self.is_flag else flag_shown(self, ctx)
+
+    def display_type(self: typer.core._TyperParameter, ctx: Any) -> str:
+        text = type_shown(self, ctx)
+        return "<" + text[len("<list[") : -len("]>")] + ">" if text.startswith("<list[") else text
+
+    def usage_name(self: typer.core.TyperArgument) -> str:
+        name = self.display_name_raw.upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
 
     typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    typer.core._TyperParameter.display_type = display_type  # type: ignore[method-assign]
+    typer.core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+    def error_hint(self: typer.core.TyperArgument, ctx: Any = None) -> str:
+        return f"'{self.display_name_raw.upper()}'"  # "Missing argument 'MODEL'", as the usage line names it
+
+    typer.core.TyperArgument.get_error_hint = error_hint  # type: ignore[method-assign,assignment]
 
 
-_flags_take_no_value()
+def _usage_errors_in_one_line() -> None:
+    """A usage error (an unknown option, a missing argument, a value of the wrong type) is one line on
+    stderr, like every other error here, instead of typer's usage block and boxed panel; its exit
+    status stays click's 2 for usage errors (scripts tell "called wrongly" from "failed", 1)."""
+    import typer.rich_utils
+
+    shown = typer.rich_utils.rich_format_error
+
+    def one_line(self: Any) -> None:  # a click.ClickException (typer's own copy of click)
+        if self.__class__.__name__ == "NoArgsIsHelpError":  # bare `edge-lstm`: typer shows the help
+            return shown(self)
+        ctx = getattr(self, "ctx", None)
+        see = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+        typer.echo(f"error: {self.format_message().rstrip('.')}{see}", err=True)
+        return None
+
+    typer.rich_utils.rich_format_error = one_line
+
+
+_plain_help()
+_usage_errors_in_one_line()
 
 
 def main() -> None:

@@ -164,7 +164,8 @@ def bench(
     with Console(stderr=True).status("benchmarking") as status:
         report = run_bench(settings, progress=lambda msg: status.update(msg))
     # Fit the terminal; a pipe or a file has no width, so keep the whole table on one line per row there.
-    Console(width=None if sys.stdout.isatty() else 200).print(table(report))
+    if report.results:  # the server scenario alone has only its own table, below
+        Console(width=None if sys.stdout.isatty() else 200).print(table(report))
     for line in [*summary_lines(report), *memory_and_profile_lines(report)]:
         typer.echo(line)
     if report.server:

@@ -72,8 +72,12 @@ def export(
         triton=triton,
     )  # fmt: skip
     artifacts = run_export(config)
+    # One row per file, its columns aligned whatever the names' lengths (mobile.int8, a long path).
+    wv = max(len(a.variant) for a in artifacts)
+    wp = max(len(str(a.path)) for a in artifacts)
+    ws = max(len(f"{a.size_bytes / 1024:.1f}") for a in artifacts)
     for a in artifacts:
-        line = f"{a.variant:<5} {a.path}  {a.size_bytes / 1024:.1f} KiB"
+        line = f"{a.variant:<{wv}}  {a.path!s:<{wp}}  {a.size_bytes / 1024:>{ws}.1f} KiB"
         if a.variant == "triton":
             line += "  (config.pbtxt parsed with Triton's schema and checked against the model)"
         elif a.verified and a.accuracy is not None and a.agreement is not None:

@@ -70,7 +70,10 @@ def predict(
             typer.echo(f"error: {r.error}", err=True)
         else:
             alts = "  ".join(f"{k}:{100 * p:.1f}%" for k, p in r.top[1:])
-            typer.echo(f"{r.source}: {r.label} ({100 * (r.probability or 0):.1f}%)" + (f"  [{alts}]" if alts else ""))
+            sure = f", margin {100 * (r.margin or 0):.1f} points over {r.runner_up}"
+            typer.echo(
+                f"{r.source}: {r.label} ({100 * (r.probability or 0):.1f}%{sure})" + (f"  [{alts}]" if alts else "")
+            )
     if as_json:
         emit_json({"model": str(model), "provider": clf.provider, "predictions": [r.to_dict() for r in results]})
     if any(r.error is not None for r in results):

@@ -22,6 +22,9 @@ class Prediction:
     label: int | None = None
     probability: float | None = None
     top: list[tuple[int, float]] = field(default_factory=list)  # (class, probability), best first
+    # How sure: the best class's probability minus the runner-up's, and the runner-up
+    margin: float | None = None
+    runner_up: int | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,8 +42,12 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
             results.append(Prediction(source=str(path), error=message))
             continue
         for i, p in enumerate(probs):
-            order = np.argsort(-p)[:top_k]
+            order = np.argsort(-p, kind="stable")
             source = str(path) if len(probs) == 1 else f"{path}[{i}]"
-            top = [(int(k), float(p[k])) for k in order]
-            results.append(Prediction(source=source, label=top[0][0], probability=top[0][1], top=top))
+            top = [(int(k), float(p[k])) for k in order[:top_k]]
+            second = int(order[1])
+            results.append(Prediction(
+                source=source, label=top[0][0], probability=top[0][1], top=top,
+                margin=top[0][1] - float(p[second]), runner_up=second,
+            ))  # fmt: skip
     return results

@@ -73,6 +73,11 @@ def read_model_bytes(model: Path | str | bytes) -> tuple[bytes, str]:
     data = path.read_bytes()
     if not data:
         raise ModelFileError(f"{path}: empty file")
+    if data[:4] == b"PK\x03\x04":  # a zip archive, which is what torch.save writes; ONNX/ORT never are
+        raise ModelFileError(
+            f"{path}: a PyTorch checkpoint (or another zip archive), not a model file: export it with "
+            f"`edge-lstm export --checkpoint {path}` and use export/model.onnx (`edge-lstm eval {path}` scores it as it is)"
+        )
     return data, str(path)
 
 
@@ -194,7 +199,8 @@ def check_contract(
         other = contract.spec_for([d.name for d in inputs])
         if want is not None and other is not None and other is not want:
             what = (
-                "it is a streaming step model (inputs row, h, c); use StreamingClassifier / --streaming"
+                "it is a streaming step model (inputs row, h, c), run row by row (StreamingClassifier, "
+                "`eval --streaming`, `serve`); give the classifier, export/model.onnx"
                 if other is contract.STEP
                 else "it is a classifier (input images); export a step model with `edge-lstm export --streaming`"
             )

@@ -35,6 +35,10 @@ def load(path: Path) -> dict[str, Any]:
     if (why := not_a_file(path)) is not None:
         hint = " (train one with `edge-lstm train`)" if path == DEFAULT_CHECKPOINT else ""
         raise CheckpointError(f"checkpoint {path} {why}{hint}")
+    if (what := _not_torch(path)) is not None:
+        raise CheckpointError(
+            f"{path}: not a checkpoint at all: {what}; a checkpoint is the model.pt that `edge-lstm train` writes"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -46,6 +50,22 @@ def load(path: Path) -> dict[str, Any]:
             f"{path}: checkpoint format {payload.get('format_version')} is not supported by this version"
         )
     return payload
+
+
+def _not_torch(path: Path) -> str | None:
+    """What the file is when its first bytes are not a PyTorch file's (a zip archive, or a legacy
+    pickle): torch.load would misread a text file as a pickle holding 'objects other than tensors'."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+        return None
+    if not head:
+        return "the file is empty"
+    if head[:1] == b"\x08" and any(w in head.lower() for w in (b"edge-lstm", b"pytorch", b"onnx")):
+        return "it looks like an ONNX model (use it with eval, predict or bench as it is)"
+    if all(b >= 32 or b in b"\t\n\r" for b in head):
+        return f"it is a text file ({path.stat().st_size} bytes)"
+    return "its first bytes are neither a PyTorch zip archive nor a pickle"
 
 
 def _why_unreadable(e: Exception) -> str:

@@ -24,6 +24,7 @@ from edge_lstm.data import mnist
 from edge_lstm.errors import CheckpointError, TrainingInterrupted
 from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
+from edge_lstm.training.augment import augment, batch_generator
 from edge_lstm.training.model import LSTMClassifier, init_lstm_, init_tutorial_, to_float
 from edge_lstm.training.recipes import TrainConfig
 from edge_lstm.training.resume import FINAL, LAST, refuse_differences, resume_command
@@ -172,7 +173,10 @@ def train(
                 started = tuner.start()
                 idx = order[i : i + config.batch_size].to(torch_device)
                 opt.zero_grad(set_to_none=True)
-                loss, logits = sharded.backward(x_train[idx], y_train[idx], loss_of)
+                x = x_train[idx]
+                if config.augment == "writing":
+                    x = augment(x, batch_generator(config.seed, step))
+                loss, logits = sharded.backward(x, y_train[idx], loss_of)
                 if config.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 opt.step()

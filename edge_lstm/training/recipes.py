@@ -41,6 +41,9 @@ class TrainConfig:
     # Fixed slices of each batch, each computed on one thread, gradients summed in order (shards.py).
     # The weights depend on this, not on the threads; None: one per core, at most 4 (recorded in the run).
     shards: int | None = None
+    # "writing": a share of each batch slanted, rotated, stretched, made bolder or finer, blurred and
+    # re-contrasted as real writing differs from MNIST (augment.py); "none": MNIST as it is.
+    augment: Literal["writing", "none"] = "writing"
     label_smoothing: float = 0.0
     ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
     seed: int = 1
@@ -68,6 +71,7 @@ class TrainConfig:
                 self.shards is None or 1 <= self.shards <= min(64, self.batch_size),
                 f"shards must be between 1 and min(64, batch size), got {self.shards}",
             ),
+            (self.augment in ("writing", "none"), f"augment must be writing or none, got {self.augment}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
         ]
@@ -84,6 +88,7 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """The config a run recorded (unknown keys, from other versions, are dropped)."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "model"}
+        known.setdefault("augment", "none")  # runs recorded before augmentation existed had none
         return cls(**known, model=ModelConfig.from_dict(d["model"]) if "model" in d else ModelConfig())
 
 
@@ -100,6 +105,7 @@ def preset_config(preset: Preset) -> TrainConfig:
         return TrainConfig(
             preset="seed", epochs=2, max_samples=100_000, optimizer="adam", lr=1e-3,
             weight_decay=0.0, schedule="constant", grad_clip=None, init="tutorial", seed=1, precision="fp32",
+            augment="none",
         )  # fmt: skip
     raise ConfigError(f"unknown preset {preset!r}; choose default or seed")
 

@@ -131,6 +131,7 @@ async function onDrawn() {
     drawBars(probs);  // the full model's answer stays on screen
     state.classified = (state.classified || 0) + 1;
   } finally {
+    state.handled = (state.handled || 0) + 1;  // every drawing looked at, classified or refused
     state.busy = false;
     if (state.pending) { state.pending = false; onDrawn(); }
   }
@@ -140,7 +141,13 @@ function setUpPad() {
   const pad = $("pad"), ctx = pad.getContext("2d");
   const clear = () => { ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, pad.width, pad.height); };
   clear();
-  ctx.lineWidth = 18; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#000";
+  // The pen's width (pixels of the 280-pixel pad): the slider, or ?pen=N (the real-writing benchmark
+  // draws with many widths, as people's pens and fingers differ).
+  const setPen = (w) => { ctx.lineWidth = Math.max(1, Math.min(60, Number(w) || 18)); $("pen").value = String(ctx.lineWidth); };
+  ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#000";
+  setPen(new URLSearchParams(location.search).get("pen") || 18);
+  $("pen").oninput = (e) => setPen(e.target.value);
+  state.setPen = setPen;
   let drawing = false;
   const at = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; };
   pad.addEventListener("pointerdown", (e) => {

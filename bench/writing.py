@@ -1,0 +1,213 @@
+"""Real-writing accuracy: digits that are not MNIST's test set, per family and per digit with the confusion.
+
+    python bench/writing.py build [--model export/model.onnx]   # -> data/writing/writing.npz (~4 minutes)
+    python bench/writing.py MODEL [MODEL ...] [--name NAME ...]  # -> bench/results/writing.json
+
+`build` makes the set (edge_lstm/data/writing_set.py says what each family is): 100 digits of each
+class drawn with the mouse in the page (`edge-lstm web`) in headless Chromium through Playwright (its
+pointer events, the page's own pen of 6-32 pixels, mouse speeds of 2-22 pixels between reported
+points), 100 of each photographed, the 1,797 UCI digits of 43 people that scikit-learn ships, and 200
+MNIST test digits in each of data/pictures.py's families. Every picture is normalised as `predict`
+normalises it, and for the drawn ones the page's own answer and pixels are checked against `predict`'s
+(the page runs MODEL). Needs Chromium, Playwright (`.[web]`) and scikit-learn.
+
+Scoring runs each MODEL (an exported .onnx, or a checkpoint .pt) on the set, in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from edge_lstm import contract
+from edge_lstm.data import mnist
+from edge_lstm.data.pictures import FAMILIES as PICTURE_FAMILIES
+from edge_lstm.data.pictures import render
+from edge_lstm.data.writing import Drawing, make_drawing, photograph
+from edge_lstm.data.writing_set import FAMILIES, WRITING_FILE, WritingSet, load_writing_set, score
+from edge_lstm.environment import describe
+from edge_lstm.errors import EdgeLstmError, InputError
+from edge_lstm.runtime.preprocess import to_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
+PER_DIGIT = int(os.environ.get("EDGE_LSTM_WRITING_PER_DIGIT", 100))
+PER_PICTURE_FAMILY = 200
+
+
+def normalise(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    try:
+        return to_mnist(gray), False
+    except InputError:
+        return np.zeros((28, 28), np.uint8), True
+
+
+def drawn(model: Path, seed: int = 0) -> tuple[list[np.ndarray], list[int], dict[str, Any]]:
+    """Each drawing made with the mouse in the page; (pictures as the canvas holds them, labels, checks)."""
+    from edge_lstm.web import SiteConfig, build_site
+    from edge_lstm.web.browser import open_page
+
+    rng = np.random.default_rng([seed, 1])
+    plan: list[Drawing] = [make_drawing(d, rng) for _ in range(PER_DIGIT) for d in range(10)]
+    pictures, labels, page_labels, same_pixels = [], [], [], 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        site = build_site(SiteConfig(out=Path(tmp) / "site", model=model, step=None))
+        with open_page(site, "rowdelay=0") as page:
+            box = page.evaluate(
+                "(() => { const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
+            )
+            left, top, width = box
+            scale = width / 280
+            for k, d in enumerate(plan):
+                page.evaluate("w => { window.edgeLstm.clearPad(); window.edgeLstm.setPen(w); }", d.pen)
+                before = page.evaluate("window.edgeLstm.handled || 0")
+                for stroke in d.strokes:
+                    x, y = stroke[0]
+                    page.mouse.move(left + x * scale, top + y * scale)
+                    page.mouse.down()
+                    for x, y in stroke[1:]:
+                        page.mouse.move(left + x * scale, top + y * scale)
+                    page.mouse.up()
+                page.wait_for_function(
+                    "n => (window.edgeLstm.handled || 0) > n && !window.edgeLstm.busy && !window.edgeLstm.pending",
+                    arg=before,
+                )
+                url = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+                with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+                    white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                    gray = np.asarray(Image.alpha_composite(white, im.convert("RGBA")).convert("L"))
+                pictures.append(gray)
+                labels.append(d.digit)
+                last = page.evaluate("window.edgeLstm.last")
+                page_labels.append(-1 if last is None else int(last["label"]))
+                if last is not None and np.array_equal(
+                    np.asarray(last["pixels"], np.uint8), normalise(gray)[0].ravel()
+                ):
+                    same_pixels += 1
+                if (k + 1) % 100 == 0:
+                    print(f"drawn {k + 1}/{len(plan)}", flush=True)
+    checks = {"page_labels": page_labels, "page_pixels_equal_predict": same_pixels}
+    return pictures, labels, checks
+
+
+def photographed(seed: int = 0) -> tuple[list[np.ndarray], list[int]]:
+    rng = np.random.default_rng([seed, 2])
+    labels = [d for _ in range(PER_DIGIT) for d in range(10)]
+    return [np.asarray(photograph(d, rng)) for d in labels], labels
+
+
+def people() -> tuple[list[np.ndarray], list[int]]:
+    """The UCI optical-recognition digits (43 writers, 8x8 counts 0..16) as pictures: dark ink on white,
+    scaled up smoothly as a viewer would show them."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise EdgeLstmError("the 'people' family needs scikit-learn: pip install scikit-learn") from None
+    d = load_digits()
+    pictures = []
+    for img in d.images:
+        a = (255 - img * (255 / 16)).astype(np.uint8)
+        pictures.append(np.asarray(Image.fromarray(a).resize((64, 64), Image.Resampling.BICUBIC)))
+    return pictures, [int(t) for t in d.target]
+
+
+def mnist_pictures() -> tuple[list[np.ndarray], list[int]]:
+    test = mnist.load_split(mnist.locate(None), "test")
+    pictures, labels = [], []
+    for k, family in enumerate(PICTURE_FAMILIES):
+        sl = slice(k * PER_PICTURE_FAMILY, (k + 1) * PER_PICTURE_FAMILY)  # other digits for each family
+        pictures += render(family, test.images[sl])
+        labels += [int(v) for v in test.labels[sl]]
+    return pictures, labels
+
+
+def build(model: Path, out: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    parts: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    pics, labs, checks = drawn(model)
+    parts["drawn"] = (pics, labs)
+    parts["photographed"] = photographed()
+    parts["people"] = people()
+    parts["mnist_pictures"] = mnist_pictures()
+    images, labels, family, refused = [], [], [], []
+    for k, name in enumerate(FAMILIES):
+        for pic, lab in zip(*parts[name], strict=True):
+            img, no = normalise(pic)
+            images.append(img)
+            labels.append(lab)
+            family.append(k)
+            refused.append(no)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp, images=np.stack(images), labels=np.asarray(labels, np.uint8), family=np.asarray(family, np.uint8),
+        refused=np.asarray(refused), families=np.asarray(FAMILIES),
+    )  # fmt: skip
+    tmp.replace(out)
+    # The page ran `model`: its answers must be predict's answers on the same pictures.
+    from edge_lstm.runtime import Classifier
+
+    ws = load_writing_set(out)
+    m = ws.family == FAMILIES.index("drawn")
+    ours = Classifier(model).predict_labels(ws.images[m])
+    page = np.asarray(checks["page_labels"])
+    info = {
+        "n": len(ws), "per_family": {f: int((ws.family == k).sum()) for k, f in enumerate(FAMILIES)},
+        "drawn_page_equals_predict": int((page == ours).sum()), "drawn_page_pixels_equal_predict": checks["page_pixels_equal_predict"],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }  # fmt: skip
+    print(json.dumps(info))
+    return info
+
+
+def predictions(model: Path, ws: WritingSet) -> np.ndarray:
+    if model.suffix == ".pt":
+        from edge_lstm.training.checkpoint import load_model
+        from edge_lstm.training.model import logits_of
+
+        net, _ = load_model(model)
+        return np.asarray(logits_of(net, ws.images).argmax(1))
+    from edge_lstm.runtime import Classifier
+
+    return Classifier(model).predict_labels(ws.images)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=[str(contract.DEFAULT_MODEL)])
+    parser.add_argument("--name", action="append", default=[], help="a name for each model, in order")
+    parser.add_argument("--model", type=Path, default=contract.DEFAULT_MODEL, help="build: the model the page runs")
+    parser.add_argument("--set", type=Path, default=WRITING_FILE)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "writing.json")
+    args = parser.parse_args()
+    try:
+        if args.models == ["build"]:
+            build(args.model, args.set)
+            return
+        ws = load_writing_set(args.set)
+        names = args.name + [str(m) for m in args.models[len(args.name) :]]
+        results = {}
+        for name, model in zip(names, args.models, strict=True):
+            results[name] = {"model": model, **score(ws, predictions(Path(model), ws))}
+            fams = "  ".join(f"{f} {100 * r['accuracy']:.1f}%" for f, r in results[name]["families"].items())
+            print(f"{name}: {100 * results[name]['accuracy']:.1f}%  {fams}", flush=True)
+    except EdgeLstmError as e:
+        sys.exit(f"error: {e}")
+    report = {"command": "python bench/writing.py " + " ".join(sys.argv[1:]), "set": str(args.set), "models": results,
+              "environment": describe()}  # fmt: skip
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
