@@ -65,6 +65,8 @@ class TrainResult:
     checkpoint: Path
     run_dir: Path
     already_finished: bool = False  # --resume of a finished run: nothing was trained or written
+    # accuracy on digits that are not MNIST's (data/writing_set.py): overall, per family; None without the set
+    real_writing: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -222,26 +224,39 @@ def train(
         torch.set_num_threads(threads_before)
 
     train_seconds = elapsed_before + time.perf_counter() - t0
-    final_model = averaged.module if averaged is not None else model
-    result = _write_final(final_path, config, final_model.cpu().state_dict(), history, step, train_seconds, n_test)
+    final_model = (averaged.module if averaged is not None else model).cpu()
+    writing = real_writing(final_model)
+    result = _write_final(final_path, config, final_model.state_dict(), history, step, train_seconds, n_test, writing)
     _plot_curve(metrics_path, run_dir / "training_curve.png")
     return result
 
 
+def real_writing(model: nn.Module) -> dict[str, Any] | None:
+    """The model's accuracy on the committed real-writing set (per family, per digit), in fp32 as the
+    exported model computes; None where the set is not there (an installed copy without data/)."""
+    from edge_lstm.data.writing_set import WRITING_FILE, load_writing_set, score
+    from edge_lstm.training.model import logits_of
+
+    if not WRITING_FILE.is_file():
+        return None
+    ws = load_writing_set(WRITING_FILE)
+    return score(ws, logits_of(model, ws.images).argmax(1))
+
+
 def _write_final(
     path: Path, config: TrainConfig, weights: dict[str, Any], history: list[dict[str, Any]], steps: int,
-    seconds: float, n_test: int,
+    seconds: float, n_test: int, writing: dict[str, Any] | None = None,
 ) -> TrainResult:  # fmt: skip
     test_acc = history[-1]["test_accuracy"]
     result_metrics = {
         "test_accuracy": test_acc, "n_test": n_test, "train_seconds": seconds,
-        "epochs": len(history), "steps": steps, "history": history,
+        "epochs": len(history), "steps": steps, "history": history, "real_writing": writing,
     }  # fmt: skip
     checkpoint.save(path, {
         "model_config": config.model.to_dict(), "train_config": config.to_dict(),
         "state_dict": weights, "metrics": result_metrics,
     })  # fmt: skip
-    return TrainResult(test_acc, seconds, len(history), steps, path, path.parent)
+    return TrainResult(test_acc, seconds, len(history), steps, path, path.parent, real_writing=writing)
 
 
 def _kept_weights(state: dict[str, Any]) -> dict[str, Any]:

@@ -133,12 +133,17 @@ TO_MNIST = """([h, w, d]) => {
 
 def test_the_page_normalises_every_picture_family_as_predict(site: Path, test_split: MnistSplit) -> None:
     """The JavaScript port against the Python one on every family of real-looking pictures (close
-    crops, bold strokes, photos of unevenly lit paper, ...) and on noise: the same 28x28 array, or
+    crops, bold strokes, photos of unevenly lit and shadowed paper, thin pens widened, ...) and on
+    noise: the same 28x28 array, or
     both report that there is no digit."""
     from edge_lstm.data.pictures import FAMILIES, noise_pictures, render
     from edge_lstm.errors import InputError
 
-    pictures = [p for family in FAMILIES for p in render(family, test_split.images[:5])] + noise_pictures(6)
+    from edge_lstm.data.writing import photograph
+
+    rng = np.random.default_rng(11)  # photographed pen strokes: shadows (broad light), thin strokes widened
+    photos = [np.asarray(photograph(d, rng)) for d in range(10)]
+    pictures = [p for family in FAMILIES for p in render(family, test_split.images[:5])] + noise_pictures(6) + photos
     with open_page(site, "rowdelay=0") as page:
         for picture in pictures:
             js = page.evaluate(TO_MNIST, [picture.shape[0], picture.shape[1], picture.ravel().tolist()])
@@ -190,3 +195,47 @@ def test_bench_measures_the_browser_beside_native(exported: dict[str, Path], tmp
         and rows["browser-wasm"]["p50_vs_native"] > 0
     )
     assert rows["browser-wasm"]["provider_options"]["engine"].startswith("onnxruntime-web") and "x native" in res.stdout
+
+
+def test_readme_samples_drawn_back_as_strokes(site: Path, exported: dict[str, Path]) -> None:
+    """Each sample of data/samples, as predict sees it, drawn back on the pad as mouse strokes: the
+    page answers what predict answers for the file."""
+    from edge_lstm.runtime.preprocess import load_inputs
+
+    clf = Classifier(exported["fp32"])
+    samples = sorted((REPO / "data" / "samples").glob("*_*.*[gp]"))
+    with open_page(site, "rowdelay=0") as page:
+        for path in samples:
+            seen = load_inputs(path)[0]
+            draw(page, seen)
+            assert page.evaluate("window.edgeLstm.last.label") == int(clf.predict_labels(seen[None])[0]), path
+
+
+def test_mouse_strokes_at_many_pen_widths(site: Path, exported: dict[str, Path]) -> None:
+    """Digits written with the mouse (bench/writing.py's way: real pointer input through Playwright,
+    the pen slider's width): the page's pixels and answer are predict's for the canvas it drew."""
+    from edge_lstm.data.writing import make_drawing
+
+    clf = Classifier(exported["fp32"])
+    rng = np.random.default_rng(3)
+    with open_page(site, "rowdelay=0") as page:
+        left, top, width = page.evaluate(
+            "(() => { const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
+        )
+        for digit in range(10):
+            d = make_drawing(digit, rng)
+            page.locator("#pen").fill(str(round(d.pen)))  # the slider, as a user sets it
+            page.evaluate("window.edgeLstm.clearPad()")
+            before = page.evaluate("window.edgeLstm.handled || 0")
+            for stroke in d.strokes:
+                page.mouse.move(left + stroke[0][0] * width / 280, top + stroke[0][1] * width / 280)
+                page.mouse.down()
+                for x, y in stroke[1:]:
+                    page.mouse.move(left + x * width / 280, top + y * width / 280)
+                page.mouse.up()
+            page.wait_for_function("n => window.edgeLstm.handled > n && !window.edgeLstm.busy", arg=before)
+            assert page.evaluate("document.getElementById('pad').getContext('2d').lineWidth") == round(d.pen)
+            expected = to_mnist(canvas_picture(page))
+            shown = page.evaluate("window.edgeLstm.last")
+            assert np.array_equal(np.array(shown["pixels"], np.uint8).reshape(28, 28), expected)
+            assert shown["label"] == int(clf.predict_labels(expected[None])[0])

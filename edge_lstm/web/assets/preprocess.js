@@ -4,7 +4,7 @@
 // An image is {h, w, d}: d a Float64Array in row-major order.
 "use strict";
 
-const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25;
+const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 15, MIN_STROKE = 2.0, PEN_MIN = 3.0;
 
 function roundHalfUp(x) { return Math.floor(x + 0.5); }
 function make(h, w) { return { h, w, d: new Float64Array(h * w) }; }
@@ -112,11 +112,49 @@ function removeBackground(g, flat) {
   for (const v of border(blur5(small))) { emin = Math.min(emin, v); emax = Math.max(emax, v); }
   if (emax - emin < EVEN_LIGHT * contrast) return flatOnly();  // evenly lit: the border's level
   const paper = blur5(rank(rank(small, 7, "min"), 7, "max"));
+  const broad = blur5(rank(rank(small, BROAD_LIGHT, "min"), BROAD_LIGHT, "max"));  // shadows, broad light
   const ceiling = flat + PAPER_CEILING * contrast;  // bold strokes are not paper
-  for (let i = 0; i < paper.d.length; i++) paper.d[i] = Math.min(paper.d[i], ceiling);
+  for (let i = 0; i < paper.d.length; i++) paper.d[i] = Math.min(paper.d[i], Math.max(broad.d[i], ceiling));
   const level = resize(paper, g.h, g.w);
   for (let i = 0; i < g.d.length; i++) out.d[i] = Math.max(g.d[i] - Math.max(level.d[i], 0), 0);
   return out;
+}
+
+// Max over a size x size square (size odd), edges replicated: a row max, then a column max.
+function dilate(a, size) {
+  const r = Math.floor(size / 2);
+  const rowsMax = (b) => {
+    const out = make(b.h, b.w);
+    for (let y = 0; y < b.h; y++) for (let x = 0; x < b.w; x++) {
+      let v = -Infinity;
+      for (let dx = -r; dx <= r; dx++) v = Math.max(v, b.d[y * b.w + clampIdx(x + dx, b.w)]);
+      out.d[y * b.w + x] = v;
+    }
+    return out;
+  };
+  return transpose(rowsMax(transpose(rowsMax(a))));
+}
+
+// 2 x area / edge pixels of the ink above `level`: the strokes' width in pixels.
+function strokeWidth(a, level) {
+  const on = (y, x) => y >= 0 && y < a.h && x >= 0 && x < a.w && a.d[y * a.w + x] > level;
+  let area = 0, inner = 0;
+  for (let y = 0; y < a.h; y++) for (let x = 0; x < a.w; x++) if (on(y, x)) {
+    area++;
+    if (on(y - 1, x) && on(y + 1, x) && on(y, x - 1) && on(y, x + 1)) inner++;
+  }
+  return 2 * area / Math.max(area - inner, 1);
+}
+
+// Pen strokes too fine to survive the shrink to 20x20, widened first (preprocess.py's _bolden).
+function bolden(crop) {
+  const scale = 20 / Math.max(crop.h, crop.w);
+  const width = strokeWidth(crop, 127.5);
+  const grow = roundHalfUp((MIN_STROKE / scale - width) / 2);
+  if (grow < 1 || width < PEN_MIN) return crop;
+  const padded = make(crop.h + 2 * grow, crop.w + 2 * grow);
+  for (let y = 0; y < crop.h; y++) for (let x = 0; x < crop.w; x++) padded.d[(y + grow) * padded.w + x + grow] = crop.d[y * crop.w + x];
+  return dilate(padded, 2 * grow + 1);
 }
 
 class BlankPicture extends Error {}
@@ -149,8 +187,9 @@ function toMnist(gray) {
     y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
   }
   if (y1 < 0) throw new BlankPicture("the image is blank: no digit found");
-  const crop = make(y1 - y0 + 1, x1 - x0 + 1);
-  for (let y = 0; y < crop.h; y++) for (let x = 0; x < crop.w; x++) crop.d[y * crop.w + x] = ink.d[(y0 + y) * ink.w + x0 + x];
+  const cut = make(y1 - y0 + 1, x1 - x0 + 1);
+  for (let y = 0; y < cut.h; y++) for (let x = 0; x < cut.w; x++) cut.d[y * cut.w + x] = ink.d[(y0 + y) * ink.w + x0 + x];
+  const crop = bolden(cut);
   const scale = 20 / Math.max(crop.h, crop.w);
   const nh = Math.max(1, roundHalfUp(crop.h * scale)), nw = Math.max(1, roundHalfUp(crop.w * scale));
   const small = resize(crop, nh, nw);
