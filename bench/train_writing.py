@@ -29,7 +29,7 @@ from edge_lstm.training.checkpoint import load_model
 from edge_lstm.training.model import logits_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed import PATHS, checkout, train  # noqa: E402  (a sibling script: bench/ is not a package)
+from train_speed import PATHS, checkout, train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Real-writing accuracy: digits that are not MNIST's test set, per family and per digit with the confusion.
 
-    python bench/writing.py build [--model export/model.onnx]   # -> data/writing/writing.npz (~4 minutes)
+    python bench/writing.py build [--model export/model.onnx] [--canvases FILE]   # -> data/writing/writing.npz (~10 minutes)
     python bench/writing.py MODEL [MODEL ...] [--name NAME ...]  # -> bench/results/writing.json
 
 `build` makes the set (edge_lstm/data/writing_set.py says what each family is): 100 digits of each
@@ -132,10 +132,22 @@ def mnist_pictures() -> tuple[list[np.ndarray], list[int]]:
     return pictures, labels
 
 
-def build(model: Path, out: Path) -> dict[str, Any]:
+def drawn_cached(model: Path, cache: Path | None) -> tuple[list[np.ndarray], list[int], dict[str, Any]]:
+    """drawn(), or the canvases a previous build drew (`--canvases FILE`: a change to the normalisation
+    then needs no new drawing; the page's answers were those of the model it ran then)."""
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            return list(z["canvases"]), [int(v) for v in z["labels"]], json.loads(str(z["checks"]))
+    pics, labs, checks = drawn(model)
+    if cache is not None:
+        np.savez_compressed(cache, canvases=np.stack(pics), labels=np.asarray(labs), checks=json.dumps(checks))
+    return pics, labs, checks
+
+
+def build(model: Path, out: Path, cache: Path | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     parts: dict[str, tuple[list[np.ndarray], list[int]]] = {}
-    pics, labs, checks = drawn(model)
+    pics, labs, checks = drawn_cached(model, cache)
     parts["drawn"] = (pics, labs)
     parts["photographed"] = photographed()
     parts["people"] = people()
@@ -189,11 +201,12 @@ def main() -> None:
     parser.add_argument("--name", action="append", default=[], help="a name for each model, in order")
     parser.add_argument("--model", type=Path, default=contract.DEFAULT_MODEL, help="build: the model the page runs")
     parser.add_argument("--set", type=Path, default=WRITING_FILE)
+    parser.add_argument("--canvases", type=Path, help="build: the drawn canvases, reused if the file exists")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "writing.json")
     args = parser.parse_args()
     try:
         if args.models == ["build"]:
-            build(args.model, args.set)
+            build(args.model, args.set, args.canvases)
             return
         ws = load_writing_set(args.set)
         names = args.name + [str(m) for m in args.models[len(args.name) :]]

@@ -90,7 +90,10 @@ def test_resume_without_checkpoint(tmp_path: Path) -> None:
 def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     assert_clean_failure(invoke("eval", tmp_path / "missing.pt"), "not found")
     (tmp_path / "garbage.pt").write_bytes(b"\x00not a checkpoint at all")
-    assert_clean_failure(invoke("eval", tmp_path / "garbage.pt"), "not a readable checkpoint")
+    assert_clean_failure(
+        invoke("eval", tmp_path / "garbage.pt"),
+        "not a checkpoint at all: its first bytes are neither a PyTorch zip archive nor a pickle",
+    )
     torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
     assert_clean_failure(invoke("eval", tmp_path / "foreign.pt"), "not an edge-lstm checkpoint")
     other = torch.nn.LSTM(10, 20).state_dict()

@@ -30,7 +30,7 @@ def test_every_shape_is_drawn_and_photographed_as_a_digit() -> None:
         ink = rasterise(make_drawing(digit, rng))
         assert 0.02 < float((ink > 0.5).mean()) < 0.4
         picture = np.asarray(photograph(digit, rng))
-        assert to_mnist(picture).max() == 255  # the normalisation finds the digit
+        assert to_mnist(picture).max() > 200  # the normalisation finds the digit
     a = np.asarray(photograph(3, np.random.default_rng(9)))
     assert np.array_equal(a, np.asarray(photograph(3, np.random.default_rng(9))))
 

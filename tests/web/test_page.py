@@ -137,9 +137,8 @@ def test_the_page_normalises_every_picture_family_as_predict(site: Path, test_sp
     noise: the same 28x28 array, or
     both report that there is no digit."""
     from edge_lstm.data.pictures import FAMILIES, noise_pictures, render
-    from edge_lstm.errors import InputError
-
     from edge_lstm.data.writing import photograph
+    from edge_lstm.errors import InputError
 
     rng = np.random.default_rng(11)  # photographed pen strokes: shadows (broad light), thin strokes widened
     photos = [np.asarray(photograph(d, rng)) for d in range(10)]
