@@ -4,7 +4,7 @@
 // An image is {h, w, d}: d a Float64Array in row-major order.
 "use strict";
 
-const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 15, MIN_STROKE = 2.0, PEN_MIN = 3.0;
+const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 19, MIN_STROKE = 2.0, PEN_MIN = 3.0;
 
 function roundHalfUp(x) { return Math.floor(x + 0.5); }
 function make(h, w) { return { h, w, d: new Float64Array(h * w) }; }
@@ -157,6 +157,15 @@ function bolden(crop) {
   return dilate(padded, 2 * grow + 1);
 }
 
+// A 28x28 light-on-dark image whose marks (above 32) fit in 20x20, as all of MNIST's do.
+function fitsMnistBox(g) {
+  let y0 = Infinity, y1 = -1, x0 = Infinity, x1 = -1;
+  for (let y = 0; y < g.h; y++) for (let x = 0; x < g.w; x++) if (g.d[y * g.w + x] > 32) {
+    y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+  }
+  return y1 < 0 || (y1 - y0 < 20 && x1 - x0 < 20);
+}
+
 class BlankPicture extends Error {}
 class NoDigit extends BlankPicture {}  // marks, but not solid strokes (noise, a texture)
 
@@ -171,7 +180,7 @@ function toMnist(gray) {
     for (let i = 0; i < g.d.length; i++) g.d[i] = 255 - g.d[i];
     background = 255 - background;
   }
-  if (g.h === 28 && g.w === 28 && background < 32) return Uint8Array.from(g.d, (v) => Math.trunc(Math.min(Math.max(v, 0), 255)));
+  if (g.h === 28 && g.w === 28 && background < 32 && fitsMnistBox(g)) return Uint8Array.from(g.d, (v) => Math.trunc(Math.min(Math.max(v, 0), 255)));
   const ink = removeBackground(g, background);
   let peak = 0;
   for (const v of ink.d) peak = Math.max(peak, v);
