@@ -6,8 +6,10 @@ previous version's, on both precision paths and three seeds, in ONE run.
 For every seed and path (`--precision fp32`, what a CPU without native bf16 runs, and `--precision
 auto`, bf16 where the CPU has it), `edge-lstm train --seed S` of the previous version (`--baseline`,
 default 0279509, from a git worktree) and of this one, one after the other. Each run's MNIST test
-accuracy and wall time (process start to exit), and its checkpoint's accuracy on the committed
-real-writing set (data/writing/writing.npz, bench/writing.py), overall, per family and per digit.
+accuracy and wall time (process start to exit), and its checkpoint's accuracy on the real-writing
+set (bench/writing.py), overall, per family and per digit: this version's on the committed
+data/writing/writing.npz, the previous version's on the same pictures normalised by its own
+`predict` (its code, in a subprocess), as its users got them.
 The targets: every family's error at most half the previous version's (seed by seed, path by path,
 and on the means), MNIST >= 99.2% on every run, wall time within 1.5x.
 """
@@ -16,26 +18,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from edge_lstm.data.writing_set import load_writing_set, score
+import numpy as np
+
+from edge_lstm.data.writing_set import WritingSet, load_writing_set, score
 from edge_lstm.environment import describe
 from edge_lstm.training.checkpoint import load_model
 from edge_lstm.training.model import logits_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import PATHS, checkout, train
+from writing import CANVASES, raw_pictures
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def writing_of(checkpoint: Path) -> dict[str, Any]:
+# The previous version's own normalisation of the set's pictures (run with its code, in a subprocess).
+NORMALISE = """
+import sys, numpy as np
+from edge_lstm.errors import InputError
+from edge_lstm.runtime.preprocess import to_mnist
+z = np.load(sys.argv[1])
+images, refused = [], []
+for k in range(len(z.files)):
+    try:
+        images.append(to_mnist(z[f"arr_{k}"])); refused.append(False)
+    except InputError:
+        images.append(np.zeros((28, 28), np.uint8)); refused.append(True)
+np.savez(sys.argv[2], images=np.stack(images), refused=np.asarray(refused))
+"""
+
+
+def set_as_normalised_by(code: Path, tmp: Path) -> WritingSet:
+    """The real-writing set as `code`'s `predict` sees it: the same pictures, its normalisation (so the
+    previous version's row is what its users got, normalisation and model together)."""
+    pictures, labels, family, _ = raw_pictures(None, CANVASES)
+    np.savez(tmp / "raw.npz", *pictures)
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    subprocess.run([sys.executable, "-c", NORMALISE, str(tmp / "raw.npz"), str(tmp / "norm.npz")], cwd=code, env=env,
+                   check=True)  # fmt: skip
     ws = load_writing_set()
+    with np.load(tmp / "norm.npz") as z:
+        return WritingSet(z["images"], np.asarray(labels, np.int64), np.asarray(family, np.int64), z["refused"],
+                          ws.families)  # fmt: skip
+
+
+def writing_of(checkpoint: Path, ws: WritingSet) -> dict[str, Any]:
     model, _ = load_model(checkpoint)
     return score(ws, logits_of(model, ws.images).argmax(1))
 
@@ -50,12 +86,13 @@ def main() -> None:
     t0 = time.perf_counter()
     runs: list[dict[str, Any]] = []
     with checkout(args.baseline) as old, tempfile.TemporaryDirectory() as tmp:
+        sets = {"previous": set_as_normalised_by(old, Path(tmp)), "this": load_writing_set()}
         for path, flags in PATHS.items():
             for seed in seeds:
                 for version, code in (("previous", old), ("this", ROOT)):
                     out = Path(tmp) / f"{version}-{path}-{seed}"
                     r = train([*flags, "--seed", str(seed)], out, code=code)
-                    w = writing_of(out / "model.pt")
+                    w = writing_of(out / "model.pt", sets[version])
                     row = {"version": version, "path": path, "seed": seed, "wall_s": r["wall_seconds"],
                            "test_accuracy": r["final_accuracy"], "policy": r["policy_line"],
                            "real_writing": w}  # fmt: skip

@@ -1,6 +1,6 @@
 """Real-writing accuracy: digits that are not MNIST's test set, per family and per digit with the confusion.
 
-    python bench/writing.py build [--model export/model.onnx] [--canvases FILE]   # -> data/writing/writing.npz (~10 minutes)
+    python bench/writing.py build [--model export/model.onnx] [--canvases FILE]   # -> data/writing/writing.npz
     python bench/writing.py MODEL [MODEL ...] [--name NAME ...]  # -> bench/results/writing.json
 
 `build` makes the set (edge_lstm/data/writing_set.py says what each family is): 100 digits of each
@@ -9,7 +9,9 @@ pointer events, the page's own pen of 6-32 pixels, mouse speeds of 2-22 pixels b
 points), 100 of each photographed, the 1,797 UCI digits of 43 people that scikit-learn ships, and 200
 MNIST test digits in each of data/pictures.py's families. Every picture is normalised as `predict`
 normalises it, and for the drawn ones the page's own answer and pixels are checked against `predict`'s
-(the page runs MODEL). Needs Chromium, Playwright (`.[web]`) and scikit-learn.
+(the page runs MODEL). The drawn canvases are kept in data/writing/drawn_canvases.npz and reused
+(a minute); drawing them anew takes ~10 minutes and needs Chromium and Playwright (`.[web]`).
+scikit-learn is needed for the 'people' family.
 
 Scoring runs each MODEL (an exported .onnx, or a checkpoint .pt) on the set, in one run.
 """
@@ -42,6 +44,9 @@ from edge_lstm.runtime.preprocess import to_mnist
 ROOT = Path(__file__).resolve().parent.parent
 PER_DIGIT = int(os.environ.get("EDGE_LSTM_WRITING_PER_DIGIT", 100))
 PER_PICTURE_FAMILY = 200
+# The pictures drawn in the page, as its canvas held them (1.4 MB): the one part of the set that needs
+# a browser to make, committed so that a change to the normalisation rebuilds the set without one.
+CANVASES = ROOT / "data" / "writing" / "drawn_canvases.npz"
 
 
 def normalise(gray: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -132,34 +137,47 @@ def mnist_pictures() -> tuple[list[np.ndarray], list[int]]:
     return pictures, labels
 
 
-def drawn_cached(model: Path, cache: Path | None) -> tuple[list[np.ndarray], list[int], dict[str, Any]]:
+def drawn_cached(model: Path | None, cache: Path | None) -> tuple[list[np.ndarray], list[int], dict[str, Any]]:
     """drawn(), or the canvases a previous build drew (`--canvases FILE`: a change to the normalisation
     then needs no new drawing; the page's answers were those of the model it ran then)."""
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
             return list(z["canvases"]), [int(v) for v in z["labels"]], json.loads(str(z["checks"]))
+    if model is None:
+        raise EdgeLstmError(f"{cache}: no drawn canvases; make them with `python bench/writing.py build --model MODEL`")
     pics, labs, checks = drawn(model)
     if cache is not None:
         np.savez_compressed(cache, canvases=np.stack(pics), labels=np.asarray(labs), checks=json.dumps(checks))
     return pics, labs, checks
 
 
-def build(model: Path, out: Path, cache: Path | None = None) -> dict[str, Any]:
-    t0 = time.perf_counter()
+def raw_pictures(
+    model: Path | None, canvases: Path | None
+) -> tuple[list[np.ndarray], list[int], list[int], dict[str, Any]]:
+    """Every picture of the set as a user would give it to `predict`: (pictures, labels, family
+    indices, the drawing's checks). The drawn ones come from `canvases` when that file exists."""
     parts: dict[str, tuple[list[np.ndarray], list[int]]] = {}
-    pics, labs, checks = drawn_cached(model, cache)
+    pics, labs, checks = drawn_cached(model, canvases)
     parts["drawn"] = (pics, labs)
     parts["photographed"] = photographed()
     parts["people"] = people()
     parts["mnist_pictures"] = mnist_pictures()
-    images, labels, family, refused = [], [], [], []
+    pictures, labels, family = [], [], []
     for k, name in enumerate(FAMILIES):
-        for pic, lab in zip(*parts[name], strict=True):
-            img, no = normalise(pic)
-            images.append(img)
-            labels.append(lab)
-            family.append(k)
-            refused.append(no)
+        pictures += parts[name][0]
+        labels += parts[name][1]
+        family += [k] * len(parts[name][1])
+    return pictures, labels, family, checks
+
+
+def build(model: Path, out: Path, cache: Path | None = None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    pictures, labels, family, checks = raw_pictures(model, cache)
+    images, refused = [], []
+    for pic in pictures:
+        img, no = normalise(pic)
+        images.append(img)
+        refused.append(no)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(
@@ -201,7 +219,12 @@ def main() -> None:
     parser.add_argument("--name", action="append", default=[], help="a name for each model, in order")
     parser.add_argument("--model", type=Path, default=contract.DEFAULT_MODEL, help="build: the model the page runs")
     parser.add_argument("--set", type=Path, default=WRITING_FILE)
-    parser.add_argument("--canvases", type=Path, help="build: the drawn canvases, reused if the file exists")
+    parser.add_argument(
+        "--canvases",
+        type=Path,
+        default=CANVASES,
+        help="build: the drawn canvases, reused if the file exists (delete it, or name another, to draw anew)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "writing.json")
     args = parser.parse_args()
     try:
