@@ -27,7 +27,10 @@ STRETCH = 0.15  # +- per-axis scale
 SHIFT_PX = 1.5  # +- pixels, after predict's centring by mass a digit is rarely off by more
 THICKEN = 0.35  # share of changed images whose strokes get bolder (a marker, a finger)
 THIN = 0.15  # share whose strokes get thinner (a fine pen)
+THICKER = 0.1  # share (among the bolder ones) dilated once more, fully: a marker, a thick brush
 BLUR = 0.2  # share blurred a little (focus, a low-resolution scan scaled up)
+BLUR_TWICE = 0.08  # share (among the blurred ones) blurred again
+LOWRES = 0.15  # share brought down to 14x14 and back up (a thumbnail, a coarse scan)
 GAMMA = 0.6  # contrast: ink levels ** exp(U(-GAMMA, GAMMA))
 
 
@@ -63,6 +66,7 @@ def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     idx = torch.nonzero(changed).flatten()
     theta, amount_all = theta[idx], uniform(0.4, 1.0)[idx]
     stroke, blur, gamma = uniform(0, 1)[idx], uniform(0, 1)[idx], torch.exp(uniform(-GAMMA, GAMMA))[idx]
+    coarse = uniform(0, 1)[idx]
     x = images.float()[idx][:, None]
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -70,8 +74,13 @@ def augment(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     thick = (stroke < THICKEN)[:, None, None, None]
     thin = ((stroke >= THICKEN) & (stroke < THICKEN + THIN))[:, None, None, None]
     out = torch.where(thick, out + amount * (_around(out, torch.maximum) - out), out)
+    out = torch.where((stroke < THICKER)[:, None, None, None], _around(out, torch.maximum), out)
     out = torch.where(thin, out + 0.5 * amount * (_around(out, torch.minimum) - out), out)
     out = torch.where((blur < BLUR)[:, None, None, None], _blur(out), out)
+    out = torch.where((blur < BLUR_TWICE)[:, None, None, None], _blur(out), out)
+    # a low-resolution scan or thumbnail scaled up: 14x14 and back
+    low = F.interpolate(F.avg_pool2d(out, 2), size=(28, 28), mode="bilinear", align_corners=False)
+    out = torch.where((coarse < LOWRES)[:, None, None, None], low, out)
     out = out.clamp(0, 1) ** gamma[:, None, None, None]
     peak = out.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)  # predict scales the ink to a peak of 255
     out = out / peak

@@ -4,7 +4,7 @@
 // An image is {h, w, d}: d a Float64Array in row-major order.
 "use strict";
 
-const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 19, MIN_STROKE = 2.0, PEN_MIN = 3.0;
+const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 19, MIN_STROKE = 2.0, PEN_MIN = 3.0, HAZE = 0.2;
 
 function roundHalfUp(x) { return Math.floor(x + 0.5); }
 function make(h, w) { return { h, w, d: new Float64Array(h * w) }; }
@@ -198,6 +198,7 @@ function toMnist(gray) {
   if (y1 < 0) throw new BlankPicture("the image is blank: no digit found");
   const cut = make(y1 - y0 + 1, x1 - x0 + 1);
   for (let y = 0; y < cut.h; y++) for (let x = 0; x < cut.w; x++) cut.d[y * cut.w + x] = ink.d[(y0 + y) * ink.w + x0 + x];
+  for (let i = 0; i < cut.d.length; i++) cut.d[i] = cut.d[i] > HAZE * 255 ? cut.d[i] : 0;  // haze, not strokes
   const crop = bolden(cut);
   const scale = 20 / Math.max(crop.h, crop.w);
   const nh = Math.max(1, roundHalfUp(crop.h * scale)), nw = Math.max(1, roundHalfUp(crop.w * scale));
