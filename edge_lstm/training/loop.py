@@ -24,7 +24,7 @@ from edge_lstm.data import mnist
 from edge_lstm.errors import CheckpointError, TrainingInterrupted
 from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
-from edge_lstm.training.augment import augment, batch_generator
+from edge_lstm.training.augment import EpochChanges
 from edge_lstm.training.model import LSTMClassifier, init_lstm_, init_tutorial_, to_float
 from edge_lstm.training.recipes import TrainConfig
 from edge_lstm.training.resume import FINAL, LAST, refuse_differences, resume_command
@@ -169,15 +169,20 @@ def train(
         while step < n_steps:
             model.train()
             order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(n_train))
-            for i in range(0, n_train, config.batch_size):
+            changes = (
+                EpochChanges(x_train, order, config.batch_size, config.seed, step, sharded.map, config.shards)
+                if config.augment == "writing" else None
+            )  # fmt: skip
+            for k, i in enumerate(range(0, n_train, config.batch_size)):
                 if step >= n_steps:
                     break
+                # the chunk of changed images is made before the step is timed: the thread tuner
+                # compares steps, and a step that also made 16 batches' images would mislead it
+                x = None if changes is None else changes.batch(k)
                 started = tuner.start()
                 idx = order[i : i + config.batch_size].to(torch_device)
                 opt.zero_grad(set_to_none=True)
-                x = x_train[idx]
-                if config.augment == "writing":
-                    x = augment(x, batch_generator(config.seed, step))
+                x = x_train[idx] if x is None else x
                 loss, logits = sharded.backward(x, y_train[idx], loss_of)
                 if config.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -193,7 +198,8 @@ def train(
                     reporter.step(step, loss, acc, lr)
                     metrics.write(json.dumps({"step": step, "loss": loss, "batch_accuracy": acc, "lr": lr}) + "\n")
                 reporter.advance(step)
-                tuner.done(started)
+                if changes is None or not changes.fresh:  # a step after a new chunk would mislead the tuner
+                    tuner.done(started)
             result_model = averaged.module if averaged is not None else model
             test_acc = accuracy(result_model, x_test, y_test, sharded)
             seconds = elapsed_before + time.perf_counter() - t0

@@ -43,6 +43,12 @@ def test_train_json_and_eval(tmp_path: Path) -> None:
     assert {"test_accuracy", "train_seconds", "epochs", "steps", "checkpoint"} <= summary.keys()
     assert 0 <= summary["test_accuracy"] <= 1 and summary["steps"] == 4
     assert any(line.startswith("step      1  loss") for line in lines)  # plain lines when not on a terminal
+    # real writing beside MNIST's test accuracy, family by family, and the whole score in the JSON
+    writing = next(line for line in lines if line.startswith("real writing "))
+    for family in ("drawn", "photographed", "people", "mnist_pictures"):
+        assert f"{family} " in writing
+        assert summary["real_writing"]["families"][family]["n"] > 0
+    assert summary["real_writing"]["n"] == sum(f["n"] for f in summary["real_writing"]["families"].values())
     ev = invoke("eval", summary["checkpoint"], "--limit", "100", "--json")
     assert ev.exit_code == 0, ev.output  # type: ignore[attr-defined]
     report = json.loads(ev.stdout.strip().splitlines()[-1])  # type: ignore[attr-defined]
@@ -58,6 +64,7 @@ def test_train_json_and_eval(tmp_path: Path) -> None:
         (["--epochs", "0"], "epochs must be >= 1"),
         (["--subset", "0"], "subset must be >= 1"),
         (["--data-dir", "/nonexistent/mnist"], "does not hold the four MNIST IDX files"),
+        (["--augment", "sometimes"], "'sometimes' is not one of"),
     ],
 )
 def test_train_bad_options(tmp_path: Path, args: list[str], fragment: str) -> None:

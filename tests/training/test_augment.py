@@ -30,3 +30,12 @@ def test_a_share_of_the_batch_is_changed_and_stays_in_range(test_split: MnistSpl
     assert torch.allclose(peaks, torch.ones_like(peaks))
     overlap = ((y[moved] > 0.3) & (x[moved] > 0.3)).flatten(1).sum(1) / (x[moved] > 0.3).flatten(1).sum(1)
     assert float(np.median(overlap.numpy())) > 0.3
+
+
+def test_a_run_recorded_before_augmentation_resumes_without_it() -> None:
+    from edge_lstm.training import TrainConfig
+
+    recorded = TrainConfig().to_dict()
+    assert TrainConfig.from_dict(recorded).augment == "writing"
+    del recorded["augment"]  # what a run of the previous version recorded
+    assert TrainConfig.from_dict(recorded).augment == "none"
