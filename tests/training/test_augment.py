@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -39,3 +41,20 @@ def test_a_run_recorded_before_augmentation_resumes_without_it() -> None:
     assert TrainConfig.from_dict(recorded).augment == "writing"
     del recorded["augment"]  # what a run of the previous version recorded
     assert TrainConfig.from_dict(recorded).augment == "none"
+
+
+def test_an_epoch_changed_in_chunks_equals_batch_by_batch(test_split: MnistSplit) -> None:
+    """EpochChanges (16 batches at once, split over workers) gives each batch what augment() gives it."""
+    from edge_lstm.training.augment import EpochChanges
+
+    x = torch.from_numpy(test_split.images[:1100].copy()).float() / 255
+    order = torch.from_numpy(np.random.default_rng(0).permutation(1100))
+
+    def run(fn: Callable[[int], torch.Tensor], n: int) -> list[torch.Tensor]:  # the shard pool's map, in order
+        return [fn(i) for i in range(n)]
+
+    for parts in (1, 3):
+        epoch = EpochChanges(x, order, 64, seed=4, first_step=100, run=run, parts=parts)
+        for k in range(epoch.n_batches):  # 18 batches in 2 chunks, the last batch short (1100 = 17 x 64 + 12)
+            idx = order[k * 64 : (k + 1) * 64]
+            assert torch.equal(epoch.batch(k), augment(x[idx], batch_generator(4, 100 + k)))
