@@ -60,7 +60,7 @@ def test_readme_is_a_front_door() -> None:
     text = (REPO / "README.md").read_text()
     assert len(text.splitlines()) <= 200
     first_screen = "\n".join(text.splitlines()[:60])
-    assert "pip install torch==2.13.0 -e '.[torch]' && edge-lstm train" in first_screen
+    assert "pip install torch==2.13.0 -e '.[torch,serve]' && edge-lstm train" in first_screen
     assert "pip install torch==2.13.0 -e '.[test]' && pytest" in first_screen
     for doc in DOCS:
         assert not re.search(r"\bissue \d+|\blent\b", doc.read_text(), re.I), doc.name  # the project, not its tracker

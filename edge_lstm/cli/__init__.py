@@ -64,22 +64,23 @@ def _plain_help() -> None:
     import typer.core
 
     flag_shown = typer.core.TyperOption.display_type_rich
-    type_shown = typer.core._TyperParameter.display_type
+    type_shown = typer.core.TyperOption.display_type  # both parameter kinds inherit it
 
     def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
         return None if self.is_flag else flag_shown(self, ctx)
 
-    def display_type(self: typer.core._TyperParameter, ctx: Any) -> str:
+    def display_type(self: Any, ctx: Any) -> str:
         text = type_shown(self, ctx)
         return "<" + text[len("<list[") : -len("]>")] + ">" if text.startswith("<list[") else text
 
-    def usage_name(self: typer.core.TyperArgument) -> str:
+    def usage_pieces(self: typer.core.TyperArgument, ctx: Any) -> list[str]:
         name = self.display_name_raw.upper()
-        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+        return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
 
     typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-    typer.core._TyperParameter.display_type = display_type  # type: ignore[method-assign]
-    typer.core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    typer.core.TyperOption.display_type = display_type  # type: ignore[method-assign]
+    typer.core.TyperArgument.display_type = display_type  # type: ignore[method-assign]
+    typer.core.TyperArgument.get_usage_pieces = usage_pieces  # type: ignore[method-assign]
 
     def error_hint(self: typer.core.TyperArgument, ctx: Any = None) -> str:
         return f"'{self.display_name_raw.upper()}'"  # "Missing argument 'MODEL'", as the usage line names it

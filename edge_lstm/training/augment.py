@@ -138,8 +138,10 @@ class EpochChanges:
     workers mostly wait for each other's Python (the GIL). Measured on 2 cores of an Intel Xeon (AMX),
     `train --epochs 2`, bf16: 6.4 s of training without augmentation, 9.0-9.7 s with it applied per
     batch in the shards, 7.4 s in chunks (bench/results/train_writing.json has whole runs).
-    Batch k still draws its changes from batch_generator(seed, first_step + k), and every change is per
-    image, so the result is the per-batch one, bit for bit, on any number of workers."""
+    Batch k still draws its changes from batch_generator(seed, first_step + k) and every change is per
+    image, so each batch gets its own changes (equal to float rounding to applying them batch by
+    batch); the chunks and their parts are fixed by the epoch and the shard count, so the result is
+    bit for bit the same on any number of workers."""
 
     CHUNK = 16  # batches changed at once
 

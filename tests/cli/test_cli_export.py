@@ -44,7 +44,8 @@ def test_export_bad_inputs(tmp_path: Path, trained: Path) -> None:
     _fails_cleanly(["export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "none.pt")], "not found")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     _fails_cleanly(
-        ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "bad.pt")], "not a readable checkpoint"
+        ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "bad.pt")],
+        "not a checkpoint at all: it is a text file",
     )
     save(
         tmp_path / "arch.pt",
