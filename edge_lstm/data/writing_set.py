@@ -6,6 +6,7 @@ and scoring a model is one batched forward pass (`train` reports it at the end o
 
 - drawn: digits drawn with a mouse in the page (`edge-lstm web`), in Chromium through Playwright,
   from the stroke shapes of data/writing.py, many pen widths, speeds and slants;
+- thin_pen: those shapes drawn with a 1-4 pixel brush on a 200-800 pixel canvas, as in a paint program;
 - photographed: those shapes in pen, pencil and marker on unevenly lit, shadowed, tilted paper;
 - people: the UCI handwritten digits of 43 people that scikit-learn ships (8x8 scans), as pictures;
 - mnist_pictures: MNIST test digits rendered as real pictures look (data/pictures.py's families).
@@ -24,7 +25,7 @@ import numpy as np
 from edge_lstm.errors import DataError
 
 WRITING_FILE = Path(__file__).resolve().parents[2] / "data" / "writing" / "writing.npz"
-FAMILIES = ("drawn", "photographed", "people", "mnist_pictures")
+FAMILIES = ("drawn", "thin_pen", "photographed", "people", "mnist_pictures")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 // An image is {h, w, d}: d a Float64Array in row-major order.
 "use strict";
 
-const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 19, MIN_STROKE = 2.0, PEN_MIN = 3.0, HAZE = 0.2;
+const BLANK_CONTRAST = 16, EVEN_LIGHT = 0.08, PAPER_CEILING = 0.25, BROAD_LIGHT = 19, MIN_STROKE = 2.0, PEN_MIN = 3.0, FRAME_FILLED = 0.9, HAZE = 0.2;
 
 function roundHalfUp(x) { return Math.floor(x + 0.5); }
 function make(h, w) { return { h, w, d: new Float64Array(h * w) }; }
@@ -147,11 +147,11 @@ function strokeWidth(a, level) {
 }
 
 // Pen strokes too fine to survive the shrink to 20x20, widened first (preprocess.py's _bolden).
-function bolden(crop) {
+function bolden(crop, fillsFrame) {
   const scale = 20 / Math.max(crop.h, crop.w);
   const width = strokeWidth(crop, 127.5);
   const grow = roundHalfUp((MIN_STROKE / scale - width) / 2);
-  if (grow < 1 || width < PEN_MIN) return crop;
+  if (grow < 1 || (width < PEN_MIN && fillsFrame)) return crop;
   const padded = make(crop.h + 2 * grow, crop.w + 2 * grow);
   for (let y = 0; y < crop.h; y++) for (let x = 0; x < crop.w; x++) padded.d[(y + grow) * padded.w + x + grow] = crop.d[y * crop.w + x];
   return dilate(padded, 2 * grow + 1);
@@ -199,7 +199,7 @@ function toMnist(gray) {
   const cut = make(y1 - y0 + 1, x1 - x0 + 1);
   for (let y = 0; y < cut.h; y++) for (let x = 0; x < cut.w; x++) cut.d[y * cut.w + x] = ink.d[(y0 + y) * ink.w + x0 + x];
   for (let i = 0; i < cut.d.length; i++) cut.d[i] = cut.d[i] > HAZE * 255 ? cut.d[i] : 0;  // haze, not strokes
-  const crop = bolden(cut);
+  const crop = bolden(cut, cut.h * cut.w > FRAME_FILLED * (ink.h * ink.w));
   const scale = 20 / Math.max(crop.h, crop.w);
   const nh = Math.max(1, roundHalfUp(crop.h * scale)), nw = Math.max(1, roundHalfUp(crop.w * scale));
   const small = resize(crop, nh, nw);
