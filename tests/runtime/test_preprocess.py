@@ -127,4 +127,17 @@ def test_thin_pen_strokes_are_widened_and_speckle_is_not() -> None:
     assert across * 20 / max(wide.shape) >= MIN_STROKE - 0.25
     assert 7.5 < imageops.stroke_width(crop, 127.5) <= 8  # an 8-pixel pen (its two ends count as edge)
     speckle = (np.random.default_rng(0).random((400, 400)) > 0.7) * 255.0
-    assert _bolden(speckle) is speckle
+    assert _bolden(speckle, fills_frame=True) is speckle  # marks 2 pixels wide over the whole picture
+    assert _bolden(speckle, fills_frame=False) is not speckle  # the same marks in part of it: a drawing
+
+
+def test_a_thin_brush_on_a_large_canvas_is_read() -> None:
+    """A paint program's 1-3 pixel brush on a 280-800 pixel canvas: widened and read, not refused."""
+    from edge_lstm.data.writing import make_drawing, rasterise
+
+    rng = np.random.default_rng(8)
+    for digit in range(10):
+        drawing = make_drawing(digit, rng, canvas=int(rng.integers(280, 801)), pen=(1, 3), speed=(2, 4))
+        picture = np.round(255 - 255 * rasterise(drawing, supersample=2)).astype(np.uint8)
+        norm = to_mnist(picture)  # raised "no digit found" before
+        assert norm[norm > 127].sum() > 0.5 * norm.sum()

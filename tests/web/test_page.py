@@ -142,6 +142,11 @@ def test_the_page_normalises_every_picture_family_as_predict(site: Path, test_sp
 
     rng = np.random.default_rng(11)  # photographed pen strokes: shadows (broad light), thin strokes widened
     photos = [np.asarray(photograph(d, rng)) for d in range(10)]
+    from edge_lstm.data.writing import make_drawing, rasterise
+
+    for digit in (1, 4, 7):  # a thin brush on a large canvas: widened
+        thin = rasterise(make_drawing(digit, rng, canvas=400, pen=(1, 3), speed=(2, 4)), supersample=2)
+        photos.append(np.round(255 - 255 * thin).astype(np.uint8))
     # digits rendered at 28x28 that fill the frame (normalised, not passed through as MNIST's are)
     photos += [np.asarray(Image.fromarray(255 - p[4:24, 4:24]).resize((28, 28))) for p in test_split.images[:4]]
     pictures = [p for family in FAMILIES for p in render(family, test_split.images[:5])] + noise_pictures(6) + photos
