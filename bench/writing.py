@@ -22,7 +22,6 @@ import argparse
 import base64
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from edge_lstm.errors import EdgeLstmError, InputError
 from edge_lstm.runtime.preprocess import to_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
-PER_DIGIT = int(os.environ.get("EDGE_LSTM_WRITING_PER_DIGIT", 100))
+PER_DIGIT = 100  # drawn and photographed digits of each class (thin_pen: half)
 PER_PICTURE_FAMILY = 200
 # The pictures drawn in the page, as its canvas held them (1.4 MB): the one part of the set that needs
 # a browser to make, committed so that a change to the normalisation rebuilds the set without one.
