@@ -203,6 +203,14 @@ def test_bench_measures_the_browser_beside_native(exported: dict[str, Path], tmp
     assert rows["browser-wasm"]["provider_options"]["engine"].startswith("onnxruntime-web") and "x native" in res.stdout
 
 
+def assert_same_answer(page_label: int, clf: Classifier, image: np.ndarray) -> None:
+    """The page's class is predict's, unless the two best classes are within float noise of each other
+    (onnxruntime-web and onnxruntime may round the last bits differently)."""
+    _, probs = clf.predict(image[None])
+    if page_label != int(probs[0].argmax()):
+        assert probs[0].max() - probs[0][page_label] < 1e-3, (page_label, probs[0])
+
+
 def test_readme_samples_drawn_back_as_strokes(site: Path, exported: dict[str, Path]) -> None:
     """Each sample of data/samples, as predict sees it, drawn back on the pad as mouse strokes: the
     page answers what predict answers for the file."""
@@ -214,7 +222,7 @@ def test_readme_samples_drawn_back_as_strokes(site: Path, exported: dict[str, Pa
         for path in samples:
             seen = load_inputs(path)[0]
             draw(page, seen)
-            assert page.evaluate("window.edgeLstm.last.label") == int(clf.predict_labels(seen[None])[0]), path
+            assert_same_answer(page.evaluate("window.edgeLstm.last.label"), clf, seen)
 
 
 def test_mouse_strokes_at_many_pen_widths(site: Path, exported: dict[str, Path]) -> None:
@@ -244,4 +252,4 @@ def test_mouse_strokes_at_many_pen_widths(site: Path, exported: dict[str, Path])
             expected = to_mnist(canvas_picture(page))
             shown = page.evaluate("window.edgeLstm.last")
             assert np.array_equal(np.array(shown["pixels"], np.uint8).reshape(28, 28), expected)
-            assert shown["label"] == int(clf.predict_labels(expected[None])[0])
+            assert_same_answer(shown["label"], clf, expected)
