@@ -19,8 +19,6 @@ Scoring runs each MODEL (an exported .onnx, or a checkpoint .pt) on the set, in 
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import sys
 import time
@@ -58,7 +56,7 @@ def normalise(gray: np.ndarray) -> tuple[np.ndarray, bool]:
 def drawn(model: Path, seed: int = 0) -> tuple[list[np.ndarray], list[int], dict[str, Any]]:
     """Each drawing made with the mouse in the page; (pictures as the canvas holds them, labels, checks)."""
     from edge_lstm.web import SiteConfig, build_site
-    from edge_lstm.web.browser import open_page
+    from edge_lstm.web.browser import open_page, pad_picture, write_with_mouse
 
     rng = np.random.default_rng([seed, 1])
     plan: list[Drawing] = [make_drawing(d, rng) for _ in range(PER_DIGIT) for d in range(10)]
@@ -68,29 +66,10 @@ def drawn(model: Path, seed: int = 0) -> tuple[list[np.ndarray], list[int], dict
     with tempfile.TemporaryDirectory() as tmp:
         site = build_site(SiteConfig(out=Path(tmp) / "site", model=model, step=None))
         with open_page(site, "rowdelay=0") as page:
-            box = page.evaluate(
-                "(() => { const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
-            )
-            left, top, width = box
-            scale = width / 280
             for k, d in enumerate(plan):
                 page.evaluate("w => { window.edgeLstm.clearPad(); window.edgeLstm.setPen(w); }", d.pen)
-                before = page.evaluate("window.edgeLstm.handled || 0")
-                for stroke in d.strokes:
-                    x, y = stroke[0]
-                    page.mouse.move(left + x * scale, top + y * scale)
-                    page.mouse.down()
-                    for x, y in stroke[1:]:
-                        page.mouse.move(left + x * scale, top + y * scale)
-                    page.mouse.up()
-                page.wait_for_function(
-                    "n => (window.edgeLstm.handled || 0) > n && !window.edgeLstm.busy && !window.edgeLstm.pending",
-                    arg=before,
-                )
-                url = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
-                with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
-                    white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                    gray = np.asarray(Image.alpha_composite(white, im.convert("RGBA")).convert("L"))
+                write_with_mouse(page, d.strokes)
+                gray = pad_picture(page)
                 pictures.append(gray)
                 labels.append(d.digit)
                 last = page.evaluate("window.edgeLstm.last")

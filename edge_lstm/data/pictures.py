@@ -50,7 +50,8 @@ def _square(ink: np.ndarray) -> np.ndarray:
     return out
 
 
-def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+def jpeg(img: Image.Image, quality: int) -> Image.Image:
+    """The picture as a JPEG of this quality would decode it (grayscale)."""
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     buf.seek(0)
@@ -93,7 +94,7 @@ def _photograph(ink: np.ndarray, shape: tuple[int, int], at: tuple[int, int], rn
     page[y : y + ih, x : x + iw] = paper[y : y + ih, x : x + iw] * (1 - 0.8 * ink)
     page += rng.normal(0, 6, page.shape)
     img = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
-    return _jpeg(img, 85)
+    return jpeg(img, 85)
 
 
 def photo_uneven(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:

@@ -12,11 +12,12 @@ Needs numpy and Pillow only.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from edge_lstm.data.pictures import jpeg
 
 Point = tuple[float, float]
 # A stroke is pieces joined at sharp corners; each piece is a smooth curve through its points.
@@ -207,7 +208,4 @@ def photograph(digit: int, rng: np.random.Generator) -> Image.Image:
     img = img.transform((w, h), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR, fillcolor=int(paper.mean()))
     img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.6))))
     a = np.asarray(img, dtype=np.float32) + rng.normal(0, rng.uniform(2, 8), (h, w))
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=int(rng.integers(60, 92)))
-    buf.seek(0)
-    return Image.open(buf).convert("L")
+    return jpeg(Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)), int(rng.integers(60, 92)))

@@ -93,3 +93,38 @@ def bench_in_browser(folder: Path, ep: str, settings: dict[str, float], pixels: 
         result["ready_ms"] = ready_ms
         result["fell_back"] = page.evaluate("window.edgeLstm.fellBack")
         return result
+
+
+def pad_picture(page: Any) -> Any:
+    """The page's drawing pad as a (H, W) uint8 grayscale picture, as `predict` would read it saved."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    url = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        rgba = im.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+
+
+def write_with_mouse(page: Any, strokes: list[Any]) -> None:
+    """Drag the mouse along each stroke ((n, 2) points in the 280-pixel pad's pixels), one button
+    press per stroke, through Playwright's real pointer input; return once the page has looked at the
+    drawing (classified it, or said it holds no digit)."""
+    left, top, width = page.evaluate(
+        "(() => { const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
+    )
+    scale = width / 280
+    before = page.evaluate("window.edgeLstm.handled || 0")
+    for stroke in strokes:
+        page.mouse.move(left + stroke[0][0] * scale, top + stroke[0][1] * scale)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(left + x * scale, top + y * scale)
+        page.mouse.up()
+    page.wait_for_function(
+        "n => (window.edgeLstm.handled || 0) > n && !window.edgeLstm.busy && !window.edgeLstm.pending", arg=before
+    )

@@ -5,8 +5,6 @@ Playwright (.ci/run installs both)."""
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import shutil
 from pathlib import Path
@@ -29,7 +27,7 @@ pytest.importorskip("playwright")
 if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
     pytest.skip("needs Chromium (apt-get install chromium)", allow_module_level=True)
 
-from edge_lstm.web.browser import open_page
+from edge_lstm.web.browser import open_page, pad_picture, write_with_mouse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,11 +74,7 @@ def draw(page: Any, digit: np.ndarray) -> None:
 
 
 def canvas_picture(page: Any) -> np.ndarray:
-    url = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
-    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
-        rgba = im.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+    return pad_picture(page)
 
 
 def test_drawn_digits_match_predict(site: Path, exported: dict[str, Path], test_split: MnistSplit) -> None:
@@ -233,21 +227,11 @@ def test_mouse_strokes_at_many_pen_widths(site: Path, exported: dict[str, Path])
     clf = Classifier(exported["fp32"])
     rng = np.random.default_rng(3)
     with open_page(site, "rowdelay=0") as page:
-        left, top, width = page.evaluate(
-            "(() => { const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
-        )
         for digit in range(10):
             d = make_drawing(digit, rng)
             page.locator("#pen").fill(str(round(d.pen)))  # the slider, as a user sets it
             page.evaluate("window.edgeLstm.clearPad()")
-            before = page.evaluate("window.edgeLstm.handled || 0")
-            for stroke in d.strokes:
-                page.mouse.move(left + stroke[0][0] * width / 280, top + stroke[0][1] * width / 280)
-                page.mouse.down()
-                for x, y in stroke[1:]:
-                    page.mouse.move(left + x * width / 280, top + y * width / 280)
-                page.mouse.up()
-            page.wait_for_function("n => window.edgeLstm.handled > n && !window.edgeLstm.busy", arg=before)
+            write_with_mouse(page, d.strokes)
             assert page.evaluate("document.getElementById('pad').getContext('2d').lineWidth") == round(d.pen)
             expected = to_mnist(canvas_picture(page))
             shown = page.evaluate("window.edgeLstm.last")
