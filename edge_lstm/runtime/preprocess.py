@@ -56,8 +56,8 @@ MIN_STROKE = 2.0
 # ... when they are pen strokes. Marks under PEN_MIN pixels wide (by stroke_width: speckle and cloth
 # measure 2-2.5, a 1-3 pixel brush on a canvas too) are widened only when they leave part of the
 # picture blank: noise and textures fill the frame (their marks' box covers over FRAME_FILLED of the
-# picture), a drawing does not. A 1-3 pixel brush on a 280-pixel canvas: 90% of 100 read instead of 23%,
-# every noise and texture picture still refused (bench figures in docs/results.md).
+# picture), a drawing does not. bench/writing.py's thin_pen family (a 1-4 pixel brush on a 200-800 pixel
+# canvas): 99.9% read instead of 1.2-1.6%, every noise and texture picture still refused (docs/results.md).
 PEN_MIN = 3.0
 FRAME_FILLED = 0.9
 
