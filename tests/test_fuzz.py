@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -56,6 +56,7 @@ def test_idx_reader(data: bytes) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.one_of(st.binary(max_size=600), mutated(PNG)), suffix=st.sampled_from([".png", ".jpg", ".npy", ".gz"]))
+@example(data=b"PK\x03\x04", suffix=".npy")  # found by this test: numpy reads a "PK" file as .npz (BadZipFile)
 def test_picture_and_array_loader(tmp_path: Path, data: bytes, suffix: str) -> None:
     path = tmp_path / f"fuzz{suffix}"
     path.write_bytes(data)
@@ -81,3 +82,11 @@ def test_model_file_check(model_bytes: bytes, data: st.DataObject) -> None:
         return
     # Accepted: then it must really be a classifier that answers for a batch.
     assert clf.logits(np.zeros((2, 28, 28), np.uint8)).shape == (2, 10)
+
+
+def test_an_npz_under_a_npy_name_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "images.npy"
+    with open(path, "wb") as f:
+        np.savez(f, x=np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(InputError, match=r"an \.npz archive of arrays, not one \.npy array"):
+        load_inputs(path)

@@ -232,10 +232,15 @@ def _to_gray(im: Any) -> np.ndarray:
 
 def load_array(path: Path) -> np.ndarray:
     """.npy -> (N, 28, 28) uint8 or float32 as stored (the runner validates the range)."""
+    import zipfile
+
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # a file starting "PK" is read as .npz
         raise InputError(f"{path}: not a readable .npy array ({str(e)[:100]})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive under a .npy name
+        arr.close()
+        raise InputError(f"{path}: an .npz archive of arrays, not one .npy array; save the images with np.save")
     if arr.shape == (28, 28):
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[1:] != (28, 28):
