@@ -40,9 +40,15 @@ class LSTMClassifier(nn.Module):
         self.lstm = nn.LSTM(config.n_in_units, config.n_hidden, batch_first=True)
         self.fc_out = nn.Linear(config.n_hidden, config.n_classes)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths
+        (the state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
         x = self.fc_in(images)  # (B, 28, 28) -> (B, 28, 64)
-        _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
+        if lengths is not None:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, (h, _) = self.lstm(packed)
+        else:
+            _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
         return self.fc_out(h[-1])  # (B, 10) logits
 
     def logits_per_step(self, images: torch.Tensor) -> torch.Tensor:
