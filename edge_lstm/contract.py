@@ -7,16 +7,25 @@ Streaming step model ("streaming-step"): `row` float32 (batch, 28), `h`, `c` flo
                                     -> `logits` (batch, 10), `h_out`, `c_out` (1, batch, 128).
 `batch` is symbolic in the files `edge-lstm export` writes; a file exported for one fixed batch
 size (a consumer that needs static shapes) has that number in its place, the same everywhere.
+
+A model trained on a user's own sequences (`train --data`) has its own Sizes, recorded in the file's
+`edge_lstm.sizes` metadata: `sequences` float32 (batch, T, F) raw feature values -> `logits` (batch,
+classes); where the sequences differ in length, T is the symbolic `time` axis and a second input,
+`lengths` int32 (batch,), says how many steps of each padded sequence are real. Its step model
+is the one above with F and the hidden size in place of 28 and 128. Files without that metadata
+are MNIST's (their contract, above, is unchanged).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 BATCH = "batch"  # the symbolic batch axis's name in every exported model
+TIME = "time"  # the symbolic time axis of a model for sequences of any length
 N_STEPS = 28
 N_INPUTS = 28
 N_HIDDEN = 128
@@ -45,6 +54,7 @@ META_ACCURACY = "edge_lstm.checkpoint_test_accuracy"
 META_TRAIN_CONFIG = "edge_lstm.train_config"
 META_CHECKPOINT_SHA = "edge_lstm.checkpoint_sha256"
 META_FUSED = "edge_lstm.input_layer_fused"
+META_SIZES = "edge_lstm.sizes"  # JSON of Sizes, in files of models trained on a user's own sequences
 
 Dim = int | str | None  # a fixed size, a symbolic name, or unknown (as a file declares it)
 
@@ -71,6 +81,12 @@ class ModelSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     layout: str  # for people, and the META_LAYOUT metadata
+    sizes: Sizes | None = None  # None: MNIST's
+
+    @property
+    def dims(self) -> Sizes:
+        """The sizes this contract was built from (MNIST's for the constants below)."""
+        return self.sizes or MNIST
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -80,10 +96,10 @@ class ModelSpec:
     def output_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.outputs)
 
-    def shape(self, name: str, batch: int) -> tuple[int, ...]:
-        """The concrete shape of input/output `name` at this batch size."""
+    def shape(self, name: str, batch: int, steps: int = 1) -> tuple[int, ...]:
+        """The concrete shape of input/output `name` at this batch size (and length, on a time axis)."""
         spec = next(t for t in (*self.inputs, *self.outputs) if t.name == name)
-        return tuple(batch if d == BATCH else int(d) for d in spec.dims)
+        return tuple(batch if d == BATCH else steps if d == TIME else int(d) for d in spec.dims)
 
     def mismatches(
         self, inputs: Sequence[Declared], outputs: Sequence[Declared], batch: int | str | None = None
@@ -117,6 +133,8 @@ class ModelSpec:
                             if batch is None
                             else got_dim == batch
                         )
+                    elif want_dim == TIME:
+                        ok = got_dim is None or isinstance(got_dim, str)
                     else:
                         ok = got_dim == want_dim
                     if not ok:
@@ -132,26 +150,87 @@ def _show(dims: Sequence[Dim], batch: int | str | None = None) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shown) + ")"
 
 
-CLASSIFIER = ModelSpec(
-    kind="classifier",
-    inputs=(TensorSpec("images", (BATCH, N_STEPS, N_INPUTS)),),
-    outputs=(TensorSpec("logits", (BATCH, N_CLASSES)),),
-    layout="(batch, 28, 28): rows are time steps",
-)
-STEP = ModelSpec(
-    kind="streaming-step",
-    inputs=(
-        TensorSpec("row", (BATCH, N_INPUTS)),
-        TensorSpec("h", (1, BATCH, N_HIDDEN)),
-        TensorSpec("c", (1, BATCH, N_HIDDEN)),
-    ),
-    outputs=(
-        TensorSpec("logits", (BATCH, N_CLASSES)),
-        TensorSpec("h_out", (1, BATCH, N_HIDDEN)),
-        TensorSpec("c_out", (1, BATCH, N_HIDDEN)),
-    ),
-    layout="row (batch, 28); h, c (1, batch, 128)",
-)
+@dataclass(frozen=True)
+class Sizes:
+    """What a model's files are sized by: from the data at training, into the checkpoint and the
+    files' metadata, read back by every command."""
+
+    steps: int | None  # time steps of every sequence; None: any length (a `time` axis, a `lengths` input)
+    features: int  # values per time step
+    hidden: int  # LSTM units
+    classes: tuple[str, ...]  # class names, in the order of the logits
+    image: bool = False  # MNIST-style pictures (pixel / 255): pictures, the page and the writing set apply
+
+    @property
+    def input_name(self) -> str:
+        return "images" if self.image else "sequences"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def to_json(self) -> str:
+        return json.dumps({"steps": self.steps, "features": self.features, "hidden": self.hidden,
+                           "classes": list(self.classes), "image": self.image})  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> Sizes:
+        d = json.loads(text)
+        steps = d["steps"]
+        sizes = cls(None if steps is None else int(steps), int(d["features"]), int(d["hidden"]),
+                    tuple(str(c) for c in d["classes"]), bool(d.get("image", False)))  # fmt: skip
+        if sizes.features < 1 or sizes.hidden < 1 or sizes.n_classes < 2 or (steps is not None and steps < 1):
+            raise ValueError("impossible sizes")
+        return sizes
+
+
+MNIST = Sizes(steps=N_STEPS, features=N_INPUTS, hidden=N_HIDDEN, classes=tuple(CLASS_LABELS), image=True)
+
+
+def classifier_spec(sizes: Sizes) -> ModelSpec:
+    steps: int | str = TIME if sizes.steps is None else sizes.steps
+    inputs = [TensorSpec(sizes.input_name, (BATCH, steps, sizes.features))]
+    if sizes.steps is None:
+        inputs.append(TensorSpec("lengths", (BATCH,), "int32"))
+    what = "rows are time steps" if sizes.image else "time steps of raw feature values"
+    if sizes.steps is None:
+        what += "; lengths (batch,) int32: the real steps of each padded sequence"
+    return ModelSpec(
+        kind="classifier",
+        inputs=tuple(inputs),
+        outputs=(TensorSpec("logits", (BATCH, sizes.n_classes)),),
+        layout=f"({BATCH}, {steps}, {sizes.features}): {what}",
+        sizes=None if sizes == MNIST else sizes,
+    )
+
+
+def step_spec(sizes: Sizes) -> ModelSpec:
+    f, h = sizes.features, sizes.hidden
+    return ModelSpec(
+        kind="streaming-step",
+        inputs=(TensorSpec("row", (BATCH, f)), TensorSpec("h", (1, BATCH, h)), TensorSpec("c", (1, BATCH, h))),
+        outputs=(
+            TensorSpec("logits", (BATCH, sizes.n_classes)),
+            TensorSpec("h_out", (1, BATCH, h)),
+            TensorSpec("c_out", (1, BATCH, h)),
+        ),
+        layout=f"row ({BATCH}, {f}); h, c (1, {BATCH}, {h})",
+        sizes=None if sizes == MNIST else sizes,
+    )
+
+
+def spec(kind: str, sizes: Sizes) -> ModelSpec:
+    return step_spec(sizes) if kind == "streaming-step" else classifier_spec(sizes)
+
+
+def sizes_from_metadata(metadata: dict[str, str]) -> Sizes:
+    """The sizes a file declares (files without them are MNIST's); ValueError if unreadable."""
+    text = metadata.get(META_SIZES)
+    return MNIST if text is None else Sizes.from_json(text)
+
+
+CLASSIFIER = classifier_spec(MNIST)
+STEP = step_spec(MNIST)
 SPECS = {s.kind: s for s in (CLASSIFIER, STEP)}
 INPUT = CLASSIFIER.inputs[0].name
 OUTPUT = CLASSIFIER.outputs[0].name
@@ -188,8 +267,11 @@ def declared_in_graph(graph: Any) -> tuple[list[Declared], list[Declared]]:
 
 
 def spec_for(input_names: Sequence[str]) -> ModelSpec | None:
-    """The contract whose inputs these are (None: neither)."""
-    return next((s for s in SPECS.values() if tuple(input_names) == s.input_names), None)
+    """The contract whose inputs these are (None: neither), at MNIST's sizes: use its kind."""
+    names = tuple(input_names)
+    if names in (("sequences",), ("sequences", "lengths")):
+        return CLASSIFIER
+    return next((s for s in SPECS.values() if names == s.input_names), None)
 
 
 @dataclass(frozen=True)

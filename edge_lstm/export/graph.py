@@ -75,9 +75,9 @@ def strip_intermediate_shapes(graph: onnx.GraphProto) -> None:
     del graph.value_info[:]
 
 
-def _value(spec: contract.TensorSpec, batch: int | str) -> onnx.ValueInfoProto:
+def _value(spec: contract.TensorSpec, batch: int | str, dtype: int = onnx.TensorProto.FLOAT) -> onnx.ValueInfoProto:
     dims = [batch if d == contract.BATCH else d for d in spec.dims]
-    return helper.make_tensor_value_info(spec.name, onnx.TensorProto.FLOAT, dims)
+    return helper.make_tensor_value_info(spec.name, dtype, dims)
 
 
 def canonical_outputs(
@@ -114,6 +114,25 @@ def canonical_outputs(
     g.output.extend(_value(t, contract.BATCH) for t in spec.outputs)
     strip_intermediate_shapes(g)
     remove_dead(g)
+    return model
+
+
+def add_lengths(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A `lengths` (batch,) int32 input fed to the LSTM's sequence_lens: Y_h is then each padded
+    sequence's state after its own last real step, as PyTorch's packed sequences compute; and the
+    input's time axis symbolic. Nothing between the input and the LSTM node depends on the length
+    the exporter saw (the input layer is fused into the LSTM, or a MatMul over the last axis);
+    verification runs the file at other lengths than that one."""
+    g = model.graph
+    lstm = next(n for n in g.node if n.op_type == "LSTM")
+    inputs = [*lstm.input, *[""] * (5 - len(lstm.input))]
+    inputs[4] = "lengths"
+    del lstm.input[:]
+    lstm.input.extend(inputs)
+    g.input.append(_value(contract.TensorSpec("lengths", (contract.BATCH,)), contract.BATCH, onnx.TensorProto.INT32))
+    time = g.input[0].type.tensor_type.shape.dim[1]
+    time.Clear()
+    time.dim_param = contract.TIME
     return model
 
 
@@ -178,8 +197,9 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
     model.producer_name = "edge-lstm"
+    what = "sequence classifier" if contract.META_SIZES in props else "MNIST digit classifier"
     model.doc_string = (
         f"edge-lstm {props.get(contract.META_KIND, 'classifier')} ({props.get(contract.META_VARIANT, 'fp32')}): "
-        f"MNIST digit classifier. Input: {props.get(contract.META_LAYOUT, '')}. "
-        f"Preprocessing: {contract.PREPROCESSING}."
+        f"{what}. Input: {props.get(contract.META_LAYOUT, '')}. "
+        f"Preprocessing: {props.get(contract.META_PREPROCESSING, contract.PREPROCESSING)}."
     )

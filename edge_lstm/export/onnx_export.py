@@ -20,7 +20,7 @@ from torch import nn
 
 from edge_lstm import contract
 from edge_lstm.errors import ExportError
-from edge_lstm.export.graph import canonical_outputs, check_contract, drop_zero_initial_state
+from edge_lstm.export.graph import add_lengths, canonical_outputs, check_contract, drop_zero_initial_state
 from edge_lstm.export.modules import FullSequence, Step
 from edge_lstm.training.model import LSTMClassifier
 
@@ -40,11 +40,12 @@ def quiet_export(module: nn.Module, args: tuple[torch.Tensor, ...], **kwargs: An
             lg.setLevel(level)
 
 
-def to_onnx(model: LSTMClassifier, streaming: bool, fuse: bool, opset: int | None) -> onnx.ModelProto:
-    """Export, fold and check one model; the batch axis stays symbolic."""
+def to_onnx(model: LSTMClassifier, spec: contract.ModelSpec, fuse: bool, opset: int | None) -> onnx.ModelProto:
+    """Export, fold and check one model; the batch axis (and a `time` axis) stays symbolic."""
     import onnxscript
 
-    spec = contract.STEP if streaming else contract.CLASSIFIER
+    streaming = spec.kind == contract.STEP.kind
+    sizes = spec.dims
     module = (Step(model, fuse) if streaming else FullSequence(model, fuse)).eval()
     # min=2: torch 2.9's LSTM decomposition guards `batch != 1` and export refuses an axis that
     # includes 1; the ONNX graph has no such guard (verification runs batch 1). Example batch 4,
@@ -55,9 +56,12 @@ def to_onnx(model: LSTMClassifier, streaming: bool, fuse: bool, opset: int | Non
         args: tuple[torch.Tensor, ...] = (torch.rand(4, model.config.n_inputs), h, h.clone())
         dynamic = {"row": {0: batch}, "h": {1: batch}, "c": {1: batch}}
     else:
-        args = (torch.rand(4, model.config.n_steps, model.config.n_inputs),)
-        dynamic = {"images": {0: batch}}
-    names = {"input_names": list(spec.input_names), "output_names": list(spec.output_names)}
+        # torch.export specialises the LSTM's time axis to the example's length; the ONNX LSTM node
+        # takes any, so a model of any length is exported at 5 steps and its axis then named (add_lengths)
+        args = (torch.rand(4, sizes.steps or 5, model.config.n_inputs),)
+        dynamic = {"images": {0: batch}}  # forward()'s argument; input_names names it in the file
+    names = {"input_names": [sizes.input_name] if not streaming else list(spec.input_names),
+             "output_names": list(spec.output_names)}  # fmt: skip
     try:
         program = quiet_export(module, args, dynamic_shapes=dynamic, opset_version=opset, **names)
         # torchlib reorders the gates with Slice/Concat nodes; fold them so W and R are constants
@@ -71,5 +75,7 @@ def to_onnx(model: LSTMClassifier, streaming: bool, fuse: bool, opset: int | Non
     proto = canonical_outputs(proto, spec, head["weight"].numpy(), head["bias"].numpy())
     if not streaming:
         proto = drop_zero_initial_state(proto)
+        if sizes.steps is None:
+            proto = add_lengths(proto)
     check_contract(proto, spec)
     return proto

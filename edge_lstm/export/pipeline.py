@@ -23,15 +23,17 @@ import numpy as np
 import onnx
 
 from edge_lstm import __version__, contract
-from edge_lstm.data import mnist
+from edge_lstm.data import mnist, sequences
+from edge_lstm.data.sequences import SequenceSet
 from edge_lstm.errors import ConfigError, ExportError
 from edge_lstm.export.graph import check_contract, fix_batch, set_metadata
 from edge_lstm.export.mobile import quantize_qdq, unrolled
 from edge_lstm.export.onnx_export import to_onnx
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
-from edge_lstm.export.verify import Reference, compare, ort_logits, reference
+from edge_lstm.export.verify import Engine, Reference, compare, ort_logits, reference
 from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
 from edge_lstm.training.checkpoint import load_model
+from edge_lstm.training.checkpoint import sizes as checkpoint_sizes
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class ExportConfig:
     ort: bool = False
     verify: bool = True
     data_dir: Path | None = None
+    data: Path | None = None  # test sequences to verify a model of own data on (default: those it was trained with)
     batch: int | None = None  # fix the batch axis (static shapes; the LSTM gets an explicit zero state)
     mobile: bool = False  # also the unrolled phone-NPU graph, fp32 and static int8 (QDQ)
     tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
@@ -86,8 +89,14 @@ def export(config: ExportConfig) -> list[Artifact]:
     config.validate()
     check_writable_dir(Path(config.output).parent, "OUTPUT")  # before seconds of export work, not after
     model, payload = load_model(config.checkpoint)
-    spec = contract.STEP if config.streaming else contract.CLASSIFIER
-    fp32 = to_onnx(model, config.streaming, config.fuse, config.opset)
+    sizes = checkpoint_sizes(payload)
+    if not sizes.image and (config.mobile or config.tflite):
+        raise ConfigError(
+            "--mobile and --tflite are for image models (MNIST's fixed 28 x 28) in this version; "
+            "export a model of your own data without them"
+        )
+    spec = contract.spec("streaming-step" if config.streaming else "classifier", sizes)
+    fp32 = to_onnx(model, spec, config.fuse, config.opset)
     tflite = _tflite(fp32, config) if config.tflite else {}  # converted first: it fails early without the extra
     if config.batch is not None:
         fp32 = fix_batch(fp32, config.batch)
@@ -96,14 +105,16 @@ def export(config: ExportConfig) -> list[Artifact]:
         contract.META_KIND: spec.kind,
         contract.META_VERSION: __version__,
         contract.META_LAYOUT: spec.layout,
-        contract.META_PREPROCESSING: contract.PREPROCESSING,
-        contract.META_LABELS: json.dumps(contract.CLASS_LABELS),
+        contract.META_PREPROCESSING: contract.PREPROCESSING if sizes.image else SEQUENCE_PREPROCESSING,
+        contract.META_LABELS: json.dumps(list(sizes.classes)),
         contract.META_ACCURACY: str(payload.get("metrics", {}).get("test_accuracy", "unknown")),
         contract.META_TRAIN_CONFIG: json.dumps(payload.get("train_config", {}), sort_keys=True),
         contract.META_CHECKPOINT_SHA: sha256_file(Path(config.checkpoint)),
         contract.META_FUSED: str(config.fuse).lower(),
     }
-    ref = reference(model, config.data_dir) if config.verify else None
+    if not sizes.image:
+        metadata[contract.META_SIZES] = sizes.to_json()
+    ref = reference(model, config.data_dir, _test_sequences(config, payload, sizes)) if config.verify else None
 
     planned: list[tuple[str, onnx.ModelProto]] = [("fp32", fp32)]
     if config.int8:
@@ -154,6 +165,30 @@ def export(config: ExportConfig) -> list[Artifact]:
     return artifacts
 
 
+SEQUENCE_PREPROCESSING = (
+    "none: raw feature values as in the training data (each feature's standardisation is folded into the "
+    "input layer); sequences padded with anything after their `lengths`"
+)
+
+
+def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contract.Sizes) -> SequenceSet | None:
+    """The sequences a model of own data is verified on: --data, else the test file it was trained with."""
+    if sizes.image:
+        return None
+    recorded = payload.get("data", {}).get("test")
+    path = config.data or (Path(recorded) if recorded else None)
+    if path is None or not Path(path).is_file():
+        raise ConfigError(
+            f"verifying this model needs its test sequences ({recorded or 'not recorded'} is not there): "
+            "give them with --data FILE, or skip verification with --no-verify"
+        )
+    data = sequences.load(Path(path), sizes.classes)
+    if data.features != sizes.features or (sizes.steps is not None and data.x.shape[1] != sizes.steps):
+        raise ConfigError(f"{path}: its sequences are ({data.x.shape[1]}, {data.features}); the model takes "
+                          f"({sizes.steps or 'any'}, {sizes.features})")  # fmt: skip
+    return data
+
+
 def _triton(config: ExportConfig) -> list[Artifact]:
     """The repository from the verified classifier just written and a verified step model."""
     from edge_lstm.export.triton import write_repository
@@ -175,15 +210,15 @@ def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:
     return convert(fix_batch(fixed, config.batch or 1))
 
 
-def _litert(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
+def _litert(data: bytes) -> Engine:
     from edge_lstm.litert import litert_logits
 
     run = litert_logits(data)
-    return lambda images: run(images.astype(np.float32) / 255)
+    return lambda x, lengths: run(x)
 
 
 def _finish(
-    variant: str, dest: Path, tmp: Path, engine: Callable[[], Callable[[np.ndarray], np.ndarray]], ref: Reference | None
+    variant: str, dest: Path, tmp: Path, engine: Callable[[], Engine], ref: Reference | None
 ) -> Artifact:
     """The written file's artifact; verified against PyTorch (when asked) in `engine()`, its runner."""
     art = Artifact(variant=variant, path=str(dest), size_bytes=tmp.stat().st_size)

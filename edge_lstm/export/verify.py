@@ -14,43 +14,56 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract
-from edge_lstm.batching import in_fixed_batches
 from edge_lstm.data import mnist
+from edge_lstm.data.sequences import SequenceSet
 from edge_lstm.errors import ExportError
 from edge_lstm.training.model import LSTMClassifier, logits_of
+from edge_lstm.training.sequences import predict
+
+
+Engine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (inputs float32 (B, T, F), lengths (B,)) -> logits
 
 
 @dataclass(frozen=True)
 class Reference:
     """PyTorch's answers that every exported file is checked against."""
 
-    probes: dict[int, tuple[np.ndarray, np.ndarray]]  # batch -> (images uint8, logits)
-    test_images: np.ndarray  # (N, 28, 28) uint8
-    test_labels: np.ndarray
-    test_predictions: np.ndarray
+    probes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # batch -> (inputs, lengths, logits)
+    x: np.ndarray  # (N, T, F) float32: the model's inputs (MNIST: pixel / 255)
+    lengths: np.ndarray  # (N,) the real steps of each
+    labels: np.ndarray
+    predictions: np.ndarray
     accuracy: float
 
 
 @dataclass
 class Verdict:
     max_abs_diff: dict[str, float]  # batch size -> max |logit diff|
-    agreement: float  # share of test images with PyTorch's predicted class
+    agreement: float  # share of test cases with PyTorch's predicted class
     accuracy: float  # test accuracy through onnxruntime
 
 
-def reference(model: LSTMClassifier, data_dir: Path | None) -> Reference:
-    test = mnist.load_split(mnist.locate(data_dir), "test")
-    logits_np = logits_of(model, test.images)
+def reference(model: LSTMClassifier, data_dir: Path | None, sequences: SequenceSet | None = None) -> Reference:
+    """PyTorch's logits on MNIST's test set, or on a model's own test sequences."""
+    if sequences is None:
+        test = mnist.load_split(mnist.locate(data_dir), "test")
+        x, labels = test.images.astype(np.float32) / 255, test.labels
+        lengths = np.full(len(x), x.shape[1], np.int64)
+        logits_np = logits_of(model, test.images)
+    else:
+        x, lengths, labels = sequences.x, sequences.lengths, sequences.labels
+        logits_np = predict(model, sequences)
     probes, start = {}, 0
-    for b in contract.PROBE_BATCHES:  # distinct real test images for every probe batch
-        probes[b] = (test.images[start : start + b], logits_np[start : start + b])
+    for b in contract.PROBE_BATCHES:  # distinct real test cases for every probe batch (reused if few)
+        idx = np.arange(start, start + b) % len(x)
+        probes[b] = (x[idx], lengths[idx], logits_np[idx])
         start += b
     predicted = logits_np.argmax(1)
-    return Reference(probes, test.images, test.labels, predicted, float((predicted == test.labels).mean()))
+    return Reference(probes, x, lengths, labels, predicted, float((predicted == labels).mean()))
 
 
-def ort_logits(model_bytes: bytes, streaming: bool, variant: str) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 images (B, 28, 28) -> logits, through a plain onnxruntime CPU session of the file."""
+def ort_logits(model_bytes: bytes, streaming: bool, variant: str) -> Engine:
+    """(inputs, lengths) -> logits, through a plain onnxruntime CPU session of the file."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -62,35 +75,45 @@ def ort_logits(model_bytes: bytes, streaming: bool, variant: str) -> Callable[[n
         raise ExportError(
             f"{variant}: onnxruntime cannot load the exported file ({str(e).splitlines()[0][:200]})"
         ) from None
-    # A fixed-batch file takes exactly that many images: pad the last chunk and drop the padding.
-    fixed = session.get_inputs()[0].shape[0]
+    # A fixed-batch file takes exactly that many inputs: pad the last chunk and drop the padding.
+    first = session.get_inputs()[0]
+    fixed, names = first.shape[0], [i.name for i in session.get_inputs()]
 
-    def full(x: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run([contract.OUTPUT], {contract.INPUT: x})[0])
+    def full(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        feeds = {first.name: x}
+        if "lengths" in names:
+            feeds["lengths"] = lengths.astype(np.int32)
+        return np.asarray(session.run([contract.OUTPUT], feeds)[0])
 
-    def rows(x: np.ndarray) -> np.ndarray:
-        h = np.zeros(contract.STEP.shape("h", len(x)), np.float32)
+    def rows(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        hidden = session.get_inputs()[1].shape[2]
+        h = np.zeros((1, len(x), hidden), np.float32)
         c = np.zeros_like(h)
-        logits: Any = None
-        for t in range(x.shape[1]):  # one row (time step) at a time, the state carried over
-            logits, h, c = session.run(None, {"row": x[:, t, :], "h": h, "c": c})
-        return np.asarray(logits)
+        out: Any = None
+        for t in range(int(lengths.max())):  # one step at a time, the state carried over
+            logits, h, c = session.run(None, {"row": np.ascontiguousarray(x[:, t, :]), "h": h, "c": c})
+            out = logits if out is None else np.where((lengths == t + 1)[:, None], logits, out)
+        return np.asarray(out)
 
     run = rows if streaming else full
 
-    def logits(images: np.ndarray) -> np.ndarray:
-        x = images.astype(np.float32) / 255
-        return in_fixed_batches(run, x, fixed) if isinstance(fixed, int) else run(x)
+    def logits(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        if not isinstance(fixed, int):
+            return run(x, lengths)
+        pad = -len(x) % fixed  # zero cases of full length after the last, their answers dropped
+        xp = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+        lp = np.concatenate([lengths, np.full(pad, x.shape[1], lengths.dtype)])
+        return np.concatenate([run(xp[i : i + fixed], lp[i : i + fixed]) for i in range(0, len(xp), fixed)])[: len(x)]
 
     return logits
 
 
-def compare(run: Callable[[np.ndarray], np.ndarray], ref: Reference, tol: contract.Tolerance, variant: str) -> Verdict:
-    """Logits of uint8 images from any engine against PyTorch's; ExportError listing every mismatch."""
+def compare(run: Engine, ref: Reference, tol: contract.Tolerance, variant: str) -> Verdict:
+    """Logits from any engine against PyTorch's; ExportError listing every mismatch."""
     problems = []
     diffs: dict[str, float] = {}
-    for b, (images, expected) in ref.probes.items():
-        got = run(images)
+    for b, (x, lengths, expected) in ref.probes.items():
+        got = run(x, lengths)
         if got.shape != expected.shape:
             problems.append(f"batch {b}: output shape {got.shape}, expected {expected.shape}")
             continue
@@ -99,11 +122,9 @@ def compare(run: Callable[[np.ndarray], np.ndarray], ref: Reference, tol: contra
         if not diff <= tol.max_abs_logit:  # `not <=` also catches NaN
             problems.append(f"batch {b}: max |logit diff| {diff:.2e} > {tol.max_abs_logit:.0e}")
     predicted = np.concatenate(
-        [run(ref.test_images[i : i + 2000]).argmax(1) for i in range(0, len(ref.test_images), 2000)]
+        [run(ref.x[i : i + 2000], ref.lengths[i : i + 2000]).argmax(1) for i in range(0, len(ref.x), 2000)]
     )
-    verdict = Verdict(
-        diffs, float((predicted == ref.test_predictions).mean()), float((predicted == ref.test_labels).mean())
-    )
+    verdict = Verdict(diffs, float((predicted == ref.predictions).mean()), float((predicted == ref.labels).mean()))
     if verdict.agreement < tol.min_agreement:
         problems.append(f"predicted class agrees with PyTorch on {100 * verdict.agreement:.2f}% of the test set")
     if 100 * (ref.accuracy - verdict.accuracy) > tol.max_accuracy_drop + 1e-9:

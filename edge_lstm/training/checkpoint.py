@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from edge_lstm import __version__
-from edge_lstm.contract import DEFAULT_CHECKPOINT
+from edge_lstm.contract import DEFAULT_CHECKPOINT, MNIST, Sizes
 from edge_lstm.errors import CheckpointError
 from edge_lstm.fileio import atomic_path, not_a_file
 from edge_lstm.training.model import LSTMClassifier, ModelConfig
@@ -97,3 +97,11 @@ def build_model(payload: dict[str, Any], source: Path) -> LSTMClassifier:
 def load_model(path: Path) -> tuple[LSTMClassifier, dict[str, Any]]:
     payload = load(path)
     return build_model(payload, Path(path)), payload
+
+
+def sizes(payload: dict[str, Any]) -> Sizes:
+    """The sizes of the files this checkpoint exports to: MNIST's, or those its own data gave it."""
+    if "classes" not in payload:
+        return MNIST
+    cfg = ModelConfig.from_dict(payload["model_config"])
+    return Sizes(cfg.n_steps or None, cfg.n_inputs, cfg.n_hidden, tuple(payload["classes"]))
