@@ -137,7 +137,9 @@ def _labelled(
         else:
             classes = tuple(sorted(present))
         if len(present) < 2:
-            raise DataError(f"{path}: every sequence has the label {names[0]!r}; a classifier needs two classes or more")
+            raise DataError(
+                f"{path}: every sequence has the label {names[0]!r}; a classifier needs two classes or more"
+            )
     unknown = sorted(present - set(classes))
     if unknown:
         raise DataError(

@@ -217,9 +217,7 @@ def _litert(data: bytes) -> Engine:
     return lambda x, lengths: run(x)
 
 
-def _finish(
-    variant: str, dest: Path, tmp: Path, engine: Callable[[], Engine], ref: Reference | None
-) -> Artifact:
+def _finish(variant: str, dest: Path, tmp: Path, engine: Callable[[], Engine], ref: Reference | None) -> Artifact:
     """The written file's artifact; verified against PyTorch (when asked) in `engine()`, its runner."""
     art = Artifact(variant=variant, path=str(dest), size_bytes=tmp.stat().st_size)
     if ref is not None:

@@ -20,7 +20,6 @@ from edge_lstm.errors import ExportError
 from edge_lstm.training.model import LSTMClassifier, logits_of
 from edge_lstm.training.sequences import predict
 
-
 Engine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (inputs float32 (B, T, F), lengths (B,)) -> logits
 
 

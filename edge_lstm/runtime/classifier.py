@@ -17,9 +17,10 @@ import numpy as np
 from edge_lstm import contract
 from edge_lstm.batching import in_fixed_batches
 from edge_lstm.environment import usable_cores
+from edge_lstm.errors import InputError
 from edge_lstm.runtime import providers
 from edge_lstm.runtime.device import graph_runner
-from edge_lstm.runtime.inputs import softmax, to_input
+from edge_lstm.runtime.inputs import softmax, to_input, to_lengths
 from edge_lstm.runtime.session import SessionConfig, open_model
 
 # Auto mode runs large batches as chunks of CHUNK images: a 64-row LSTM state stays in cache
@@ -41,6 +42,9 @@ class Classifier:
     def __init__(self, model: Path | str | bytes, config: SessionConfig | None = None, **kwargs: Any) -> None:
         self.config = config or SessionConfig(**kwargs)
         opened = open_model(model, self.config, want=contract.CLASSIFIER)
+        self.spec, self.sizes = opened.spec, opened.spec.dims  # from the file: MNIST's or its own data's
+        self.input_name = self.spec.input_names[0]
+        self.takes_lengths = "lengths" in self.spec.input_names
         self.session, self.name, self._data = opened.session, opened.name, opened.data
         self.metadata, self.placement, self.provider = opened.metadata, opened.placement, opened.provider
         self._outputs = [contract.OUTPUT]
@@ -81,13 +85,18 @@ class Classifier:
         threads = self.config.threads or (1 if self.provider == "cpu" else "default")
         return f"{threads} intra-op thread(s)"
 
-    def logits(self, images: np.ndarray) -> np.ndarray:
-        """(B, 10) float32 logits for (B, 28, 28) images (uint8 0..255 or float32 0..1)."""
-        x = to_input(images)
+    def logits(self, images: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """(B, 10) float32 logits for (B, 28, 28) images (uint8 0..255 or float32 0..1); for a model of
+        own sequences, (B, classes) for (B, T, F) sequences, with their lengths if padded."""
+        x = to_input(images, sizes=self.sizes)
+        if self.takes_lengths:
+            return self._run_padded(x, to_lengths(lengths, x))
+        if lengths is not None and not (np.asarray(lengths) == x.shape[1]).all():
+            raise InputError(f"{self.name} takes sequences of exactly {x.shape[1]} steps: no padding, no lengths")
         if self.fixed_batch is not None and len(x) != self.fixed_batch:
             return in_fixed_batches(self.logits, x, self.fixed_batch)
         if self.graph_runner is not None:
-            return self.graph_runner.run({contract.INPUT: x})[0]
+            return self.graph_runner.run({self.input_name: x})[0]
         if self.auto and len(x) > _CHUNK and self.fixed_batch is None:
             chunks = [x[i : i + _CHUNK] for i in range(0, len(x), _CHUNK)]
             if self.workers == 1:
@@ -99,28 +108,36 @@ class Classifier:
         return self._run(x)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self.session.run(self._outputs, {contract.INPUT: x})[0]
+        out: np.ndarray = self.session.run(self._outputs, {self.input_name: x})[0]
         return out
 
-    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(labels (B,) int64, probabilities (B, 10) float32)."""
-        probs = softmax(self.logits(images))
+    def _run_padded(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """A model of any length: one call with the lengths (CUDA graphs and chunking are for fixed shapes)."""
+        out: np.ndarray = self.session.run(self._outputs, {self.input_name: x, "lengths": lengths})[0]
+        return out
+
+    def predict(self, images: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels (B,) int64, probabilities (B, classes) float32)."""
+        probs = softmax(self.logits(images, lengths))
         return probs.argmax(axis=1), probs
 
-    def predict_labels(self, images: np.ndarray, batch: int = 2000) -> np.ndarray:
-        return np.concatenate([self.logits(images[i : i + batch]).argmax(1) for i in range(0, len(images), batch)])
+    def predict_labels(self, images: np.ndarray, batch: int = 2000, lengths: np.ndarray | None = None) -> np.ndarray:
+        def part(i: int) -> np.ndarray:
+            return self.logits(images[i : i + batch], None if lengths is None else lengths[i : i + batch])
+
+        return np.concatenate([part(i).argmax(1) for i in range(0, len(images), batch)])
 
     # --- GPU: keep data on the device so a batching caller pays one copy each way
     def to_device(self, images: np.ndarray) -> Any:
         """Copy validated images to the provider's device once (an OrtValue)."""
         import onnxruntime as ort
 
-        return ort.OrtValue.ortvalue_from_numpy(to_input(images), self.device, self.device_id)
+        return ort.OrtValue.ortvalue_from_numpy(to_input(images, sizes=self.sizes), self.device, self.device_id)
 
     def run_on_device(self, images: Any) -> Any:
         """Run on an OrtValue from to_device(); the logits stay on the device (`.numpy()` copies them back)."""
         binding = self.session.io_binding()  # one per call: bindings are not thread-safe, sessions are
-        binding.bind_ortvalue_input(contract.INPUT, images)
+        binding.bind_ortvalue_input(self.input_name, images)
         binding.bind_output(contract.OUTPUT, self.device, self.device_id)
         self.session.run_with_iobinding(binding)
         return binding.get_outputs()[0]

@@ -8,13 +8,16 @@ from edge_lstm import contract
 from edge_lstm.errors import InputError
 
 
-def to_input(images: np.ndarray, rank: int = 3) -> np.ndarray:
+def to_input(images: np.ndarray, rank: int = 3, sizes: contract.Sizes = contract.MNIST) -> np.ndarray:
     """Validate and convert images to float32 in [0, 1], shape (B, 28, 28) (rank 3) or rows (B, 28) (rank 2).
 
     Accepts uint8 0..255 or float32 0..1; a single image/row without the batch axis is promoted.
+    A model of own sequences (sizes not MNIST's) takes any finite numbers: to_sequences.
     """
     if not isinstance(images, np.ndarray):
         raise InputError(f"expected a numpy array, got {type(images).__name__}")
+    if not sizes.image:
+        return to_sequences(images, rank, sizes)
     tail = (contract.N_STEPS, contract.N_INPUTS) if rank == 3 else (contract.N_INPUTS,)
     what = "images of shape (28, 28) or (B, 28, 28)" if rank == 3 else "rows of shape (28,) or (B, 28)"
     if images.ndim == rank - 1 and images.shape == tail:
@@ -35,6 +38,39 @@ def to_input(images: np.ndarray, rank: int = 3) -> np.ndarray:
         bad = "NaN values" if np.isnan(images).any() else f"values in [{lo:g}, {hi:g}]"
         raise InputError(f"float32 pixels must lie in [0, 1] (pixel / 255), got {bad}")
     return np.ascontiguousarray(images)
+
+
+def to_sequences(x: np.ndarray, rank: int, sizes: contract.Sizes) -> np.ndarray:
+    """Sequences (B, T, F) (rank 3) or steps (B, F) (rank 2) of finite numbers, as float32; one
+    sequence (T, F) or step (F,) without the batch axis is promoted. T is the model's, or any."""
+    f, t = sizes.features, sizes.steps
+    tail = "(B, T, F)" if rank == 3 else "(B, F)"
+    want = f"({t or 'T'}, {f}) or (B, {t or 'T'}, {f})" if rank == 3 else f"({f},) or (B, {f})"
+    if x.ndim == rank - 1:
+        x = x[None]
+    ok = x.ndim == rank and x.shape[-1] == f and (rank == 2 or t is None or x.shape[1] == t)
+    if not ok:
+        raise InputError(f"expected sequences of shape {want}, got {x.shape} (the model's {tail} is from its data)")
+    if x.shape[0] == 0 or (rank == 3 and x.shape[1] == 0):
+        raise InputError("empty input: expected at least one sequence of at least one step")
+    if x.dtype.kind not in "fiu":
+        raise InputError(f"expected numbers, got {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise InputError("the sequences have NaN or infinite values; fill or drop them")
+    return x
+
+
+def to_lengths(lengths: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+    """int32 lengths (B,) of padded sequences x (B, T, F), each 1..T (None: all T)."""
+    if lengths is None:
+        return np.full(len(x), x.shape[1], np.int32)
+    lengths = np.asarray(lengths)
+    if lengths.shape != (len(x),) or lengths.dtype.kind not in "iu":
+        raise InputError(f"lengths must be {len(x)} integers, one per sequence; got shape {lengths.shape}")
+    if lengths.min() < 1 or lengths.max() > x.shape[1]:
+        raise InputError(f"lengths must lie between 1 and {x.shape[1]} (the padded length)")
+    return lengths.astype(np.int32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -185,7 +185,12 @@ def check_contract(
         metadata = dict(session.get_modelmeta().custom_metadata_map)
     except UnicodeDecodeError:  # found by tests/test_fuzz.py: a corrupted byte in the metadata
         raise ModelFileError(f"{name}: its metadata is not valid text (a corrupted file)") from None
-    spec = want or contract.spec_for([d.name for d in inputs]) or contract.CLASSIFIER
+    try:
+        sizes = contract.sizes_from_metadata(metadata)
+    except (ValueError, KeyError, TypeError):
+        raise ModelFileError(f"{name}: its {contract.META_SIZES} metadata is unreadable (a corrupted file)") from None
+    detected = contract.spec_for([d.name for d in inputs])
+    spec = contract.spec((want or detected or contract.CLASSIFIER).kind, sizes)
     problems = spec.mismatches(inputs, outputs)
     kind = metadata.get(contract.META_KIND)
     if kind != spec.kind:
@@ -195,14 +200,13 @@ def check_contract(
             else f"no {contract.META_KIND} metadata (not written by `edge-lstm export`)"
         )
     if problems:
-        label = "streaming" if spec is contract.STEP else "classifier"
-        other = contract.spec_for([d.name for d in inputs])
-        if want is not None and other is not None and other is not want:
+        label = "streaming" if spec.kind == contract.STEP.kind else "classifier"
+        if want is not None and detected is not None and detected.kind != want.kind:
             what = (
                 "it is a streaming step model (inputs row, h, c), run row by row (StreamingClassifier, "
                 "`eval --streaming`, `serve`); give the classifier, export/model.onnx"
-                if other is contract.STEP
-                else "it is a classifier (input images); export a step model with `edge-lstm export --streaming`"
+                if detected.kind == contract.STEP.kind
+                else "it is a classifier; export a step model with `edge-lstm export --streaming`"
             )
             raise ModelFileError(f"{name}: not an edge-lstm {label} model: {what}")
         raise ModelFileError(f"{name}: not an edge-lstm {label} model: " + "; ".join(problems))
@@ -231,9 +235,15 @@ def open_model(model: Path | str | bytes, config: SessionConfig, want: contract.
 
 
 def zero_feeds(spec: contract.ModelSpec, batch: int) -> dict[str, Any]:
+    """Inputs of zeros at this batch size (sequences of any length: one step, lengths 1)."""
     import numpy as np
 
-    return {t.name: np.zeros(spec.shape(t.name, batch), np.float32) for t in spec.inputs}
+    return {
+        t.name: np.ones(spec.shape(t.name, batch), np.int32)
+        if t.dtype == "int32"
+        else np.zeros(spec.shape(t.name, batch), np.float32)
+        for t in spec.inputs
+    }
 
 
 def _discard_profile(session: Any) -> None:

@@ -27,6 +27,7 @@ class StreamingClassifier:
     ) -> None:
         self.config = config or SessionConfig(**kwargs)
         opened = open_model(model, self.config, want=contract.STEP)
+        self.spec, self.sizes = opened.spec, opened.spec.dims  # from the file
         self.session, self.name, self.placement = opened.session, opened.name, opened.placement
         self.provider, self.metadata = opened.provider, opened.metadata
         self.fixed_batch = opened.fixed_batch
@@ -43,20 +44,22 @@ class StreamingClassifier:
                     f"{self.name} was exported for {self.fixed_batch} stream(s); use batch={self.fixed_batch}"
                 )
             self.batch = batch
-        self.h = np.zeros(contract.STEP.shape("h", self.batch), np.float32)
+        self.h = np.zeros(self.spec.shape("h", self.batch), np.float32)
         self.c = np.zeros_like(self.h)
         self.steps = 0
         self.last_logits: np.ndarray | None = None
 
     def push(self, rows: np.ndarray) -> np.ndarray:
-        """Feed one row per stream ((batch, 28) or (28,) for one stream); return logits (batch, 10) so far."""
-        x = to_input(rows, rank=2)
+        """Feed one row per stream ((batch, 28) or (28,) for one stream); return logits (batch, 10) so far.
+        (A model of own sequences: one step of F features per stream, as many steps as they have.)"""
+        x = to_input(rows, rank=2, sizes=self.sizes)
         if x.shape[0] != self.batch:
             raise InputError(
                 f"expected {self.batch} rows (one per stream), got {x.shape[0]}; reset(batch=...) to change"
             )
-        if self.steps >= contract.N_STEPS:
-            raise InputError(f"all {contract.N_STEPS} rows were pushed already; call reset() for the next image")
+        if self.sizes.steps is not None and self.steps >= self.sizes.steps:
+            what = "image" if self.sizes.image else "sequence"
+            raise InputError(f"all {self.sizes.steps} rows were pushed already; call reset() for the next {what}")
         logits, self.h, self.c = self.step(x, self.h, self.c)
         self.steps += 1
         self.last_logits = logits

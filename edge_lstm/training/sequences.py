@@ -180,4 +180,3 @@ def train_sequences(
                     "epochs": config.epochs},
     })  # fmt: skip
     return SequenceTrainResult(accuracy, seconds, config.epochs, path, len(train_set), len(test_set))
-
