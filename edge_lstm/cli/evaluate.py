@@ -28,6 +28,10 @@ def eval_(
         typer.Option(help="With --streaming: where to write the accuracy-vs-rows PNG (default beside the model)."),
     ] = None,
     data_dir: DataDir = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="A model of own sequences: its labelled test sequences (.npz or .ts).", metavar="FILE"),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate on the first N test images only.")] = None,
     classes: Annotated[bool, typer.Option("--classes", help="With --json: every predicted class too.")] = False,
     on: Annotated[
@@ -52,8 +56,10 @@ def eval_(
                        "and --classes run here, without --on")  # fmt: skip
         return _eval_on(on, model or contract.DEFAULT_MODEL, provider, limit, as_json)
     if streaming:
-        curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit)
-        typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test images: accuracy after k of 28 rows")
+        curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit, data=data)
+        what = "images" if data is None else "sequences"
+        typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test {what}: accuracy after k of "
+                   f"{len(curve.accuracy_after_rows)} rows")  # fmt: skip
         for k, acc in enumerate(curve.accuracy_after_rows, start=1):
             typer.echo(f"  {k:2d} rows  {100 * acc:6.2f}%")
         typer.echo(f"99% of the final accuracy after {curve.rows_needed()} rows; plot: {png}")
@@ -62,15 +68,15 @@ def eval_(
         return
     path = model or contract.DEFAULT_CHECKPOINT
     if is_model_file(path):
-        report = evaluate(path, session, data_dir=data_dir, limit=limit, keep_classes=classes)
+        report = evaluate(path, session, data_dir=data_dir, limit=limit, keep_classes=classes, data=data)
     else:  # a checkpoint: PyTorch, from the training stage
         from edge_lstm.training.evaluate import evaluate_checkpoint
 
-        report = evaluate_checkpoint(path, data_dir=data_dir, limit=limit)
+        report = evaluate_checkpoint(path, data_dir=data_dir, limit=limit, data=data)
     typer.echo(
         f"{report.model} ({report.backend}): accuracy {100 * report.accuracy:.2f}% ({report.correct}/{report.n})"
     )
-    typer.echo("per class: " + "  ".join(f"{k}:{100 * a:.1f}%" for k, a in enumerate(report.per_class)))
+    typer.echo("per class: " + report.per_class_line())
     if as_json:
         emit_json(report.to_dict())
 

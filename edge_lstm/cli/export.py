@@ -58,6 +58,13 @@ def export(
         typer.Option(help="Also write a Triton model repository here (classifier + step model, validated configs)."),
     ] = None,
     data_dir: DataDir = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="A model of own sequences: the labelled test sequences to verify on (default: its training's).",
+            metavar="FILE",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch, plus edge variants."""
@@ -69,7 +76,7 @@ def export(
     config = ExportConfig(
         output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
         int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile, tflite=tflite,
-        triton=triton,
+        triton=triton, data=data,
     )  # fmt: skip
     artifacts = run_export(config)
     # One row per file, its columns aligned whatever the names' lengths (mobile.int8, a long path).

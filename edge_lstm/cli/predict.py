@@ -24,7 +24,8 @@ def predict(
     inputs: Annotated[
         list[str],
         typer.Argument(
-            help="PNG/JPEG pictures, .npy arrays or IDX files; with --ray also folders, globs, @list files."
+            help="PNG/JPEG pictures, .npy arrays or IDX files (a model of own sequences: .npy, .npz, .csv "
+            "with a line per step, .ts); with --ray also folders, globs, @list files."
         ),
     ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 1,
@@ -69,10 +70,11 @@ def predict(
         if r.error is not None:
             typer.echo(f"error: {r.error}", err=True)
         else:
-            alts = "  ".join(f"{k}:{100 * p:.1f}%" for k, p in r.top[1:])
-            sure = f", margin {100 * (r.margin or 0):.1f} points over {r.runner_up}"
+            names = clf.sizes.classes
+            alts = "  ".join(f"{names[k]}:{100 * p:.1f}%" for k, p in r.top[1:])
+            sure = f", margin {100 * (r.margin or 0):.1f} points over {names[r.runner_up or 0]}"
             typer.echo(
-                f"{r.source}: {r.label} ({100 * (r.probability or 0):.1f}%{sure})" + (f"  [{alts}]" if alts else "")
+                f"{r.source}: {r.name} ({100 * (r.probability or 0):.1f}%{sure})" + (f"  [{alts}]" if alts else "")
             )
     if as_json:
         emit_json({"model": str(model), "provider": clf.provider, "predictions": [r.to_dict() for r in results]})

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from edge_lstm import contract
-from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, handle_errors
+from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, fail, handle_errors
 from edge_lstm.errors import EdgeLstmError
 
 
@@ -75,6 +75,23 @@ def train(
     ] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing of the loss (0 = off).")] = None,
     data_dir: DataDir = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Train on your own labelled sequences instead of MNIST: a .npz (x (N, T, F), y, optional "
+            "lengths) or a UEA/UCR .ts file.",
+            metavar="FILE",
+        ),
+    ] = None,
+    test_data: Annotated[
+        Path | None,
+        typer.Option(help="With --data: the test sequences (default: a stratified 20% of --data).", metavar="FILE"),
+    ] = None,
+    hidden: Annotated[int | None, typer.Option(help="With --data: LSTM units. [default: 128]")] = None,
+    noise: Annotated[
+        float | None,
+        typer.Option(help="With --data: std of the noise added to standardised inputs while training. [default: 0.1]"),
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")
     ] = contract.DEFAULT_RUN_DIR,
@@ -84,7 +101,19 @@ def train(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train the LSTM classifier on MNIST; report its test accuracy and its accuracy on real writing."""
+    """Train the LSTM classifier on MNIST (or on your own sequences, --data); report its test accuracy."""
+    if data is not None:
+        mnist_only = dict(preset=preset, subset=subset, test_subset=test_subset, max_samples=max_samples,
+                          log_every=log_every, anytime=anytime, precision=precision, shards=shards,
+                          augment=augment, label_smoothing=label_smoothing, data_dir=data_dir)  # fmt: skip
+        given_here = [f"--{k.replace('_', '-')}" for k, v in mnist_only.items() if v is not None]
+        if given_here or resume or device == Device.cuda:
+            raise fail(f"{', '.join(given_here or ['--resume/--device cuda'])}: MNIST's options; with --data give "
+                       "--test-data, --epochs, --batch-size, --lr, --seed, --hidden, --noise, --threads")  # fmt: skip
+        return _train_sequences(data, test_data, out, as_json, epochs=epochs, batch_size=batch_size, lr=lr,
+                                seed=seed, hidden=hidden, noise=noise, threads=threads)  # fmt: skip
+    if test_data is not None or hidden is not None or noise is not None:
+        raise fail("--test-data, --hidden and --noise go with --data (your own sequences)")
     from edge_lstm.cli.progress import TrainPrinter
     from edge_lstm.training import override, preset_config
     from edge_lstm.training import train as run_training
@@ -118,6 +147,33 @@ def train(
         from edge_lstm.data.writing_set import summary_line
 
         typer.echo(summary_line(result.real_writing))
+    if as_json:
+        emit_json(result.to_dict())
+
+
+def _train_sequences(data: Path, test_data: Path | None, out: Path, as_json: bool, **given: Any) -> None:
+    """`train --data`: sizes, classes and standardisation from the data (edge_lstm.training.sequences)."""
+    from edge_lstm.data import sequences
+    from edge_lstm.training.sequences import SequenceTrainConfig, train_sequences
+
+    config = SequenceTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    config.validate()
+    train_set = sequences.load(data)
+    if test_data is not None:
+        test_set = sequences.load(test_data, train_set.classes)
+    else:
+        train_set, test_set = sequences.split(train_set, 0.2, config.seed)
+        if len(test_set) == 0:
+            raise fail(f"{data}: too few sequences per class to hold some out; give --test-data")
+    shape = (
+        f"{train_set.x.shape[1]}" if train_set.equal_length else f"{train_set.lengths.min()}-{train_set.lengths.max()}"
+    )
+    typer.echo(f"{data}: {len(train_set)} sequences of {shape} steps x {train_set.features} features, "
+               f"{len(train_set.classes)} classes ({', '.join(train_set.classes[:8])}"
+               f"{', ...' if len(train_set.classes) > 8 else ''}); testing on {len(test_set)}")  # fmt: skip
+    result = train_sequences(config, train_set, test_set, out)
+    typer.echo(f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs in "
+               f"{result.train_seconds:.1f} s; checkpoint {result.checkpoint}")  # fmt: skip
     if as_json:
         emit_json(result.to_dict())
 

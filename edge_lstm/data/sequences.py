@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_lstm import contract
 from edge_lstm.data.ts_format import read_ts
 from edge_lstm.errors import DataError
 from edge_lstm.fileio import not_a_file
@@ -67,6 +68,20 @@ def load(path: Path, classes: Sequence[str] | None = None) -> SequenceSet:
     raise DataError(f"{path}: sequence data is a .npz (x, y, optional lengths) or a UEA/UCR .ts file")
 
 
+def for_model(data: Path | None, sizes: contract.Sizes, model: Path, limit: int | None = None) -> SequenceSet:
+    """A model's labelled test sequences, checked against its sizes."""
+    if data is None:
+        raise DataError(
+            f"{model} classifies sequences of {sizes.features} feature(s): give its labelled test sequences "
+            "with --data FILE (.npz or .ts)"
+        )
+    seqs = load(data, sizes.classes)
+    if seqs.features != sizes.features or (sizes.steps is not None and seqs.x.shape[1] != sizes.steps):
+        raise DataError(f"{data}: its sequences are ({seqs.x.shape[1]}, {seqs.features}) steps x features; "
+                          f"{model} takes ({sizes.steps or 'any'}, {sizes.features})")  # fmt: skip
+    return seqs if limit is None else seqs.subset(np.arange(min(limit, len(seqs))))
+
+
 def _pad(cases: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(c) for c in cases], np.int64)
     x = np.zeros((len(cases), int(lengths.max()), cases[0].shape[1]), np.float32)
@@ -75,13 +90,14 @@ def _pad(cases: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return x, lengths
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _read_npz(path: Path, labelled: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("x", "y") if k not in z.files]
+            missing = [k for k in (("x", "y") if labelled else ("x",)) if k not in z.files]
             if missing:
                 raise DataError(f"{path}: has arrays {z.files}; sequence data needs `x` (N, T, F) and `y` (N,)")
-            x, y = z["x"], z["y"]
+            x = z["x"]
+            y = z["y"] if labelled else np.zeros(len(x), np.int64)
             lengths = z["lengths"] if "lengths" in z.files else None
     except ValueError as e:
         if "Object arrays" in str(e):
@@ -149,6 +165,60 @@ def _labelled(
     index = {c: i for i, c in enumerate(classes)}
     labels = np.array([index[n] for n in names.tolist()], np.int64)
     return SequenceSet(x, lengths, labels, tuple(classes), str(path))
+
+
+def read_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Unlabelled sequences to classify (`predict`): (x (N, T, F) float32, lengths (N,)).
+
+    .npy: (T, F), (N, T, F), or (T,) for one feature; .npz: `x` and optionally `lengths` (labels are
+    not needed); .csv: one sequence, a line per time step, its F values separated by commas (a
+    first line that is not numbers is a header); .ts: every case of a UEA/UCR file.
+    """
+    path = Path(path)
+    if (why := not_a_file(path)) is not None:
+        raise DataError(f"{path} {why}")
+    suffix = path.suffix.lower()
+    if suffix == ".ts":
+        ts = read_ts(path)
+        return _pad(ts.cases)
+    if suffix == ".npz":
+        x, _, lengths = _read_npz(path, labelled=False)
+        return x, lengths
+    if suffix == ".csv":
+        x = _read_csv(path)[None]
+    elif suffix == ".npy":
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            raise DataError(f"{path}: not a readable .npy array") from None
+        x = x[:, None] if x.ndim == 1 else x
+        x = x[None] if x.ndim == 2 else x
+    else:
+        raise DataError(f"{path}: sequences to classify are .npy, .npz, .csv (a line per step) or .ts files")
+    if x.ndim != 3 or 0 in x.shape or x.dtype.kind not in "fiu":
+        raise DataError(f"{path}: shape {x.shape} ({x.dtype}); expected numbers as (T, F) or (N, T, F)")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: NaN or infinite values; fill or drop them")
+    return x, np.full(len(x), x.shape[1], np.int64)
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError):
+        raise DataError(f"{path}: not a readable text file") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append([float(v) for v in line.split(",")])
+        except ValueError:
+            if number == 1:
+                continue  # a header
+            raise DataError(f"{path}:{number}: a value that is not a number") from None
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise DataError(f"{path}: expected lines of the same number of comma-separated values, one per time step")
+    return np.asarray(rows, np.float32)
 
 
 def split(data: SequenceSet, test_fraction: float, seed: int) -> tuple[SequenceSet, SequenceSet]:

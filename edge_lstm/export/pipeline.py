@@ -182,11 +182,7 @@ def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contra
             f"verifying this model needs its test sequences ({recorded or 'not recorded'} is not there): "
             "give them with --data FILE, or skip verification with --no-verify"
         )
-    data = sequences.load(Path(path), sizes.classes)
-    if data.features != sizes.features or (sizes.steps is not None and data.x.shape[1] != sizes.steps):
-        raise ConfigError(f"{path}: its sequences are ({data.x.shape[1]}, {data.features}); the model takes "
-                          f"({sizes.steps or 'any'}, {sizes.features})")  # fmt: skip
-    return data
+    return sequences.for_model(Path(path), sizes, Path(config.checkpoint))
 
 
 def _triton(config: ExportConfig) -> list[Artifact]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_lstm.data import sequences
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.classifier import Classifier
 from edge_lstm.runtime.preprocess import load_inputs
@@ -20,6 +21,7 @@ from edge_lstm.runtime.preprocess import load_inputs
 class Prediction:
     source: str  # "digit.png", or "images.npy[3]" for one image of a multi-image file
     label: int | None = None
+    name: str | None = None  # the class's name (a model of own data: from its training data)
     probability: float | None = None
     top: list[tuple[int, float]] = field(default_factory=list)  # (class, probability), best first
     # How sure: the best class's probability minus the runner-up's, and the runner-up
@@ -33,10 +35,14 @@ class Prediction:
 
 def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize: bool = True) -> list[Prediction]:
     results: list[Prediction] = []
+    names = clf.sizes.classes
     for path in paths:
         try:
-            images = load_inputs(path, normalize=normalize)
-            _, probs = clf.predict(images)
+            if clf.sizes.image:
+                _, probs = clf.predict(load_inputs(path, normalize=normalize))
+            else:  # sequences: padded ones with their lengths where the model takes any length
+                x, lengths = sequences.read_inputs(path)
+                _, probs = clf.predict(x, lengths if clf.takes_lengths else None)
         except EdgeLstmError as e:
             message = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"  # every error names its file
             results.append(Prediction(source=str(path), error=message))
@@ -47,7 +53,7 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
             top = [(int(k), float(p[k])) for k in order[:top_k]]
             second = int(order[1])
             results.append(Prediction(
-                source=source, label=top[0][0], probability=top[0][1], top=top,
+                source=source, label=top[0][0], name=names[top[0][0]], probability=top[0][1], top=top,
                 margin=top[0][1] - float(p[second]), runner_up=second,
             ))  # fmt: skip
     return results

@@ -7,12 +7,26 @@ from pathlib import Path
 
 from edge_lstm.accuracy import EvalReport, report_from_predictions
 from edge_lstm.data import mnist
+from edge_lstm.data.sequences import for_model
+from edge_lstm.errors import ConfigError
 from edge_lstm.training.checkpoint import load_model
+from edge_lstm.training.checkpoint import sizes as checkpoint_sizes
 from edge_lstm.training.model import logits_of
+from edge_lstm.training.sequences import predict
 
 
-def evaluate_checkpoint(path: Path, data_dir: Path | None = None, limit: int | None = None) -> EvalReport:
+def evaluate_checkpoint(
+    path: Path, data_dir: Path | None = None, limit: int | None = None, data: Path | None = None
+) -> EvalReport:
+    model, payload = load_model(path)
+    sizes = checkpoint_sizes(payload)
+    if not sizes.image:  # a model of own sequences: on --data, else the test file it was trained with
+        recorded = payload.get("data", {}).get("test")
+        seqs = for_model(data or (Path(recorded) if recorded else None), sizes, path, limit)
+        predicted = predict(model, seqs).argmax(1)
+        return report_from_predictions(str(path), "torch", predicted, seqs.labels, class_names=list(sizes.classes))
+    if data is not None:
+        raise ConfigError(f"{path} is an MNIST model: it is evaluated on MNIST's test set; drop --data")
     test = mnist.load_split(mnist.locate(data_dir), "test")
     images, labels = test.images[:limit], test.labels[:limit]
-    model, _ = load_model(path)
     return report_from_predictions(str(path), "torch", logits_of(model, images).argmax(1), labels)
