@@ -21,14 +21,18 @@ import os
 import sys
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge_lstm import contract
 from edge_lstm.errors import ConfigError
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.streams import LocalStore, StateStore
 from edge_lstm.serve.streamtable import Held
+
+if TYPE_CHECKING:
+    from edge_lstm.serve.models import Served
 
 NAMESPACE = "edge_lstm"
 APP = "edge_lstm"
@@ -113,16 +117,16 @@ class RayStore:
         return int(sum(counts))
 
 
-def start_stores(models: list[str], config: ServeConfig, shards: int) -> list[Any]:
+def start_stores(models: dict[str, contract.Sizes], config: ServeConfig, shards: int) -> list[Any]:
     import ray
 
     actor: Any = ray.remote(num_cpus=0)(StoreActor)
     handles = []
-    for model in models:
+    for model, sizes in models.items():
         for i in range(shards):
             handles.append(
                 actor.options(name=store_name(model, i), namespace=NAMESPACE, lifetime="detached", get_if_exists=True)
-                .remote(config.stream_idle_s, config.max_sequences)
+                .remote(config.stream_idle_s, config.max_sequences, sizes.hidden, sizes.steps)
             )  # fmt: skip
     ray.get([h.live.remote() for h in handles])  # up before any replica asks for them
     return handles
@@ -132,8 +136,8 @@ def replica_app(config: ServeConfig, shards: int) -> Any:
     """What each replica runs: the app of `edge-lstm serve`, its streams' states in the store actors."""
     from edge_lstm.serve import build_app
 
-    def store(model: str, cfg: ServeConfig) -> StateStore:
-        return RayStore(model, shards)
+    def store(model: Served, cfg: ServeConfig) -> StateStore:
+        return RayStore(model.name, shards)
 
     return build_app(config, stream_store=store, tag_replica=True)
 
@@ -160,7 +164,7 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     config.validate()
     served = load(config)  # every file checked here, once, before any replica starts
     names = list(served)
-    streams = [n for n, s in served.items() if s.kind == "streaming-step"]
+    streams = {n: s.sizes for n, s in served.items() if s.kind == "streaming-step"}
     # The replicas open the files by the names resolved here (NAME=PATH), absolute paths.
     config = dataclasses.replace(config, models=tuple((n, s.path.resolve()) for n, s in served.items()))
     connect(address)

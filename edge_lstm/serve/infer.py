@@ -4,10 +4,12 @@ grpc.py): the request's tensors checked against the model's contract, then the d
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
 from edge_lstm import contract
-from edge_lstm.runtime.inputs import to_input
+from edge_lstm.runtime.inputs import to_input, to_lengths
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.models import Served
@@ -18,10 +20,13 @@ async def run_model(s: Served, req: protocol.InferRequest, config: ServeConfig) 
     return await (run_stream(s, req) if s.kind == "streaming-step" else run_classifier(s, req, config))
 
 
-def one_input(s: Served, req: protocol.InferRequest) -> np.ndarray:
+def one_input(s: Served, req: protocol.InferRequest, optional: tuple[str, ...] = ()) -> np.ndarray:
     want = s.spec.inputs[0].name
-    if set(req.inputs) != {want}:
-        raise protocol.ProtocolError(f"model {s.name!r} takes one input, {want!r}; got {', '.join(req.inputs)}")
+    if want not in req.inputs or set(req.inputs) - {want, *optional}:
+        also = f" (and optionally {', '.join(optional)})" if optional else ""
+        raise protocol.ProtocolError(
+            f"model {s.name!r} takes the input {want!r}{also}; got {', '.join(req.inputs) or 'none'}"
+        )
     if req.outputs is not None and set(req.outputs) - {contract.OUTPUT}:
         raise protocol.ProtocolError(f"model {s.name!r} has one output, {contract.OUTPUT!r}")
     return req.inputs[want]
@@ -30,11 +35,17 @@ def one_input(s: Served, req: protocol.InferRequest) -> np.ndarray:
 async def run_classifier(s: Served, req: protocol.InferRequest, config: ServeConfig) -> np.ndarray:
     if "sequence_id" in req.parameters:
         raise protocol.ProtocolError(f"model {s.name!r} is not a sequence model; send whole images")
-    x = one_input(s, req)
+    takes_lengths = "lengths" in s.spec.input_names
+    x = one_input(s, req, ("lengths",) if takes_lengths else ())
     most = min(config.max_request_batch, config.max_queue)
     if x.ndim == 3 and len(x) > most:
         raise protocol.ProtocolError(f"{len(x)} images in one request; at most {most}", 413)
-    images = to_input(x)  # shape, dtype, range and NaN checked against the contract, per request
+    images = to_input(x, sizes=s.sizes)  # shape, dtype, range and NaN checked against the contract, per request
+    if takes_lengths:
+        # Sequences of any length: a request's batch runs as it is, with its lengths (all its steps
+        # when it sends none); the dynamic batcher would have to pad requests of other lengths.
+        lengths = to_lengths(req.inputs.get("lengths"), images)
+        return await asyncio.get_running_loop().run_in_executor(None, s.runner.logits, images, lengths)
     result: np.ndarray = await s.batcher.submit(images)
     return result
 
@@ -50,7 +61,7 @@ async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
     first_row = p.get("sequence_row")  # the index of this request's first row: exact retries (streamtable.py)
     if first_row is not None and (isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0):
         raise protocol.ProtocolError("parameters.sequence_row must be the index (>= 0) of the request's first row")
-    rows = to_input(one_input(s, req), rank=2)
+    rows = to_input(one_input(s, req), rank=2, sizes=s.sizes)
     start, end = bool(p.get("sequence_start")), bool(p.get("sequence_end"))
     result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row)
     return result

@@ -21,15 +21,21 @@ from edge_lstm.serve.config import ServeConfig, default_names
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.streams import LocalStore, SequenceBatcher, StateStore
 
-StoreFactory = Callable[[str, ServeConfig], StateStore]  # (model name, config) -> where its streams' states live
+StoreFactory = Callable[["Served", ServeConfig], StateStore]  # (model, config) -> where its streams' states live
 
-# What a client of the step model sends and gets: rows in, the logits so far out (the state stays here).
-SERVED_STEP = contract.ModelSpec(
-    kind="streaming-step",
-    inputs=(contract.TensorSpec("row", (contract.BATCH, contract.N_INPUTS)),),
-    outputs=(contract.TensorSpec("logits", (contract.BATCH, contract.N_CLASSES)),),
-    layout="the rows of one sequence, in order; the server keeps h and c",
-)
+
+def served_step(sizes: contract.Sizes) -> contract.ModelSpec:
+    """What a client of the step model sends and gets: rows in, the logits so far out (the state stays here)."""
+    return contract.ModelSpec(
+        kind="streaming-step",
+        inputs=(contract.TensorSpec("row", (contract.BATCH, sizes.features)),),
+        outputs=(contract.TensorSpec("logits", (contract.BATCH, sizes.n_classes)),),
+        layout="the rows of one sequence, in order; the server keeps h and c",
+        sizes=None if sizes == contract.MNIST else sizes,
+    )
+
+
+SERVED_STEP = served_step(contract.MNIST)
 
 
 @dataclass
@@ -41,8 +47,13 @@ class Served:
     batcher: Any = None  # DynamicBatcher or SequenceBatcher, made when the event loop runs
 
     @property
+    def sizes(self) -> contract.Sizes:
+        sizes: contract.Sizes = self.runner.sizes  # from the file
+        return sizes
+
+    @property
     def spec(self) -> contract.ModelSpec:
-        return contract.CLASSIFIER if self.kind == "classifier" else SERVED_STEP
+        return contract.classifier_spec(self.sizes) if self.kind == "classifier" else served_step(self.sizes)
 
 
 def kind_of(path: Path) -> str:
@@ -80,8 +91,8 @@ def load(config: ServeConfig) -> dict[str, Served]:
     return served
 
 
-def local_store(name: str, config: ServeConfig) -> StateStore:
-    return LocalStore(config.stream_idle_s, config.max_sequences)
+def local_store(s: Served, config: ServeConfig) -> StateStore:
+    return LocalStore(config.stream_idle_s, config.max_sequences, s.sizes.hidden, s.sizes.steps)
 
 
 def start_batchers(
@@ -101,7 +112,7 @@ def start_batchers(
             )  # fmt: skip
         else:
             s.batcher = SequenceBatcher(
-                s.runner.step, config.stream_max_batch, store(s.name, config),
+                s.runner.step, config.stream_max_batch, store(s, config),
                 metrics.batch.labels(s.name).observe, metrics.streams.labels(s.name).set,
             )  # fmt: skip
         s.batcher.start()
@@ -111,11 +122,12 @@ def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:
     """`GET /v2/models/{name}/config` in Triton's JSON form (perf_analyzer and tritonclient read it)."""
 
     def io(t: contract.TensorSpec) -> dict[str, Any]:
-        return {"name": t.name, "data_type": "TYPE_FP32", "dims": [d for d in t.dims if not isinstance(d, str)]}
+        dims = [-1 if d == contract.TIME else d for d in t.dims[1:]]  # the batch axis is max_batch_size's
+        return {"name": t.name, "data_type": "TYPE_INT32" if t.dtype == "int32" else "TYPE_FP32", "dims": dims}
 
     out: dict[str, Any] = {
         "name": s.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
-        "max_batch_size": config.max_request_batch if s.kind == "classifier" else contract.N_STEPS,
+        "max_batch_size": config.max_request_batch if s.kind == "classifier" else (s.sizes.steps or config.max_request_batch),
         "input": [io(t) for t in s.spec.inputs], "output": [io(t) for t in s.spec.outputs],
     }  # fmt: skip
     if s.kind == "classifier" and config.batching:

@@ -25,6 +25,7 @@ from edge_lstm import contract
 # The protocol's datatypes this server takes, and their numpy types (little-endian on the wire).
 DATATYPES: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype("<f4"), "UINT8": np.dtype("u1"), "FP64": np.dtype("<f8"), "FP16": np.dtype("<f2"),
+    "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),  # a sequence model's lengths
 }  # fmt: skip
 NAMES = {v: k for k, v in DATATYPES.items()}
 
@@ -86,7 +87,9 @@ def tensor(spec: dict[str, Any], raw: bytes | None) -> np.ndarray:
     if not isinstance(name, str):
         raise ProtocolError("every input needs a 'name'")
     if datatype not in DATATYPES:
-        raise ProtocolError(f"input {name!r}: datatype {datatype!r} is not supported; use FP32 (or UINT8)")
+        raise ProtocolError(
+            f"input {name!r}: datatype {datatype!r} is not supported; use FP32 (or UINT8; INT32 for lengths)"
+        )
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ProtocolError(f"input {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}")
     dtype, count = DATATYPES[datatype], math.prod(shape)
@@ -191,7 +194,8 @@ def metadata(name: str, spec: contract.ModelSpec, platform: str = "onnxruntime_o
     """`GET /v2/models/{name}`: the model's inputs and outputs from the contract (-1: the batch axis)."""
 
     def one(t: contract.TensorSpec) -> dict[str, Any]:
-        return {"name": t.name, "datatype": "FP32", "shape": [-1 if isinstance(d, str) else d for d in t.dims]}
+        datatype = "INT32" if t.dtype == "int32" else "FP32"
+        return {"name": t.name, "datatype": datatype, "shape": [-1 if isinstance(d, str) else d for d in t.dims]}
 
     return {
         "name": name, "versions": ["1"], "platform": platform,

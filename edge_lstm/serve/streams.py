@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_lstm import contract
 from edge_lstm.serve.streamtable import Held, StreamTable
 
 StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -37,8 +38,14 @@ class StateStore(Protocol):
 class LocalStore:
     """The table in this process."""
 
-    def __init__(self, idle_s: float, max_sequences: int) -> None:
-        self.table = StreamTable(idle_s, max_sequences)
+    def __init__(
+        self,
+        idle_s: float,
+        max_sequences: int,
+        hidden: int = contract.N_HIDDEN,
+        max_steps: int | None = contract.N_STEPS,
+    ) -> None:
+        self.table = StreamTable(idle_s, max_sequences, hidden, max_steps)
 
     async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
         return self.table.acquire(sid, start, rows, first_row)

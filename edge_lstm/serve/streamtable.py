@@ -52,8 +52,15 @@ class _Entry:
 
 
 class StreamTable:
-    def __init__(self, idle_s: float, max_sequences: int) -> None:
+    def __init__(
+        self,
+        idle_s: float,
+        max_sequences: int,
+        hidden: int = contract.N_HIDDEN,
+        max_steps: int | None = contract.N_STEPS,
+    ) -> None:
         self.idle_s, self.max_sequences = idle_s, max_sequences
+        self.hidden, self.max_steps = hidden, max_steps  # the step model's (max_steps None: any length)
         self.entries: dict[str | int, _Entry] = {}
         self.version = 0  # versions are never reused, even across restarts of a sequence id
 
@@ -63,7 +70,7 @@ class StreamTable:
 
     def _fresh(self) -> _Entry:
         self.version += 1
-        zeros = np.zeros(contract.N_HIDDEN, np.float32)
+        zeros = np.zeros(self.hidden, np.float32)
         return _Entry(zeros, zeros.copy(), version=self.version)
 
     def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None = None) -> Held | np.ndarray:
@@ -97,9 +104,10 @@ class StreamTable:
             raise SequenceError(
                 f"sequence {sid!r}: this request starts at row {first_row}; the stream is at row {entry.steps}"
             )
-        if entry.steps + rows > contract.N_STEPS:
+        if self.max_steps is not None and entry.steps + rows > self.max_steps:
+            what = "an image has" if self.max_steps == contract.N_STEPS else "the model's sequences have"
             raise SequenceError(
-                f"sequence {sid!r} would have {entry.steps + rows} rows; an image has {contract.N_STEPS} "
+                f"sequence {sid!r} would have {entry.steps + rows} rows; {what} {self.max_steps} "
                 "(end it and start a new sequence)"
             )
         entry.last_seen = time.monotonic()
