@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.runtime.inputs import as_float
 from edge_lstm.runtime.session import SessionConfig, create_session, read_model_bytes
 
 PROFILE_RUNS = 50
@@ -52,7 +53,7 @@ def operator_profile(model: Path, session: SessionConfig, batch: int, images: np
     data, name = read_model_bytes(model)
     config = dataclasses.replace(session, threads=session.threads or 1)
     sess = create_session(data, name, config, profile=True)
-    x = images[:batch].astype(np.float32) / 255
+    x = as_float(images[:batch])
     fixed = sess.get_inputs()[0].shape[0]
     n = fixed if isinstance(fixed, int) else (1 if streaming else batch)
     if streaming:

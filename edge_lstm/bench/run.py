@@ -22,6 +22,7 @@ from edge_lstm.bench.stats import METHOD
 from edge_lstm.bench.targets import LiteRtTarget, OrtTarget, StreamingTarget, TorchTarget, UrlTarget
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
+from edge_lstm.errors import ConfigError
 from edge_lstm.runtime import SessionConfig, auto_threads
 from edge_lstm.runtime.providers import DEVICE_PROVIDERS
 from edge_lstm.web.browser import BROWSER_PROVIDERS
@@ -125,11 +126,31 @@ def _profile(
                                             streaming=isinstance(t, StreamingTarget))  # fmt: skip
 
 
+SYNTHETIC_STEPS = 32  # the length of the synthetic sequences a model of any length is timed on
+
+
+def bench_inputs(cfg: BenchSettings) -> np.ndarray:
+    """MNIST's test images (uint8) for MNIST models; for models of own sequences, synthetic ones of
+    their sizes (standard normal: the models take raw values; timing does not depend on them),
+    SYNTHETIC_STEPS long where a model takes any length."""
+    from edge_lstm.runtime.model_info import file_sizes
+
+    found = {file_sizes(Path(m)) for m in (*cfg.models, *([cfg.streaming_model] if cfg.streaming_model else []))}
+    own = [s for s in found if s is not None and not s.image]
+    if not own:
+        return mnist.load_split(mnist.locate(cfg.data_dir), "test").images
+    if len(found) > 1:
+        raise ConfigError("these models take inputs of different sizes; bench them in separate runs")
+    sizes = own[0]
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((1024, sizes.steps or SYNTHETIC_STEPS, sizes.features)).astype(np.float32)
+
+
 def run_bench(
     cfg: BenchSettings, clock: Clock = time.perf_counter_ns, progress: Callable[[str], None] | None = None
 ) -> BenchReport:
     cfg.validate()
-    images = mnist.load_split(mnist.locate(cfg.data_dir), "test").images
+    images = bench_inputs(cfg)
     biggest = max([1, *cfg.batches])
     images = np.concatenate([images] * -(-biggest // len(images)))[:biggest] if biggest > len(images) else images
     configs: list[Measured] = []

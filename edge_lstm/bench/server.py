@@ -34,6 +34,7 @@ from edge_lstm.bench.oip import Endpoint, binary_request
 from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import quantile_ci, summarize
 from edge_lstm.errors import EdgeLstmError
+from edge_lstm.runtime.inputs import as_float
 
 MIN_FOR_P99 = 100  # nearest-rank p99 needs at least 100 samples
 BISECTIONS = 4
@@ -91,7 +92,7 @@ def http_request(host: str, port: int, path: str, body: bytes, headers: dict[str
 def run_http(endpoint: Endpoint, image: np.ndarray, rate: float, seconds: float, connections: int, min_count: int,
              bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
     """One Poisson run against an Open Inference Protocol server (binary tensors, batch 1)."""
-    body, headers = binary_request(image[None].astype(np.float32) / 255)
+    body, headers = binary_request(as_float(image[None]))
     request = http_request(endpoint.host, endpoint.port, endpoint.infer_path, body, {**headers, **endpoint.headers()})
     return run_request(endpoint.url, endpoint.host, endpoint.port, request, rate, seconds, connections, min_count,
                        bound_ms, seed)  # fmt: skip
@@ -129,7 +130,7 @@ def run_request(target: str, host: str, port: int, request: bytes, rate: float, 
 def run_in_process(name: str, logits: Callable[[np.ndarray], Any], image: np.ndarray, rate: float, seconds: float,
                    min_count: int, bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
     """The same Poisson schedule against the runner itself: one worker answers in arrival order."""
-    x = image[None].astype(np.float32) / 255
+    x = as_float(image[None])
     n = max(1, int(rate * seconds))
     arrivals = np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, n))
     sent, done = np.full(n, np.nan), np.full(n, np.nan)

@@ -15,11 +15,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge_lstm import contract
 from edge_lstm.bench.profile import peak_rss_mb, rss_mb
 from edge_lstm.fileio import sha256_file
 from edge_lstm.runtime import Classifier, SessionConfig, StreamingClassifier
 from edge_lstm.runtime.device import Bound
+from edge_lstm.runtime.inputs import as_float
 from edge_lstm.runtime.providers import DEVICE_PROVIDERS
 
 
@@ -99,8 +99,8 @@ class OrtTarget:
         self.bound: Bound | None = None
         self.request: Callable[[], object]  # one request, chosen once: no branching while timed
         if runner is not None:  # CUDA graph: this shape's buffers bound (filled with x) once, replayed
-            self.x_float = self.x.astype(np.float32) / 255
-            bound = self.bound = runner.run_bound({contract.INPUT: self.x_float})
+            self.x_float = as_float(self.x)
+            bound = self.bound = runner.run_bound({self.clf.input_name: self.x_float})
             self.request = lambda: runner.replay(bound)
         elif self.gpu:  # inputs already on the device
             self.x_dev = self.clf.to_device(self.x)
@@ -125,7 +125,7 @@ class OrtTarget:
             return {}
         if self.bound is not None:
             out = self.bound.outputs[0]
-            x, inp = self.x_float, self.bound.inputs[contract.INPUT]
+            x, inp = self.x_float, self.bound.inputs[self.clf.input_name]
             return {"h2d": lambda: inp.update_inplace(x), "d2h": lambda: out.numpy()}
         out = self.clf.run_on_device(self.x_dev)
         return {"h2d": lambda: self.clf.to_device(self.x), "d2h": lambda: out.numpy()}
@@ -151,7 +151,7 @@ class TorchTarget:
         model, _ = load_model(checkpoint)
         self.model = model.to(device)
         created = time.perf_counter_ns()
-        self.x = torch.from_numpy(images[:batch].astype(np.float32) / 255).to(device)
+        self.x = torch.from_numpy(as_float(images[:batch])).to(device)
         self.graph: Any = None
         if cuda_graph:
             self._capture()
@@ -197,7 +197,7 @@ class StreamingTarget:
         config = dataclasses.replace(session, provider=provider, threads=threads)
         self.stream = StreamingClassifier(model, batch=1, config=config)
         created, m1 = time.perf_counter_ns(), rss_mb()
-        self.rows = images[0].astype(np.float32) / 255  # (28, 28)
+        self.rows = as_float(images[0])  # (28, 28); a model of own sequences: (T, F)
         self.stream.push(self.rows[0])
         first, m2 = time.perf_counter_ns(), rss_mb()
         self.stream.reset()
@@ -207,7 +207,7 @@ class StreamingTarget:
         ).timed(t0, created, first, (m0, m1, m2))  # fmt: skip
 
     def run(self) -> None:
-        if self.stream.steps == contract.N_STEPS:
+        if self.stream.steps == len(self.rows):
             self.stream.reset()
         self.stream.push(self.rows[self.stream.steps])
 
@@ -222,7 +222,7 @@ class LiteRtTarget:
         t0 = time.perf_counter_ns()
         self.run_batch = litert_logits(Path(model), threads=threads)
         created = time.perf_counter_ns()
-        self.x = images[:batch].astype(np.float32) / 255
+        self.x = as_float(images[:batch])
         self.run()
         first = time.perf_counter_ns()
         self.info = TargetInfo(
@@ -246,7 +246,7 @@ class UrlTarget:
         self.client = Client(parse_url(url, token))
         meta = self.client.metadata()  # refuses a model that is not an edge-lstm classifier
         created = time.perf_counter_ns()
-        self.body, self.headers = binary_request(images[:batch].astype(np.float32) / 255)
+        self.body, self.headers = binary_request(as_float(images[:batch]))
         self.run()
         first = time.perf_counter_ns()
         self.info = TargetInfo(

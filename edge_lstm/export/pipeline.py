@@ -160,8 +160,10 @@ def export(config: ExportConfig) -> list[Artifact]:
             tmp = stack.enter_context(atomic_path(dest))
             tmp.write_bytes(data)
             artifacts.append(_finish(variant, dest, tmp, functools.partial(_litert, data), ref))
-    if config.triton is not None:
-        artifacts += _triton(config)
+    if config.triton is not None:  # the step model checked on 64 test inputs (own data: random ones)
+        probe = (mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
+                 if sizes.image else np.random.default_rng(0).standard_normal((64, sizes.steps or 16, sizes.features)))  # fmt: skip
+        artifacts += _triton(config, sizes, probe.astype(np.float32))
     return artifacts
 
 
@@ -185,15 +187,14 @@ def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contra
     return sequences.for_model(Path(path), sizes, Path(config.checkpoint))
 
 
-def _triton(config: ExportConfig) -> list[Artifact]:
+def _triton(config: ExportConfig, sizes: contract.Sizes, probe: np.ndarray) -> list[Artifact]:
     """The repository from the verified classifier just written and a verified step model."""
-    from edge_lstm.export.triton import write_repository
+    from edge_lstm.export.triton import TritonConfig, write_repository
 
     with tempfile.TemporaryDirectory() as tmp:
         step = Path(tmp) / "step.onnx"
         export(dataclasses.replace(config, output=step, streaming=True, triton=None, int8=False, fp16=False, ort=False))
-        images = mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
-        folders = write_repository(Path(config.triton), Path(config.output), step, images)  # type: ignore[arg-type]
+        folders = write_repository(Path(config.triton), Path(config.output), step, probe, TritonConfig(sizes=sizes))  # type: ignore[arg-type]
     return [Artifact("triton", str(f), sum(p.stat().st_size for p in f.rglob("*") if p.is_file()), verified=config.verify)
             for f in folders]  # fmt: skip
 

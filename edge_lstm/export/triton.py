@@ -44,14 +44,15 @@ class TritonConfig:
     kind: str = "KIND_CPU"  # KIND_GPU for a GPU build of the onnxruntime backend
     stream_max_batch: int = 256
     stream_idle_us: int = 60_000_000
+    sizes: contract.Sizes = contract.MNIST  # the model's (own sequences: from its checkpoint)
 
 
 def classifier_config(c: TritonConfig) -> str:
     return f'''name: "{CLASSIFIER}"
 platform: "onnxruntime_onnx"
 max_batch_size: {c.max_batch_size}
-input [ {{ name: "images" data_type: TYPE_FP32 dims: [ {contract.N_STEPS}, {contract.N_INPUTS} ] }} ]
-output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {contract.N_CLASSES} ] }} ]
+input [ {_classifier_inputs(c.sizes)} ]
+output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {c.sizes.n_classes} ] }} ]
 dynamic_batching {{
   preferred_batch_size: [ {c.preferred_batch_size} ]
   max_queue_delay_microseconds: {c.max_queue_delay_us}
@@ -60,16 +61,27 @@ instance_group [ {{ count: {c.instances} kind: {c.kind} }} ]
 '''
 
 
+def _classifier_inputs(sizes: contract.Sizes) -> str:
+    """The input(s): (steps, features), -1 steps for any length, with lengths as one number per
+    sequence (Triton wants dims of at least one axis: [ 1 ] reshaped to the file's scalar per batch row)."""
+    x = f'{{ name: "{sizes.input_name}" data_type: TYPE_FP32 dims: [ {sizes.steps or -1}, {sizes.features} ] }}'
+    if sizes.steps is not None:
+        return x
+    return x + ',\n        { name: "lengths" data_type: TYPE_INT32 dims: [ 1 ] reshape: { shape: [ ] } }'
+
+
 def step_config(c: TritonConfig) -> str:
+    hidden = c.sizes.hidden
+
     def state(name: str) -> str:
-        return (f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {contract.N_HIDDEN} ]\n'
-                f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {contract.N_HIDDEN} ] zero_data: true }} }}')  # fmt: skip
+        return (f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {hidden} ]\n'
+                f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {hidden} ] zero_data: true }} }}')  # fmt: skip
 
     return f'''name: "{STEP}"
 platform: "onnxruntime_onnx"
 max_batch_size: {c.stream_max_batch}
-input [ {{ name: "row" data_type: TYPE_FP32 dims: [ {contract.N_INPUTS} ] }} ]
-output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {contract.N_CLASSES} ] }} ]
+input [ {{ name: "row" data_type: TYPE_FP32 dims: [ {c.sizes.features} ] }} ]
+output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {c.sizes.n_classes} ] }} ]
 sequence_batching {{
   max_sequence_idle_microseconds: {c.stream_idle_us}
   direct {{ }}
@@ -119,16 +131,16 @@ def _replace(names: Any, renamed: dict[str, str]) -> None:
 
 
 def check_step_parity(original: bytes, triton: bytes, images: np.ndarray) -> float:
-    """Feed both files the same rows for 28 steps; the largest logit difference (0 expected)."""
+    """Feed both files the same rows for every step of images (n, T, F); the largest logit difference (0 expected)."""
     import onnxruntime as ort
 
     a = ort.InferenceSession(original, providers=["CPUExecutionProvider"])
     b = ort.InferenceSession(triton, providers=["CPUExecutionProvider"])
-    n = len(images)
-    h3 = c3 = np.zeros((1, n, contract.N_HIDDEN), np.float32)
-    h2 = c2 = np.zeros((n, contract.N_HIDDEN), np.float32)
+    n, hidden = len(images), a.get_inputs()[1].shape[2]
+    h3 = c3 = np.zeros((1, n, hidden), np.float32)
+    h2 = c2 = np.zeros((n, hidden), np.float32)
     worst = 0.0
-    for t in range(contract.N_STEPS):
+    for t in range(images.shape[1]):
         row = np.ascontiguousarray(images[:, t], np.float32)
         la, h3, c3 = a.run(None, {"row": row, "h": h3, "c": c3})
         lb, h2, c2 = b.run(None, {"row": row, "h": h2, "c": c2})
@@ -191,7 +203,9 @@ def validate_model_dir(folder: Path, name: str | None = None) -> None:
             problems.append(f"{what} {tensor_name!r} is not in the model file")
             return
         elem = v.type.tensor_type.elem_type
-        if type_name(data_type) != "TYPE_" + {TensorProto.FLOAT: "FP32"}.get(elem, str(elem)):
+        if type_name(data_type) != "TYPE_" + {TensorProto.FLOAT: "FP32", TensorProto.INT32: "INT32"}.get(
+            elem, str(elem)
+        ):
             problems.append(
                 f"{what} {tensor_name!r}: {type_name(data_type)} in the config, element type {elem} in the file"
             )
@@ -205,8 +219,8 @@ def validate_model_dir(folder: Path, name: str | None = None) -> None:
         if list(dims) != file_dims:
             problems.append(f"{what} {tensor_name!r}: dims {list(dims)} in the config, {file_dims} in the file")
 
-    for t in cfg.input:
-        check(t.name, t.data_type, list(t.dims), "input")
+    for t in cfg.input:  # a reshaped input reaches the model in the reshape's shape
+        check(t.name, t.data_type, list(t.reshape.shape) if t.HasField("reshape") else list(t.dims), "input")
     for t in cfg.output:
         check(t.name, t.data_type, list(t.dims), "output")
     for s in cfg.sequence_batching.state:

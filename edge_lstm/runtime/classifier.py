@@ -58,6 +58,8 @@ class Classifier:
         self.device_id = int(self.config.provider_options.get("device_id", 0))
         self.fixed_batch = opened.fixed_batch  # a fixed-batch file takes exactly N images per run
         self.graph_runner, self.cuda_graph, self.cuda_graph_reason = graph_runner(opened, self.config)
+        if self.takes_lengths:  # sequences of any length: no fixed shapes to bind or capture
+            self.graph_runner, self.cuda_graph = None, False
 
     def node_placement(self) -> dict[str, dict[str, int]]:
         """provider -> {op_type: count} for this model and provider (runs it once, profiled)."""

@@ -73,6 +73,11 @@ def to_lengths(lengths: np.ndarray | None, x: np.ndarray) -> np.ndarray:
     return lengths.astype(np.int32)
 
 
+def as_float(x: np.ndarray) -> np.ndarray:
+    """A model's float32 input: uint8 pictures as pixel / 255, anything else (sequences) as it is."""
+    return x.astype(np.float32) / 255 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)

@@ -130,3 +130,17 @@ def format_text(info: dict[str, Any]) -> str:
         for prov, ops in info["placement"].items():
             lines.append(f"placement  {prov}: " + ", ".join(f"{op} x{n}" for op, n in ops.items()))
     return "\n".join(lines)
+
+
+def file_sizes(path: Path) -> contract.Sizes | None:
+    """The sizes a model file declares in its metadata (MNIST's without them); None if it cannot be
+    read here (the runner that opens it later says why, in one line)."""
+    import onnxruntime as ort
+
+    try:
+        so = ort.SessionOptions()
+        so.log_severity_level = 4
+        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return contract.sizes_from_metadata(dict(session.get_modelmeta().custom_metadata_map))
+    except Exception:  # onnxruntime's own error types, unreadable metadata
+        return None
