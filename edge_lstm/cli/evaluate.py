@@ -54,7 +54,7 @@ def eval_(
         if streaming or plot is not None or classes:
             raise fail("--on gives a model file's test-set accuracy and classes there; --streaming, --plot "
                        "and --classes run here, without --on")  # fmt: skip
-        return _eval_on(on, model or contract.DEFAULT_MODEL, provider, limit, as_json)
+        return _eval_on(on, model or contract.DEFAULT_MODEL, provider, limit, as_json, data)
     if streaming:
         curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit, data=data)
         what = "images" if data is None else "sequences"
@@ -81,13 +81,15 @@ def eval_(
         emit_json(report.to_dict())
 
 
-def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json: bool) -> None:
+def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json: bool, data: Path | None) -> None:
     from edge_lstm.devices.fleet import eval_on
 
-    r = eval_on(device, model, limit, provider=provider, progress=lambda m: typer.echo(m, err=True))
+    r = eval_on(device, model, limit, provider=provider, progress=lambda m: typer.echo(m, err=True), data=data)
     emulated = " (emulated)" if r["device_info"].get("emulated") else ""
     typer.echo(f"{r['device']}{emulated}, {r['device_info'].get('architecture')}: accuracy {100 * r['accuracy_there']:.2f}% "
-               f"on {r['n']} test images; here {100 * r['accuracy_here']:.2f}%")  # fmt: skip
-    typer.echo(f"same class as this machine for {r['same_class']} of {r['n']} images")
+               f"on {r['n']} test cases; here {100 * r['accuracy_here']:.2f}%")  # fmt: skip
+    typer.echo(
+        f"same class as this machine for {r['same_class']} of {r['n']} {'images' if data is None else 'sequences'}"
+    )
     if as_json:
         emit_json(r)

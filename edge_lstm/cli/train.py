@@ -37,7 +37,9 @@ def train(
             help="default: our recipe (>= 99% test accuracy); seed: the TensorFlow tutorial, exactly. [default: default]"
         ),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the training set.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Passes over the training set (--data: default, enough for 1,500 steps).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Images per training step.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="(Peak) learning rate.")] = None,
     seed: Annotated[
@@ -90,7 +92,7 @@ def train(
     hidden: Annotated[int | None, typer.Option(help="With --data: LSTM units. [default: 128]")] = None,
     noise: Annotated[
         float | None,
-        typer.Option(help="With --data: std of the noise added to standardised inputs while training. [default: 0.1]"),
+        typer.Option(help="With --data: std of the noise added to standardised inputs while training. [default: 0.3]"),
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")

@@ -76,11 +76,14 @@ def _place(remote: Remote, model: Path) -> str:
 
 
 def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
-            progress: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+            progress: Callable[[str], None] = print, data: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """The test set through `model` on the device (on `provider` there), its classes compared with this
-    machine's CPU."""
-    from edge_lstm.data import mnist
+    machine's CPU; a model of own sequences: the labelled sequences in `data`, copied there."""
+    from edge_lstm.data import mnist, sequences
     from edge_lstm.runtime import Classifier
+
+    here_clf = Classifier(model)
+    seqs = None if here_clf.sizes.image else sequences.for_model(data, here_clf.sizes, model, limit)
 
     device = resolve(name)
     remote = remote_for(device)
@@ -88,15 +91,21 @@ def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
     where = _place(remote, model)
     progress(f"{device.name}: eval ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
     args = ["eval", where, "--classes", "--provider", provider, *(["--limit", str(limit)] if limit else [])]
-    if device.kind != "local":
+    if seqs is not None and data is not None:
+        args += ["--data", remote.put_file(data) if device.kind != "local" else str(Path(data).resolve())]
+    elif device.kind != "local":
         args += ["--data-dir", remote.put_data()]
     there = remote.edge_lstm(args)
-    test = mnist.load_split(mnist.locate(None), "test")
-    here = Classifier(model).predict_labels(test.images[: there["n"]])
+    if seqs is None:
+        test = mnist.load_split(mnist.locate(None), "test")
+        here, labels = here_clf.predict_labels(test.images[: there["n"]]), test.labels[: there["n"]]
+    else:
+        lengths = seqs.lengths if here_clf.takes_lengths else None
+        here, labels = here_clf.predict_labels(seqs.x, lengths=lengths), seqs.labels
     theirs = np.asarray(there["classes"])
     agree = int((theirs == here).sum())
     return {
         "device": device.name, "device_info": info, "model": str(model), "n": there["n"],
-        "accuracy_there": there["accuracy"], "accuracy_here": float((here == test.labels[: there["n"]]).mean()),
+        "accuracy_there": there["accuracy"], "accuracy_here": float((here == labels).mean()),
         "same_class": agree, "differ": [int(i) for i in np.flatnonzero(theirs != here)][:20],
     }  # fmt: skip

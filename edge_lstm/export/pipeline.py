@@ -118,7 +118,7 @@ def export(config: ExportConfig) -> list[Artifact]:
 
     planned: list[tuple[str, onnx.ModelProto]] = [("fp32", fp32)]
     if config.int8:
-        planned.append(("int8", quantize_int8(fp32)))
+        planned.append(("int8", quantize_int8(fp32, per_channel=not sizes.image)))
     if config.fp16:
         planned.append(("fp16", convert_fp16(fp32)))
     if config.mobile:

@@ -202,6 +202,10 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
         name = request.query_params.get("model") or default_classifier
         if name not in served or served[name].kind != "classifier":
             raise protocol.ProtocolError(f"no classifier named {name!r} on this server", 404)
+        if not served[name].sizes.image:
+            raise protocol.ProtocolError(
+                f"model {name!r} classifies sequences, not pictures; send them to /v2/models/{name}/infer", 400
+            )
         filename = "the picture"
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             async with request.form(max_files=1, max_fields=1, max_part_size=config.max_body) as form:

@@ -45,8 +45,10 @@ class LSTMClassifier(nn.Module):
         (the state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
         x = self.fc_in(images)  # (B, 28, 28) -> (B, 28, 64)
         if lengths is not None:
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, (h, _) = self.lstm(packed)
+            # Padding comes after each sequence's real steps, so the state after its last real step is
+            # the same whatever follows: run the padded batch whole (7x faster here than a packed one)
+            out, _ = self.lstm(x)
+            return self.fc_out(out[torch.arange(len(x)), lengths.long() - 1])
         else:
             _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
         return self.fc_out(h[-1])  # (B, 10) logits

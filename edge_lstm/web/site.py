@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from edge_lstm import __version__, contract
+from edge_lstm.errors import ConfigError
 from edge_lstm.fileio import atomic_write_text, check_writable_dir
 from edge_lstm.web import ortweb
 
@@ -34,7 +35,9 @@ def build_site(config: SiteConfig) -> Path:
     """Write the folder; returns it. The model files are checked against the contract first."""
     from edge_lstm.runtime import Classifier, StreamingClassifier
 
-    Classifier(config.model)  # a missing file, or one the page cannot use, is refused here in one line
+    clf = Classifier(config.model)  # a missing file, or one the page cannot use, is refused here in one line
+    if not clf.sizes.image:
+        raise ConfigError(f"{config.model} classifies sequences, not drawings: the page is for image models")
     if config.step is not None:
         StreamingClassifier(config.step)
     ort_dir = ortweb.locate(config.ort_web)

@@ -76,10 +76,16 @@ def bad_npz(tmp_path: Path, **arrays: object) -> Path:
         (lambda p: bad_npz(p, x=np.zeros((4, 3, 2))), "needs `x`"),
         (lambda p: bad_npz(p, x=np.zeros((4, 3, 2)), y=np.array([0.5, 1, 2, 3])), "fractional"),
         (lambda p: write(p / "t.npz", "not a zip"), "not a readable .npz"),
-        (lambda p: write(p / "h.ts", TS_HEADER.replace("@dimensions 2", "@dimensions 3") + "1,2:3,4:up\n1:2:down\n"),
-         "@dimensions 3"),
-        (lambda p: write(p / "e.ts", TS_HEADER.replace("@equalLength false", "@equalLength true") + "1,2:3,4:up\n1:2:down\n"),
-         "@equalLength true"),
+        (
+            lambda p: write(p / "h.ts", TS_HEADER.replace("@dimensions 2", "@dimensions 3") + "1,2:3,4:up\n1:2:down\n"),
+            "@dimensions 3",
+        ),
+        (
+            lambda p: write(
+                p / "e.ts", TS_HEADER.replace("@equalLength false", "@equalLength true") + "1,2:3,4:up\n1:2:down\n"
+            ),
+            "@equalLength true",
+        ),
         (lambda p: write(p / "l.ts", TS_HEADER + "1,2:3,4:left\n"), "not among @classLabel"),
         (lambda p: write(p / "m.ts", TS_HEADER + "1,?,2:3,4,5:up\n"), "missing or infinite value inside"),
         (lambda p: write(p / "c.ts", TS_HEADER + "1,2,3:3,4:up\n"), "same number of values"),
@@ -115,7 +121,7 @@ def test_test_labels_the_training_set_lacks_are_refused(tmp_path: Path) -> None:
 def test_split_is_stratified_and_deterministic() -> None:
     data = sequences.load(SERIES / "BasicMotions_TRAIN.ts")
     a_train, a_test = sequences.split(data, 0.2, 1)
-    b_train, b_test = sequences.split(data, 0.2, 1)
+    _, b_test = sequences.split(data, 0.2, 1)
     assert np.array_equal(a_test.x, b_test.x) and len(a_train) + len(a_test) == 40
     assert sorted(np.bincount(a_test.labels).tolist()) == [2, 2, 2, 2]
 
@@ -132,5 +138,5 @@ def test_inputs_to_classify_from_csv_npy_npz(tmp_path: Path) -> None:
     np.save(tmp_path / "s.npy", np.zeros((2, 4, 3)))
     assert sequences.read_inputs(tmp_path / "s.npy")[0].shape == (2, 4, 3)
     write(tmp_path / "bad.csv", "1,2\n3,oops\n")
-    with pytest.raises(DataError, match="bad.csv:2"):
+    with pytest.raises(DataError, match=r"bad\.csv:2"):
         sequences.read_inputs(tmp_path / "bad.csv")

@@ -20,7 +20,7 @@ from edge_lstm.data import sequences
 from edge_lstm.runtime import Classifier, StreamingClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
-from serving import start_server  # noqa: E402
+from serving import start_server
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -44,7 +44,9 @@ def vowels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert "270 sequences of 7-26 steps x 12 features, 9 classes" in out
     result = json.loads(out.splitlines()[-1])
     # (int8 of this 4-epoch model is not within the int8 tolerance; bench/sequences.py measures int8)
-    cli("export", str(tmp / "model.onnx"), "--checkpoint", result["checkpoint"], "--fp16", "--triton", str(tmp / "repo"))
+    cli(
+        "export", str(tmp / "model.onnx"), "--checkpoint", result["checkpoint"], "--fp16", "--triton", str(tmp / "repo")
+    )
     cli("export", str(tmp / "step.onnx"), "--checkpoint", result["checkpoint"], "--streaming")
     return {"checkpoint": Path(result["checkpoint"]), "fp32": tmp / "model.onnx", "fp16": tmp / "model.fp16.onnx",
             "step": tmp / "step.onnx", "repo": tmp / "repo", "accuracy": result["test_accuracy"]}  # fmt: skip
@@ -192,5 +194,7 @@ def test_bad_training_options_are_one_line(args: list[str], says: str) -> None:
 def test_a_model_of_own_data_needs_its_test_data_and_refuses_image_variants(vowels: dict, tmp_path: Path) -> None:
     res = runner.invoke(app, ["eval", str(vowels["fp32"])])
     assert res.exit_code != 0 and "give its labelled test sequences with --data" in res.output
-    res = runner.invoke(app, ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(vowels["checkpoint"]), "--mobile"])
+    res = runner.invoke(
+        app, ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(vowels["checkpoint"]), "--mobile"]
+    )
     assert res.exit_code != 0 and "--mobile and --tflite are for image models" in res.output
