@@ -198,3 +198,10 @@ def test_a_model_of_own_data_needs_its_test_data_and_refuses_image_variants(vowe
         app, ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(vowels["checkpoint"]), "--mobile"]
     )
     assert res.exit_code != 0 and "--mobile and --tflite are for image models" in res.output
+
+
+def test_eval_on_a_device_takes_the_test_sequences_there(vowels: dict) -> None:
+    out = cli("eval", str(vowels["fp32"]), "--data", str(JV_TEST), "--on", "local", "--json")
+    report = json.loads(out.splitlines()[-1])
+    assert report["n"] == 370 and report["same_class"] == 370
+    assert report["accuracy_there"] == report["accuracy_here"] == pytest.approx(vowels["accuracy"])
