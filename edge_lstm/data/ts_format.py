@@ -5,7 +5,7 @@ pandas (hundreds of MB that an edge device running `eval` should not need), whil
 header and one line a case; this reader is numpy only, streams the file, and checks the header
 against the data (aeon's reader trusts `@dimensions` and `@seriesLength`).
 
-Header keys (case-insensitive): `@problemName`, `@timeStamps`, `@missing`, `@univariate`,
+Lines starting with `#` or `%` are comments. Header keys (case-insensitive): `@problemName`, `@timeStamps`, `@missing`, `@univariate`,
 `@dimensions N`, `@equalLength true|false`, `@seriesLength L`, `@classLabel true L1 L2 ...`,
 `@targetLabel true` (regression: refused), then `@data`. A case is its channels separated by `:`,
 values by `,`, the class label last; `?` is a missing value. Trailing `?`s of a channel are taken as
@@ -53,7 +53,7 @@ def read_ts(path: Path) -> TsFile:
         try:
             for number, raw in enumerate(f, 1):
                 line = raw.strip()
-                if not line or line.startswith("#"):
+                if not line or line.startswith(("#", "%")):  # aeon's files use both for comments
                     continue
                 if not in_data:
                     if not line.startswith("@"):
@@ -85,6 +85,8 @@ def read_ts(path: Path) -> TsFile:
 
 
 def _check_header(header: dict[str, str], path: Path) -> None:
+    if "timestamps" in header and _flag(header["timestamps"], "timeStamps", path):
+        raise DataError(f"{path}: values with time stamps (@timeStamps true) are not read; write the values alone")
     if "targetlabel" in header and _flag(header["targetlabel"].split()[0], "targetLabel", path):
         raise DataError(f"{path}: a regression set (@targetLabel true); edge-lstm trains classifiers")
     labels = header.get("classlabel", "").split()

@@ -19,7 +19,7 @@ from torch import nn
 @dataclass(frozen=True)
 class ModelConfig:
     n_inputs: int = 28  # pixels per row = features per time step
-    n_steps: int = 28  # rows = time steps
+    n_steps: int = 28  # rows = time steps; 0: sequences of any length (`train --data` with unequal lengths)
     n_in_units: int = 64  # width of the input projection in front of the LSTM
     n_hidden: int = 128  # LSTM units
     n_classes: int = 10

@@ -14,6 +14,7 @@ from edge_lstm.errors import DataError
 SERIES = Path(__file__).resolve().parents[2] / "data" / "series"
 
 TS_HEADER = """# a comment
+% another (aeon's files have both)
 @problemName Tiny
 @timeStamps false
 @missing false
@@ -91,6 +92,10 @@ def bad_npz(tmp_path: Path, **arrays: object) -> Path:
         (lambda p: write(p / "c.ts", TS_HEADER + "1,2,3:3,4:up\n"), "same number of values"),
         (lambda p: write(p / "r.ts", "@problemName r\n@targetLabel true\n@data\n1,2:0.5\n"), "regression"),
         (lambda p: write(p / "n.ts", "just text\n"), "expected a @header"),
+        (
+            lambda p: write(p / "s.ts", "@problemName s\n@timeStamps true\n@classLabel true 1 2\n@data\n(1,2):1\n"),
+            "time stamps",
+        ),
         (lambda p: p / "missing.ts", "not found"),
     ],
 )
@@ -127,7 +132,7 @@ def test_split_is_stratified_and_deterministic() -> None:
 
 
 def test_read_ts_names_the_line_of_a_bad_value(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"t.ts:11: channel 2 has a value that is not a number"):
+    with pytest.raises(DataError, match=r"t\.ts:12: channel 2 has a value that is not a number"):
         read_ts(write(tmp_path / "t.ts", TS_HEADER + "1,2:3,4:up\n1,2:x,4:down\n"))
 
 

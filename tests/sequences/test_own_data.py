@@ -205,3 +205,20 @@ def test_eval_on_a_device_takes_the_test_sequences_there(vowels: dict) -> None:
     report = json.loads(out.splitlines()[-1])
     assert report["n"] == 370 and report["same_class"] == 370
     assert report["accuracy_there"] == report["accuracy_here"] == pytest.approx(vowels["accuracy"])
+
+
+def test_the_same_seed_gives_the_same_weights() -> None:
+    from edge_lstm.training.sequences import SequenceTrainConfig, fit
+
+    data = sequences.load(JV_TRAIN)
+    config = SequenceTrainConfig(epochs=2, hidden=16, seed=5)
+    a, b = fit(config, data, True), fit(config, data, True)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch_equal(x, y), name
+    assert a.config.n_steps == 0 and a.config.n_inputs == 12
+
+
+def torch_equal(x: object, y: object) -> bool:
+    import torch
+
+    return bool(torch.equal(x, y))  # type: ignore[arg-type]
