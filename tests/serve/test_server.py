@@ -155,10 +155,11 @@ BAD = {
     "no inputs": (b'{"inputs": []}', {}, 400, "non-empty 'inputs'"),
     "wrong shape": (_json_infer([0.0] * 28, [1, 28]), {}, 400, "(B, 28, 28)"),
     "too few values": (_json_infer([0.0], [1, 28, 28]), {}, 400, "784 expected"),
-    "wrong dtype": (_json_infer(ZEROS, [1, 28, 28], "INT64"), {}, 400, "datatype 'INT64'"),
+    "wrong dtype": (_json_infer(ZEROS, [1, 28, 28], "INT64"), {}, 400, "pixels, got int64"),
+    "unsupported datatype": (_json_infer(ZEROS, [1, 28, 28], "BOOL"), {}, 400, "datatype 'BOOL'"),
     "NaN": (_json_infer([float("nan"), *ZEROS[1:]], [1, 28, 28]), {}, 400, "NaN"),
     "out of range": (_json_infer([2.0, *ZEROS[1:]], [1, 28, 28]), {}, 400, "[0, 1]"),
-    "wrong input name": (_json_infer(ZEROS, [1, 28, 28], name="pixels"), {}, 400, "takes one input, 'images'"),
+    "wrong input name": (_json_infer(ZEROS, [1, 28, 28], name="pixels"), {}, 400, "takes the input 'images'"),
     "binary size": (
         BINARY_HEAD + b"\0" * 8,
         {"Inference-Header-Content-Length": str(len(BINARY_HEAD))},
