@@ -50,11 +50,12 @@ def parse_url(url: str, token: str | None = None) -> Endpoint:
     return Endpoint(url, parts.hostname, parts.port or 80, segments[2], token or os.environ.get("EDGE_LSTM_TOKEN"))
 
 
-def binary_request(images: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    """(B, 28, 28) float32 -> the body and headers of one inference request with binary tensors."""
+def binary_request(images: np.ndarray, name: str = "images") -> tuple[bytes, dict[str, str]]:
+    """(B, 28, 28) float32 (a sequence model's input `name`: (B, T, F)) -> the body and headers of
+    one inference request with binary tensors."""
     x = np.ascontiguousarray(images, dtype="<f4")
     head = json.dumps({
-        "inputs": [{"name": "images", "shape": list(x.shape), "datatype": "FP32",
+        "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
                     "parameters": {"binary_data_size": x.nbytes}}],
         "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
     }).encode()  # fmt: skip
@@ -90,7 +91,8 @@ class Client:
             raise ProviderError(f"{self.endpoint.url}: cannot reach the server ({e.strerror or e})") from None
 
     def metadata(self) -> dict[str, Any]:
-        """The model's metadata, checked: a classifier taking images (B, 28, 28) and giving logits."""
+        """The model's metadata, checked: a classifier taking images (B, 28, 28), or sequences (B, T, F)
+        (a model of own data; T -1 where it takes any length, then with `lengths`), giving logits."""
         status, body = self.get(f"/v2/models/{self.endpoint.model}")
         if status != 200:
             raise ProviderError(
@@ -98,9 +100,10 @@ class Client:
             )
         meta: dict[str, Any] = json.loads(body)
         inputs = {i["name"]: i.get("shape") for i in meta.get("inputs", [])}
-        if list(inputs) != ["images"] or (inputs["images"] or [None])[1:] != [28, 28]:
+        sequences = list(inputs) in (["sequences"], ["sequences", "lengths"]) and len(inputs["sequences"] or []) == 3
+        if not sequences and (list(inputs) != ["images"] or (inputs["images"] or [None])[1:] != [28, 28]):
             raise ProviderError(
-                f"{self.endpoint.url}: not an edge-lstm classifier (inputs {inputs}); bench takes images (B, 28, 28)"
+                f"{self.endpoint.url}: not an edge-lstm classifier (inputs {inputs}); bench takes images (B, 28, 28) or sequences (B, T, F)"
             )
         return meta
 

@@ -86,6 +86,12 @@ def _bulk(model: Path, inputs: list[str], address: str, out: Path | None, actors
           normalize: bool, provider: str, as_json: bool) -> None:  # fmt: skip
     if out is None:
         raise fail("--ray writes its results to a file: give --out results.csv (or .parquet)")
+    from edge_lstm.runtime.model_info import file_sizes
+
+    sizes = file_sizes(model)
+    if sizes is not None and not sizes.image:
+        raise fail(f"{model} classifies sequences: --ray classifies pictures and arrays of images; predict "
+                   "sequence files without --ray")  # fmt: skip
     from edge_lstm.cluster.ray_data import BulkConfig, run
     from edge_lstm.fileio import check_writable_dir
 

@@ -158,6 +158,16 @@ def test_serve_answers_as_the_runner_over_http_grpc_and_streams(vowels: dict) ->
                     answer = http.infer("edge_lstm_step", [row], sequence_id=sid, sequence_start=t == 0)
                     if sid == 11 and t == n - 1:
                         np.testing.assert_allclose(answer.as_numpy("logits")[0], local[3], atol=1e-5)
+        url = f"{s.url}/v2/models/edge_lstm"  # bench drives the server with sequences of its sizes
+        assert "edge_lstm" in cli(
+            "bench", url, "--batch", "1", "--min-count", "20", "--min-time", "0.1", "--rounds", "1"
+        )
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as picture:  # the pictures route is for image models
+            urllib.request.urlopen(urllib.request.Request(f"{s.url}/predict", data=b"\x89PNG", method="POST"))
+        assert picture.value.code == 400 and b"classifies sequences" in picture.value.read()
         wrong = thttp.InferInput("sequences", [1, 5, 7], "FP32")  # 7 features, the model takes 12
         wrong.set_data_from_numpy(np.zeros((1, 5, 7), np.float32))
         with pytest.raises(InferenceServerException, match=r"\(T, 12\)"):
