@@ -173,7 +173,11 @@ def _train_sequences(data: Path, test_data: Path | None, out: Path, as_json: boo
     typer.echo(f"{data}: {len(train_set)} sequences of {shape} steps x {train_set.features} features, "
                f"{len(train_set.classes)} classes ({', '.join(train_set.classes[:8])}"
                f"{', ...' if len(train_set.classes) > 8 else ''}); testing on {len(test_set)}")  # fmt: skip
-    result = train_sequences(config, train_set, test_set, out)
+
+    def progress(epoch: int, epochs: int, loss: float) -> None:
+        typer.echo(f"epoch {epoch:4d}/{epochs}  loss {loss:.4f}")
+
+    result = train_sequences(config, train_set, test_set, out, progress)
     typer.echo(f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs in "
                f"{result.train_seconds:.1f} s; checkpoint {result.checkpoint}")  # fmt: skip
     if as_json:

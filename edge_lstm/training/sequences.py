@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from edge_lstm.training.model import LSTMClassifier, ModelConfig, init_lstm_
 
 FINAL = "model.pt"
 MIN_STEPS = 1500
+# ... unless that would run the LSTM over more than this many time steps in all: ACSF1's 100
+# sequences of 1,460 steps took 10 s a pass here, and 1,500 steps would be 375 passes (an hour);
+# the sets of bench/sequences.py all stay below it (ArrowHead, the largest, 6.8 million)
+STEP_BUDGET = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,12 @@ def _batches(n: int, size: int, gen: torch.Generator) -> list[torch.Tensor]:
     return [order[i : i + size] for i in range(0, n, size)]
 
 
-def fit(config: SequenceTrainConfig, data: SequenceSet, any_length: bool) -> LSTMClassifier:
+Progress = Callable[[int, int, float], None]  # (epoch, epochs, that epoch's mean training loss)
+
+
+def fit(
+    config: SequenceTrainConfig, data: SequenceSet, any_length: bool, progress: Progress | None = None
+) -> LSTMClassifier:
     """A trained model whose input layer takes raw (unstandardised) features; any_length: it is
     built for sequences of any length (a dynamic time axis), else for data's one length."""
     config.validate()
@@ -107,13 +117,16 @@ def fit(config: SequenceTrainConfig, data: SequenceSet, any_length: bool) -> LST
     model = LSTMClassifier(model_config)
     init_lstm_(model)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    epochs = epochs_for(config, len(data))
+    epochs = epochs_for(config, data)
     steps = epochs * math.ceil(len(data) / config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps, pct_start=0.1)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    for _ in range(epochs):
-        for idx in _batches(len(data), config.batch_size, gen):
+    every = max(1, epochs // 10)
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        batches = _batches(len(data), config.batch_size, gen)
+        for idx in batches:
             xb = x[idx]
             if config.noise:
                 xb = xb + config.noise * torch.randn(xb.shape, generator=gen) * mask[idx]
@@ -124,13 +137,21 @@ def fit(config: SequenceTrainConfig, data: SequenceSet, any_length: bool) -> LST
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
             sched.step()
+            total += float(loss.detach())
+        if progress is not None and (epoch % every == 0 or epoch in (1, epochs)):
+            progress(epoch, epochs, total / len(batches))
     model.eval()
     fold_standardisation_(model, mean, std)
     return model
 
 
-def epochs_for(config: SequenceTrainConfig, n: int) -> int:
-    return config.epochs or max(1, math.ceil(MIN_STEPS / math.ceil(n / config.batch_size)))
+def epochs_for(config: SequenceTrainConfig, data: SequenceSet) -> int:
+    """--epochs, else enough passes for MIN_STEPS optimizer steps within STEP_BUDGET time steps."""
+    if config.epochs:
+        return config.epochs
+    by_steps = math.ceil(MIN_STEPS / math.ceil(len(data) / config.batch_size))
+    by_budget = int(STEP_BUDGET // max(1, int(data.lengths.sum())))
+    return max(1, min(by_steps, by_budget))
 
 
 def fold_standardisation_(model: LSTMClassifier, mean: np.ndarray, std: np.ndarray) -> None:
@@ -154,7 +175,11 @@ def predict(model: LSTMClassifier, data: SequenceSet, batch: int = 512) -> np.nd
 
 
 def train_sequences(
-    config: SequenceTrainConfig, train_set: SequenceSet, test_set: SequenceSet, run_dir: Path
+    config: SequenceTrainConfig,
+    train_set: SequenceSet,
+    test_set: SequenceSet,
+    run_dir: Path,
+    progress: Progress | None = None,
 ) -> SequenceTrainResult:
     """Train on train_set, score on test_set, write run_dir/model.pt (with the data's contract)."""
     config.validate()
@@ -171,7 +196,7 @@ def train_sequences(
         torch.set_num_threads(config.threads)
     try:
         start = time.perf_counter()
-        model = fit(config, train_set, any_length)
+        model = fit(config, train_set, any_length, progress)
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
@@ -186,8 +211,6 @@ def train_sequences(
                  "n_test": len(test_set), "features": train_set.features,
                  "lengths": [int(train_set.lengths.min()), int(train_set.lengths.max())]},
         "metrics": {"test_accuracy": accuracy, "n_test": len(test_set), "train_seconds": seconds,
-                    "epochs": epochs_for(config, len(train_set))},
+                    "epochs": epochs_for(config, train_set)},
     })  # fmt: skip
-    return SequenceTrainResult(
-        accuracy, seconds, epochs_for(config, len(train_set)), path, len(train_set), len(test_set)
-    )
+    return SequenceTrainResult(accuracy, seconds, epochs_for(config, train_set), path, len(train_set), len(test_set))

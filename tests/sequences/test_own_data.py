@@ -41,7 +41,7 @@ def vowels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("vowels")
     out = cli("train", "--data", str(JV_TRAIN), "--test-data", str(JV_TEST), "--epochs", "4", "--hidden", "24",
               "--out", str(tmp / "run"), "--json")  # fmt: skip
-    assert "270 sequences of 7-26 steps x 12 features, 9 classes" in out
+    assert "270 sequences of 7-26 steps x 12 features, 9 classes" in out and "epoch    1/4  loss" in out
     result = json.loads(out.splitlines()[-1])
     # (int8 of this 4-epoch model is not within the int8 tolerance; bench/sequences.py measures int8)
     cli(
@@ -232,3 +232,16 @@ def torch_equal(x: object, y: object) -> bool:
     import torch
 
     return bool(torch.equal(x, y))  # type: ignore[arg-type]
+
+
+def test_training_length_follows_the_data() -> None:
+    from edge_lstm.data.sequences import SequenceSet
+    from edge_lstm.training.sequences import MIN_STEPS, STEP_BUDGET, SequenceTrainConfig, epochs_for
+
+    def of(n: int, steps: int) -> SequenceSet:
+        return SequenceSet(np.zeros((n, steps, 1), np.float32), np.full(n, steps), np.arange(n) % 2, ("a", "b"), "x")
+
+    config = SequenceTrainConfig()
+    assert epochs_for(config, of(40, 100)) == MIN_STEPS // 2  # 2 batches a pass: 1,500 steps
+    assert epochs_for(config, of(100, 1460)) == STEP_BUDGET // (100 * 1460)  # long: the time-step budget
+    assert epochs_for(SequenceTrainConfig(epochs=3), of(100, 1460)) == 3
