@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 from PIL import Image
+
+
+def ctrl_c_reaches_python() -> None:
+    """Popen's preexec_fn for the Ctrl-C tests: SIGINT back to its default in the child. A pytest
+    started with `&` from a script (or under nohup) runs with SIGINT ignored, the child inherits
+    that, and Python then never turns SIGINT into KeyboardInterrupt: the tests would fail there
+    although a terminal's Ctrl-C works (found running README's test command in the background)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def hand_drawn(digit: np.ndarray, size: int = 120, at: tuple[int, int] = (10, 45)) -> np.ndarray:

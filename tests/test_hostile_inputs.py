@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from helpers import ctrl_c_reaches_python
 from onnx import TensorProto, helper
 from PIL import Image
 from typer.testing import CliRunner
@@ -240,7 +241,9 @@ def test_bench_concurrency_is_bounded(exported: dict[str, Path], tmp_path: Path)
 def test_ctrl_c_stops_every_bench_worker_at_once(exported: dict[str, Path]) -> None:
     cmd = [sys.executable, "-m", "edge_lstm", "bench", str(exported["fp32"]), "--scenario", "single-stream",
            "--concurrency", "64", "--min-time", "120", "--warmup-time", "0"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, preexec_fn=ctrl_c_reaches_python
+    )
     time.sleep(6)  # import, session, data: then the 64 workers are running
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)

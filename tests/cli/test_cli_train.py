@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ctrl_c_reaches_python
 from typer.testing import CliRunner
 
 from edge_lstm.cli import app
@@ -148,7 +149,9 @@ def test_real_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
         "--out",
         str(run),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_python
+    )
     deadline = time.time() + 120
     while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
