@@ -1,6 +1,7 @@
 """Own sequence data end to end, against what a time-series practitioner would use instead, in ONE run.
 
     python bench/sequences.py [--seeds 1,2,3]   # -> bench/results/sequences.json (~8 min here; needs aeon)
+    python bench/sequences.py --noise-sweep     # -> bench/results/sequences_noise.json (~5 min)
 
 For BasicMotions (6 smartwatch channels, 100 steps, 4 activities) and JapaneseVowels (12 LPC
 coefficients, 7-29 steps, 9 speakers), both in data/series/ (UEA/UCR .ts files, from aeon's wheel):
@@ -138,12 +139,42 @@ def other_set(name: str, tmp: Path) -> dict[str, Any]:
             "shape": [len(tr), int(tr.lengths.min()), int(tr.lengths.max()), tr.features], "n_test": len(te)}  # fmt: skip
 
 
+NOISES = (0.1, 0.3, 0.5, 1.0)
+
+
+def noise_sweep(seeds: list[int], out: Path) -> None:
+    """`--noise-sweep`: `train --data --noise X --seed S` on both sets; the test accuracy of each."""
+    report: dict[str, Any] = {"command": "python bench/sequences.py --noise-sweep", "sets": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in SETS:
+            train, test = ROOT / f"data/series/{name}_TRAIN.ts", ROOT / f"data/series/{name}_TEST.ts"
+            report["sets"][name] = {
+                str(noise): [
+                    last_json(cli("train", "--data", str(train), "--test-data", str(test), "--noise", str(noise),
+                                  "--seed", str(seed), "--out", str(Path(tmp) / "run"), "--json"))["test_accuracy"]
+                    for seed in seeds
+                ]
+                for noise in NOISES
+            }  # fmt: skip
+            print(name, report["sets"][name], flush=True)
+    report["environment"] = describe()
+    with atomic_path(out) as tmp_out:
+        tmp_out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"-> {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/sequences.json")
+    parser.add_argument(
+        "--noise-sweep", action="store_true", help="only the noise sweep (results/sequences_noise.json)"
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.noise_sweep:
+        return noise_sweep(seeds, args.out or ROOT / "bench/results/sequences_noise.json")
+    args.out = args.out or ROOT / "bench/results/sequences.json"
     report: dict[str, Any] = {"command": "python bench/sequences.py --seeds " + args.seeds, "sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in SETS:

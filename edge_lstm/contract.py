@@ -56,6 +56,44 @@ META_CHECKPOINT_SHA = "edge_lstm.checkpoint_sha256"
 META_FUSED = "edge_lstm.input_layer_fused"
 META_SIZES = "edge_lstm.sizes"  # JSON of Sizes, in files of models trained on a user's own sequences
 
+
+@dataclass(frozen=True)
+class Sizes:
+    """What a model's files are sized by: from the data at training, into the checkpoint and the
+    files' metadata, read back by every command."""
+
+    steps: int | None  # time steps of every sequence; None: any length (a `time` axis, a `lengths` input)
+    features: int  # values per time step
+    hidden: int  # LSTM units
+    classes: tuple[str, ...]  # class names, in the order of the logits
+    image: bool = False  # MNIST-style pictures (pixel / 255): pictures, the page and the writing set apply
+
+    @property
+    def input_name(self) -> str:
+        return "images" if self.image else "sequences"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def to_json(self) -> str:
+        return json.dumps({"steps": self.steps, "features": self.features, "hidden": self.hidden,
+                           "classes": list(self.classes), "image": self.image})  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> Sizes:
+        d = json.loads(text)
+        steps = d["steps"]
+        sizes = cls(None if steps is None else int(steps), int(d["features"]), int(d["hidden"]),
+                    tuple(str(c) for c in d["classes"]), bool(d.get("image", False)))  # fmt: skip
+        if sizes.features < 1 or sizes.hidden < 1 or sizes.n_classes < 2 or (steps is not None and steps < 1):
+            raise ValueError("impossible sizes")
+        return sizes
+
+
+MNIST = Sizes(steps=N_STEPS, features=N_INPUTS, hidden=N_HIDDEN, classes=tuple(CLASS_LABELS), image=True)
+
+
 Dim = int | str | None  # a fixed size, a symbolic name, or unknown (as a file declares it)
 
 
@@ -81,12 +119,7 @@ class ModelSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     layout: str  # for people, and the META_LAYOUT metadata
-    sizes: Sizes | None = None  # None: MNIST's
-
-    @property
-    def dims(self) -> Sizes:
-        """The sizes this contract was built from (MNIST's for the constants below)."""
-        return self.sizes or MNIST
+    sizes: Sizes = MNIST  # what it was built from
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -150,43 +183,6 @@ def _show(dims: Sequence[Dim], batch: int | str | None = None) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shown) + ")"
 
 
-@dataclass(frozen=True)
-class Sizes:
-    """What a model's files are sized by: from the data at training, into the checkpoint and the
-    files' metadata, read back by every command."""
-
-    steps: int | None  # time steps of every sequence; None: any length (a `time` axis, a `lengths` input)
-    features: int  # values per time step
-    hidden: int  # LSTM units
-    classes: tuple[str, ...]  # class names, in the order of the logits
-    image: bool = False  # MNIST-style pictures (pixel / 255): pictures, the page and the writing set apply
-
-    @property
-    def input_name(self) -> str:
-        return "images" if self.image else "sequences"
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    def to_json(self) -> str:
-        return json.dumps({"steps": self.steps, "features": self.features, "hidden": self.hidden,
-                           "classes": list(self.classes), "image": self.image})  # fmt: skip
-
-    @classmethod
-    def from_json(cls, text: str) -> Sizes:
-        d = json.loads(text)
-        steps = d["steps"]
-        sizes = cls(None if steps is None else int(steps), int(d["features"]), int(d["hidden"]),
-                    tuple(str(c) for c in d["classes"]), bool(d.get("image", False)))  # fmt: skip
-        if sizes.features < 1 or sizes.hidden < 1 or sizes.n_classes < 2 or (steps is not None and steps < 1):
-            raise ValueError("impossible sizes")
-        return sizes
-
-
-MNIST = Sizes(steps=N_STEPS, features=N_INPUTS, hidden=N_HIDDEN, classes=tuple(CLASS_LABELS), image=True)
-
-
 def classifier_spec(sizes: Sizes) -> ModelSpec:
     steps: int | str = TIME if sizes.steps is None else sizes.steps
     inputs = [TensorSpec(sizes.input_name, (BATCH, steps, sizes.features))]
@@ -200,7 +196,7 @@ def classifier_spec(sizes: Sizes) -> ModelSpec:
         inputs=tuple(inputs),
         outputs=(TensorSpec("logits", (BATCH, sizes.n_classes)),),
         layout=f"({BATCH}, {steps}, {sizes.features}): {what}",
-        sizes=None if sizes == MNIST else sizes,
+        sizes=sizes,
     )
 
 
@@ -215,7 +211,7 @@ def step_spec(sizes: Sizes) -> ModelSpec:
             TensorSpec("c_out", (1, BATCH, h)),
         ),
         layout=f"row ({BATCH}, {f}); h, c (1, {BATCH}, {h})",
-        sizes=None if sizes == MNIST else sizes,
+        sizes=sizes,
     )
 
 
@@ -266,12 +262,12 @@ def declared_in_graph(graph: Any) -> tuple[list[Declared], list[Declared]]:
     return [one(v) for v in graph.input if v.name not in inits], [one(v) for v in graph.output]
 
 
-def spec_for(input_names: Sequence[str]) -> ModelSpec | None:
-    """The contract whose inputs these are (None: neither), at MNIST's sizes: use its kind."""
+def kind_for(input_names: Sequence[str]) -> str | None:
+    """The kind of model ("classifier" or "streaming-step") whose inputs these are (None: neither)."""
     names = tuple(input_names)
-    if names in (("sequences",), ("sequences", "lengths")):
-        return CLASSIFIER
-    return next((s for s in SPECS.values() if names == s.input_names), None)
+    if names in (CLASSIFIER.input_names, ("sequences",), ("sequences", "lengths")):
+        return CLASSIFIER.kind
+    return STEP.kind if names == STEP.input_names else None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,14 @@ from edge_lstm.bench.profile import peak_rss_mb
 from edge_lstm.bench.results import ResultRow, add_ratios, best_per_scenario, result_row
 from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import METHOD
-from edge_lstm.bench.targets import LiteRtTarget, OrtTarget, StreamingTarget, TorchTarget, UrlTarget
+from edge_lstm.bench.targets import (
+    LiteRtTarget,
+    OrtTarget,
+    StreamingTarget,
+    TorchTarget,
+    UrlTarget,
+    synthetic_sequences,
+)
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
 from edge_lstm.errors import ConfigError
@@ -126,24 +133,19 @@ def _profile(
                                             streaming=isinstance(t, StreamingTarget))  # fmt: skip
 
 
-SYNTHETIC_STEPS = 32  # the length of the synthetic sequences a model of any length is timed on
-
-
 def bench_inputs(cfg: BenchSettings) -> np.ndarray:
-    """MNIST's test images (uint8) for MNIST models; for models of own sequences, synthetic ones of
-    their sizes (standard normal: the models take raw values; timing does not depend on them),
-    SYNTHETIC_STEPS long where a model takes any length."""
+    """MNIST's test images (uint8) for MNIST models; synthetic sequences of their sizes for models
+    of own data."""
     from edge_lstm.runtime.model_info import file_sizes
 
-    found = {file_sizes(Path(m)) for m in (*cfg.models, *([cfg.streaming_model] if cfg.streaming_model else []))}
-    own = [s for s in found if s is not None and not s.image]
+    paths = (*cfg.models, *([cfg.streaming_model] if cfg.streaming_model else []))
+    found = {s for s in (file_sizes(Path(m)) for m in paths) if s is not None}  # unreadable: the runner says why
+    own = [s for s in found if not s.image]
     if not own:
         return mnist.load_split(mnist.locate(cfg.data_dir), "test").images
     if len(found) > 1:
         raise ConfigError("these models take inputs of different sizes; bench them in separate runs")
-    sizes = own[0]
-    rng = np.random.default_rng(0)
-    return rng.standard_normal((1024, sizes.steps or SYNTHETIC_STEPS, sizes.features)).astype(np.float32)
+    return synthetic_sequences(1024, own[0].steps, own[0].features)
 
 
 def run_bench(

@@ -234,6 +234,16 @@ class LiteRtTarget:
         self.run_batch(self.x)
 
 
+SYNTHETIC_STEPS = 32  # the length of the synthetic sequences a model of any length is timed on
+
+
+def synthetic_sequences(n: int, steps: int | None, features: int) -> np.ndarray:
+    """Standard normal sequences (models of own data take raw values; timing does not depend on
+    them), SYNTHETIC_STEPS long where the model takes any length (steps None or -1)."""
+    length = steps if steps is not None and steps > 0 else SYNTHETIC_STEPS
+    return np.random.default_rng(0).standard_normal((n, length, features)).astype(np.float32)
+
+
 class UrlTarget:
     """A model behind the Open Inference Protocol (edge-lstm serve, Triton, KServe): one request =
     one batch sent over a persistent connection, binary tensors, as tritonclient sends them. The
@@ -249,8 +259,7 @@ class UrlTarget:
         first_input = meta["inputs"][0]
         if first_input["name"] == "sequences":  # a model of own data: synthetic sequences of its sizes
             steps, features = (int(d) for d in first_input["shape"][1:])
-            x = np.random.default_rng(0).standard_normal((batch, steps if steps > 0 else 32, features))
-            self.body, self.headers = binary_request(x.astype(np.float32), "sequences")
+            self.body, self.headers = binary_request(synthetic_sequences(batch, steps, features), "sequences")
         else:
             self.body, self.headers = binary_request(as_float(images[:batch]))
         self.run()

@@ -91,8 +91,9 @@ def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
     where = _place(remote, model)
     progress(f"{device.name}: eval ({'emulated ' if info.get('emulated') else ''}{info.get('architecture')})")
     args = ["eval", where, "--classes", "--provider", provider, *(["--limit", str(limit)] if limit else [])]
-    if seqs is not None and data is not None:
-        args += ["--data", remote.put_file(data) if device.kind != "local" else str(Path(data).resolve())]
+    if seqs is not None:  # the test sequences' file, copied there
+        source = Path(seqs.source)
+        args += ["--data", remote.put_file(source) if device.kind != "local" else str(source.resolve())]
     elif device.kind != "local":
         args += ["--data-dir", remote.put_data()]
     there = remote.edge_lstm(args)
@@ -100,8 +101,7 @@ def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
         test = mnist.load_split(mnist.locate(None), "test")
         here, labels = here_clf.predict_labels(test.images[: there["n"]]), test.labels[: there["n"]]
     else:
-        lengths = seqs.lengths if here_clf.takes_lengths else None
-        here, labels = here_clf.predict_labels(seqs.x, lengths=lengths), seqs.labels
+        here, labels = here_clf.predict_labels(seqs.x, lengths=seqs.lengths), seqs.labels
     theirs = np.asarray(there["classes"])
     agree = int((theirs == here).sum())
     return {

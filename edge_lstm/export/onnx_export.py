@@ -45,7 +45,7 @@ def to_onnx(model: LSTMClassifier, spec: contract.ModelSpec, fuse: bool, opset: 
     import onnxscript
 
     streaming = spec.kind == contract.STEP.kind
-    sizes = spec.dims
+    sizes = spec.sizes
     module = (Step(model, fuse) if streaming else FullSequence(model, fuse)).eval()
     # min=2: torch 2.9's LSTM decomposition guards `batch != 1` and export refuses an axis that
     # includes 1; the ONNX graph has no such guard (verification runs batch 1). Example batch 4,

@@ -32,7 +32,7 @@ from edge_lstm.export.onnx_export import to_onnx
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
 from edge_lstm.export.verify import Engine, Reference, compare, ort_logits, reference
 from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
-from edge_lstm.training.checkpoint import load_model
+from edge_lstm.training.checkpoint import load_model, recorded_test_data
 from edge_lstm.training.checkpoint import sizes as checkpoint_sizes
 
 
@@ -177,11 +177,10 @@ def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contra
     """The sequences a model of own data is verified on: --data, else the test file it was trained with."""
     if sizes.image:
         return None
-    recorded = payload.get("data", {}).get("test")
-    path = config.data or (Path(recorded) if recorded else None)
-    if path is None or not Path(path).is_file():
+    path = config.data or recorded_test_data(payload)
+    if path is None:
         raise ConfigError(
-            f"verifying this model needs its test sequences ({recorded or 'not recorded'} is not there): "
+            "verifying this model needs its test sequences and the file it was trained with is not there: "
             "give them with --data FILE, or skip verification with --no-verify"
         )
     return sequences.for_model(Path(path), sizes, Path(config.checkpoint))

@@ -42,7 +42,7 @@ class Classifier:
     def __init__(self, model: Path | str | bytes, config: SessionConfig | None = None, **kwargs: Any) -> None:
         self.config = config or SessionConfig(**kwargs)
         opened = open_model(model, self.config, want=contract.CLASSIFIER)
-        self.spec, self.sizes = opened.spec, opened.spec.dims  # from the file: MNIST's or its own data's
+        self.spec, self.sizes = opened.spec, opened.spec.sizes  # from the file: MNIST's or its own data's
         self.input_name = self.spec.input_names[0]
         self.takes_lengths = "lengths" in self.spec.input_names
         self.session, self.name, self._data = opened.session, opened.name, opened.data

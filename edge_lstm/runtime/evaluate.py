@@ -41,7 +41,7 @@ def evaluate(
         images, labels = test.images[:limit], test.labels[:limit]
         return report_from_predictions(str(path), clf.provider, clf.predict_labels(images), labels, keep_classes)
     seqs = sequences.for_model(data, clf.sizes, path, limit)
-    predicted = clf.predict_labels(seqs.x, lengths=seqs.lengths if clf.takes_lengths else None)
+    predicted = clf.predict_labels(seqs.x, lengths=seqs.lengths)
     names = list(clf.sizes.classes)
     return report_from_predictions(str(path), clf.provider, predicted, seqs.labels, keep_classes, names)
 

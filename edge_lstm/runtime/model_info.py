@@ -135,12 +135,10 @@ def format_text(info: dict[str, Any]) -> str:
 def file_sizes(path: Path) -> contract.Sizes | None:
     """The sizes a model file declares in its metadata (MNIST's without them); None if it cannot be
     read here (the runner that opens it later says why, in one line)."""
-    import onnxruntime as ort
+    from edge_lstm.runtime.session import peek
 
+    peeked = peek(path)
     try:
-        so = ort.SessionOptions()
-        so.log_severity_level = 4
-        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        return contract.sizes_from_metadata(dict(session.get_modelmeta().custom_metadata_map))
-    except Exception:  # onnxruntime's own error types, unreadable metadata
+        return None if peeked is None else contract.sizes_from_metadata(peeked[1])
+    except (ValueError, KeyError, TypeError):  # unreadable sizes: the checked open names them
         return None

@@ -40,9 +40,8 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
         try:
             if clf.sizes.image:
                 _, probs = clf.predict(load_inputs(path, normalize=normalize))
-            else:  # sequences: padded ones with their lengths where the model takes any length
-                x, lengths = sequences.read_inputs(path)
-                _, probs = clf.predict(x, lengths if clf.takes_lengths else None)
+            else:  # sequences, padded ones with their lengths
+                _, probs = clf.predict(*sequences.read_inputs(path))
         except EdgeLstmError as e:
             message = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"  # every error names its file
             results.append(Prediction(source=str(path), error=message))

@@ -167,6 +167,21 @@ def create_session(data: bytes, name: str, config: SessionConfig, extra_options:
     return session
 
 
+def peek(model: Path | str) -> tuple[list[str], dict[str, str]] | None:
+    """A file's input names and metadata from a quiet CPU session, before the checked open (serve
+    picks each file's runner by them, bench its inputs); None if onnxruntime cannot load it (the
+    checked open then says why, in one line)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        return [i.name for i in session.get_inputs()], dict(session.get_modelmeta().custom_metadata_map)
+    except Exception:  # onnxruntime's pybind errors, metadata that is not text
+        return None
+
+
 def declared_in_session(session: Any) -> tuple[list[contract.Declared], list[contract.Declared]]:
     def one(v: Any) -> contract.Declared:
         dims = tuple(d if isinstance(d, int | str) else None for d in v.shape) if v.shape is not None else None
@@ -189,8 +204,8 @@ def check_contract(
         sizes = contract.sizes_from_metadata(metadata)
     except (ValueError, KeyError, TypeError):
         raise ModelFileError(f"{name}: its {contract.META_SIZES} metadata is unreadable (a corrupted file)") from None
-    detected = contract.spec_for([d.name for d in inputs])
-    spec = contract.spec((want or detected or contract.CLASSIFIER).kind, sizes)
+    detected = contract.kind_for([d.name for d in inputs])
+    spec = contract.spec(want.kind if want else detected or contract.CLASSIFIER.kind, sizes)
     problems = spec.mismatches(inputs, outputs)
     kind = metadata.get(contract.META_KIND)
     if kind != spec.kind:
@@ -201,11 +216,11 @@ def check_contract(
         )
     if problems:
         label = "streaming" if spec.kind == contract.STEP.kind else "classifier"
-        if want is not None and detected is not None and detected.kind != want.kind:
+        if want is not None and detected is not None and detected != want.kind:
             what = (
                 "it is a streaming step model (inputs row, h, c), run row by row (StreamingClassifier, "
                 "`eval --streaming`, `serve`); give the classifier, export/model.onnx"
-                if detected.kind == contract.STEP.kind
+                if detected == contract.STEP.kind
                 else "it is a classifier; export a step model with `edge-lstm export --streaming`"
             )
             raise ModelFileError(f"{name}: not an edge-lstm {label} model: {what}")

@@ -27,7 +27,7 @@ class StreamingClassifier:
     ) -> None:
         self.config = config or SessionConfig(**kwargs)
         opened = open_model(model, self.config, want=contract.STEP)
-        self.spec, self.sizes = opened.spec, opened.spec.dims  # from the file
+        self.spec, self.sizes = opened.spec, opened.spec.sizes  # from the file
         self.session, self.name, self.placement = opened.session, opened.name, opened.placement
         self.provider, self.metadata = opened.provider, opened.metadata
         self.fixed_batch = opened.fixed_batch

@@ -7,6 +7,7 @@ file is one clean error at start, not a failure on the first request.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from edge_lstm import contract
 from edge_lstm.errors import ConfigError
 from edge_lstm.runtime import Classifier, StreamingClassifier
-from edge_lstm.runtime.session import read_model_bytes
+from edge_lstm.runtime.session import peek
 from edge_lstm.serve.batcher import DynamicBatcher
 from edge_lstm.serve.config import ServeConfig, default_names
 from edge_lstm.serve.metrics import Metrics
@@ -31,7 +32,7 @@ def served_step(sizes: contract.Sizes) -> contract.ModelSpec:
         inputs=(contract.TensorSpec("row", (contract.BATCH, sizes.features)),),
         outputs=(contract.TensorSpec("logits", (contract.BATCH, sizes.n_classes)),),
         layout="the rows of one sequence, in order; the server keeps h and c",
-        sizes=None if sizes == contract.MNIST else sizes,
+        sizes=sizes,
     )
 
 
@@ -51,24 +52,16 @@ class Served:
         sizes: contract.Sizes = self.runner.sizes  # from the file
         return sizes
 
-    @property
+    @functools.cached_property
     def spec(self) -> contract.ModelSpec:
+        """Built once: every request checks its tensors against it."""
         return contract.classifier_spec(self.sizes) if self.kind == "classifier" else served_step(self.sizes)
 
 
 def kind_of(path: Path) -> str:
     """'classifier' or 'streaming-step', from the file's own inputs (the runtime checks the rest)."""
-    import onnxruntime as ort
-
-    data, _ = read_model_bytes(path)
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    try:
-        names = [i.name for i in ort.InferenceSession(data, so, providers=["CPUExecutionProvider"]).get_inputs()]
-    except Exception:  # onnxruntime's pybind errors: the runner below reports the file properly
-        return "classifier"
-    spec = contract.spec_for(names)
-    return spec.kind if spec is not None else "classifier"
+    peeked = peek(path)
+    return (contract.kind_for(peeked[0]) if peeked else None) or "classifier"
 
 
 def load(config: ServeConfig) -> dict[str, Served]:

@@ -105,3 +105,9 @@ def sizes(payload: dict[str, Any]) -> Sizes:
         return MNIST
     cfg = ModelConfig.from_dict(payload["model_config"])
     return Sizes(cfg.n_steps or None, cfg.n_inputs, cfg.n_hidden, tuple(payload["classes"]))
+
+
+def recorded_test_data(payload: dict[str, Any]) -> Path | None:
+    """The test sequences a model of own data was trained with, if that file is still there."""
+    recorded = payload.get("data", {}).get("test")
+    return Path(recorded) if recorded and Path(recorded).is_file() else None

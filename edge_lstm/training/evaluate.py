@@ -9,7 +9,7 @@ from edge_lstm.accuracy import EvalReport, report_from_predictions
 from edge_lstm.data import mnist
 from edge_lstm.data.sequences import for_model
 from edge_lstm.errors import ConfigError
-from edge_lstm.training.checkpoint import load_model
+from edge_lstm.training.checkpoint import load_model, recorded_test_data
 from edge_lstm.training.checkpoint import sizes as checkpoint_sizes
 from edge_lstm.training.model import logits_of
 from edge_lstm.training.sequences import predict
@@ -24,8 +24,7 @@ def evaluate_checkpoint(
     model, payload = load_model(path)
     sizes = checkpoint_sizes(payload)
     if not sizes.image:  # a model of own sequences: on --data, else the test file it was trained with
-        recorded = payload.get("data", {}).get("test")
-        seqs = for_model(data or (Path(recorded) if recorded else None), sizes, path, limit)
+        seqs = for_model(data or recorded_test_data(payload), sizes, path, limit)
         predicted = predict(model, seqs).argmax(1)
         return report_from_predictions(str(path), "torch", predicted, seqs.labels, class_names=list(sizes.classes))
     if data is not None:

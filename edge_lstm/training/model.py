@@ -49,8 +49,7 @@ class LSTMClassifier(nn.Module):
             # the same whatever follows: run the padded batch whole (7x faster here than a packed one)
             out, _ = self.lstm(x)
             return self.fc_out(out[torch.arange(len(x)), lengths.long() - 1])
-        else:
-            _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
+        _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
         return self.fc_out(h[-1])  # (B, 10) logits
 
     def logits_per_step(self, images: torch.Tensor) -> torch.Tensor:
