@@ -42,14 +42,14 @@ STEP_BUDGET = 8_000_000
 @dataclass(frozen=True)
 class SequenceTrainConfig:
     # None: as many passes as make MIN_STEPS optimizer steps (a few dozen sequences need hundreds of
-    # passes; ArrowHead's 36 went from 34% at 150 passes to 66% at 750: bench/sequences.py's notes)
+    # passes), within STEP_BUDGET
     epochs: int | None = None
     batch_size: int = 32
-    lr: float = 3e-3  # peak of the cosine schedule
+    lr: float = 3e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-2
-    # std of Gaussian noise added to the standardised inputs while training. 0.3 kept BasicMotions
-    # at 100% on 3 seeds (0.5: one seed 97.5%, 1.0: 72-75%); JapaneseVowels gains from more (1.0:
-    # 97.8-98.6% against 97.6-97.8% at 0.3). No one value suits both; the safe one is the default.
+    # std of Gaussian noise added to the standardised inputs while training. 0.3 is the most that kept
+    # BasicMotions at 100% on 3 seeds; JapaneseVowels gains from more (bench/results/sequences_noise.json:
+    # `python bench/sequences.py --noise-sweep`). No one value suits both; the safe one is the default.
     noise: float = 0.3
     hidden: int = 128
     in_units: int = 64
