@@ -18,14 +18,27 @@ ALLOWED = {
     "foundation": set(),
     "data": {"foundation"},
     "training": {"foundation", "data"},
-    "export": {"foundation", "data", "training"},
+    "triton": {"foundation"},  # Triton's repository and server: used by export, serve --triton and the benchmarks
+    "export": {"foundation", "data", "training", "triton"},
     "runtime": {"foundation", "data"},
     "serve": {"foundation", "data", "runtime"},
     "web": {"foundation", "data", "runtime", "serve"},
     "devices": {"foundation", "data", "runtime"},  # the device side runs the CLI; this side copies and merges
-    "bench": {"foundation", "data", "runtime", "web", "training"},
-    "cluster": {"foundation", "data", "runtime", "web", "serve"},
-    "cli": {"foundation", "data", "training", "export", "runtime", "web", "serve", "devices", "bench", "cluster"},
+    "bench": {"foundation", "data", "runtime", "web", "training", "triton"},
+    "cluster": {"foundation", "data", "runtime", "web", "serve", "triton"},
+    "cli": {
+        "foundation",
+        "data",
+        "training",
+        "triton",
+        "export",
+        "runtime",
+        "web",
+        "serve",
+        "devices",
+        "bench",
+        "cluster",
+    },
 }
 
 

@@ -57,6 +57,13 @@ def export(
         Path | None,
         typer.Option(help="Also write a Triton model repository here (classifier + step model, validated configs)."),
     ] = None,
+    triton_backend: Annotated[
+        str,
+        typer.Option(
+            help="--triton: 'onnxruntime' (Triton's onnxruntime backend, its standard container) or 'python' "
+            "(a model.py running the file with onnxruntime: the tritonserver of the nvidia-pytriton wheel).",
+        ),
+    ] = "onnxruntime",
     data_dir: DataDir = None,
     data: Annotated[
         Path | None,
@@ -76,7 +83,7 @@ def export(
     config = ExportConfig(
         output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
         int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile, tflite=tflite,
-        triton=triton, data=data,
+        triton=triton, triton_backend=triton_backend, data=data,
     )  # fmt: skip
     artifacts = run_export(config)
     # One row per file, its columns aligned whatever the names' lengths (mobile.int8, a long path).

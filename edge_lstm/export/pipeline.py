@@ -53,6 +53,7 @@ class ExportConfig:
     mobile: bool = False  # also the unrolled phone-NPU graph, fp32 and static int8 (QDQ)
     tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
     triton: Path | None = None  # also a Triton model repository here (the classifier and the step model)
+    triton_backend: str = "onnxruntime"  # or "python": the files run by onnxruntime in Triton's Python backend
 
     def validate(self) -> None:
         if Path(self.output).suffix.lower() != ".onnx":
@@ -63,6 +64,8 @@ class ExportConfig:
             raise ConfigError(f"--batch must be between 1 and 4096, got {self.batch}")
         if (self.mobile or self.tflite) and self.streaming:
             raise ConfigError("--mobile and --tflite are full-sequence variants; export them without --streaming")
+        if self.triton_backend not in ("onnxruntime", "python"):
+            raise ConfigError(f"--triton-backend must be onnxruntime or python, got {self.triton_backend!r}")
         if self.triton is not None and (self.streaming or self.batch is not None):
             raise ConfigError(
                 "--triton writes the classifier and the step model with a batch axis; drop --streaming and --batch"
@@ -188,12 +191,13 @@ def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contra
 
 def _triton(config: ExportConfig, sizes: contract.Sizes, probe: np.ndarray) -> list[Artifact]:
     """The repository from the verified classifier just written and a verified step model."""
-    from edge_lstm.export.triton import TritonConfig, write_repository
+    from edge_lstm.export.triton import write_repository
+    from edge_lstm.triton.config import TritonConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         step = Path(tmp) / "step.onnx"
         export(dataclasses.replace(config, output=step, streaming=True, triton=None, int8=False, fp16=False, ort=False))
-        folders = write_repository(Path(config.triton), Path(config.output), step, probe, TritonConfig(sizes=sizes))  # type: ignore[arg-type]
+        folders = write_repository(Path(config.triton), Path(config.output), step, probe, TritonConfig(sizes=sizes, backend=config.triton_backend))  # type: ignore[arg-type]  # fmt: skip
     return [Artifact("triton", str(f), sum(p.stat().st_size for p in f.rglob("*") if p.is_file()), verified=config.verify)
             for f in folders]  # fmt: skip
 

@@ -11,8 +11,8 @@ import pytest
 from edge_lstm.data import MnistSplit
 from edge_lstm.errors import ExportError
 from edge_lstm.export import ExportConfig, export
-from edge_lstm.export.triton import validate_model_dir
 from edge_lstm.runtime import StreamingClassifier
+from edge_lstm.triton.config import validate_model_dir
 
 
 @pytest.fixture(scope="module")
