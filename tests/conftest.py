@@ -55,7 +55,7 @@ def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 # fixtures below), start servers, a Ray cluster or a browser, or drive a device; the rest runs in
 # well under a minute.
 SLOW_FIXTURES = {"trained", "exported", "server", "cluster", "served", "site", "repo", "arm64"}
-SLOW_FOLDERS = ("serve", "cluster", "web", "devices")
+SLOW_FOLDERS = ("serve", "cluster", "web", "devices", "tritonserver")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

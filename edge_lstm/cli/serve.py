@@ -76,6 +76,15 @@ def serve(
     ] = 8.0,
     replica_cpus: Annotated[float, typer.Option(help="--ray: Ray CPUs each replica reserves.")] = 0.5,
     store_shards: Annotated[int, typer.Option(help="--ray: actors holding the streams' states.")] = 2,
+    triton: Annotated[
+        bool,
+        typer.Option(
+            "--triton",
+            help="Serve the files with the real Triton server instead (its Python backend running them with "
+            "onnxruntime; gRPC on --grpc-port or --port+1, metrics on --port+2). Needs tritonserver: "
+            "pip install --no-deps nvidia-pytriton==0.7.0.",
+        ),
+    ] = False,
     provider: Annotated[str, typer.Option(help="onnxruntime provider.")] = "cpu",
     provider_option: ProviderOptions = None,
     allow_fallback: AllowFallback = False,
@@ -97,6 +106,10 @@ def serve(
         session=SessionConfig(provider=provider, provider_options=parse_options(provider_option or []),
                               allow_fallback=allow_fallback, verbose=verbose),
     )  # fmt: skip
+    if ray is not None and triton:
+        raise fail("--ray and --triton are two different servers: choose one")
+    if triton:
+        return _serve_on_triton(config, as_json)
     if ray is not None:
         return _serve_on_ray(config, ray, replicas, autoscale, target_ongoing, replica_cpus, store_shards, as_json)
     app = build_app(config)  # loads and checks every model before the port is bound
@@ -152,5 +165,59 @@ def _serve_on_ray(
         time.sleep(0.2)
     shutdown(names, shards)
     typer.echo("stopped: the deployment and its stream stores are deleted")
+    if stopped[0] == signal.SIGINT:
+        raise typer.Exit(130)
+
+
+def _serve_on_triton(config: ServeConfig, as_json: bool) -> None:
+    import shutil
+    import tempfile
+
+    from edge_lstm.serve.models import load
+    from edge_lstm.triton import TritonConfig, TritonSettings
+    from edge_lstm.triton.launch import ServedFile, ports, start
+
+    config.validate()
+    if config.session.provider != "cpu":
+        raise fail(
+            "--triton runs the files with onnxruntime's CPU provider in Triton's Python backend: drop --provider"
+        )
+    served = load(config)  # the same checks of every file as the single server's
+    files = [ServedFile(n, s.kind, s.path.resolve(), s.sizes) for n, s in served.items()]
+    http, grpc, metrics = ports(config.host, config.port, config.grpc_port)
+    base = TritonConfig(
+        backend="python", max_batch_size=config.max_request_batch, preferred_batch_size=config.max_batch,
+        max_queue_delay_us=config.max_delay_us, instances=config.instances,
+        stream_max_batch=min(config.max_sequences, 4096), stream_idle_us=int(config.stream_idle_s * 1e6),
+    )  # fmt: skip
+    stopped: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, f: stopped.append(s))
+    workdir = Path(tempfile.mkdtemp(prefix="edge-lstm-triton-"))
+    server = None
+    try:
+        settings = TritonSettings(repo=workdir / "repository", host=config.host, http_port=http, grpc_port=grpc,
+                                  token=config.token, metrics_port=metrics)  # fmt: skip
+        server = start(files, settings, base, workdir)
+        if not config.loopback() and config.token is None:
+            typer.echo(f"WARNING: serving {server.url} to anyone who can reach it, with no token (--no-auth)", err=True)
+        for f in files:
+            typer.echo(f"{f.name}: {f.path} ({f.kind}) at {server.url}/v2/models/{f.name}")
+        typer.echo(f"serving {server.url} with Triton (gRPC {config.host}:{grpc}, metrics "
+                   f"http://{config.host}:{metrics}/metrics; Ctrl-C stops)")  # fmt: skip
+        if as_json:
+            emit_json(
+                {"url": server.url, "grpc": f"{config.host}:{grpc}", "models": {f.name: str(f.path) for f in files}}
+            )
+        while not stopped and server.process is not None and server.process.poll() is None:
+            time.sleep(0.2)
+        if not stopped:
+            raise fail(f"tritonserver stopped by itself: {server.why()}")
+        server.stop()
+        typer.echo("stopped: Triton answered every request in flight and exited")
+        shutil.rmtree(workdir, ignore_errors=True)  # kept on a failure: the error names its log
+    finally:
+        if server is not None:
+            server.stop()
     if stopped[0] == signal.SIGINT:
         raise typer.Exit(130)

@@ -39,6 +39,7 @@ class TritonConfig:
     stream_idle_us: int = 60_000_000
     sizes: contract.Sizes = contract.MNIST  # the model's (own sequences: from its checkpoint)
     backend: str = "onnxruntime"
+    name: str | None = None  # the model's name in the repository (None: edge_lstm or edge_lstm_step)
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -50,7 +51,7 @@ def _runs_on(c: TritonConfig) -> str:
 
 
 def classifier_config(c: TritonConfig) -> str:
-    return f'''name: "{CLASSIFIER}"
+    return f'''name: "{c.name or CLASSIFIER}"
 {_runs_on(c)}
 max_batch_size: {c.max_batch_size}
 input [ {_classifier_inputs(c.sizes)} ]
@@ -95,7 +96,7 @@ def step_config(c: TritonConfig) -> str:
 
         strategy = f"  direct {{ }}\n  state [\n{state('h')},\n{state('c')}\n  ]"
         steps = ""
-    return f'''name: "{STEP}"
+    return f'''name: "{c.name or STEP}"
 {_runs_on(c)}
 max_batch_size: {c.stream_max_batch}
 input [ {{ name: "row" data_type: TYPE_FP32 dims: [ {c.sizes.features} ] }} ]

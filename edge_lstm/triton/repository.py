@@ -38,17 +38,19 @@ def backend_source(kind: str) -> str:
     return resources.files("edge_lstm.triton.backend").joinpath(module).read_text()
 
 
+def write_python_model(repo: Path, kind: str, model: Path, config: TritonConfig) -> Path:
+    """One model of the Python-backend repository: the file as it is (step.py keeps the state in the
+    file's own (1, batch, hidden) layout, so no other layout is needed) beside the model.py that runs it."""
+    if kind == "streaming-step":
+        return install_model(repo, config.name or STEP, model.read_bytes(), step_config(config), backend_source(kind))
+    return install_model(repo, config.name or CLASSIFIER, model.read_bytes(), classifier_config(config),
+                         backend_source(kind))  # fmt: skip
+
+
 def write_python_repository(
     repo: Path, classifier: Path | None, step: Path | None, config: TritonConfig = TritonConfig()
 ) -> list[Path]:
-    """The Python-backend repository: the files as they are (no other layout needed: step.py keeps the
-    state in the file's own (1, batch, hidden) layout), each beside the model.py that runs it."""
+    """The classifier and the step model (either may be None) in a Python-backend repository."""
     check_writable_dir(repo, "the Triton repository")
-    written = []
-    if classifier is not None:
-        written.append(install_model(repo, CLASSIFIER, classifier.read_bytes(), classifier_config(config),
-                                     backend_source("classifier")))  # fmt: skip
-    if step is not None:
-        written.append(install_model(repo, STEP, step.read_bytes(), step_config(config),
-                                     backend_source("streaming-step")))  # fmt: skip
-    return written
+    pairs = (("classifier", classifier), ("streaming-step", step))
+    return [write_python_model(repo, kind, path, config) for kind, path in pairs if path is not None]

@@ -80,6 +80,9 @@ class TritonSettings:
     token: str | None = None
     metrics_port: int | None = None  # None: no metrics endpoint
     start_timeout_s: float = 60.0
+    # On SIGTERM Triton finishes the requests in flight, then waits for clients to close their
+    # connections: at most this long (Triton's default is 30 s; idle keep-alive clients would hold it).
+    exit_timeout_s: int = 5
 
 
 @dataclass
@@ -114,6 +117,7 @@ class TritonServer:
             f"--grpc-address={s.host}", f"--grpc-port={s.grpc_port}",
             f"--allow-metrics={'true' if s.metrics_port is not None else 'false'}",
             "--exit-on-error=true", "--strict-readiness=true", "--log-verbose=0",
+            f"--exit-timeout-secs={s.exit_timeout_s}",
         ]  # fmt: skip
         if s.metrics_port is not None:
             args += [f"--metrics-address={s.host}", f"--metrics-port={s.metrics_port}"]

@@ -80,3 +80,30 @@ def test_triton_with_streaming_is_refused(trained: Path, tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match="--triton"):
         export(ExportConfig(output=tmp_path / "m.onnx", checkpoint=trained, streaming=True, triton=tmp_path / "r"))
+
+
+def test_the_python_backend_repository_holds_the_files_and_their_model_py(trained: Path, tmp_path: Path) -> None:
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    export(ExportConfig(output=tmp_path / "m.onnx", checkpoint=trained, triton=tmp_path / "repo", triton_backend="python"))
+    root = tmp_path / "repo"
+    assert (root / "edge_lstm" / "1" / "model.onnx").read_bytes() == (tmp_path / "m.onnx").read_bytes()
+    for name in ("edge_lstm", "edge_lstm_step"):
+        validate_model_dir(root / name, name)
+        cfg = text_format.Parse((root / name / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+        assert cfg.backend == "python" and "class TritonPythonModel" in (root / name / "1" / "model.py").read_text()
+    step = text_format.Parse((root / "edge_lstm_step" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert step.sequence_batching.HasField("oldest") and [c.name for c in step.sequence_batching.control_input] == [
+        "START", "END", "CORRID",
+    ]  # fmt: skip
+    (root / "edge_lstm" / "1" / "model.py").unlink()
+    with pytest.raises(ExportError, match="without a 1/model.py"):
+        validate_model_dir(root / "edge_lstm", "edge_lstm")
+
+
+def test_an_unknown_triton_backend_is_refused(trained: Path, tmp_path: Path) -> None:
+    from edge_lstm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--triton-backend must be onnxruntime or python"):
+        export(ExportConfig(output=tmp_path / "m.onnx", checkpoint=trained, triton=tmp_path / "r", triton_backend="tf"))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Server:
     proc: subprocess.Popen[str]
     url: str  # http://127.0.0.1:PORT
     host: str  # 127.0.0.1:PORT, as tritonclient takes it
+    info: dict[str, Any]  # the JSON line it printed when ready
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, str, str]:
         if self.proc.poll() is None:
@@ -36,8 +38,8 @@ def start_server(*args: str, timeout: float = 60) -> Server:
         if not line:
             break
         if line.startswith("{"):
-            url = json.loads(line)["url"]
-            return Server(proc, url, url.removeprefix("http://"))
+            info = json.loads(line)
+            return Server(proc, info["url"], info["url"].removeprefix("http://"), info)
     proc.kill()
     out, err = proc.communicate()
     raise AssertionError(f"the server did not start: {out}\n{err}")

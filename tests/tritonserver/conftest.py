@@ -1,0 +1,34 @@
+"""The real `tritonserver` (from the nvidia-pytriton wheel, installed with --no-deps; or on PATH).
+CI installs it and sets EDGE_LSTM_REQUIRE_TRITON=1: there a missing server fails these tests instead of
+skipping them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serving import Server, start_server
+
+from edge_lstm.triton.server import TritonError, find
+
+
+def have_triton() -> bool:
+    try:
+        find()
+    except TritonError:
+        if os.environ.get("EDGE_LSTM_REQUIRE_TRITON"):
+            raise
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def triton(exported: dict[str, Path]) -> Iterator[Server]:
+    """`edge-lstm serve --triton` of the classifier and the step model: a real Triton on loopback ports."""
+    if not have_triton():
+        pytest.skip("no tritonserver: pip install --no-deps nvidia-pytriton==0.7.0")
+    server = start_server(str(exported["fp32"]), str(exported["step"]), "--triton")
+    yield server
+    server.stop()
