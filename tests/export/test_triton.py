@@ -86,7 +86,9 @@ def test_the_python_backend_repository_holds_the_files_and_their_model_py(traine
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
-    export(ExportConfig(output=tmp_path / "m.onnx", checkpoint=trained, triton=tmp_path / "repo", triton_backend="python"))
+    export(
+        ExportConfig(output=tmp_path / "m.onnx", checkpoint=trained, triton=tmp_path / "repo", triton_backend="python")
+    )
     root = tmp_path / "repo"
     assert (root / "edge_lstm" / "1" / "model.onnx").read_bytes() == (tmp_path / "m.onnx").read_bytes()
     for name in ("edge_lstm", "edge_lstm_step"):
@@ -98,7 +100,7 @@ def test_the_python_backend_repository_holds_the_files_and_their_model_py(traine
         "START", "END", "CORRID",
     ]  # fmt: skip
     (root / "edge_lstm" / "1" / "model.py").unlink()
-    with pytest.raises(ExportError, match="without a 1/model.py"):
+    with pytest.raises(ExportError, match=r"without a 1/model\.py"):
         validate_model_dir(root / "edge_lstm", "edge_lstm")
 
 
