@@ -82,8 +82,11 @@ def stream_requests(host: str, port: int, model: str, images: np.ndarray) -> lis
                 "parameters": {"sequence_id": k + 1, "sequence_start": t == 0, "sequence_end": t == contract.N_STEPS - 1},
             }).encode()  # fmt: skip
             body = head + rows[t].tobytes()
+            # edge-lstm-sequence-id: on Ray, HAProxy sends a sequence's rows to one replica by it (a single
+            # server ignores it)
             reqs.append(http_request(host, port, f"/v2/models/{model}/infer", body,
-                                     {"Inference-Header-Content-Length": str(len(head))}))  # fmt: skip
+                                     {"Inference-Header-Content-Length": str(len(head)),
+                                      "edge-lstm-sequence-id": str(k + 1)}))  # fmt: skip
         out.append(reqs)
     return out
 

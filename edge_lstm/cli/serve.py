@@ -76,6 +76,13 @@ def serve(
     ] = 8.0,
     replica_cpus: Annotated[float, typer.Option(help="--ray: Ray CPUs each replica reserves.")] = 0.5,
     store_shards: Annotated[int, typer.Option(help="--ray: actors holding the streams' states.")] = 2,
+    ray_proxy: Annotated[
+        str,
+        typer.Option(
+            help="--ray: 'haproxy' (Ray's high-throughput path: HAProxy sends requests straight to the replicas) "
+            "or 'python' (Ray's Python proxy and router)."
+        ),
+    ] = "haproxy",
     triton: Annotated[
         bool,
         typer.Option(
@@ -111,7 +118,8 @@ def serve(
     if triton:
         return _serve_on_triton(config, as_json)
     if ray is not None:
-        return _serve_on_ray(config, ray, replicas, autoscale, target_ongoing, replica_cpus, store_shards, as_json)
+        return _serve_on_ray(config, ray, replicas, autoscale, target_ongoing, replica_cpus, store_shards, ray_proxy,
+                             as_json)  # fmt: skip
     app = build_app(config)  # loads and checks every model before the port is bound
     if grpc_port is not None:
         bind(host, grpc_port).close()  # a taken gRPC port: this one line, not a failed start-up later
@@ -137,7 +145,7 @@ def serve(
 
 def _serve_on_ray(
     config: ServeConfig, address: str, replicas: int | None, autoscale: str | None, target: float, cpus: float,
-    shards: int, as_json: bool,
+    shards: int, proxy: str, as_json: bool,
 ) -> None:  # fmt: skip
     from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
 
@@ -149,21 +157,24 @@ def _serve_on_ray(
             raise fail(f"--autoscale must be MIN:MAX, got {autoscale!r}") from None
     scaling = Scaling(
         replicas=None if autoscale else (replicas or 1), min_replicas=lo, max_replicas=hi,
-        target_ongoing_requests=target, replica_cpus=cpus, store_shards=shards,
+        target_ongoing_requests=target, replica_cpus=cpus, store_shards=shards, proxy=proxy,
     )  # fmt: skip
     stopped: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: stopped.append(s))
     url, names = deploy(config, scaling, address)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # again: ray.init put its own SIGTERM handler (a stack dump, exit 134)
+        signal.signal(sig, lambda s, f: stopped.append(s))
     for name in names:
         typer.echo(f"{name} at {url}/v2/models/{name}")
     how = f"{scaling.replicas} replica(s)" if scaling.replicas else f"{lo}-{hi} replicas (autoscaling)"
-    typer.echo(f"serving {url} on Ray Serve, {how}  (Ctrl-C stops and deletes the deployment)")
+    via = "HAProxy ingress" if proxy == "haproxy" else "Ray's Python proxy"
+    typer.echo(f"serving {url} on Ray Serve, {how}, {via}  (Ctrl-C stops and deletes the deployment)")
     if as_json:
         emit_json({"url": url, "models": names, "ray": address})
     while not stopped:
         time.sleep(0.2)
-    shutdown(names, shards)
+    shutdown(names, shards, local=address == "local")
     typer.echo("stopped: the deployment and its stream stores are deleted")
     if stopped[0] == signal.SIGINT:
         raise typer.Exit(130)

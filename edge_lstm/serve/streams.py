@@ -26,6 +26,11 @@ StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.nda
 EXPIRE_EVERY_S = 1.0
 
 
+class Stale(Exception):
+    """A store's cached copy of a sequence was not the committed state (cluster/affinity.py): nothing
+    was committed, and the request runs once more from the committed state."""
+
+
 class StateStore(Protocol):
     """Where sequences' states live between requests (LocalStore here; a Ray actor in a cluster)."""
 
@@ -115,7 +120,10 @@ class SequenceBatcher:
         self.jobs.append(job)
         self._wake.set()
         answer = await job.future
-        await self.store.commit(sid, held, job.h, job.c, answer, end)
+        try:
+            await self.store.commit(sid, held, job.h, job.c, answer, end)
+        except Stale:  # the store dropped its copy: this time it takes the committed state
+            return await self.submit(sid, start, end, rows, first_row)
         self.on_live(await self.store.live())
         return answer
 

@@ -122,6 +122,22 @@ class StreamTable:
         entry.answer, entry.answer_from, entry.steps = answer, held.steps, held.steps + len(answer)
         entry.last_seen, entry.ended = time.monotonic(), end
 
+    def put(self, sid: str | int, version: int | None, held_steps: int, h: np.ndarray, c: np.ndarray,
+            answer: np.ndarray, end: bool) -> int:  # fmt: skip
+        """A commit without an acquire, for a replica that holds the sequence's state itself: `version`
+        None starts the sequence (as acquire with start does); otherwise it must be the committed one.
+        The new version, for the replica's next put."""
+        self.expire()
+        entry = self.entries.get(sid)
+        if version is None:
+            if (entry is None or entry.ended) and self.live >= self.max_sequences:
+                raise TableFull(f"{self.live} sequences are live (limit {self.max_sequences})")
+            entry = self.entries[sid] = self._fresh()
+        elif entry is None or entry.version != version or entry.ended:
+            raise SequenceError(f"sequence {sid!r} was advanced, restarted or forgotten by another request meanwhile")
+        self.commit(sid, Held(entry.h, entry.c, held_steps, entry.version), h, c, answer, end)
+        return entry.version
+
     def expire(self) -> None:
         cutoff = time.monotonic() - self.idle_s
         for sid in [s for s, e in self.entries.items() if e.last_seen < cutoff]:
