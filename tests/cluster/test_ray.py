@@ -35,7 +35,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(cluster: Any, exported: dict[str, Path]) -> Any:
     config = ServeConfig(models=(("", exported["fp32"]), ("", exported["step"])), port=free_port())
-    url, names = deploy(config, Scaling(replicas=1, proxy_location="HeadOnly"), cluster.address)
+    url, names = deploy(config, Scaling(replicas=1, proxy_location="HeadOnly", proxy="python"), cluster.address)
     yield url, config
     shutdown(names, Scaling().store_shards)
 
@@ -88,7 +88,7 @@ def test_scaling_to_two_replicas_spreads_requests(served: Any, cluster: Any, tes
     from ray import serve
 
     url, config = served
-    deploy(config, Scaling(replicas=2, proxy_location="HeadOnly"), cluster.address)
+    deploy(config, Scaling(replicas=2, proxy_location="HeadOnly", proxy="python"), cluster.address)
     status = serve.status().applications["edge_lstm"].deployments["edge_lstm_replica"]
     assert status.replica_states.get("RUNNING") == 2, status
     tags = {classify(url, test_split.images[i : i + 1])[1] for i in range(40)}
