@@ -87,7 +87,7 @@ def test_a_stream_with_the_header_stays_on_one_replica(fast: Any, exported: dict
 def test_bad_input_is_a_4xx_with_the_reason(fast: Any) -> None:
     url, _ = fast
     body = json.dumps({"inputs": [{"name": "images", "shape": [1, 27, 28], "datatype": "FP32", "data": [0.0] * 756}]})
-    with pytest.raises(AssertionError, match="^4[0-9][0-9]: .*28"):
+    with pytest.raises(AssertionError, match=r"^4[0-9][0-9]: .*28"):
         post(url, "/v2/models/edge_lstm/infer", body.encode(), {}, tries=1)
 
 
