@@ -14,6 +14,7 @@ from edge_lstm import contract
 from edge_lstm.cli.common import AllowFallback, JsonFlag, ProviderOptions, Verbose, emit_json, fail, handle_errors
 
 if TYPE_CHECKING:
+    from edge_lstm.cluster.ray_serve import Scaling
     from edge_lstm.serve import ServeConfig
 
 
@@ -75,7 +76,15 @@ def serve(
         float, typer.Option(help="--ray --autoscale: ongoing requests per replica aimed at.")
     ] = 8.0,
     replica_cpus: Annotated[float, typer.Option(help="--ray: Ray CPUs each replica reserves.")] = 0.5,
-    store_shards: Annotated[int, typer.Option(help="--ray: actors holding the streams' states.")] = 2,
+    store_shards: Annotated[int, typer.Option(help="--ray: actors holding the streams' states.")] = 1,
+    ray_streams: Annotated[
+        str,
+        typer.Option(
+            help="--ray: 'store' (states committed to store actors before each answer: a lost replica loses "
+            "nothing) or 'replica' (states only in the replica the edge-lstm-sequence-id header routes to: "
+            "no actor call per row, a lost replica loses its streams)."
+        ),
+    ] = "store",
     ray_proxy: Annotated[
         str,
         typer.Option(
@@ -118,8 +127,8 @@ def serve(
     if triton:
         return _serve_on_triton(config, as_json)
     if ray is not None:
-        return _serve_on_ray(config, ray, replicas, autoscale, target_ongoing, replica_cpus, store_shards, ray_proxy,
-                             as_json)  # fmt: skip
+        scaling = _scaling(replicas, autoscale, target_ongoing, replica_cpus, store_shards, ray_proxy, ray_streams)
+        return _serve_on_ray(config, ray, scaling, as_json)
     app = build_app(config)  # loads and checks every model before the port is bound
     if grpc_port is not None:
         bind(host, grpc_port).close()  # a taken gRPC port: this one line, not a failed start-up later
@@ -143,11 +152,10 @@ def serve(
         raise typer.Exit(130)
 
 
-def _serve_on_ray(
-    config: ServeConfig, address: str, replicas: int | None, autoscale: str | None, target: float, cpus: float,
-    shards: int, proxy: str, as_json: bool,
-) -> None:  # fmt: skip
-    from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
+def _scaling(
+    replicas: int | None, autoscale: str | None, target: float, cpus: float, shards: int, proxy: str, streams: str
+) -> Scaling:
+    from edge_lstm.cluster.ray_serve import Scaling
 
     lo, hi = 1, 1
     if autoscale is not None:
@@ -155,10 +163,15 @@ def _serve_on_ray(
             lo, hi = (int(v) for v in autoscale.split(":"))
         except ValueError:
             raise fail(f"--autoscale must be MIN:MAX, got {autoscale!r}") from None
-    scaling = Scaling(
+    return Scaling(
         replicas=None if autoscale else (replicas or 1), min_replicas=lo, max_replicas=hi,
-        target_ongoing_requests=target, replica_cpus=cpus, store_shards=shards, proxy=proxy,
+        target_ongoing_requests=target, replica_cpus=cpus, store_shards=shards, proxy=proxy, streams=streams,
     )  # fmt: skip
+
+
+def _serve_on_ray(config: ServeConfig, address: str, scaling: Scaling, as_json: bool) -> None:
+    from edge_lstm.cluster.ray_serve import deploy, shutdown
+
     stopped: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: stopped.append(s))
@@ -167,14 +180,15 @@ def _serve_on_ray(
         signal.signal(sig, lambda s, f: stopped.append(s))
     for name in names:
         typer.echo(f"{name} at {url}/v2/models/{name}")
-    how = f"{scaling.replicas} replica(s)" if scaling.replicas else f"{lo}-{hi} replicas (autoscaling)"
-    via = "HAProxy ingress" if proxy == "haproxy" else "Ray's Python proxy"
+    how = (f"{scaling.replicas} replica(s)" if scaling.replicas
+           else f"{scaling.min_replicas}-{scaling.max_replicas} replicas (autoscaling)")  # fmt: skip
+    via = "HAProxy ingress" if scaling.proxy == "haproxy" else "Ray's Python proxy"
     typer.echo(f"serving {url} on Ray Serve, {how}, {via}  (Ctrl-C stops and deletes the deployment)")
     if as_json:
         emit_json({"url": url, "models": names, "ray": address})
     while not stopped:
         time.sleep(0.2)
-    shutdown(names, shards, local=address == "local")
+    shutdown(names, scaling.store_shards, local=address == "local")
     typer.echo("stopped: the deployment and its stream stores are deleted")
     if stopped[0] == signal.SIGINT:
         raise typer.Exit(130)

@@ -69,7 +69,12 @@ class Scaling:
     max_replicas: int = 4
     target_ongoing_requests: float = 8.0  # per replica, what Ray's autoscaler aims at
     replica_cpus: float = 0.5  # Ray CPUs one replica reserves (2 fit one core of a 2-core node)
-    store_shards: int = 2
+    # 1 measured faster than 2 on 2 cores (bench/results/cluster.json: one more process, one more call per flush)
+    store_shards: int = 1
+    # "store": each stream's committed state in the store actors, cached in the replica its header routes
+    # it to (a killed replica loses nothing); "replica": the state in that replica only (no actor call
+    # per row; a lost replica loses its streams)
+    streams: str = "store"
     # Where Ray Serve runs its HTTP proxies: None is Ray's default (every node with a replica, what a
     # load balancer in front of a cluster wants); "HeadOnly" serves from the head node only.
     proxy_location: str | None = None
@@ -84,6 +89,8 @@ class Scaling:
             raise ConfigError("autoscaling needs 1 <= --min-replicas <= --max-replicas")
         if self.target_ongoing_requests <= 0 or self.replica_cpus <= 0 or self.store_shards < 1:
             raise ConfigError("--target-ongoing-requests and --replica-cpus must be > 0, --store-shards >= 1")
+        if self.streams not in ("store", "replica"):
+            raise ConfigError(f"--ray-streams must be store or replica, got {self.streams!r}")
         if self.proxy not in PROXIES:
             raise ConfigError(f"--ray-proxy must be {' or '.join(PROXIES)}, got {self.proxy!r}")
         if self.proxy == "haproxy" and (why := fast_path_missing()) is not None:
@@ -176,12 +183,15 @@ def start_stores(models: dict[str, contract.Sizes], config: ServeConfig, shards:
     return handles
 
 
-def replica_app(config: ServeConfig, shards: int) -> Any:
-    """What each replica runs: the app of `edge-lstm serve`, its streams' states in the store actors."""
+def replica_app(config: ServeConfig, shards: int | None) -> Any:
+    """What each replica runs: the app of `edge-lstm serve`, its streams' states cached in the replica and
+    committed to the store actors (`shards` None: in the replica only)."""
     from edge_lstm.serve import build_app
 
     def store(model: Served, cfg: ServeConfig) -> StateStore:
-        return AffineStore(RayStore(model.name, shards), cfg.stream_idle_s, model.sizes.hidden, model.sizes.steps)
+        remote = RayStore(model.name, shards) if shards is not None else None
+        sizes = model.sizes
+        return AffineStore(remote, cfg.stream_idle_s, sizes.hidden, sizes.steps, cfg.max_sequences)
 
     return build_app(config, stream_store=store, tag_replica=True)
 
@@ -225,12 +235,13 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     connect(address, scaling.proxy)
     from ray import serve
 
-    start_stores(streams, config, scaling.store_shards)
+    if scaling.streams == "store":
+        start_stores(streams, config, scaling.store_shards)
     serve.start(
         proxy_location=scaling.proxy_location, http_options={"host": config.host, "port": config.port},
         logging_config={"log_level": "WARNING", "enable_access_log": False},
     )  # fmt: skip
-    shards = scaling.store_shards
+    shards = scaling.store_shards if scaling.streams == "store" else None
     deployment = serve.deployment(name="edge_lstm_replica", **scaling.deployment_options())(
         serve.ingress(lambda: replica_app(config, shards))()
     )
