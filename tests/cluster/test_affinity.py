@@ -89,7 +89,7 @@ def test_a_stale_copy_runs_again_from_the_committed_state() -> None:
 def test_replica_only_streams_refuse_what_they_do_not_hold() -> None:
     store = AffineStore(None, 60, 16, 28, 2)
     run(store, [("x", True, False, 0)])
-    with pytest.raises(SequenceError, match="not live in this replica .* send edge-lstm-sequence-id"):
+    with pytest.raises(SequenceError, match=r"not live in this replica .* send edge-lstm-sequence-id"):
         run(store, [("elsewhere", False, False, 3)])
     with pytest.raises(SequenceError, match="starts at row 5; the stream is at row 1"):
         run(store, [("x", False, False, 5)])

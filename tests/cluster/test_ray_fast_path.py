@@ -46,6 +46,11 @@ def fast(exported: dict[str, Path]) -> Iterator[tuple[str, subprocess.Popen[str]
     if url is None:
         proc.kill()
         raise AssertionError(f"serve --ray local did not start: {proc.communicate()}")
+    # HAProxy takes a replica in after two health checks (5 s apart): wait until both answer
+    x = np.zeros((1, 28, 28), np.uint8)
+    seen: set[str] = set()
+    while len(seen) < 2 and time.time() < deadline:
+        seen.add(classify(url, x)[1])
     yield url, proc
     if proc.poll() is None:
         proc.kill()
