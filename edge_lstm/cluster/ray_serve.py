@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 import sys
 import zlib
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 
 from edge_lstm import contract
 from edge_lstm.cluster.affinity import BALANCE, AffineStore
-from edge_lstm.errors import ConfigError
+from edge_lstm.errors import ConfigError, EdgeLstmError
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.streams import LocalStore, StateStore
 from edge_lstm.serve.streamtable import Held
@@ -111,6 +112,10 @@ class Scaling:
                 "target_ongoing_requests": self.target_ongoing_requests,
             }  # fmt: skip
         return options
+
+
+class ClusterError(EdgeLstmError):
+    """The Ray cluster or Ray Serve failed to start or to run the deployment."""
 
 
 def store_name(model: str, shard: int) -> str:
@@ -208,6 +213,10 @@ def connect(address: str | None, proxy: str | None = None) -> None:
         # A stopping replica keeps answering for 30 s by default, for load balancers outside Ray to notice;
         # on one machine only Ray's own HAProxy routes to it, and Ray updates that in 0.1 s.
         env = {**env, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1"}
+        # HAProxy's metrics and stats pages have fixed ports (9101, 8404): a second cluster on the machine
+        # could not start. A local cluster takes free ones unless the user chose.
+        for name in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
+            env[name] = os.environ.get(name) or str(free_port())
     if "ray" not in sys.modules:
         os.environ.update(env)
         if local:
@@ -221,13 +230,22 @@ def connect(address: str | None, proxy: str | None = None) -> None:
         )  # fmt: skip
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:
     """Start (or join) the cluster, the stores and the deployment; (the HTTP address, the models)."""
     from edge_lstm.serve.models import load
+    from edge_lstm.serve.server import bind
 
     scaling.validate()
     config.validate()
     served = load(config)  # every file checked here, once, before any replica starts
+    if address in (None, "local"):  # a taken port: this one line now, not HAProxy's failure after Ray started
+        bind(config.host, config.port).close()
     names = list(served)
     streams = {n: s.sizes for n, s in served.items() if s.kind == "streaming-step"}
     # The replicas open the files by the names resolved here (NAME=PATH), absolute paths.
@@ -235,18 +253,30 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     connect(address, scaling.proxy)
     from ray import serve
 
-    if scaling.streams == "store":
-        start_stores(streams, config, scaling.store_shards)
-    serve.start(
-        proxy_location=scaling.proxy_location, http_options={"host": config.host, "port": config.port},
-        logging_config={"log_level": "WARNING", "enable_access_log": False},
-    )  # fmt: skip
-    shards = scaling.store_shards if scaling.streams == "store" else None
-    deployment = serve.deployment(name="edge_lstm_replica", **scaling.deployment_options())(
-        serve.ingress(lambda: replica_app(config, shards))()
-    )
-    serve.run(deployment.bind(), name=APP, route_prefix="/")
+    try:
+        if scaling.streams == "store":
+            start_stores(streams, config, scaling.store_shards)
+        serve.start(
+            proxy_location=scaling.proxy_location, http_options={"host": config.host, "port": config.port},
+            logging_config={"log_level": "WARNING", "enable_access_log": False},
+        )  # fmt: skip
+        shards = scaling.store_shards if scaling.streams == "store" else None
+        deployment = serve.deployment(name="edge_lstm_replica", **scaling.deployment_options())(
+            serve.ingress(lambda: replica_app(config, shards))()
+        )
+        serve.run(deployment.bind(), name=APP, route_prefix="/")
+    except Exception as e:  # Ray's own failure (a port in use, HAProxy down): its last line, not Ray's traceback
+        raise ClusterError(f"Ray Serve did not start: {ray_reason(e)}") from None
     return f"http://{config.host}:{config.port}", names
+
+
+def ray_reason(e: BaseException) -> str:
+    """The line of a Ray failure that says why (HAProxy's ALERT, the cause's last line)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    alerts = [ln for ln in lines if "[ALERT]" in ln and "Address already in use" in ln]
+    if alerts:
+        return alerts[0].split(":", 2)[-1].strip() + " (another server on that port: choose another --port)"
+    return (lines or [type(e).__name__])[-1]
 
 
 def shutdown(models: list[str], shards: int, local: bool = False) -> None:

@@ -52,9 +52,9 @@ def fast(exported: dict[str, Path]) -> Iterator[tuple[str, subprocess.Popen[str]
     while len(seen) < 2 and time.time() < deadline:
         seen.add(classify(url, x)[1])
     yield url, proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    if proc.poll() is None:  # SIGTERM: a killed driver would leave its cluster (and HAProxy) behind
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
 
 
 def row_request(sid: int, t: int, row: np.ndarray) -> bytes:
@@ -117,3 +117,18 @@ def test_a_ray_without_the_fast_path_is_one_line(monkeypatch: pytest.MonkeyPatch
     Scaling(proxy="python").validate()  # Ray's own proxy needs nothing more
     with pytest.raises(ConfigError, match="--ray-proxy must be haproxy or python"):
         Scaling(proxy="nginx").validate()
+
+
+def test_a_taken_port_is_one_line_before_ray_starts(exported: dict[str, Path]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--ray", "local", "--port", str(port)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in out.stderr and "Started a local Ray instance" not in out.stderr
