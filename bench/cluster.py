@@ -1,17 +1,18 @@
-"""Past one machine, measured in ONE run on this machine: edge-lstm serve as one process, the same app
-on Ray Serve with 1 and 2 replicas (a local Ray cluster on loopback), each at its highest Poisson rate
-with p99 under the bound and at low load; what Ray's own processes cost; stream rows through Ray;
-Ray Data's pictures/s against `predict`'s on the same folder; and the capacity plan those numbers give.
+"""Past one machine, measured in ONE run on this machine: edge-lstm serve as one process; the same app on
+Ray Serve's fast path (HAProxy ingress) with 1 and 2 replicas, and on Ray's Python proxy for reference
+(each `edge-lstm serve --ray local` with a local Ray cluster of its own, on loopback); the real Triton
+(`edge-lstm serve --triton`: tritonserver, Python backend). For each: the highest Poisson rate with p99
+under the bound (the same bound for all), p50 at low load, the CPU its processes use per request at a
+fixed rate, and a closed-loop cross-check by a second, independent client (wrk, 16 connections).
+Then stream rows/s for 16 streams on each, Ray Data's pictures/s against `predict`'s, and the capacity
+plan those numbers give.
 
-    pip install -e '.[ray]'
-    python bench/cluster.py [MODEL] [STEP] [--bound 10] [--ray-bound 50] [--seconds 5] [--pictures 2000]
-    # -> bench/results/cluster.json (about 12 minutes)
+    pip install -e '.[ray]'; pip install --no-deps nvidia-pytriton==0.7.0; apt-get install wrk
+    python bench/cluster.py [MODEL] [STEP] [--bound 10] [--seconds 5] [--pictures 2000]
+    # -> bench/results/cluster.json (about 15 minutes)
 
-Ray Serve's own request path costs about 9 ms on this machine before any app runs (bench/ray_floor.py),
-so its rows are searched under a bound of their own (--ray-bound); the plan says which bound each used.
-
-On 2 cores Ray's processes (GCS, raylet, Serve controller and proxy) share the cores with the
-replicas and the load generator: that is part of what is measured, and reported apart.
+On 2 cores every stack's processes (Ray's GCS, raylet, controller, HAProxy; Triton's server and its
+Python stubs) share the cores with the load generator: that is part of what is measured.
 """
 
 from __future__ import annotations
@@ -21,23 +22,23 @@ import importlib.util
 import json
 import math
 import os
+import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import ExitStack
+import urllib.request
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the local cluster on loopback (read at import)
 
 import numpy as np
 from PIL import Image
 
 from edge_lstm import contract
-from edge_lstm.bench.oip import parse_url
+from edge_lstm.bench.oip import binary_request, parse_url
 from edge_lstm.bench.server import max_rate, run_http
 from edge_lstm.data import mnist
 from edge_lstm.data.pictures import render
@@ -46,6 +47,7 @@ from edge_lstm.environment import describe
 ROOT = Path(__file__).resolve().parent.parent
 START = 100.0
 DAY = 86_400
+CPU_RATE = 300.0  # requests/s at which every stack's CPU per request is read (the Python proxy: what it holds)
 
 
 def serve_bench() -> Any:
@@ -55,40 +57,103 @@ def serve_bench() -> Any:
     return module
 
 
-def ray_cpu(seconds: float) -> dict[str, float]:
-    """Cores used by Ray's processes over `seconds`, by role (from /proc: utime + stime)."""
-    roles = {"replica": "ServeReplica", "proxy": "ProxyActor", "controller": "ServeController",
-             "raylet": "raylet", "gcs": "gcs_server", "stores": "StoreActor"}  # fmt: skip
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) of `root` and every process below it (Ray's and Triton's children)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(pid)] = int(fields[1])
+        cpu[int(pid)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo += [c for c, parent in parents.items() if parent == p]
+    return total
 
-    def sample() -> dict[str, float]:
-        out = dict.fromkeys(roles, 0.0)
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+
+class Stack:
+    """One server under test, started as its own process tree by the edge-lstm CLI."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, ready_s: float = 240) -> None:
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}/v2/models/edge_lstm"
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        deadline = time.time() + ready_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"{name} did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
             try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
             except OSError:
-                continue
-            for role, marker in roles.items():
-                if marker in cmd:
-                    out[role] += (int(fields[11]) + int(fields[12])) / tick
-                    break
-        return out
+                time.sleep(0.5)
+        else:
+            self.stop()
+            sys.exit(f"{name} was not ready in {ready_s:g} s")
+        time.sleep(12)  # HAProxy takes a replica in after two health checks, 5 s apart
 
-    a = sample()
-    time.sleep(seconds)
-    b = sample()
-    return {k: round((b[k] - a[k]) / seconds, 3) for k in roles}
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
 
 
-def measure(name: str, url: str, image: np.ndarray, bound: float, seconds: float) -> dict[str, Any]:
-    endpoint = parse_url(url)
-    print(f"{name}: max rate", file=sys.stderr, flush=True)
+def wrk(url: str, image: np.ndarray, connections: int, seconds: float) -> dict[str, Any] | None:
+    """The second, independent client: wrk (C, closed loop) posting the same binary request."""
+    if shutil.which("wrk") is None:
+        return None
+    body, headers = binary_request(image[None].astype(np.float32) / 255)
+    folder = Path(tempfile.mkdtemp(prefix="edge-lstm-wrk-"))
+    (folder / "body").write_bytes(body)
+    lua = ['wrk.method = "POST"', f'local f = io.open("{folder / "body"}", "rb")', "wrk.body = f:read(\"*all\")",
+           "f:close()"] + [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]  # fmt: skip
+    (folder / "post.lua").write_text("\n".join(lua) + "\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(folder / "post.lua"),
+                          url + "/infer"], capture_output=True, text=True, timeout=seconds + 60).stdout  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return {
+        "connections": connections, "requests_per_s": float(rate.group(1)) if rate else None,
+        "p99_ms": round(float(p99.group(1)) * scale[p99.group(2)], 3) if p99 else None,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }  # fmt: skip
+
+
+def measure(stack: Stack, image: np.ndarray, bound: float, seconds: float, sb: Any) -> dict[str, Any]:
+    endpoint = parse_url(stack.url)
+    run_http(endpoint, image, 200.0, 2.0, 64, 1)  # warm-up, not kept (Triton's Python stub is slow at first)
+    print(f"{stack.name}: max rate", file=sys.stderr, flush=True)
     best, trail = max_rate(lambda r: run_http(endpoint, image, r, seconds, 64, 100, bound), START)
     low = [run_http(endpoint, image, 50.0, seconds, 64, 100) for _ in range(2)]
+    rate = CPU_RATE if (best and best.rate >= CPU_RATE) else 0.8 * (best.rate if best else START)
+    before, t0 = tree_cpu_seconds(stack.proc.pid), time.perf_counter()
+    at_rate = run_http(endpoint, image, rate, seconds, 64, 100)
+    used = tree_cpu_seconds(stack.proc.pid) - before
+    wall = time.perf_counter() - t0
+    print(f"{stack.name}: streams", file=sys.stderr, flush=True)
     return {
-        "target": name, "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
+        "target": stack.name, "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
         "trail": [t.to_dict() for t in trail], "low_load_p50_ms": statistics.median(r.p50_ms or 0 for r in low),
+        "cpu": {"rate": rate, "answered": at_rate.n, "cores": round(used / wall, 3),
+                "cpu_ms_per_request": round(used / max(at_rate.n, 1) * 1000, 3),
+                "note": "the server's whole process tree (Ray: GCS, raylet, controller, HAProxy, replicas, stores; "
+                        "Triton: tritonserver and its Python stubs), read from /proc; the load generator apart"},
+        "wrk_16_connections": wrk(stack.url, image, 16, seconds),
+        "streams_16": sb.streams_over_http("127.0.0.1", stack.port, "edge_lstm_step", 16, seconds),
     }  # fmt: skip
 
 
@@ -117,37 +182,43 @@ def bulk(model: Path, n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def plan(single: dict[str, Any], ray2: dict[str, Any], ray1: dict[str, Any], streams: dict[str, Any],
-         pictures: dict[str, Any], bound: float, ray_bound: float) -> dict[str, Any]:  # fmt: skip
-    """Machines for 10k/100k/1M requests/s and 100M pictures a day, from this machine's numbers."""
-    per_node = {f"edge-lstm serve, one per 2-core machine (p99 <= {bound:g} ms)": single["max_rate"] or 0,
-                f"Ray Serve, 2 replicas per 2-core machine (p99 <= {ray_bound:g} ms)": ray2["max_rate"] or 0}  # fmt: skip
+def plan(rows: dict[str, dict[str, Any]], pictures: dict[str, Any], bound: float) -> dict[str, Any]:
+    """Machines for 10k/100k/1M requests/s and 100M pictures a day, and stream rows per machine, from
+    this machine's numbers (every stack under the same p99 bound)."""
     out: dict[str, Any] = {"assumptions": [
         "machines like this one (2 cores); a request is one picture, binary tensors",
-        "throughput adds up across machines (requests spread evenly by a load balancer or Ray's proxies); "
-        "the per-machine rate is the measured highest rate that kept p99 under the bound",
-        "Ray's per-request cost on one machine is measured; across machines it is not (no second machine here)",
+        f"throughput adds up across machines (requests spread evenly by a load balancer); the per-machine rate "
+        f"is the measured highest Poisson rate with p99 <= {bound:g} ms",
+        "Ray's cost across machines is not measured (no second machine here): one machine's numbers, multiplied",
         "pictures a day: the average rate (100M / 86,400 s = 1,157/s), bulk classification at the measured pictures/s",
     ]}  # fmt: skip
     for rate in (10_000, 100_000, 1_000_000):
-        out[f"{rate:,} requests/s"] = {k: math.ceil(rate / v) if v else None for k, v in per_node.items()}
+        out[f"{rate:,} requests/s"] = {k: math.ceil(rate / r["max_rate"]) if r.get("max_rate") else None
+                                       for k, r in rows.items()}  # fmt: skip
     avg = 100e6 / DAY
     out["100M pictures a day"] = {
         "average rate": round(avg, 1),
         "machines, predict (one process each)": math.ceil(avg / pictures["predict_pictures_per_s"]),
         "machines, Ray Data (2 actors each)": math.ceil(avg / pictures["ray_data_pictures_per_s"]),
+        "machines, the best server above at its max rate": min(
+            math.ceil(avg / r["max_rate"]) for r in rows.values() if r.get("max_rate")
+        ),
     }  # fmt: skip
-    out["stream rows/s, one machine"] = streams
-    out["ray per-request overhead at low load, ms"] = round(ray1["low_load_p50_ms"] - single["low_load_p50_ms"], 3)
+    out["stream rows/s per machine, 16 streams"] = {k: r["streams_16"]["rows_per_s"] for k, r in rows.items()}
     return out
+
+
+SINGLE, TRITON = "edge-lstm serve (one process)", "Triton (tritonserver, Python backend)"
+RAY1, RAY2 = "Ray Serve fast path (HAProxy), 1 replica", "Ray Serve fast path (HAProxy), 2 replicas"
+RAY2_REPLICA = "Ray Serve fast path, 2 replicas, --ray-streams replica (streams only)"
+RAY_PYTHON = "Ray Serve, Python proxy, 1 replica (reference)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, nargs="?", default=contract.DEFAULT_MODEL)
     parser.add_argument("step", type=Path, nargs="?", default=contract.DEFAULT_STEP_MODEL)
-    parser.add_argument("--bound", type=float, default=10.0)
-    parser.add_argument("--ray-bound", type=float, default=50.0, help="p99 bound (ms) for the Ray Serve rows")
+    parser.add_argument("--bound", type=float, default=10.0, help="p99 bound (ms), the same for every stack")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--pictures", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cluster.json")
@@ -157,62 +228,49 @@ def main() -> None:
             sys.exit(f"error: {f} not found (edge-lstm export; edge-lstm export --streaming)")
     sb = serve_bench()
     image = mnist.load_split(mnist.locate(None), "test").images[0]
-    report: dict[str, Any] = {
-        "command": "python bench/cluster.py",
-        "bound_ms": args.bound,
-        "ray_bound_ms": args.ray_bound,
-    }
-    with ExitStack() as stack:
+    cli = [sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step)]
+    configs = {
+        SINGLE: [], TRITON: ["--triton"],
+        RAY1: ["--ray", "local", "--replicas", "1"], RAY2: ["--ray", "local", "--replicas", "2"],
+        RAY2_REPLICA: ["--ray", "local", "--replicas", "2", "--ray-streams", "replica"],
+        RAY_PYTHON: ["--ray", "local", "--replicas", "1", "--ray-proxy", "python"],
+    }  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    for name, extra in configs.items():
         port = sb.free_port()
-        sb.start([sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step), "--port", str(port)],
-                 f"http://127.0.0.1:{port}/v2/health/ready", stack)  # fmt: skip
-        single = measure("edge-lstm serve (one process)", f"http://127.0.0.1:{port}/v2/models/edge_lstm", image,
-                         args.bound, args.seconds)  # fmt: skip
-        single_streams = sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", 16, args.seconds)
-        stack.close()
-
-        import ray
-
-        from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
-        from edge_lstm.serve.config import ServeConfig
-
-        ray.init(namespace="edge_lstm", include_dashboard=False, log_to_driver=False)
-        rport = sb.free_port()
-        config = ServeConfig(models=(("", args.model), ("", args.step)), port=rport)
-        results = {}
-        for replicas in (1, 2):
-            url, names = deploy(config, Scaling(replicas=replicas, proxy_location="HeadOnly"))
-            time.sleep(3)
-            idle = ray_cpu(5.0)
-            results[replicas] = measure(f"Ray Serve, {replicas} replica(s)", f"{url}/v2/models/edge_lstm", image,
-                                        args.ray_bound, args.seconds)  # fmt: skip
-            results[replicas]["ray_cores_idle"] = idle
-        ray_streams = sb.streams_over_http("127.0.0.1", rport, "edge_lstm_step", 16, args.seconds)
-        endpoint = parse_url(f"http://127.0.0.1:{rport}/v2/models/edge_lstm")
-        rate = (results[2]["max_rate"] or 100) * 0.9
-        cpu: dict[str, Any] = {}
-        t = threading.Thread(target=lambda: cpu.update(ray_cpu(args.seconds - 1)))
-        t.start()
-        load = run_http(endpoint, image, rate, args.seconds, 64, 100).to_dict()
-        t.join()
-        per_request = {k: round(v / rate * 1000, 3) for k, v in cpu.items()}
-        results[2]["ray_cores_under_load"] = {
-            "rate": rate,
-            "cores": cpu,
-            "cpu_ms_per_request": per_request,
-            "run": load,
-        }
-        shutdown(names, Scaling().store_shards)
-        ray.shutdown()
+        stack = Stack(name, [*cli, *extra, "--port", str(port)], port)
+        try:
+            if name == RAY2_REPLICA:
+                rows[name] = {"target": name, "streams_16": sb.streams_over_http("127.0.0.1", port, "edge_lstm_step",
+                                                                                 16, args.seconds)}  # fmt: skip
+            else:
+                rows[name] = measure(stack, image, args.bound, args.seconds, sb)
+        finally:
+            stack.stop()
     pictures = bulk(args.model, args.pictures)
-    streams = {"edge-lstm serve": single_streams, "Ray Serve, 2 replicas": ray_streams}
-    report.update({
-        "single_process": single, "ray_1_replica": results[1], "ray_2_replicas": results[2], "streams_16": streams,
-        "bulk": pictures, "capacity_plan": plan(single, results[2], results[1], streams, pictures, args.bound, args.ray_bound),
+    single = rows[SINGLE]
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    targets = {
+        "ray_2_replicas_rate_vs_single": {"value": ratio(rows[RAY2]["max_rate"], single["max_rate"]), "target": ">= 0.5"},
+        "ray_low_load_p50_ms": {"value": {k: rows[k]["low_load_p50_ms"] for k in (RAY1, RAY2)}, "target": "<= 3"},
+        "ray_streams_vs_single": {
+            "value": ratio(rows[RAY2]["streams_16"]["rows_per_s"], single["streams_16"]["rows_per_s"]),
+            "replica_only_streams": ratio(rows[RAY2_REPLICA]["streams_16"]["rows_per_s"], single["streams_16"]["rows_per_s"]),
+            "target": ">= 0.5 (with the store: a killed replica loses nothing)",
+        },
+        "triton_rate_vs_single": {"value": ratio(rows[TRITON]["max_rate"], single["max_rate"])},
+    }  # fmt: skip
+    served = {k: v for k, v in rows.items() if k != RAY2_REPLICA}
+    report = {
+        "command": "python bench/cluster.py", "bound_ms": args.bound, "seconds_per_run": args.seconds,
+        "stacks": rows, "bulk": pictures, "targets": targets, "capacity_plan": plan(served, pictures, args.bound),
         "environment": describe(),
-    })  # fmt: skip
+    }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report["capacity_plan"], indent=1))
+    print(json.dumps({"targets": targets, "capacity_plan": report["capacity_plan"]}, indent=1))
 
 
 if __name__ == "__main__":

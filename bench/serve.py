@@ -1,10 +1,12 @@
 """Serving, measured in ONE run: edge-lstm serve with dynamic batching, the same server with batching
-off, and the server a user would write by hand (bench/fastapi_baseline.py), each at the highest
+off, the server a user would write by hand (bench/fastapi_baseline.py) and the real Triton
+(`edge-lstm serve --triton`: tritonserver, Python backend, the same files), each at the highest
 Poisson rate whose p99 stays under the latency bound (MLPerf's Server scenario); the HTTP layer's
 cost at low load against the in-process runner; and stream serving against in-process runners.
 
     pip install fastapi   # for the hand-written baseline only
-    python bench/serve.py [MODEL] [STEP] [--bound 10] [--seconds 5]   # -> bench/results/serve.json (~10 min)
+    pip install --no-deps nvidia-pytriton==0.7.0   # Triton's server
+    python bench/serve.py [MODEL] [STEP] [--bound 10] [--seconds 5]   # -> bench/results/serve.json (~12 min)
 
 Every server runs in its own process on loopback; the load generator in another (loadgen.py), its
 own CPU use reported. The machine has 2 cores: server, load generator and (in-process rows) runner
@@ -177,7 +179,7 @@ def main() -> None:
         if not f.is_file():
             sys.exit(f"error: {f} not found (edge-lstm export; edge-lstm export --streaming)")
     image = mnist.load_split(mnist.locate(None), "test").images[0]
-    ports = {k: free_port() for k in ("batching", "no_batching", "fastapi")}
+    ports = {k: free_port() for k in ("batching", "no_batching", "fastapi", "triton")}
     url = {k: f"http://127.0.0.1:{p}/v2/models/edge_lstm" for k, p in ports.items()}
     cli = [sys.executable, "-m", "edge_lstm", "serve"]
     report: dict[str, Any] = {
@@ -192,6 +194,9 @@ def main() -> None:
               f"http://127.0.0.1:{ports['no_batching']}/v2/health/ready", stack)  # fmt: skip
         start([sys.executable, str(ROOT / "bench" / "fastapi_baseline.py"), str(args.model), str(ports["fastapi"])],
               f"http://127.0.0.1:{ports['fastapi']}/health", stack)  # fmt: skip
+        # The real Triton (tritonserver of the nvidia-pytriton wheel, Python backend running the same files)
+        start([*cli, str(args.model), str(args.step), "--triton", "--port", str(ports["triton"])],
+              f"http://127.0.0.1:{ports['triton']}/v2/health/ready", stack)  # fmt: skip
         clf = Classifier(args.model)
         seconds, n_min = args.seconds, 100
 
@@ -203,11 +208,14 @@ def main() -> None:
         fastapi_request = http_request(
             "127.0.0.1", ports["fastapi"], "/predict", body, {"Content-Type": "application/json"}
         )
+        for key in ("batching", "no_batching", "triton"):  # warm-up, not kept (Triton's stub is slow at first)
+            run_http(parse_url(url[key]), image, 200.0, 2.0, 64, 1)
         searches = [
             search("edge-lstm serve (dynamic batching)", oip("batching")),
             search("edge-lstm serve --no-batching", oip("no_batching")),
             search("hand-written FastAPI (bench/fastapi_baseline.py)", lambda rate: run_request(
                 "fastapi", "127.0.0.1", ports["fastapi"], fastapi_request, rate, seconds, 64, n_min, args.bound)),
+            search("Triton (tritonserver, Python backend: edge-lstm serve --triton)", oip("triton")),
             search("in-process runner (no HTTP, one worker)", lambda rate: run_in_process(
                 str(args.model), clf.logits, image, rate, seconds, n_min, args.bound)),
         ]  # fmt: skip
@@ -223,18 +231,20 @@ def main() -> None:
             print(f"streams: {n}", file=sys.stderr, flush=True)
             streams.append({
                 "http": streams_over_http(host, port, "edge_lstm_step", n, seconds),
+                "triton_http": streams_over_http(host, ports["triton"], "edge_lstm_step", n, seconds),
                 "in_process_independent": streams_in_process(args.step, n, seconds, batched=False),
                 "in_process_batched": streams_in_process(args.step, n, seconds, batched=True),
             })  # fmt: skip
         report["streams"] = streams
     rates = {s["target"]: s["max_rate"] for s in searches}
-    a, b, c = (rates[s["target"]] or 0 for s in searches[:3])
+    a, b, c, t = (rates[s["target"]] or 0 for s in searches[:4])
     p50_server = statistics.median(r.p50_ms or 0 for r in low["server_http_binary"])
     p50_local = statistics.median(r.p50_ms or 0 for r in low["in_process"])
     report["targets"] = {
         "batching_vs_fastapi": {"value": round(a / c, 2) if c else None, "target": ">= 2"},
         "batching_vs_no_batching": {"value": round(a / b, 2) if b else None, "target": ">= 1.5"},
         "http_p50_added_ms": {"value": round(p50_server - p50_local, 3), "target": "<= 0.5"},
+        "batching_vs_triton": {"value": round(a / t, 2) if t else None, "target": "issue 30: >= 1"},
     }
     report["environment"] = describe()
     args.out.write_text(json.dumps(report, indent=1) + "\n")
