@@ -2,15 +2,15 @@
 a Ray Serve deployment on a Ray cluster, so clients and `bench URL` do not change.
 
 Each replica builds the app of `edge-lstm serve` (serve.build_app) on its own: one runner per model
-with its dynamic batcher. Ray Serve's proxy spreads requests over the replicas, so the rows of one
-stream land on any replica: stream state therefore lives in a store every replica shares, not in a
-replica. The store is `shards` Ray actors (a sequence id hashes to one of them), each holding the
-same table as a single server (serve/streamtable.py): a request takes its sequence's state with a
-version, runs its rows on whichever replica it reached, and commits; a concurrent or stale commit
-is refused, and a request retried with `sequence_row` after a failure (a replica killed mid-request)
-gets the stored answer instead of running twice. The stores live apart from the replicas, so a
-replica's death loses no stream; they cost two actor calls per stream request (measured in
-bench/results/cluster.json).
+with its dynamic batcher. By default Ray's fast path carries the requests: HAProxy as the ingress,
+sending them straight to the replicas (FAST_PATH_ENV); `--ray-proxy python` keeps Ray's Python proxy.
+
+Streams: HAProxy routes a request by its `edge-lstm-sequence-id` header, so one stream reaches one
+replica, which keeps its state (affinity.py). The committed copy lives in `shards` store actors (a
+sequence id hashes to one of them), each holding the same table as a single server
+(serve/streamtable.py): a replica commits every row's new state before it answers, so a replica's
+death loses no stream, and a request retried with `sequence_row` gets the stored answer instead of
+running twice. `--ray-streams replica` keeps the states in the replicas only (no store).
 """
 
 from __future__ import annotations
