@@ -123,17 +123,23 @@ class AffineStore:
         return held
 
     def _refuse(self, sid: str | int, start: bool, rows: int, first_row: int | None, cached: _Cached | None) -> Held:
-        """Why a replica that holds its streams alone cannot run this request (a SequenceError)."""
-        if cached is None:
+        """Why a replica that holds its streams alone cannot run this request (a SequenceError), in the
+        words the store's table uses."""
+        if start and first_row not in (None, 0):
+            raise SequenceError(
+                f"sequence {sid!r}: sequence_start with sequence_row {first_row}; a stream starts at row 0"
+            )
+        if not start and cached is None:
             raise SequenceError(
                 f"sequence {sid!r} is not live in this replica (never started, ended, idle for over {self.idle_s:g} s, "
                 f"or its replica was lost); with --ray-streams replica send {HEADER} with every row, "
                 "and start a lost stream again"
             )
-        if start or (first_row is not None and first_row != cached.steps):
+        if not start and cached is not None and first_row not in (None, cached.steps):
             raise SequenceError(f"sequence {sid!r}: this request starts at row {first_row}; the stream is at row "
-                                f"{cached.steps} (a stream starts at row 0)")  # fmt: skip
-        raise SequenceError(f"sequence {sid!r} would have {cached.steps + rows} rows; the model's sequences have "
+                                f"{cached.steps}")  # fmt: skip
+        steps = 0 if start or cached is None else cached.steps
+        raise SequenceError(f"sequence {sid!r} would have {steps + rows} rows; the model's sequences have "
                             f"{self.max_steps} (end it and start a new sequence)")  # fmt: skip
 
     async def commit(

@@ -9,6 +9,7 @@ mapping between its messages and the requests app.py serves. Needs `pip install 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -73,11 +74,36 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
                 grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization: Bearer TOKEN)"
             )
 
-    async def model(name: str, version: str, context: Any) -> Served:
+    def unknown(name: str, version: str) -> str | None:
         if name not in served or version not in ("", "1"):
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown model {name!r} (version {version or '1'!r}); "
-                                                           f"this server has {', '.join(served)}")  # fmt: skip
+            return f"unknown model {name!r} (version {version or '1'!r}); this server has {', '.join(served)}"
+        return None
+
+    async def model(name: str, version: str, context: Any) -> Served:
+        if (why := unknown(name, version)) is not None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, why)
         return served[name]
+
+    async def infer(request: Any) -> tuple[Any, Any, str]:
+        """(the response, None, "") or (None, the gRPC status, why): ModelInfer aborts with it, a stream
+        answers it in-stream and goes on."""
+        if (why := unknown(request.model_name, request.model_version)) is not None:
+            return None, grpc.StatusCode.NOT_FOUND, why
+        s = served[request.model_name]
+        try:
+            logits = await run_model(s, decode(request), config)
+        except protocol.ProtocolError as e:
+            return None, codes.get(e.status, grpc.StatusCode.INVALID_ARGUMENT), str(e)
+        except (EdgeLstmError, SequenceError) as e:
+            return None, grpc.StatusCode.INVALID_ARGUMENT, str(e)
+        except Overloaded as e:
+            return None, grpc.StatusCode.UNAVAILABLE, f"overloaded: {e}; retry later"
+        out = service_pb2.ModelInferResponse.InferOutputTensor(name="logits", datatype="FP32", shape=list(logits.shape))
+        response = service_pb2.ModelInferResponse(
+            model_name=s.name, model_version="1", id=request.id, outputs=[out],
+            raw_output_contents=[np.ascontiguousarray(logits, "<f4").tobytes()],
+        )  # fmt: skip
+        return response, None, ""
 
     class Service(service_pb2_grpc.GRPCInferenceServiceServicer):
         async def ServerLive(self, request: Any, context: Any) -> Any:
@@ -115,23 +141,51 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
 
         async def ModelInfer(self, request: Any, context: Any) -> Any:
             await guard(context)
-            s = await model(request.model_name, request.model_version, context)
+            response, code, why = await infer(request)
+            if response is None:
+                await context.abort(code, why)
+            return response
+
+        async def ModelStreamInfer(self, requests: Any, context: Any) -> Any:
+            """Triton's bidirectional stream (tritonclient's start_stream / async_stream_infer): every
+            request answered on the stream, a refused one with its error_message, and the stream goes on.
+            Requests of one sequence run in their order; of different sequences at once, so rows waiting
+            at the same moment share a step call (streams.py)."""
+            await guard(context)
+            answers: asyncio.Queue[Any] = asyncio.Queue()
+            latest: dict[Any, asyncio.Task[None]] = {}  # per sequence id: its latest request's task
+
+            async def one(request: Any, before: asyncio.Task[None] | None) -> None:
+                if before is not None:
+                    await asyncio.wait([before])
+                response, _, why = await infer(request)
+                if response is None:
+                    response = service_pb2.ModelInferResponse(model_name=request.model_name, id=request.id)
+                await answers.put(service_pb2.ModelStreamInferResponse(error_message=why, infer_response=response))
+
+            async def read() -> None:
+                pending: set[asyncio.Task[None]] = set()
+                try:
+                    async for request in requests:
+                        sid = _parameters(request.parameters).get("sequence_id") or None
+                        task = asyncio.get_running_loop().create_task(one(request, latest.get(sid)))
+                        pending.add(task)
+                        task.add_done_callback(pending.discard)
+                        if sid is not None:
+                            latest[sid] = task
+                    if pending:  # the client closed its side: answer what it sent, then end the stream
+                        await asyncio.wait(pending)
+                finally:
+                    for task in pending:  # the client went away: nothing left to answer
+                        task.cancel()
+                    await answers.put(None)
+
+            reader = asyncio.get_running_loop().create_task(read())
             try:
-                req = decode(request)
-                logits = await run_model(s, req, config)
-            except protocol.ProtocolError as e:
-                await context.abort(codes.get(e.status, grpc.StatusCode.INVALID_ARGUMENT), str(e))
-            except (EdgeLstmError, SequenceError) as e:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-            except Overloaded as e:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"overloaded: {e}; retry later")
-            out = service_pb2.ModelInferResponse.InferOutputTensor(
-                name="logits", datatype="FP32", shape=list(logits.shape)
-            )
-            return service_pb2.ModelInferResponse(
-                model_name=s.name, model_version="1", id=request.id, outputs=[out],
-                raw_output_contents=[np.ascontiguousarray(logits, "<f4").tobytes()],
-            )  # fmt: skip
+                while (item := await answers.get()) is not None:
+                    yield item
+            finally:
+                reader.cancel()
 
     return Service()
 

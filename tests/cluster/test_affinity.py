@@ -96,3 +96,15 @@ def test_replica_only_streams_refuse_what_they_do_not_hold() -> None:
     run(store, [("y", True, False, 0)])
     with pytest.raises(TableFull, match="2 sequences are live in this replica"):
         run(store, [("z", True, False, 0)])
+
+
+def test_replica_only_refusals_are_worded_like_the_tables() -> None:
+    store = AffineStore(None, 60, 16, 28, 10)
+
+    async def acquire(*args: Any) -> Any:
+        return await store.acquire(*args)
+
+    with pytest.raises(SequenceError, match="a stream starts at row 0"):
+        asyncio.run(acquire("s", True, 1, 3))
+    with pytest.raises(SequenceError, match="would have 29 rows; the model's sequences have 28"):
+        asyncio.run(acquire("s", True, 29, 0))

@@ -1,0 +1,129 @@
+"""The protocol's gRPC bidirectional stream (ModelStreamInfer), as tritonclient's start_stream /
+async_stream_infer use it: many sequences' rows pipelined on one stream are answered as the
+in-process StreamingClassifier answers them, row by row; a refused request is answered in-stream with
+the reason and the stream goes on; the token guards it; a client that goes away leaves a working server."""
+
+from __future__ import annotations
+
+import queue
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tritonclient.grpc as tgrpc
+from serving import Server, start_server
+
+from edge_lstm.data import MnistSplit
+from edge_lstm.runtime import StreamingClassifier
+
+TOKEN = "a-stream-token-of-24-chars"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def grpc_server(exported: dict[str, Path]) -> Iterator[tuple[Server, str]]:
+    port = free_port()
+    s = start_server(str(exported["fp32"]), str(exported["step"]), "--grpc-port", str(port), "--token", TOKEN)
+    yield s, f"127.0.0.1:{port}"
+    s.stop()
+
+
+def open_stream(address: str, token: str | None = TOKEN) -> tuple[Any, queue.Queue[Any]]:
+    answers: queue.Queue[Any] = queue.Queue()
+    client = tgrpc.InferenceServerClient(address)
+    headers = {"authorization": f"Bearer {token}"} if token else None
+    client.start_stream(callback=lambda result, error: answers.put((result, error)), headers=headers)
+    return client, answers
+
+
+def send_row(client: Any, sid: int, t: int, row: np.ndarray, rid: str, last: int = 27) -> None:
+    inp = tgrpc.InferInput("row", [1, row.shape[-1]], "FP32")
+    inp.set_data_from_numpy(np.ascontiguousarray(row.reshape(1, -1), np.float32))
+    client.async_stream_infer("edge_lstm_step", [inp], request_id=rid, sequence_id=sid,
+                              sequence_start=t == 0, sequence_end=t == last)  # fmt: skip
+
+
+def test_pipelined_interleaved_streams_equal_the_streaming_classifier(
+    grpc_server: Any, exported: dict, test_split: MnistSplit
+) -> None:
+    _, address = grpc_server
+    images = test_split.images[:8].astype(np.float32) / 255
+    local = StreamingClassifier(exported["step"], batch=8)
+    expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)  # (8, 28, 10)
+    client, answers = open_stream(address)
+    try:
+        for t in range(28):  # every row of every stream sent without waiting for any answer
+            for k in range(8):
+                send_row(client, 100 + k, t, images[k, t], f"{k}:{t}")
+        got = {}
+        for _ in range(8 * 28):
+            result, error = answers.get(timeout=60)
+            assert error is None, error
+            got[result.get_response().id] = result.as_numpy("logits")[0]
+    finally:
+        client.stop_stream()
+        client.close()
+    for k in range(8):
+        np.testing.assert_allclose(np.stack([got[f"{k}:{t}"] for t in range(28)]), expected[k], atol=1e-5)
+
+
+def test_a_refused_request_is_answered_in_stream_and_the_stream_goes_on(grpc_server: Any) -> None:
+    _, address = grpc_server
+    client, answers = open_stream(address)
+    row = np.full(28, 0.5, np.float32)
+    try:
+        cases = [
+            (lambda: send_row(client, 900, 3, row, "unstarted"), "not live"),
+            (lambda: send_row(client, 901, 0, row + np.nan, "nan"), "NaN"),
+            (lambda: send_row(client, 902, 0, np.zeros(27, np.float32), "short"), "28"),
+        ]
+        for send, reason in cases:
+            send()
+            result, error = answers.get(timeout=30)
+            assert result is None and reason in str(error), error
+        for t in range(28):  # a whole stream on the same gRPC stream afterwards
+            send_row(client, 903, t, row, f"ok{t}", last=99)
+            result, error = answers.get(timeout=30)
+            assert error is None and result.as_numpy("logits").shape == (1, 10)
+        send_row(client, 903, 28, row, "past")
+        result, error = answers.get(timeout=30)
+        assert result is None and "would have 29 rows" in str(error)
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def test_the_token_guards_the_stream(grpc_server: Any) -> None:
+    _, address = grpc_server
+    client, answers = open_stream(address, token=None)
+    try:
+        send_row(client, 1, 0, np.zeros(28, np.float32), "x")
+        result, error = answers.get(timeout=30)
+        assert result is None and "bearer token" in str(error)
+    finally:
+        client.stop_stream()
+        client.close()
+
+
+def test_a_client_that_goes_away_leaves_the_server_serving(grpc_server: Any) -> None:
+    _, address = grpc_server
+    client, _ = open_stream(address)
+    for t in range(5):
+        send_row(client, 555, t, np.zeros(28, np.float32), f"gone{t}")
+    client.close()  # the channel dropped with the stream open and answers unread
+    again, answers = open_stream(address)
+    try:
+        send_row(again, 556, 0, np.zeros(28, np.float32), "after")
+        result, error = answers.get(timeout=30)
+        assert error is None and result.get_response().id == "after"
+    finally:
+        again.stop_stream()
+        again.close()
