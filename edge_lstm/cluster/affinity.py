@@ -163,6 +163,11 @@ class AffineStore:
         else:
             self.cache[sid] = _Cached(h, c, held.steps + len(answer), new, time.monotonic())
 
+    async def forget(self, sid: str | int) -> None:
+        self.cache.pop(sid, None)
+        if self.remote is not None:
+            await self.remote.forget(sid)
+
     async def live(self) -> int:
         """The store's count, read at most once a second (each read is an actor call per shard); with no
         store, this replica's."""

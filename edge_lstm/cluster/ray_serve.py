@@ -168,6 +168,9 @@ class RayStore:
     ) -> None:
         await self._call(self._actor(sid).commit.remote(sid, held, h, c, answer, end))
 
+    async def forget(self, sid: str | int) -> None:
+        await self._call(self._actor(sid).forget.remote(sid))
+
     async def live(self) -> int:
         counts = [await self._call(a.live.remote()) for a in self.actors]
         return int(sum(counts))

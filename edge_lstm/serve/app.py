@@ -4,7 +4,8 @@ same app on its replicas.
 
 Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/1],
 /v2/models/{name}/ready, /v2/models/{name}/config; POST /v2/models/{name}[/versions/1]/infer;
-POST /predict (a picture: raw body or multipart); GET /metrics. Every error is JSON
+POST /predict (a picture: raw body or multipart); GET /metrics; a WebSocket at /v2/models/{name}/stream
+(websocket.py: stream rows in binary frames). Every error is JSON
 `{"error": "..."}` with a 4xx status saying what is wrong (503 + Retry-After when the queue is full).
 """
 
@@ -23,8 +24,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from edge_lstm import __version__, contract
 from edge_lstm.errors import EdgeLstmError
@@ -232,6 +234,11 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
     async def metrics_route(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    async def stream_socket(ws: WebSocket) -> None:
+        from edge_lstm.serve.websocket import serve_socket
+
+        await serve_socket(ws, served, config.token)
+
     def route(path: str, handler: Callable[[Request], Awaitable[Response]], name: str, method: str = "GET") -> Route:
         return Route(path, answer(name, handler), methods=[method])
 
@@ -247,6 +254,7 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
         route("/v2/models/{name}/versions/{version}/infer", infer, "infer", "POST"),
         route("/predict", picture, "predict", "POST"),
         Route("/metrics", metrics_route),
+        WebSocketRoute("/v2/models/{name}/stream", stream_socket),
     ]
     if config.static is not None:
         routes.append(Mount("/", app=IsolatedStatic(directory=config.static, html=True)))

@@ -10,6 +10,7 @@ mapping between its messages and the requests app.py serves. Needs `pip install 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from typing import Any
 
@@ -22,6 +23,7 @@ from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.models import Served, triton_config
+from edge_lstm.serve.streams import drop_when_done
 from edge_lstm.serve.streamtable import SequenceError
 
 
@@ -171,8 +173,9 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
                         task = asyncio.get_running_loop().create_task(one(request, latest.get(sid)))
                         pending.add(task)
                         task.add_done_callback(pending.discard)
-                        if sid is not None:
+                        if sid is not None:  # kept until it is done and no later request of sid came
                             latest[sid] = task
+                            task.add_done_callback(functools.partial(drop_when_done, latest, sid))
                     if pending:  # the client closed its side: answer what it sent, then end the stream
                         await asyncio.wait(pending)
                 finally:

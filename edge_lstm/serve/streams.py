@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,6 +24,13 @@ from edge_lstm.serve.streamtable import Held, StreamTable
 
 StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 EXPIRE_EVERY_S = 1.0
+
+
+def drop_when_done(latest: dict[Any, asyncio.Task[None]], sid: Any, task: asyncio.Task[None]) -> None:
+    """A stream connection's done-callback: forget `sid`'s last request once it is done, unless a later
+    request of `sid` took its place (the map holds each sequence's latest request, which the next waits on)."""
+    if latest.get(sid) is task:
+        del latest[sid]
 
 
 class Stale(Exception):
@@ -38,6 +45,7 @@ class StateStore(Protocol):
     async def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray,
                      end: bool) -> None: ...  # fmt: skip
     async def live(self) -> int: ...
+    async def forget(self, sid: str | int) -> None: ...  # a stream whose client went away
 
 
 class LocalStore:
@@ -63,6 +71,9 @@ class LocalStore:
     async def live(self) -> int:
         self.table.expire()
         return self.table.live
+
+    async def forget(self, sid: str | int) -> None:
+        self.table.entries.pop(sid, None)
 
 
 @dataclass(eq=False)  # compared by identity (list.remove): its fields hold arrays
