@@ -1,0 +1,185 @@
+"""Stream rows per second over the streaming connections of `edge-lstm serve`: the WebSocket route and
+the protocol's gRPC ModelStreamInfer, beside one HTTP request per row (bench/serve.py's client), in ONE
+run against one server process on loopback.
+
+    python bench/stream_rpc.py [MODEL] [STEP] [--seconds 5] [--clients 2]   # -> bench/results/stream_rpc.json
+
+Each stream sends one row, waits for its answer, sends the next (closed loop), the 28 rows of an MNIST
+test image over and over. The streams are split over `--clients` processes (each one WebSocket or one
+gRPC stream carrying its share of the streams), since one Python client process can be the limit on
+these 2 cores: their CPU is reported. The server shares the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import resource
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = struct.Struct("<QII")
+
+
+async def drive_websocket(url: str, images: np.ndarray, first: int, seconds: float) -> list[float]:
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    async with connect(url, max_size=None, compression=None) as ws:
+        rows = images.astype("<f4") / 255
+        sent: dict[int, float] = {}
+        step = dict.fromkeys(range(len(images)), 0)
+
+        def frame(k: int) -> bytes:
+            t = step[k]
+            return HEADER.pack(first + k, (1 if t == 0 else 0) | (2 if t == 27 else 0), 1) + rows[k, t].tobytes()
+
+        stop = time.perf_counter() + seconds
+        for k in range(len(images)):
+            sent[k] = time.perf_counter()
+            await ws.send(frame(k))
+        while sent:
+            message = await ws.recv()
+            if isinstance(message, str):
+                raise RuntimeError(message)
+            k = HEADER.unpack_from(message)[0] - first
+            now = time.perf_counter()
+            latencies.append((now - sent.pop(k)) * 1000)
+            step[k] = (step[k] + 1) % 28
+            if now < stop:
+                sent[k] = now
+                await ws.send(frame(k))
+    return latencies
+
+
+async def drive_grpc(address: str, images: np.ndarray, first: int, seconds: float) -> list[float]:
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    latencies: list[float] = []
+    rows = images.astype("<f4") / 255
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer()
+        sent: dict[int, float] = {}
+        step = dict.fromkeys(range(len(images)), 0)
+
+        def request(k: int) -> Any:
+            t = step[k]
+            r = service_pb2.ModelInferRequest(model_name="edge_lstm_step", id=str(k))
+            r.inputs.add(name="row", datatype="FP32", shape=[1, 28])
+            r.raw_input_contents.append(rows[k, t].tobytes())
+            r.parameters["sequence_id"].int64_param = first + k
+            r.parameters["sequence_start"].bool_param = t == 0
+            r.parameters["sequence_end"].bool_param = t == 27
+            return r
+
+        stop = time.perf_counter() + seconds
+        for k in range(len(images)):
+            sent[k] = time.perf_counter()
+            await call.write(request(k))
+        while sent:
+            response = await call.read()
+            if response.error_message:
+                raise RuntimeError(response.error_message)
+            k = int(response.infer_response.id)
+            now = time.perf_counter()
+            latencies.append((now - sent.pop(k)) * 1000)
+            step[k] = (step[k] + 1) % 28
+            if now < stop:
+                sent[k] = now
+                await call.write(request(k))
+        await call.done_writing()
+    return latencies
+
+
+def client_main() -> None:
+    """One client process: its job on stdin, its latencies and CPU on stdout."""
+    job = json.loads(sys.stdin.read())
+    from edge_lstm.data import mnist
+
+    images = mnist.load_split(mnist.locate(None), "test").images[job["first"] : job["first"] + job["streams"]]
+    t0 = time.perf_counter()
+    drive = drive_websocket if job["transport"] == "websocket" else drive_grpc
+    latencies = asyncio.run(drive(job["target"], images, job["first"] + 1, job["seconds"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"latency_ms": latencies, "wall": time.perf_counter() - t0,
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime}))  # fmt: skip
+
+
+def run(transport: str, target: str, streams: int, clients: int, seconds: float) -> dict[str, Any]:
+    from edge_lstm.bench.stats import summarize
+
+    share = [streams // clients + (i < streams % clients) for i in range(clients)]
+    procs, first = [], 0
+    for n in share:
+        job = {"transport": transport, "target": target, "streams": n, "first": first, "seconds": seconds}
+        first += n
+        p = subprocess.Popen([sys.executable, __file__, "--client"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+        procs.append((p, json.dumps(job)))
+    for p, job_text in procs:  # every client started before any is waited for
+        assert p.stdin is not None
+        p.stdin.write(job_text)
+        p.stdin.close()
+    results = []
+    for p, _ in procs:
+        assert p.stdout is not None
+        results.append(json.loads(p.stdout.read()))
+        p.wait(timeout=seconds + 120)
+    latencies = np.concatenate([r["latency_ms"] for r in results])
+    wall = max(r["wall"] for r in results)
+    s = summarize(latencies)
+    return {"transport": transport, "streams": streams, "clients": clients, "rows_per_s": round(len(latencies) / wall, 1),
+            "row_p50_ms": s.p50_ms, "row_p99_ms": s.p99_ms,
+            "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
+
+
+def main() -> None:
+    from edge_lstm import contract
+    from edge_lstm.environment import describe
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, nargs="?", default=contract.DEFAULT_MODEL)
+    parser.add_argument("step", type=Path, nargs="?", default=contract.DEFAULT_STEP_MODEL)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stream_rpc.json")
+    args = parser.parse_args()
+    spec = importlib.util.spec_from_file_location("bench_serve", ROOT / "bench" / "serve.py")
+    sb = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(sb)  # type: ignore[union-attr]
+    from contextlib import ExitStack
+
+    port, grpc_port = sb.free_port(), sb.free_port()
+    rows = []
+    with ExitStack() as stack:
+        sb.start([sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step), "--port", str(port),
+                  "--grpc-port", str(grpc_port)], f"http://127.0.0.1:{port}/v2/health/ready", stack)  # fmt: skip
+        ws_url = f"ws://127.0.0.1:{port}/v2/models/edge_lstm_step/stream"
+        for streams in (16, 256):
+            print(f"streams: {streams}", file=sys.stderr, flush=True)
+            rows.append(run("websocket", ws_url, streams, args.clients, args.seconds))
+            rows.append(run("grpc", f"127.0.0.1:{grpc_port}", streams, args.clients, args.seconds))
+            http = sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", streams, args.seconds)
+            rows.append({"transport": "http (one request per row, bench/serve.py's client)", **http})
+    report = {"command": "python bench/stream_rpc.py", "seconds": args.seconds, "rows": rows, "environment": describe()}
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    for r in rows:
+        print(f"{r['transport'][:10]:>10} {r['streams']:>4} streams: {r['rows_per_s']:>9,.0f} rows/s, "
+              f"row p50 {r['row_p50_ms']:.2f} ms, p99 {r['row_p99_ms']:.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--client"]:
+        client_main()
+    else:
+        main()
