@@ -4,10 +4,12 @@ run against one server process on loopback.
 
     python bench/stream_rpc.py [MODEL] [STEP] [--seconds 5] [--clients 2]   # -> bench/results/stream_rpc.json
 
-Each stream sends one row, waits for its answer, sends the next (closed loop), the 28 rows of an MNIST
-test image over and over. The streams are split over `--clients` processes (each one WebSocket or one
-gRPC stream carrying its share of the streams), since one Python client process can be the limit on
-these 2 cores: their CPU is reported. The server shares the same cores.
+Each stream sends one row, waits for its answer, sends the next (closed loop), 28 rows a sequence over
+and over. The streams are split over `--clients` processes (each one WebSocket or one gRPC stream
+carrying its share of the streams), since one Python client process can be the limit on these 2
+cores: their CPU is reported. The WebSocket rows are `edge-lstm bench URL --streams N`'s own
+(edge_lstm/bench/streamload.py); gRPC's client is here (grpcio's asyncio API, raw tensors). The
+server shares the same cores.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import asyncio
 import importlib.util
 import json
 import resource
-import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,38 +27,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = struct.Struct("<QII")
-
-
-async def drive_websocket(url: str, images: np.ndarray, first: int, seconds: float) -> list[float]:
-    from websockets.asyncio.client import connect
-
-    latencies: list[float] = []
-    async with connect(url, max_size=None, compression=None) as ws:
-        rows = images.astype("<f4") / 255
-        sent: dict[int, float] = {}
-        step = dict.fromkeys(range(len(images)), 0)
-
-        def frame(k: int) -> bytes:
-            t = step[k]
-            return HEADER.pack(first + k, (1 if t == 0 else 0) | (2 if t == 27 else 0), 1) + rows[k, t].tobytes()
-
-        stop = time.perf_counter() + seconds
-        for k in range(len(images)):
-            sent[k] = time.perf_counter()
-            await ws.send(frame(k))
-        while sent:
-            message = await ws.recv()
-            if isinstance(message, str):
-                raise RuntimeError(message)
-            k = HEADER.unpack_from(message)[0] - first
-            now = time.perf_counter()
-            latencies.append((now - sent.pop(k)) * 1000)
-            step[k] = (step[k] + 1) % 28
-            if now < stop:
-                sent[k] = now
-                await ws.send(frame(k))
-    return latencies
 
 
 async def drive_grpc(address: str, images: np.ndarray, first: int, seconds: float) -> list[float]:
@@ -102,39 +70,25 @@ async def drive_grpc(address: str, images: np.ndarray, first: int, seconds: floa
 
 
 def client_main() -> None:
-    """One client process: its job on stdin, its latencies and CPU on stdout."""
-    job = json.loads(sys.stdin.read())
+    """One client process: its job as its last argument, its latencies and CPU in the job's result file."""
+    job = json.loads(sys.argv[-1])
     from edge_lstm.data import mnist
 
     images = mnist.load_split(mnist.locate(None), "test").images[job["first"] : job["first"] + job["streams"]]
     t0 = time.perf_counter()
-    drive = drive_websocket if job["transport"] == "websocket" else drive_grpc
-    latencies = asyncio.run(drive(job["target"], images, job["first"] + 1, job["seconds"]))
+    latencies = asyncio.run(drive_grpc(job["target"], images, job["first"] + 1, job["seconds"]))
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"latency_ms": latencies, "wall": time.perf_counter() - t0,
-                      "cpu_seconds": usage.ru_utime + usage.ru_stime}))  # fmt: skip
+    Path(job["result"]).write_text(json.dumps({"latency_ms": latencies, "wall": time.perf_counter() - t0,
+                                               "cpu_seconds": usage.ru_utime + usage.ru_stime}))  # fmt: skip
 
 
 def run(transport: str, target: str, streams: int, clients: int, seconds: float) -> dict[str, Any]:
     from edge_lstm.bench.stats import summarize
+    from edge_lstm.bench.streamload import run_clients, split
 
-    share = [streams // clients + (i < streams % clients) for i in range(clients)]
-    procs, first = [], 0
-    for n in share:
-        job = {"transport": transport, "target": target, "streams": n, "first": first, "seconds": seconds}
-        first += n
-        p = subprocess.Popen([sys.executable, __file__, "--client"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
-        procs.append((p, json.dumps(job)))
-    for p, job_text in procs:  # every client started before any is waited for
-        assert p.stdin is not None
-        p.stdin.write(job_text)
-        p.stdin.close()
-    results = []
-    for p, _ in procs:
-        assert p.stdout is not None
-        results.append(json.loads(p.stdout.read()))
-        p.wait(timeout=seconds + 120)
+    jobs = [{"transport": transport, "target": target, "streams": n, "first": first, "seconds": seconds}
+            for n, first in split(streams, clients)]  # fmt: skip
+    results = run_clients([sys.executable, __file__, "--client"], jobs, seconds + 120)
     latencies = np.concatenate([r["latency_ms"] for r in results])
     wall = max(r["wall"] for r in results)
     s = summarize(latencies)
@@ -145,6 +99,8 @@ def run(transport: str, target: str, streams: int, clients: int, seconds: float)
 
 def main() -> None:
     from edge_lstm import contract
+    from edge_lstm.bench.oip import parse_url
+    from edge_lstm.bench.streamload import run_streams
     from edge_lstm.environment import describe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,10 +120,11 @@ def main() -> None:
     with ExitStack() as stack:
         sb.start([sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step), "--port", str(port),
                   "--grpc-port", str(grpc_port)], f"http://127.0.0.1:{port}/v2/health/ready", stack)  # fmt: skip
-        ws_url = f"ws://127.0.0.1:{port}/v2/models/edge_lstm_step/stream"
+        step_url = parse_url(f"http://127.0.0.1:{port}/v2/models/edge_lstm_step")
         for streams in (16, 256):
             print(f"streams: {streams}", file=sys.stderr, flush=True)
-            rows.append(run("websocket", ws_url, streams, args.clients, args.seconds))
+            ws = run_streams(step_url, streams, args.seconds, args.clients)  # `edge-lstm bench URL --streams N`
+            rows.append({"transport": "websocket", **ws.to_dict()})
             rows.append(run("grpc", f"127.0.0.1:{grpc_port}", streams, args.clients, args.seconds))
             http = sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", streams, args.seconds)
             rows.append({"transport": "http (one request per row, bench/serve.py's client)", **http})

@@ -99,6 +99,13 @@ def bench(
         bool, typer.Option("--profile", help="Also time each operator (onnxruntime's profiler, a separate run).")
     ] = False,
     force: Annotated[bool, typer.Option(help="Allow more threads than cores.")] = False,
+    streams: Annotated[
+        int | None,
+        typer.Option(
+            help="URL of a step model: drive N streams over its WebSocket, closed loop, for --min-time seconds "
+            "(rows/s, row latency, the clients' CPU)."
+        ),
+    ] = None,
     on: Annotated[
         list[str] | None,
         typer.Option("--on", help="Run on this device too (a name or URL, repeatable; `local` is this machine)."),
@@ -126,6 +133,8 @@ def bench(
                      *(["--allow-fallback"] if allow_fallback else [])]  # fmt: skip
         on_files = [Path(m) for m in models or [str(contract.DEFAULT_MODEL)]]
         return _bench_on(on, on_files, streaming, forwarded, json_file, plot, as_json)
+    if streams is not None:
+        return _bench_streams(models or [], streams, min_time, token, as_json)
     from rich.console import Console
 
     from edge_lstm.bench import BenchSettings, run_bench
@@ -205,3 +214,18 @@ def _bench_on(devices: list[str], models: list[Path], streaming: Path | None, fo
         emit_json(report.to_dict())
     if report.failures:
         raise typer.Exit(code=1)
+
+
+def _bench_streams(targets: list[str], streams: int, seconds: float, token: str | None, as_json: bool) -> None:
+    from edge_lstm.bench.oip import is_url, parse_url
+    from edge_lstm.bench.streamload import run_streams
+
+    if not targets or not all(is_url(t) for t in targets):
+        raise fail("--streams measures a server: give the URL of a step model (http://HOST:PORT/v2/models/NAME)")
+    runs = [run_streams(parse_url(t, token), streams, seconds) for t in targets]
+    for r in runs:
+        typer.echo(f"{r.url}: {r.streams} streams over the WebSocket, {r.rows_per_s:,.0f} rows/s, row p50 "
+                   f"{r.row_p50_ms:.2f} ms, p99 {r.row_p99_ms:.2f} ms, {r.errors} refused, "
+                   f"{r.clients} client processes using {r.client_cores:.2f} cores")  # fmt: skip
+    if as_json:
+        emit_json({"streams": [r.to_dict() for r in runs]})

@@ -68,3 +68,16 @@ def test_bad_servers_are_one_line(server: Server, target: str, fragment: str) ->
     url = f"{server.url}/v2/models/edge_lstm_step" if target == "STEP" else target
     res = runner.invoke(app, ["bench", url, "--scenario", "single-stream", "--min-count", "5", "--min-time", "0"])
     assert res.exit_code == 1 and fragment in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
+
+
+def test_streams_are_driven_over_the_websocket(server: Server, exported: dict) -> None:
+    url = f"{server.url}/v2/models/edge_lstm_step"
+    res = runner.invoke(app, ["bench", url, "--streams", "6", "--min-time", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.output.strip().splitlines()[-1])["streams"][0]
+    assert run["streams"] == 6 and run["rows"] > 6 * 28 and run["errors"] == 0 and run["rows_per_s"] > 0
+    assert run["row_p99_ms"] is not None and run["clients"] == 2
+    for target, message in ((f"{server.url}/v2/models/edge_lstm", "drives a step model"),
+                            (str(exported["step"]), "give the URL of a step model")):  # fmt: skip
+        res = runner.invoke(app, ["bench", target, "--streams", "2", "--min-time", "1"])
+        assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output

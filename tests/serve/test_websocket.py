@@ -133,3 +133,20 @@ def test_a_client_that_goes_away_frees_its_streams(ws_server: Server) -> None:
     with connect(socket_url(ws_server, TOKEN)) as again:  # and the streams are gone from the table
         again.send(frame(500, row))
         assert "not live" in answer(again.recv(timeout=30))["error"]  # type: ignore[call-overload]
+
+
+def test_sigterm_with_streams_open_stops_cleanly(exported: dict[str, Path]) -> None:
+    import signal
+
+    server = start_server(str(exported["step"]))
+    row = np.zeros(28, np.float32)
+    with connect(server.url.replace("http://", "ws://") + "/v2/models/edge_lstm_step/stream") as ws:
+        for k in range(4):
+            ws.send(frame(700 + k, row, start=True))
+        for _ in range(4):
+            ws.recv(timeout=30)
+        code, out, err = server.stop(signal.SIGTERM, timeout=60)
+        with pytest.raises(ConnectionClosed):  # the server closed the socket on its way out
+            ws.recv(timeout=10)
+    assert code == 0, err
+    assert "every request in flight was answered" in out and "Traceback" not in err
