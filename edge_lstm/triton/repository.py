@@ -11,15 +11,16 @@ from edge_lstm.fileio import check_writable_dir
 from edge_lstm.triton.config import CLASSIFIER, STEP, TritonConfig, classifier_config, step_config, validate_model_dir
 
 
-def install_model(repo: Path, name: str, model: bytes, config_text: str, model_py: str | None = None) -> Path:
-    """REPO/NAME/{config.pbtxt, 1/model.onnx[, 1/model.py]}, validated, replacing any older NAME."""
+def install_model(repo: Path, name: str, model: bytes, config_text: str, code: dict[str, str] | None = None) -> Path:
+    """REPO/NAME/{config.pbtxt, 1/model.onnx[, 1/model.py and what it imports]}, validated, replacing any
+    older NAME."""
     tmp = repo / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "1").mkdir(parents=True)
     (tmp / "1" / "model.onnx").write_bytes(model)
     (tmp / "config.pbtxt").write_text(config_text)
-    if model_py is not None:
-        (tmp / "1" / "model.py").write_text(model_py)  # the Python backend looks beside the version's file
+    for filename, source in (code or {}).items():  # the Python backend looks beside the version's file
+        (tmp / "1" / filename).write_text(source)
     try:
         validate_model_dir(tmp, name)
     except Exception:
@@ -32,10 +33,12 @@ def install_model(repo: Path, name: str, model: bytes, config_text: str, model_p
     return final
 
 
-def backend_source(kind: str) -> str:
-    """The model.py that runs a file of this kind ("classifier" or "streaming-step") in Triton's Python backend."""
-    module = "step.py" if kind == "streaming-step" else "classifier.py"
-    return resources.files("edge_lstm.triton.backend").joinpath(module).read_text()
+def backend_source(kind: str) -> dict[str, str]:
+    """The model.py that runs a file of this kind ("classifier" or "streaming-step") in Triton's Python
+    backend, and the module it shares with the other kind, by their file names in the version folder."""
+    folder = resources.files("edge_lstm.triton.backend")
+    model = folder.joinpath("step.py" if kind == "streaming-step" else "classifier.py").read_text()
+    return {"model.py": model, "edge_lstm_backend.py": folder.joinpath("common.py").read_text()}
 
 
 def write_python_model(repo: Path, kind: str, model: Path, config: TritonConfig) -> Path:

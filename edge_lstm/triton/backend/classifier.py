@@ -4,42 +4,17 @@ Written into REPO/edge_lstm/model.py by edge-lstm. Triton's dynamic batcher hand
 request waiting at that moment; their inputs are concatenated into ONE onnxruntime call (the
 classifier's cost is per call, not per image) and the logits split back per request.
 
-Triton's Python stub runs the base interpreter, not a virtual environment: edge-lstm's `serve --triton`
-names the environment's site-packages in EDGE_LSTM_SITE_PACKAGES; in Triton's container, install
-onnxruntime into its Python instead (pip install onnxruntime).
+What both model files share (the environment's path, the session, tensors through DLPack) is
+common.py, copied beside this as edge_lstm_backend.py.
 """
 
 import json
-import os
-import sys
 
-for _p in reversed(os.environ.get("EDGE_LSTM_SITE_PACKAGES", "").split(os.pathsep)):
-    if _p and _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import triton_python_backend_utils as pb_utils  # noqa: E402
-
-
-def output(name: str, values: np.ndarray) -> "pb_utils.Tensor":
-    """Through DLPack, not pb_utils.Tensor(name, array): the stub reads numpy arrays with numpy 1's
-    struct layout, and under numpy 2 it takes a float32 array for an empty one."""
-    return pb_utils.Tensor.from_dlpack(name, np.ascontiguousarray(values, np.float32))
-
-
-def array(tensor: "pb_utils.Tensor") -> np.ndarray:
-    """An input as numpy through DLPack, for the same reason (as_numpy() garbles it under numpy 2)."""
-    return np.from_dlpack(tensor)
-
-
-def open_session(args: dict) -> ort.InferenceSession:
-    """One intra-op thread: parallelism comes from batching, as in edge-lstm's own runner."""
-    path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+# isort: off
+from edge_lstm_backend import array, open_session, responses  # first: it puts the environment on sys.path
+import numpy as np
+import triton_python_backend_utils as pb_utils
+# isort: on
 
 
 class TritonPythonModel:
@@ -77,9 +52,4 @@ class TritonPythonModel:
                 n = len(arrays[i][0])
                 answers[i] = logits[start : start + n].copy()
                 start += n
-        return [
-            pb_utils.InferenceResponse(error=a)
-            if isinstance(a, pb_utils.TritonError)
-            else pb_utils.InferenceResponse(output_tensors=[output(self.output, a)])
-            for a in answers
-        ]
+        return responses(answers, self.output)

@@ -9,41 +9,22 @@ correlation id, between requests. The rows of all requests run as one step call 
 
 A sequence is forgotten on its END request or when it has been idle longer than the config's
 max_sequence_idle_microseconds (Triton frees its slot then but tells the model nothing).
-Triton's Python stub runs the base interpreter: see classifier.py for EDGE_LSTM_SITE_PACKAGES.
+What both model files share is common.py, copied beside this as edge_lstm_backend.py.
 """
 
 import json
-import os
-import sys
 import time
 
-for _p in reversed(os.environ.get("EDGE_LSTM_SITE_PACKAGES", "").split(os.pathsep)):
-    if _p and _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import numpy as np  # noqa: E402
-import onnxruntime as ort  # noqa: E402
-import triton_python_backend_utils as pb_utils  # noqa: E402
-
-
-def output(name: str, values: np.ndarray) -> "pb_utils.Tensor":
-    """Through DLPack, not pb_utils.Tensor(name, array): the stub reads numpy arrays with numpy 1's
-    struct layout, and under numpy 2 it takes a float32 array for an empty one."""
-    return pb_utils.Tensor.from_dlpack(name, np.ascontiguousarray(values, np.float32))
-
-
-def array(tensor: "pb_utils.Tensor") -> np.ndarray:
-    """An input as numpy through DLPack, for the same reason (as_numpy() garbles it under numpy 2)."""
-    return np.from_dlpack(tensor)
+# isort: off
+from edge_lstm_backend import array, open_session, responses  # first: it puts the environment on sys.path
+import numpy as np
+import triton_python_backend_utils as pb_utils
+# isort: on
 
 
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
-        path = os.path.join(args["model_repository"], args["model_version"], "model.onnx")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        self.session = open_session(args)
         self.hidden = int(self.session.get_inputs()[1].shape[2])  # h: (1, batch, hidden)
         config = json.loads(args["model_config"])
         self.idle_s = int(config["sequence_batching"].get("max_sequence_idle_microseconds", 60_000_000)) / 1e6
@@ -105,9 +86,4 @@ class TritonPythonModel:
             answers[i] = np.stack(logits[i])
             if end:
                 self.states.pop(cid, None)
-        return [
-            pb_utils.InferenceResponse(error=a)
-            if isinstance(a, pb_utils.TritonError)
-            else pb_utils.InferenceResponse(output_tensors=[output("logits", a)])
-            for a in answers
-        ]
+        return responses(answers, "logits")
