@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.serve.streams import Stale
-from edge_lstm.serve.streamtable import Held, SequenceError, TableFull
+from edge_lstm.serve.streamtable import Held, SequenceError
 
 HEADER = "edge-lstm-sequence-id"
 BALANCE = f"hdr({HEADER})"  # RAY_SERVE_HAPROXY_BALANCE_ALGORITHM
@@ -83,15 +83,11 @@ class _GroupCommit:
 class AffineStore:
     """StateStore for a replica: its own sequences' states cached, commits grouped, the store behind."""
 
-    def __init__(
-        self, remote: Any | None, idle_s: float, hidden: int, max_steps: int | None, max_sequences: int
-    ) -> None:
-        # ray_serve.RayStore (acquire/commit/live on the store actors); None: the states live in this
-        # replica only (`--ray-streams replica`: no actor call at all, and a lost replica loses its streams)
-        self.remote = remote
-        self.idle_s, self.hidden, self.max_steps, self.max_sequences = idle_s, hidden, max_steps, max_sequences
+    def __init__(self, remote: Any, idle_s: float, hidden: int, max_steps: int | None) -> None:
+        self.remote = remote  # ray_serve.RayStore: acquire/commit/live/forget on the store actors
+        self.idle_s, self.hidden, self.max_steps = idle_s, hidden, max_steps
         self.cache: dict[str | int, _Cached] = {}
-        self.groups = [_GroupCommit(a) for a in remote.actors] if remote is not None else []
+        self.groups = [_GroupCommit(a) for a in remote.actors]
         self.live_count, self.live_read = 0, 0.0
 
     def _group(self, sid: str | int) -> _GroupCommit:
@@ -108,50 +104,20 @@ class AffineStore:
             return self.max_steps is None or steps + rows <= self.max_steps
 
         if start and first_row in (None, 0) and fits(0):
-            if self.remote is None and sid not in self.cache and len(self.cache) >= self.max_sequences:
-                raise TableFull(f"{len(self.cache)} sequences are live in this replica (limit {self.max_sequences})")
             zeros = np.zeros(self.hidden, np.float32)
             return Held(zeros, zeros.copy(), 0, START)
         if not start and cached is not None and first_row in (None, cached.steps) and fits(cached.steps):
             cached.last_seen = now
             return Held(cached.h.copy(), cached.c.copy(), cached.steps, cached.version)
         # Not held here (another replica's sequence, a retry, a refusal to word): the store decides.
-        if self.remote is None:
-            return self._refuse(sid, start, rows, first_row, cached)
         self.cache.pop(sid, None)
         held: Held | np.ndarray = await self.remote.acquire(sid, start, rows, first_row)
         return held
-
-    def _refuse(self, sid: str | int, start: bool, rows: int, first_row: int | None, cached: _Cached | None) -> Held:
-        """Why a replica that holds its streams alone cannot run this request (a SequenceError), in the
-        words the store's table uses."""
-        if start and first_row not in (None, 0):
-            raise SequenceError(
-                f"sequence {sid!r}: sequence_start with sequence_row {first_row}; a stream starts at row 0"
-            )
-        if not start and cached is None:
-            raise SequenceError(
-                f"sequence {sid!r} is not live in this replica (never started, ended, idle for over {self.idle_s:g} s, "
-                f"or its replica was lost); with --ray-streams replica send {HEADER} with every row, "
-                "and start a lost stream again"
-            )
-        if not start and cached is not None and first_row not in (None, cached.steps):
-            raise SequenceError(f"sequence {sid!r}: this request starts at row {first_row}; the stream is at row "
-                                f"{cached.steps}")  # fmt: skip
-        steps = 0 if start or cached is None else cached.steps
-        raise SequenceError(f"sequence {sid!r} would have {steps + rows} rows; the model's sequences have "
-                            f"{self.max_steps} (end it and start a new sequence)")  # fmt: skip
 
     async def commit(
         self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
     ) -> None:
         version = None if held.version == START else held.version
-        if self.remote is None:  # this replica's copy is the only one
-            if end:
-                self.cache.pop(sid, None)
-            else:
-                self.cache[sid] = _Cached(h, c, held.steps + len(answer), held.version, time.monotonic())
-            return
         try:
             new = await self._group(sid).put((sid, version, held.steps, h, c, answer, end))
         except SequenceError:
@@ -165,15 +131,13 @@ class AffineStore:
 
     async def forget(self, sid: str | int) -> None:
         self.cache.pop(sid, None)
-        if self.remote is not None:
-            await self.remote.forget(sid)
+        await self.remote.forget(sid)
 
     async def live(self) -> int:
-        """The store's count, read at most once a second (each read is an actor call per shard); with no
-        store, this replica's."""
+        """The store's count, read at most once a second (each read is an actor call per shard)."""
         if time.monotonic() - self.live_read > 1.0:
             self.live_read = time.monotonic()
-            self.live_count = await self.remote.live() if self.remote is not None else len(self.cache)
+            self.live_count = await self.remote.live()
             cutoff = self.live_read - self.idle_s
             for sid in [s for s, e in self.cache.items() if e.last_seen < cutoff]:
                 del self.cache[sid]

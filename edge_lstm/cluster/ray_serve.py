@@ -196,10 +196,11 @@ def replica_app(config: ServeConfig, shards: int | None) -> Any:
     committed to the store actors (`shards` None: in the replica only)."""
     from edge_lstm.serve import build_app
 
+    if shards is None:  # a replica holds its streams alone: the single server's own table (HAProxy routes)
+        return build_app(config, tag_replica=True)
+
     def store(model: Served, cfg: ServeConfig) -> StateStore:
-        remote = RayStore(model.name, shards) if shards is not None else None
-        sizes = model.sizes
-        return AffineStore(remote, cfg.stream_idle_s, sizes.hidden, sizes.steps, cfg.max_sequences)
+        return AffineStore(RayStore(model.name, shards), cfg.stream_idle_s, model.sizes.hidden, model.sizes.steps)
 
     return build_app(config, stream_store=store, tag_replica=True)
 

@@ -1,6 +1,6 @@
 """cluster/affinity.py without a cluster: a replica's cached states, its grouped commits to a store
 (here the single server's table behind a stand-in for the store actors), a stale copy running again
-from the committed state, and the replica-only mode's refusals."""
+from the committed state; and the replica-only mode's refusals (the single server's table)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge_lstm.cluster.affinity import AffineStore
-from edge_lstm.serve.streams import SequenceBatcher
+from edge_lstm.serve.streams import LocalStore, SequenceBatcher
 from edge_lstm.serve.streamtable import SequenceError, StreamTable, TableFull
 
 
@@ -70,7 +70,7 @@ def run(store: Any, requests: list[tuple[Any, bool, bool, int]]) -> list[np.ndar
 def test_a_replica_runs_its_streams_from_its_cache_and_commits_each_row() -> None:
     table = StreamTable(60, 100, hidden=16, max_steps=28)
     remote = FakeRemote(table)
-    store = AffineStore(remote, 60, 16, 28, 100)
+    store = AffineStore(remote, 60, 16, 28)
     answers = run(store, [("a", t == 0, t == 27, t) for t in range(28)])
     assert remote.acquires == 0 and remote.actors[0].calls == 28  # no acquire at all; one commit per row
     assert answers[-1][0, 0] == 28 * sum(range(1, 29))  # every row applied once, in order
@@ -79,7 +79,7 @@ def test_a_replica_runs_its_streams_from_its_cache_and_commits_each_row() -> Non
 
 def test_a_stale_copy_runs_again_from_the_committed_state() -> None:
     table = StreamTable(60, 100, hidden=16, max_steps=28)
-    a, b = AffineStore(FakeRemote(table), 60, 16, 28, 100), AffineStore(FakeRemote(table), 60, 16, 28, 100)
+    a, b = AffineStore(FakeRemote(table), 60, 16, 28), AffineStore(FakeRemote(table), 60, 16, 28)
     run(a, [("s", True, False, 0), ("s", False, False, 1)])  # rows 0, 1 on replica a
     run(b, [("s", False, False, 2)])  # row 2 reaches replica b (the routing changed): from the store
     got = run(a, [("s", False, False, 3)])  # back on a, whose copy is at row 1: refused, then from the store
@@ -87,24 +87,13 @@ def test_a_stale_copy_runs_again_from_the_committed_state() -> None:
 
 
 def test_replica_only_streams_refuse_what_they_do_not_hold() -> None:
-    store = AffineStore(None, 60, 16, 28, 2)
+    """`--ray-streams replica`: each replica runs the single server's own table (the store in this process)."""
+    store = LocalStore(60, 2, hidden=16, max_steps=28)
     run(store, [("x", True, False, 0)])
-    with pytest.raises(SequenceError, match=r"not live in this replica .* send edge-lstm-sequence-id"):
+    with pytest.raises(SequenceError, match="'elsewhere' is not live"):
         run(store, [("elsewhere", False, False, 3)])
     with pytest.raises(SequenceError, match="starts at row 5; the stream is at row 1"):
         run(store, [("x", False, False, 5)])
     run(store, [("y", True, False, 0)])
-    with pytest.raises(TableFull, match="2 sequences are live in this replica"):
+    with pytest.raises(TableFull, match="2 sequences are live"):
         run(store, [("z", True, False, 0)])
-
-
-def test_replica_only_refusals_are_worded_like_the_tables() -> None:
-    store = AffineStore(None, 60, 16, 28, 10)
-
-    async def acquire(*args: Any) -> Any:
-        return await store.acquire(*args)
-
-    with pytest.raises(SequenceError, match="a stream starts at row 0"):
-        asyncio.run(acquire("s", True, 1, 3))
-    with pytest.raises(SequenceError, match="would have 29 rows; the model's sequences have 28"):
-        asyncio.run(acquire("s", True, 29, 0))
