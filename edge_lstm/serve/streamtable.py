@@ -75,11 +75,14 @@ class StreamTable:
         return self._live
 
     def _fresh(self, sid: str | int) -> _Entry:
-        self.version += 1
-        zeros = np.zeros(self.hidden, np.float32)
+        """A started (or restarted) sequence from zeros; TableFull if it would pass max_sequences."""
         old = self.entries.get(sid)
         if old is None or old.ended:
+            if self.live >= self.max_sequences:
+                raise TableFull(f"{self.live} sequences are live (limit {self.max_sequences})")
             self._live += 1
+        self.version += 1
+        zeros = np.zeros(self.hidden, np.float32)
         entry = self.entries[sid] = _Entry(zeros, zeros.copy(), version=self.version)
         return entry
 
@@ -115,8 +118,6 @@ class StreamTable:
                 f"sequence {sid!r}: sequence_start with sequence_row {first_row}; a stream starts at row 0"
             )
         if start:
-            if (entry is None or entry.ended) and self.live >= self.max_sequences:
-                raise TableFull(f"{self.live} sequences are live (limit {self.max_sequences})")
             entry = self._fresh(sid)
         elif entry is None or entry.ended:
             raise SequenceError(
@@ -137,7 +138,7 @@ class StreamTable:
         return Held(entry.h.copy(), entry.c.copy(), entry.steps, entry.version)
 
     def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
-        entry = self.entries.get(sid)
+        entry = self._current(sid)
         if entry is None or entry.version != held.version or entry.ended:
             raise SequenceError(f"sequence {sid!r} was advanced, restarted or forgotten by another request meanwhile")
         self.version += 1
@@ -153,15 +154,10 @@ class StreamTable:
         None starts the sequence (as acquire with start does); otherwise it must be the committed one.
         The new version, for the replica's next put."""
         self.expire()
-        entry = self._current(sid)
         if version is None:
-            if (entry is None or entry.ended) and self.live >= self.max_sequences:
-                raise TableFull(f"{self.live} sequences are live (limit {self.max_sequences})")
-            entry = self._fresh(sid)
-        elif entry is None or entry.version != version or entry.ended:
-            raise SequenceError(f"sequence {sid!r} was advanced, restarted or forgotten by another request meanwhile")
-        self.commit(sid, Held(entry.h, entry.c, held_steps, entry.version), h, c, answer, end)
-        return entry.version
+            version = self._fresh(sid).version
+        self.commit(sid, Held(h, c, held_steps, version), h, c, answer, end)  # commit checks the version
+        return self.entries[sid].version
 
     def expire(self) -> None:
         now = time.monotonic()
