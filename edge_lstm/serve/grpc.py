@@ -23,7 +23,7 @@ from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.models import Served, triton_config
-from edge_lstm.serve.streams import drop_when_done
+from edge_lstm.serve.streams import InOrder
 from edge_lstm.serve.streamtable import SequenceError
 
 
@@ -155,32 +155,22 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             at the same moment share a step call (streams.py)."""
             await guard(context)
             answers: asyncio.Queue[Any] = asyncio.Queue()
-            latest: dict[Any, asyncio.Task[None]] = {}  # per sequence id: its latest request's task
+            order = InOrder()
 
-            async def one(request: Any, before: asyncio.Task[None] | None) -> None:
-                if before is not None:
-                    await asyncio.wait([before])
+            async def one(request: Any) -> None:
                 response, _, why = await infer(request)
                 if response is None:
                     response = service_pb2.ModelInferResponse(model_name=request.model_name, id=request.id)
                 await answers.put(service_pb2.ModelStreamInferResponse(error_message=why, infer_response=response))
 
             async def read() -> None:
-                pending: set[asyncio.Task[None]] = set()
                 try:
                     async for request in requests:
                         sid = _parameters(request.parameters).get("sequence_id") or None
-                        task = asyncio.get_running_loop().create_task(one(request, latest.get(sid)))
-                        pending.add(task)
-                        task.add_done_callback(pending.discard)
-                        if sid is not None:  # kept until it is done and no later request of sid came
-                            latest[sid] = task
-                            task.add_done_callback(functools.partial(drop_when_done, latest, sid))
-                    if pending:  # the client closed its side: answer what it sent, then end the stream
-                        await asyncio.wait(pending)
+                        order.run(sid, functools.partial(one, request))
+                    await order.finish()  # the client closed its side: answer what it sent, then end the stream
                 finally:
-                    for task in pending:  # the client went away: nothing left to answer
-                        task.cancel()
+                    order.cancel()  # the client went away: nothing left to answer
                     await answers.put(None)
 
             reader = asyncio.get_running_loop().create_task(read())

@@ -12,7 +12,8 @@ one per step call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,11 +26,43 @@ StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.nda
 EXPIRE_EVERY_S = 1.0
 
 
-def drop_when_done(latest: dict[Any, asyncio.Task[None]], sid: Any, task: asyncio.Task[None]) -> None:
-    """A stream connection's done-callback: forget `sid`'s last request once it is done, unless a later
-    request of `sid` took its place (the map holds each sequence's latest request, which the next waits on)."""
-    if latest.get(sid) is task:
-        del latest[sid]
+class InOrder:
+    """The requests of one streaming connection (a gRPC stream, a WebSocket): those of one sequence run
+    in the order they came, those of different sequences at once, so their rows share step calls."""
+
+    def __init__(self) -> None:
+        self.latest: dict[Any, asyncio.Task[None]] = {}  # per sequence id: its latest request, which the next waits on
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def run(self, sid: Any, work: Callable[[], Awaitable[None]]) -> None:
+        """Start `work` once `sid`'s earlier requests are done (at once for sid None)."""
+        before = self.latest.get(sid) if sid is not None else None
+
+        async def after() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            await work()
+
+        task = asyncio.get_running_loop().create_task(after())
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        if sid is not None:
+            self.latest[sid] = task
+            task.add_done_callback(functools.partial(self._forget, sid))
+
+    def _forget(self, sid: Any, task: asyncio.Task[None]) -> None:
+        if self.latest.get(sid) is task:  # not if a later request of sid took its place
+            del self.latest[sid]
+
+    async def finish(self) -> None:
+        """Wait for every request started (the client closed its side and waits for the answers)."""
+        if self.pending:
+            await asyncio.wait(self.pending)
+
+    def cancel(self) -> None:
+        """The client went away: nothing left to answer."""
+        for task in list(self.pending):
+            task.cancel()
 
 
 class Stale(Exception):

@@ -30,7 +30,7 @@ from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.inputs import to_input
 from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.models import Served
-from edge_lstm.serve.streams import drop_when_done
+from edge_lstm.serve.streams import InOrder
 from edge_lstm.serve.streamtable import SequenceError
 
 HEADER = struct.Struct("<QII")  # sequence id, flags (client) or rows (server), rows (client) or classes (server)
@@ -76,12 +76,10 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
         await ws.close(POLICY, str(refusal)[:120])  # a close reason holds at most 123 bytes
         return
     out: asyncio.Queue[bytes | str | None] = asyncio.Queue()
-    latest: dict[int, asyncio.Task[None]] = {}
+    order = InOrder()
     started: set[int] = set()  # this socket's streams not yet ended: freed if it goes away
 
-    async def run(sid: int, flags: int, rows: np.ndarray, before: asyncio.Task[None] | None) -> None:
-        if before is not None:
-            await asyncio.wait([before])
+    async def run(sid: int, flags: int, rows: np.ndarray) -> None:
         try:
             logits = await s.batcher.submit(sid, bool(flags & START), bool(flags & END), rows)
         except (SequenceError, EdgeLstmError) as e:
@@ -100,7 +98,6 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
             await (ws.send_bytes(message) if isinstance(message, bytes) else ws.send_text(message))
 
     writer = asyncio.get_running_loop().create_task(write())
-    pending: set[asyncio.Task[None]] = set()
     try:
         while True:
             message: Any = await ws.receive()
@@ -118,16 +115,11 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
                 continue
             if flags & START:
                 started.add(sid)
-            task = asyncio.get_running_loop().create_task(run(sid, flags, rows, latest.get(sid)))
-            latest[sid] = task
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            task.add_done_callback(functools.partial(drop_when_done, latest, sid))
+            order.run(sid, functools.partial(run, sid, flags, rows))
     except WebSocketDisconnect:
         pass
     finally:
-        for task in pending:
-            task.cancel()
+        order.cancel()
         writer.cancel()
         for sid in started:
             with contextlib.suppress(Exception):
