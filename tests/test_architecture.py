@@ -18,7 +18,9 @@ ALLOWED = {
     "foundation": set(),
     "data": {"foundation"},
     "training": {"foundation", "data"},
-    "triton": {"foundation"},  # Triton's repository and server: used by export, serve --triton and the benchmarks
+    # Triton's repository and server: used by export, serve --triton and the benchmarks; only launch.py
+    # (serve --triton) reaches serve, for its file checks and options
+    "triton": {"foundation", "serve"},
     "export": {"foundation", "data", "training", "triton"},
     "runtime": {"foundation", "data"},
     "serve": {"foundation", "data", "runtime"},

@@ -198,23 +198,16 @@ def _serve_on_triton(config: ServeConfig, as_json: bool) -> None:
     import shutil
     import tempfile
 
-    from edge_lstm.serve.models import load
-    from edge_lstm.triton import TritonConfig, TritonSettings
-    from edge_lstm.triton.launch import ServedFile, ports, start
+    from edge_lstm.triton import TritonSettings
+    from edge_lstm.triton.launch import batching_of, files_of, ports, start
 
     config.validate()
     if config.session.provider != "cpu":
         raise fail(
             "--triton runs the files with onnxruntime's CPU provider in Triton's Python backend: drop --provider"
         )
-    served = load(config)  # the same checks of every file as the single server's
-    files = [ServedFile(n, s.kind, s.path.resolve(), s.sizes) for n, s in served.items()]
+    files = files_of(config)
     http, grpc, metrics = ports(config.host, config.port, config.grpc_port)
-    base = TritonConfig(
-        backend="python", max_batch_size=config.max_request_batch, preferred_batch_size=config.max_batch,
-        max_queue_delay_us=config.max_delay_us, instances=config.instances,
-        stream_max_batch=min(config.max_sequences, 4096), stream_idle_us=int(config.stream_idle_s * 1e6),
-    )  # fmt: skip
     stopped: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, f: stopped.append(s))
@@ -223,7 +216,7 @@ def _serve_on_triton(config: ServeConfig, as_json: bool) -> None:
     try:
         settings = TritonSettings(repo=workdir / "repository", host=config.host, http_port=http, grpc_port=grpc,
                                   token=config.token, metrics_port=metrics)  # fmt: skip
-        server = start(files, settings, base, workdir)
+        server = start(files, settings, batching_of(config), workdir)
         if not config.loopback() and config.token is None:
             typer.echo(f"WARNING: serving {server.url} to anyone who can reach it, with no token (--no-auth)", err=True)
         for f in files:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
 import sys
 import zlib
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from edge_lstm import contract
 from edge_lstm.cluster.affinity import BALANCE, AffineStore
 from edge_lstm.errors import ConfigError, EdgeLstmError
 from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.server import free_port
 from edge_lstm.serve.streams import LocalStore, StateStore
 from edge_lstm.serve.streamtable import Held
 
@@ -43,6 +43,7 @@ PROXIES = ("haproxy", "python")
 # cluster inherits them), and given to a joined cluster's job as its runtime environment.
 FAST_PATH_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
                  "RAY_SERVE_HAPROXY_BALANCE_ALGORITHM": BALANCE}  # fmt: skip
+PYTHON_PROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
 FAST_PATH_SINCE = (2, 55)
 
 
@@ -210,9 +211,7 @@ def connect(address: str | None, proxy: str | None = None) -> None:
     outside needs to reach a one-machine cluster; Ray reads the variables below when it is imported).
     `proxy` (Serve's "haproxy" or "python") sets Serve's variables for the cluster's processes."""
     local = address in (None, "local")
-    env = {} if proxy is None else FAST_PATH_ENV if proxy == "haproxy" else dict.fromkeys(FAST_PATH_ENV, "0")
-    if proxy == "python":
-        env["RAY_SERVE_HAPROXY_BALANCE_ALGORITHM"] = "leastconn"
+    env = {"haproxy": FAST_PATH_ENV, "python": PYTHON_PROXY_ENV}.get(proxy or "", {})
     if proxy == "haproxy" and local:
         # A stopping replica keeps answering for 30 s by default, for load balancers outside Ray to notice;
         # on one machine only Ray's own HAProxy routes to it, and Ray updates that in 0.1 s.
@@ -220,7 +219,7 @@ def connect(address: str | None, proxy: str | None = None) -> None:
         # HAProxy's metrics and stats pages have fixed ports (9101, 8404): a second cluster on the machine
         # could not start. A local cluster takes free ones unless the user chose.
         for name in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
-            env[name] = os.environ.get(name) or str(free_port())
+            env[name] = os.environ.get(name) or str(free_port("127.0.0.1"))
     if "ray" not in sys.modules:
         os.environ.update(env)
         if local:
@@ -232,12 +231,6 @@ def connect(address: str | None, proxy: str | None = None) -> None:
             address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False,
             runtime_env={"env_vars": env} if env else None,
         )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:

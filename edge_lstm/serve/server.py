@@ -48,6 +48,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def free_port(host: str) -> int:
+    """A port free on `host` now, for a server that takes no port 0 (HAProxy's pages, Triton); another
+    process may take it before that server binds, which that server then reports."""
+    with bind(host, 0) as sock:
+        return int(sock.getsockname()[1])
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"

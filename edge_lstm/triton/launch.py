@@ -6,13 +6,14 @@ health needs `Authorization: Bearer TOKEN`), and stopped by the caller."""
 from __future__ import annotations
 
 import dataclasses
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_lstm import contract
 from edge_lstm.errors import ConfigError
 from edge_lstm.fileio import check_writable_dir
+from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.server import free_port
 from edge_lstm.triton.config import TritonConfig
 from edge_lstm.triton.repository import write_python_model
 from edge_lstm.triton.server import TritonServer, TritonSettings
@@ -26,12 +27,20 @@ class ServedFile:
     sizes: contract.Sizes
 
 
-def free_port(host: str) -> int:
-    """A port the OS says is free now (Triton takes no port 0); a race with another process is possible
-    and shows as Triton's own 'address in use' line."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def files_of(config: ServeConfig) -> list[ServedFile]:
+    """The files to serve, with the same checks of every file as `edge-lstm serve`'s."""
+    from edge_lstm.serve.models import load
+
+    return [ServedFile(n, s.kind, s.path.resolve(), s.sizes) for n, s in load(config).items()]
+
+
+def batching_of(config: ServeConfig) -> TritonConfig:
+    """`serve`'s batching and stream options as the Python-backend repository's settings."""
+    return TritonConfig(
+        backend="python", max_batch_size=config.max_request_batch, preferred_batch_size=config.max_batch,
+        max_queue_delay_us=config.max_delay_us, instances=config.instances,
+        stream_max_batch=min(config.max_sequences, 4096), stream_idle_us=int(config.stream_idle_s * 1e6),
+    )  # fmt: skip
 
 
 def ports(host: str, http: int, grpc: int | None) -> tuple[int, int, int]:
