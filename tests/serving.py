@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+HEADER = struct.Struct("<QII")  # the stream socket's frame header: sequence id, flags, rows
 
 
 @dataclass
@@ -43,3 +49,32 @@ def start_server(*args: str, timeout: float = 60) -> Server:
     proc.kill()
     out, err = proc.communicate()
     raise AssertionError(f"the server did not start: {out}\n{err}")
+
+
+def post(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    host = url.removeprefix("http://")
+    conn = http.client.HTTPConnection(host, timeout=30)
+    conn.request("POST", path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    conn.request("GET", path, headers=headers or {})
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def frame(sid: int, rows: np.ndarray, start: bool = False, end: bool = False) -> bytes:
+    rows = np.ascontiguousarray(rows.reshape(-1, rows.shape[-1]), "<f4")
+    return HEADER.pack(sid, (1 if start else 0) | (2 if end else 0), len(rows)) + rows.tobytes()
+
+
+def answer(message: bytes | str) -> tuple[int, np.ndarray] | dict[str, Any]:
+    if isinstance(message, str):
+        return json.loads(message)  # type: ignore[no-any-return]
+    sid, rows, classes = HEADER.unpack_from(message)
+    return sid, np.frombuffer(message, "<f4", offset=HEADER.size).reshape(rows, classes)

@@ -58,7 +58,14 @@ def serve(
     ] = 0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="Every request its own runner call.")] = False,
     max_queue: Annotated[int, typer.Option(help="Images waiting at most; past it, 503 with Retry-After.")] = 4096,
-    instances: Annotated[int, typer.Option(help="Runner calls in flight at once.")] = 1,
+    instances: Annotated[int, typer.Option(help="Runner calls in flight at once (per worker).")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes sharing the port, each with its own runner and batcher (default: the usable "
+            "cores, at most 8; streams stay correct whichever worker a row reaches)."
+        ),
+    ] = None,
     stream_idle: Annotated[float, typer.Option(help="Seconds after which an idle stream is forgotten.")] = 60.0,
     max_sequences: Annotated[int, typer.Option(help="Live streams at most.")] = 10_000,
     max_body: Annotated[int, typer.Option(help="Bytes of one request at most.")] = 32 * 2**20,
@@ -124,12 +131,28 @@ def serve(
     )  # fmt: skip
     if ray is not None and triton:
         raise fail("--ray and --triton are two different servers: choose one")
+    if workers is not None and (ray is not None or triton):
+        raise fail("--workers is edge-lstm's own server's; --ray scales with --replicas, --triton with its instances")
+    if workers is not None and not 1 <= workers <= 256:
+        raise fail(f"--workers must be 1..256, got {workers}")
     if triton:
         return _serve_on_triton(config, as_json)
     if ray is not None:
         scaling = _scaling(replicas, autoscale, target_ongoing, replica_cpus, store_shards, ray_proxy, ray_streams)
         return _serve_on_ray(config, ray, scaling, as_json)
-    app = build_app(config)  # loads and checks every model before the port is bound
+    from edge_lstm.serve.workers import default_workers, run_workers
+
+    n = workers or default_workers()
+    if n == 1:
+        app = build_app(config)  # loads and checks every model before the port is bound
+        served = app.state.served
+    else:
+        from edge_lstm.serve.models import load
+
+        config.validate()
+        served = load(config)  # checked here once, before the port is bound and workers start
+    listing = {name: (s.path, s.kind) for name, s in served.items()}
+    del served  # with workers, the sessions are theirs: none held here
     if grpc_port is not None:
         bind(host, grpc_port).close()  # a taken gRPC port: this one line, not a failed start-up later
     sock = bind(host, port)
@@ -137,16 +160,23 @@ def serve(
     if not config.loopback() and config.token is None:
         typer.echo(f"WARNING: serving {url} to anyone who can reach it, with no token (--no-auth)", err=True)
 
-    def ready() -> None:
-        for name, s in app.state.served.items():
-            typer.echo(f"{name}: {s.path} ({s.kind}) at {url}/v2/models/{name}")
-        typer.echo(f"serving {url}  (pictures: POST {url}/predict; metrics: {url}/metrics; Ctrl-C stops)")
+    def ready(pids: list[int] | None = None) -> None:
+        for name, (path, kind) in listing.items():
+            typer.echo(f"{name}: {path} ({kind}) at {url}/v2/models/{name}")
+        how = f", {n} workers" if n > 1 else ""
+        typer.echo(f"serving {url}{how}  (pictures: POST {url}/predict; metrics: {url}/metrics; Ctrl-C stops)")
         if grpc_port is not None:
             typer.echo(f"gRPC (GRPCInferenceService) on {host}:{grpc_port}")
         if as_json:
-            emit_json({"url": url, "models": {n: str(s.path) for n, s in app.state.served.items()}})
+            emit_json({"url": url, "models": {name: str(path) for name, (path, _) in listing.items()},
+                       "workers": pids or [os.getpid()]})  # fmt: skip
 
-    stopped = run(app, sock, log_level="info" if verbose else "warning", on_ready=ready)
+    level = "info" if verbose else "warning"
+    if n == 1:
+        stopped = run(app, sock, log_level=level, on_ready=ready)
+    else:
+        steps = [name for name, s in listing.items() if s[1] == "streaming-step"]
+        stopped = run_workers(config, sock, n, steps, level, ready)
     typer.echo("stopped: every request in flight was answered")
     if stopped.signal == signal.SIGINT:
         raise typer.Exit(130)

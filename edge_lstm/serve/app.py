@@ -12,6 +12,7 @@ POST /predict (a picture: raw body or multipart); GET /metrics; a WebSocket at /
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import logging
 import os
@@ -38,8 +39,10 @@ from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
+from edge_lstm.serve.peers import RoutedBatcher, WorkerPlace, listen
 from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
+from edge_lstm.serve.streams import LocalStore, StateStore
 from edge_lstm.serve.streamtable import SequenceError
 
 log = logging.getLogger("edge_lstm.serve")
@@ -95,22 +98,42 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def worker_store(place: WorkerPlace, s: Served, config: ServeConfig) -> StateStore:
+    """A worker's table of the sequences it owns, max_sequences counted over every worker's."""
+    return LocalStore(
+        config.stream_idle_s, config.max_sequences, s.sizes.hidden, s.sizes.steps, (place.live[s.name], place.index)
+    )
+
+
 def error(message: str, status: int, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status, headers=headers or None)
 
 
-def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag_replica: bool = False) -> Starlette:
+def build_app(
+    config: ServeConfig, stream_store: StoreFactory = local_store, tag_replica: bool = False,
+    place: WorkerPlace | None = None,
+) -> Starlette:  # fmt: skip
     """Load every model (errors surface here, before a port is bound) and build the app. Streams'
     states live in this process unless `stream_store` says otherwise (a cluster's shared store);
-    `tag_replica` adds an X-Edge-Lstm-Replica header (host:pid) saying which process answered."""
+    `tag_replica` adds an X-Edge-Lstm-Replica header (host:pid) saying which process answered; `place`
+    makes it one worker of `serve --workers` (workers.py), its streams routed by owner (peers.py)."""
     config.validate()
     served = load(config)
+    if place is not None:
+        stream_store = functools.partial(worker_store, place)
     metrics = Metrics()
     state = {"ready": False}  # shared with the gRPC service
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         start_batchers(served, config, metrics, stream_store)
+        peer_server = None
+        if place is not None:
+            for s in served.values():
+                if s.kind == "streaming-step":
+                    s.batcher = RoutedBatcher(s.name, s.batcher, place.index, place.workers, place.folder)
+            owned = {n: s.batcher.local for n, s in served.items() if s.kind == "streaming-step"}
+            peer_server = await listen(place.folder, place.index, owned)
         grpc_server = None
         if config.grpc_port is not None:
             from edge_lstm.serve.grpc import start as start_grpc
@@ -123,6 +146,8 @@ def build_app(config: ServeConfig, stream_store: StoreFactory = local_store, tag
             await grpc_server.stop(GRACE_S)
         for s in served.values():
             await s.batcher.stop()
+        if peer_server is not None:
+            peer_server.close()
 
     def model(request: Request) -> Served:
         name = request.path_params["name"]

@@ -1,13 +1,18 @@
 """Prometheus metrics at /metrics, with the standard client library (prometheus_client).
 
-One registry per app (several apps in one process, as in the tests, do not share counters).
+One registry per app (several apps in one process, as in the tests, do not share counters). Under
+`serve --workers` each worker writes its values to files in $PROMETHEUS_MULTIPROC_DIR (set by the
+supervisor before the workers start) and /metrics, whichever worker answers it, adds up every
+worker's: prometheus_client's multiprocess mode.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Latency buckets from 100 us (an idle server's batch 1) to 10 s (a queue that has backed up).
 LATENCY_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -34,8 +39,18 @@ class Metrics:
             "edge_lstm_batch_size", "Images (or stream rows) per runner call.", ["model"],
             buckets=BATCH_BUCKETS, registry=r,
         )  # fmt: skip
-        self.queue = Gauge("edge_lstm_queue_depth", "Images waiting for the runner.", ["model"], registry=r)
-        self.streams = Gauge("edge_lstm_live_streams", "Sequences whose state the server holds.", ["model"], registry=r)
+        # livesum: with workers, the sum over the running ones (a dead worker's files are removed)
+        self.queue = Gauge(
+            "edge_lstm_queue_depth",
+            "Images waiting for the runner.",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.streams = Gauge(
+            "edge_lstm_live_streams", "Sequences whose state the server holds.", ["model"], registry=r,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def answered(self, route: str, model: str, code: int, seconds: float) -> None:
@@ -53,4 +68,9 @@ class Metrics:
         children[2].observe(seconds)
 
     def render(self) -> bytes:
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, folder)
+            return generate_latest(registry)
         return generate_latest(self.registry)

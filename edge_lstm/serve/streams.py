@@ -89,8 +89,9 @@ class LocalStore:
         max_sequences: int,
         hidden: int = contract.N_HIDDEN,
         max_steps: int | None = contract.N_STEPS,
+        shared_live: tuple[Any, int] | None = None,
     ) -> None:
-        self.table = StreamTable(idle_s, max_sequences, hidden, max_steps)
+        self.table = StreamTable(idle_s, max_sequences, hidden, max_steps, shared_live)
 
     async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
         return self.table.acquire(sid, start, rows, first_row)
@@ -167,6 +168,10 @@ class SequenceBatcher:
             return await self.submit(sid, start, end, rows, first_row)
         self.on_live(await self.store.live())
         return answer
+
+    async def forget(self, sid: str | int) -> None:
+        """A stream whose client went away: its state is freed."""
+        await self.store.forget(sid)
 
     async def _loop(self) -> None:
         while True:

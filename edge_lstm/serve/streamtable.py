@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -60,8 +61,13 @@ class StreamTable:
         max_sequences: int,
         hidden: int = contract.N_HIDDEN,
         max_steps: int | None = contract.N_STEPS,
+        shared_live: tuple[Any, int] | None = None,
     ) -> None:
         self.idle_s, self.max_sequences = idle_s, max_sequences
+        # `serve --workers`: (an array in shared memory, this table's slot): each worker writes its own
+        # count and max_sequences holds for their sum (two workers starting a sequence at the same
+        # moment may each pass it, so the sum may pass it by workers - 1 at most).
+        self.shared_live = shared_live
         self.hidden, self.max_steps = hidden, max_steps  # the step model's (max_steps None: any length)
         self.entries: dict[str | int, _Entry] = {}
         self.version = 0  # versions are never reused, even across restarts of a sequence id
@@ -74,13 +80,23 @@ class StreamTable:
     def live(self) -> int:
         return self._live
 
+    def _add_live(self, n: int) -> None:
+        self._live += n
+        if self.shared_live is not None:
+            counts, slot = self.shared_live
+            counts[slot] = self._live
+
+    def _all_live(self) -> int:
+        return self._live if self.shared_live is None else int(sum(self.shared_live[0]))
+
     def _fresh(self, sid: str | int) -> _Entry:
         """A started (or restarted) sequence from zeros; TableFull if it would pass max_sequences."""
         old = self.entries.get(sid)
         if old is None or old.ended:
-            if self.live >= self.max_sequences:
-                raise TableFull(f"{self.live} sequences are live (limit {self.max_sequences})")
-            self._live += 1
+            live = self._all_live()
+            if live >= self.max_sequences:
+                raise TableFull(f"{live} sequences are live (limit {self.max_sequences})")
+            self._add_live(1)
         self.version += 1
         zeros = np.zeros(self.hidden, np.float32)
         entry = self.entries[sid] = _Entry(zeros, zeros.copy(), version=self.version)
@@ -97,7 +113,7 @@ class StreamTable:
     def forget(self, sid: str | int) -> None:
         entry = self.entries.pop(sid, None)
         if entry is not None and not entry.ended:
-            self._live -= 1
+            self._add_live(-1)
 
     def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None = None) -> Held | np.ndarray:
         """The state to run `rows` rows from, or (a retried request already committed) its answer."""
@@ -145,7 +161,7 @@ class StreamTable:
         entry.h, entry.c, entry.version = h, c, self.version
         entry.answer, entry.answer_from, entry.steps = answer, held.steps, held.steps + len(answer)
         if end:
-            self._live -= 1
+            self._add_live(-1)
         entry.last_seen, entry.ended = time.monotonic(), end
 
     def put(self, sid: str | int, version: int | None, held_steps: int, h: np.ndarray, c: np.ndarray,

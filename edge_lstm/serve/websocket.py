@@ -123,4 +123,4 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
         writer.cancel()
         for sid in started:
             with contextlib.suppress(Exception):
-                await s.batcher.store.forget(sid)
+                await s.batcher.forget(sid)

@@ -16,29 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from serving import Server, start_server
+from serving import Server, get, post, start_server
 
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import Classifier, StreamingClassifier
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
-
-
-def post(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    host = url.removeprefix("http://")
-    conn = http.client.HTTPConnection(host, timeout=30)
-    conn.request("POST", path, body=body, headers=headers or {})
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-
-
-def get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
-    conn.request("GET", path, headers=headers or {})
-    r = conn.getresponse()
-    return r.status, r.read()
 
 
 def images_input(x: np.ndarray, binary: bool = True) -> triton.InferInput:

@@ -6,19 +6,16 @@ row by row; every bad frame is answered in-socket with the reason and the socket
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import socket
-import struct
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from serving import Server, start_server
+from serving import HEADER, Server, answer, frame, start_server
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -26,7 +23,6 @@ from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import StreamingClassifier
 
 TOKEN = "a-socket-token-of-24-chars"
-HEADER = struct.Struct("<QII")
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +35,6 @@ def ws_server(exported: dict[str, Path]) -> Iterator[Server]:
 def socket_url(server: Server, token: str | None = None) -> str:
     url = server.url.replace("http://", "ws://") + "/v2/models/edge_lstm_step/stream"
     return url + (f"?token={token}" if token else "")
-
-
-def frame(sid: int, rows: np.ndarray, start: bool = False, end: bool = False) -> bytes:
-    rows = np.ascontiguousarray(rows.reshape(-1, rows.shape[-1]), "<f4")
-    return HEADER.pack(sid, (1 if start else 0) | (2 if end else 0), len(rows)) + rows.tobytes()
-
-
-def answer(message: bytes | str) -> tuple[int, np.ndarray] | dict[str, Any]:
-    if isinstance(message, str):
-        return json.loads(message)  # type: ignore[no-any-return]
-    sid, rows, classes = HEADER.unpack_from(message)
-    return sid, np.frombuffer(message, "<f4", offset=HEADER.size).reshape(rows, classes)
 
 
 def test_streams_multiplexed_on_one_socket_equal_the_streaming_classifier(

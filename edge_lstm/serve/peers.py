@@ -1,0 +1,196 @@
+"""Streams across `serve --workers`: each sequence id has ONE owner worker (a stable hash of the id),
+whose stream table holds its state. A stream row that reaches another worker (the kernel hands
+connections to workers, not sequence ids) is forwarded to the owner over a Unix socket and runs in
+the owner's sequence batcher, in one step call with the owner's other streams' rows. So every rule of
+the single server holds unchanged whatever worker a row reaches: order, exact retries, idle expiry.
+
+This is what Triton's sequence batcher does with a correlation id (one model instance holds it). A
+shared-memory table was the other design: it would run rows where they arrive but needs a lock per
+row and the table's rules written again over raw memory; a forwarded row costs one local round trip
+(tens of microseconds), and a WebSocket or gRPC stream whose ids hash to its own worker pays nothing.
+
+The wire between workers is our own processes on a socket in a private (0700) folder: a 4-byte length
+and a pickle. A worker that died loses the streams it owned (the next row is told to start again),
+as a restarted single server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.errors import EdgeLstmError
+from edge_lstm.serve.streams import SequenceBatcher
+from edge_lstm.serve.streamtable import SequenceError
+
+LENGTH = struct.Struct("<I")
+log = logging.getLogger("edge_lstm.serve")
+
+
+@dataclass(frozen=True)
+class WorkerPlace:
+    """Where a worker of `serve --workers` stands: what its app needs beyond the ServeConfig."""
+
+    index: int  # this worker, 0..workers-1
+    workers: int
+    folder: Path  # the workers' Unix sockets (private to this server)
+    live: dict[str, Any]  # step model name -> live sequences per worker, in shared memory (streamtable.py)
+
+
+def owner(sid: str | int, workers: int) -> int:
+    """The worker holding sequence `sid`: the same in every worker (str's hash() differs per process)."""
+    key = sid if isinstance(sid, int) else zlib.crc32(sid.encode())
+    return key % workers
+
+
+def socket_path(folder: Path, worker: int) -> Path:
+    return folder / f"worker-{worker}.sock"
+
+
+async def _read(reader: asyncio.StreamReader) -> Any:
+    (size,) = LENGTH.unpack(await reader.readexactly(LENGTH.size))
+    return pickle.loads(await reader.readexactly(size))
+
+
+def _frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=5)
+    return LENGTH.pack(len(data)) + data
+
+
+def _portable(e: BaseException) -> Exception:
+    """The owner's refusal as the forwarding worker raises it (the same class: the same status)."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e if isinstance(e, Exception) else EdgeLstmError(str(e))
+    except Exception:
+        return EdgeLstmError(f"{type(e).__name__}: {e}")
+
+
+class Peer:
+    """This worker's one connection to another worker: requests multiplexed by number."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: asyncio.StreamWriter | None = None
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.numbers = itertools.count()
+        self._connecting = asyncio.Lock()
+
+    async def call(self, request: tuple[Any, ...]) -> Any:
+        writer = await self._connect()
+        number = next(self.numbers)
+        future = self.waiting[number] = asyncio.get_running_loop().create_future()
+        writer.write(_frame((number, request)))
+        try:
+            ok, value = await future
+        finally:
+            self.waiting.pop(number, None)
+        if not ok:
+            raise value
+        return value
+
+    async def _connect(self) -> asyncio.StreamWriter:
+        async with self._connecting:
+            if self.writer is None or self.writer.is_closing():
+                try:
+                    reader, self.writer = await asyncio.open_unix_connection(str(self.path))
+                except OSError:
+                    raise SequenceError(
+                        "the worker holding this sequence is restarting; start the sequence again in a moment"
+                    ) from None
+                asyncio.get_running_loop().create_task(self._answers(reader, self.writer))
+            return self.writer
+
+    async def _answers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                number, answer = await _read(reader)
+                future = self.waiting.get(number)
+                if future is not None and not future.done():
+                    future.set_result(answer)
+        except (asyncio.IncompleteReadError, OSError):
+            pass  # the owner went away: what waits on it is told below
+        finally:
+            writer.close()
+            lost = SequenceError("the worker holding this sequence stopped, and its streams with it; start it again")
+            for future in self.waiting.values():
+                if not future.done():
+                    future.set_result((False, lost))
+
+
+class RoutedBatcher:
+    """The step model's batcher in a worker: rows of the sequences it owns run in its own batcher, the
+    others are forwarded to their owner. Duck-types SequenceBatcher for app.py, grpc.py, websocket.py."""
+
+    def __init__(self, name: str, local: SequenceBatcher, worker: int, workers: int, folder: Path) -> None:
+        self.name, self.local, self.worker, self.workers = name, local, worker, workers
+        self.peers = {i: Peer(socket_path(folder, i)) for i in range(workers) if i != worker}
+
+    def start(self) -> None:
+        self.local.start()
+
+    async def stop(self) -> None:
+        await self.local.stop()
+
+    async def submit(
+        self, sid: str | int, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
+    ) -> np.ndarray:
+        home = owner(sid, self.workers)
+        if home == self.worker:
+            return await self.local.submit(sid, start, end, rows, first_row)
+        result: np.ndarray = await self.peers[home].call(("submit", self.name, sid, start, end, rows, first_row))
+        return result
+
+    async def forget(self, sid: str | int) -> None:
+        home = owner(sid, self.workers)
+        if home == self.worker:
+            await self.local.forget(sid)
+        else:
+            await self.peers[home].call(("forget", self.name, sid))
+
+
+async def listen(folder: Path, worker: int, batchers: dict[str, SequenceBatcher]) -> asyncio.Server:
+    """This worker's end: rows other workers forward to the sequences it owns."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def one(number: int, request: tuple[Any, ...]) -> None:
+            op, name, *args = request
+            try:
+                batcher = batchers[name]
+                value = await (batcher.submit(*args) if op == "submit" else batcher.forget(*args))
+                answer: tuple[bool, Any] = (True, value)
+            except Exception as e:  # the owner's refusal (or failure) goes back to the forwarding worker
+                answer = (False, _portable(e))
+            if not writer.is_closing():
+                writer.write(_frame((number, answer)))
+
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                number, request = await _read(reader)
+                task = asyncio.get_running_loop().create_task(one(number, request))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except (asyncio.IncompleteReadError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # The worker is stopping. Ended normally: Python 3.11's stream server logs a cancelled
+            # handler as an error with a traceback.
+            pass
+        finally:
+            writer.close()
+
+    path = socket_path(folder, worker)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a dead predecessor's socket
+    return await asyncio.start_unix_server(handle, str(path))
