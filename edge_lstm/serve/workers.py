@@ -94,7 +94,8 @@ class Workers:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.folder / "metrics")
         for i in range(self.n):
             self._spawn(i)
-        pids, deadline = {}, time.monotonic() + START_S
+        pids: dict[int, int] = {}
+        deadline = time.monotonic() + START_S
         while len(pids) < self.n:
             message = self._next(deadline)
             if message[0] == "error":
