@@ -23,19 +23,18 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from edge_lstm import __version__, contract
-from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
-from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.hotpath import Headers, HotPath, RawHeaders, refusal
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
@@ -43,9 +42,9 @@ from edge_lstm.serve.peers import RoutedBatcher, WorkerPlace, listen
 from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streams import LocalStore, StateStore
-from edge_lstm.serve.streamtable import SequenceError
 
 log = logging.getLogger("edge_lstm.serve")
+WANTED = (b"content-encoding", b"inference-header-content-length", b"accept-encoding")  # what inference reads
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
 
 
@@ -68,12 +67,16 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+def replica_tag() -> bytes:
+    return f"{socket.gethostname()}:{os.getpid()}".encode()
+
+
 class ReplicaTag:
     """X-Edge-Lstm-Replica: host:pid on every response (which replica of a cluster answered)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.tag = f"{socket.gethostname()}:{os.getpid()}".encode()
+        self.tag = replica_tag()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def tagged(message: Message) -> None:
@@ -112,7 +115,7 @@ def error(message: str, status: int, **headers: str) -> JSONResponse:
 def build_app(
     config: ServeConfig, stream_store: StoreFactory = local_store, tag_replica: bool = False,
     place: WorkerPlace | None = None,
-) -> Starlette:  # fmt: skip
+) -> HotPath:  # fmt: skip
     """Load every model (errors surface here, before a port is bound) and build the app. Streams'
     states live in this process unless `stream_store` says otherwise (a cluster's shared store);
     `tag_replica` adds an X-Edge-Lstm-Replica header (host:pid) saying which process answered; `place`
@@ -149,14 +152,15 @@ def build_app(
         if peer_server is not None:
             peer_server.close()
 
-    def model(request: Request) -> Served:
-        name = request.path_params["name"]
+    def named(name: str, version: str | None) -> Served:
         if name not in served:
             raise protocol.ProtocolError(f"unknown model {name!r}; this server has {', '.join(served) or 'none'}", 404)
-        version = request.path_params.get("version")
         if version not in (None, "1"):
             raise protocol.ProtocolError(f"model {name!r} has version 1 only, not {version!r}", 404)
         return served[name]
+
+    def model(request: Request) -> Served:
+        return named(request.path_params["name"], request.path_params.get("version"))
 
     default_classifier = next((n for n, s in served.items() if s.kind == "classifier"), "")
 
@@ -171,14 +175,12 @@ def build_app(
             name = name if name in served else "(unknown)"  # a label per unknown name would grow without end
             try:
                 response = await handler(request)
-            except protocol.ProtocolError as e:
-                response = error(str(e), e.status)
-            except (EdgeLstmError, SequenceError) as e:
-                response = error(str(e), 400)
-            except Overloaded as e:
-                response = error(f"overloaded: {e}; retry later", 503, **{"Retry-After": "1"})
-            except ClientDisconnect:
-                response = Response(status_code=499)  # nobody to answer; counted, nothing leaks
+            except Exception as e:
+                refused = refusal(e)
+                if refused is None:
+                    raise
+                status, message, more = refused
+                response = error(message, status, **more) if status != 499 else Response(status_code=499)
             metrics.answered(route, name, response.status_code, time.perf_counter() - t0)
             return response
 
@@ -206,24 +208,35 @@ def build_app(
     async def model_config(request: Request) -> Response:
         return JSONResponse(triton_config(model(request), config))
 
-    async def infer(request: Request) -> Response:
-        s = model(request)
-        body = protocol.decompress(
-            await read_body(request, config.max_body), request.headers.get("content-encoding"), config.max_body
-        )
-        req = protocol.decode_infer(body, request.headers.get("inference-header-content-length"))
+    async def infer_raw(name: str, version: str | None, body: bytes, headers: Headers) -> tuple[bytes, RawHeaders]:
+        """One inference request (hotpath.py carries it): its body and headers in, the answer's out."""
+        s = named(name, version)
+        text = {k: headers[k].decode("latin-1") for k in WANTED if k in headers}
+        body = protocol.decompress(body, text.get(b"content-encoding"), config.max_body)
+        req = protocol.decode_infer(body, text.get(b"inference-header-content-length"))
         logits = await run_model(s, req, config)
         payload, header = protocol.encode_infer(s.name, req, [protocol.Tensor(contract.OUTPUT, logits)])
         payload, encoding = (
-            protocol.compress(payload, request.headers.get("accept-encoding"))
-            if len(payload) > 1024
-            else (payload, None)
+            protocol.compress(payload, text.get(b"accept-encoding")) if len(payload) > 1024 else (payload, None)
         )
-        headers = {"Inference-Header-Content-Length": str(header)} if header is not None else {}
+        out: RawHeaders = [
+            (b"content-type", b"application/octet-stream" if header is not None else b"application/json")
+        ]
+        if header is not None:
+            out.append((b"inference-header-content-length", str(header).encode()))
         if encoding:
-            headers["Content-Encoding"] = encoding
-        media = "application/octet-stream" if header is not None else "application/json"
-        return Response(payload, media_type=media, headers=headers)
+            out.append((b"content-encoding", encoding.encode()))
+        return payload, out
+
+    async def infer(request: Request) -> Response:  # only what the hot path passes on (another method: 405)
+        headers = dict(request.headers.raw)
+        payload, out = await infer_raw(
+            request.path_params["name"], request.path_params.get("version"),
+            await read_body(request, config.max_body), headers,
+        )  # fmt: skip
+        response = Response(payload)
+        response.raw_headers = [*[h for h in response.raw_headers if h[0] != b"content-type"], *out]
+        return response
 
     async def picture(request: Request) -> Response:
         name = request.query_params.get("model") or default_classifier
@@ -286,6 +299,9 @@ def build_app(
     middleware = [Middleware(BearerAuth, token=config.token)] if config.token else []
     if tag_replica:
         middleware.append(Middleware(ReplicaTag))
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.served, app.state.metrics = served, metrics
+    inner = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    inner.state.served, inner.state.metrics = served, metrics
+    app = HotPath(inner, infer_raw, metrics, served.__contains__, config.token,
+                  replica_tag() if tag_replica else None, config.max_body)  # fmt: skip
+    app.state = inner.state  # what the CLI and the tests read: the served models, the metrics
     return app

@@ -1,0 +1,119 @@
+"""POST /v2/models/NAME[/versions/V]/infer, the route every inference takes, answered by a bare ASGI
+callable in front of Starlette (app.py): the same token check, answers, errors and metrics, without
+Starlette's middleware, exception wrappers, router and Request objects, which cost about a tenth of
+the server's CPU per request (py-spy; bench/http_cost.py measures the whole). Every other route,
+another method and the WebSocket go to Starlette.
+
+Also here: `refusal`, the one mapping from a failed request to its status and message that both this
+path and Starlette's routes use.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from edge_lstm.errors import EdgeLstmError
+from edge_lstm.serve import protocol
+from edge_lstm.serve.batcher import Overloaded
+from edge_lstm.serve.metrics import Metrics
+from edge_lstm.serve.streamtable import SequenceError
+
+INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+Headers = dict[bytes, bytes]  # a request's headers, names in lower case (as ASGI servers give them)
+RawHeaders = list[tuple[bytes, bytes]]
+# (model name, version or None, body, headers) -> (response body, its headers)
+InferFn = Callable[[str, str | None, bytes, Headers], Awaitable[tuple[bytes, RawHeaders]]]
+UNAUTHORIZED = "missing or wrong bearer token (Authorization: Bearer TOKEN)"
+
+
+def refusal(e: Exception) -> tuple[int, str, dict[str, str]] | None:
+    """A failed request's (status, message, headers); None for a failure that is a bug (a 500)."""
+    if isinstance(e, protocol.ProtocolError):
+        return e.status, str(e), {}
+    if isinstance(e, EdgeLstmError | SequenceError):
+        return 400, str(e), {}
+    if isinstance(e, Overloaded):
+        return 503, f"overloaded: {e}; retry later", {"Retry-After": "1"}
+    if isinstance(e, ClientDisconnect):
+        return 499, "", {}  # nobody to answer; counted, nothing leaks
+    return None
+
+
+async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
+    """The body, refused (413) as soon as it passes `limit` bytes: never held whole when too big."""
+    length = headers.get(b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise protocol.ProtocolError(f"the body is {int(length):,} bytes, over the {limit:,}-byte limit", 413)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise protocol.ProtocolError(f"the body is over the {limit:,}-byte limit", 413)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class HotPath:
+    state: Any = None  # the Starlette app's state (app.py sets it)
+
+    def __init__(
+        self, inner: ASGIApp, infer: InferFn, metrics: Metrics, known: Callable[[str], bool],
+        token: str | None, tag: bytes | None, limit: int,
+    ) -> None:  # fmt: skip
+        self.inner, self.infer, self.metrics, self.known, self.limit = inner, infer, metrics, known, limit
+        self.token = f"Bearer {token}".encode() if token else None
+        self.tag = [(b"x-edge-lstm-replica", tag)] if tag else []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" and scope["method"] == "POST" else ""
+        root = scope.get("root_path", "")
+        match = INFER.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
+        if match is None:
+            await self.inner(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        name, version = match.group(1), match.group(2)
+        headers: Headers = dict(scope["headers"])
+        extra: RawHeaders = []
+        if self.token is not None and not hmac.compare_digest(headers.get(b"authorization", b""), self.token):
+            status, payload = 401, _error(UNAUTHORIZED)
+            extra = [(b"www-authenticate", b"Bearer")]
+        else:
+            try:
+                body = await read_body(receive, headers, self.limit)
+                payload, extra = await self.infer(name, version, body, headers)
+                status = 200
+            except Exception as e:
+                refused = refusal(e)
+                if refused is None:
+                    raise  # a bug: uvicorn answers 500 and logs it
+                status, message, more = refused
+                payload = _error(message)
+                extra = [(k.lower().encode(), v.encode()) for k, v in more.items()]
+        self.metrics.answered("infer", name if self.known(name) else "(unknown)", status, time.perf_counter() - t0)
+        if status == 499:
+            return
+        if status != 200:
+            extra.append((b"content-type", b"application/json"))
+        await send({
+            "type": "http.response.start", "status": status,
+            "headers": [(b"content-length", str(len(payload)).encode()), *extra, *self.tag],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
