@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("step", type=Path, nargs="?", default=contract.DEFAULT_STEP_MODEL)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="the server's --workers (default: its own)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stream_rpc.json")
     args = parser.parse_args()
     spec = importlib.util.spec_from_file_location("bench_serve", ROOT / "bench" / "serve.py")
@@ -119,7 +120,8 @@ def main() -> None:
     rows = []
     with ExitStack() as stack:
         sb.start([sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step), "--port", str(port),
-                  "--grpc-port", str(grpc_port)], f"http://127.0.0.1:{port}/v2/health/ready", stack)  # fmt: skip
+                  "--grpc-port", str(grpc_port), *(["--workers", str(args.workers)] if args.workers else [])],
+                 f"http://127.0.0.1:{port}/v2/health/ready", stack)  # fmt: skip
         step_url = parse_url(f"http://127.0.0.1:{port}/v2/models/edge_lstm_step")
         for streams in (16, 256):
             print(f"streams: {streams}", file=sys.stderr, flush=True)
@@ -128,7 +130,9 @@ def main() -> None:
             rows.append(run("grpc", f"127.0.0.1:{grpc_port}", streams, args.clients, args.seconds))
             http = sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", streams, args.seconds)
             rows.append({"transport": "http (one request per row, bench/serve.py's client)", **http})
-    report = {"command": "python bench/stream_rpc.py", "seconds": args.seconds, "rows": rows, "environment": describe()}
+    command = "python bench/stream_rpc.py" + (f" --workers {args.workers}" if args.workers else "")
+    report = {"command": command, "workers": args.workers or "default", "seconds": args.seconds, "rows": rows,
+              "environment": describe()}  # fmt: skip
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for r in rows:
         print(f"{r['transport'][:10]:>10} {r['streams']:>4} streams: {r['rows_per_s']:>9,.0f} rows/s, "

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.serve.streams import Stale
-from edge_lstm.serve.streamtable import Held, SequenceError
+from edge_lstm.serve.streamtable import Held, SequenceError, Sid
 
 HEADER = "edge-lstm-sequence-id"
 BALANCE = f"hdr({HEADER})"  # RAY_SERVE_HAPROXY_BALANCE_ALGORITHM
@@ -86,14 +86,14 @@ class AffineStore:
     def __init__(self, remote: Any, idle_s: float, hidden: int, max_steps: int | None) -> None:
         self.remote = remote  # ray_serve.RayStore: acquire/commit/live/forget on the store actors
         self.idle_s, self.hidden, self.max_steps = idle_s, hidden, max_steps
-        self.cache: dict[str | int, _Cached] = {}
+        self.cache: dict[Sid, _Cached] = {}
         self.groups = [_GroupCommit(a) for a in remote.actors]
         self.live_count, self.live_read = 0, 0.0
 
-    def _group(self, sid: str | int) -> _GroupCommit:
+    def _group(self, sid: Sid) -> _GroupCommit:
         return self.groups[zlib.crc32(str(sid).encode()) % len(self.groups)]  # RayStore's shard of sid
 
-    async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
+    async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
         now = time.monotonic()
         cached = self.cache.get(sid)
         if cached is not None and now - cached.last_seen > self.idle_s:
@@ -114,9 +114,7 @@ class AffineStore:
         held: Held | np.ndarray = await self.remote.acquire(sid, start, rows, first_row)
         return held
 
-    async def commit(
-        self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
-    ) -> None:
+    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
         version = None if held.version == START else held.version
         try:
             new = await self._group(sid).put((sid, version, held.steps, h, c, answer, end))
@@ -129,7 +127,7 @@ class AffineStore:
         else:
             self.cache[sid] = _Cached(h, c, held.steps + len(answer), new, time.monotonic())
 
-    async def forget(self, sid: str | int) -> None:
+    async def forget(self, sid: Sid) -> None:
         self.cache.pop(sid, None)
         await self.remote.forget(sid)
 

@@ -31,7 +31,7 @@ from edge_lstm.errors import ConfigError, EdgeLstmError
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.server import free_port
 from edge_lstm.serve.streams import LocalStore, StateStore
-from edge_lstm.serve.streamtable import Held
+from edge_lstm.serve.streamtable import Held, Sid
 
 if TYPE_CHECKING:
     from edge_lstm.serve.models import Served
@@ -148,7 +148,7 @@ class RayStore:
 
         self.actors = [ray.get_actor(store_name(model, i), namespace=NAMESPACE) for i in range(shards)]
 
-    def _actor(self, sid: str | int) -> Any:
+    def _actor(self, sid: Sid) -> Any:
         return self.actors[zlib.crc32(str(sid).encode()) % len(self.actors)]  # stable across processes
 
     @staticmethod
@@ -160,16 +160,14 @@ class RayStore:
         except RayTaskError as e:  # the table's own error (not live, out of order, full), without Ray's traceback
             raise e.cause from None
 
-    async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
+    async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
         result: Held | np.ndarray = await self._call(self._actor(sid).acquire.remote(sid, start, rows, first_row))
         return result
 
-    async def commit(
-        self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
-    ) -> None:
+    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
         await self._call(self._actor(sid).commit.remote(sid, held, h, c, answer, end))
 
-    async def forget(self, sid: str | int) -> None:
+    async def forget(self, sid: Sid) -> None:
         await self._call(self._actor(sid).forget.remote(sid))
 
     async def live(self) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve.streams import SequenceBatcher
-from edge_lstm.serve.streamtable import SequenceError
+from edge_lstm.serve.streamtable import Scoped, SequenceError, Sid
 
 LENGTH = struct.Struct("<I")
 log = logging.getLogger("edge_lstm.serve")
@@ -47,8 +47,10 @@ class WorkerPlace:
     live: dict[str, Any]  # step model name -> live sequences per worker, in shared memory (streamtable.py)
 
 
-def owner(sid: str | int, workers: int) -> int:
+def owner(sid: Sid, workers: int) -> int:
     """The worker holding sequence `sid`: the same in every worker (str's hash() differs per process)."""
+    if isinstance(sid, Scoped):
+        raise TypeError("a socket's sequence stays in its worker (SequenceBatcher.here)")
     key = sid if isinstance(sid, int) else zlib.crc32(sid.encode())
     return key % workers
 
@@ -136,6 +138,10 @@ class RoutedBatcher:
         self.name, self.local, self.worker, self.workers = name, local, worker, workers
         self.peers = {i: Peer(socket_path(folder, i)) for i in range(workers) if i != worker}
 
+    @property
+    def here(self) -> SequenceBatcher:
+        return self.local
+
     def start(self) -> None:
         self.local.start()
 
@@ -143,7 +149,7 @@ class RoutedBatcher:
         await self.local.stop()
 
     async def submit(
-        self, sid: str | int, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
+        self, sid: Sid, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
     ) -> np.ndarray:
         home = owner(sid, self.workers)
         if home == self.worker:
@@ -151,7 +157,7 @@ class RoutedBatcher:
         result: np.ndarray = await self.peers[home].call(("submit", self.name, sid, start, end, rows, first_row))
         return result
 
-    async def forget(self, sid: str | int) -> None:
+    async def forget(self, sid: Sid) -> None:
         home = owner(sid, self.workers)
         if home == self.worker:
             await self.local.forget(sid)

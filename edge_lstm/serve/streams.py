@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge_lstm import contract
-from edge_lstm.serve.streamtable import Held, StreamTable
+from edge_lstm.serve.streamtable import Held, Sid, StreamTable
 
 StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 EXPIRE_EVERY_S = 1.0
@@ -73,11 +73,11 @@ class Stale(Exception):
 class StateStore(Protocol):
     """Where sequences' states live between requests (LocalStore here; a Ray actor in a cluster)."""
 
-    async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray: ...
-    async def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray,
+    async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray: ...
+    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray,
                      end: bool) -> None: ...  # fmt: skip
     async def live(self) -> int: ...
-    async def forget(self, sid: str | int) -> None: ...  # a stream whose client went away
+    async def forget(self, sid: Sid) -> None: ...  # a stream whose client went away
 
 
 class LocalStore:
@@ -93,19 +93,17 @@ class LocalStore:
     ) -> None:
         self.table = StreamTable(idle_s, max_sequences, hidden, max_steps, shared_live)
 
-    async def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
+    async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
         return self.table.acquire(sid, start, rows, first_row)
 
-    async def commit(
-        self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
-    ) -> None:
+    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
         self.table.commit(sid, held, h, c, answer, end)
 
     async def live(self) -> int:
         self.table.expire()
         return self.table.live
 
-    async def forget(self, sid: str | int) -> None:
+    async def forget(self, sid: Sid) -> None:
         self.table.forget(sid)
 
 
@@ -152,7 +150,7 @@ class SequenceBatcher:
             t.cancel()
 
     async def submit(
-        self, sid: str | int, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
+        self, sid: Sid, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
     ) -> np.ndarray:
         """(k, 28) rows of one sequence -> (k, 10): the logits after each of them."""
         held = await self.store.acquire(sid, start, len(rows), first_row)
@@ -169,9 +167,14 @@ class SequenceBatcher:
         self.on_live(await self.store.live())
         return answer
 
-    async def forget(self, sid: str | int) -> None:
+    async def forget(self, sid: Sid) -> None:
         """A stream whose client went away: its state is freed."""
         await self.store.forget(sid)
+
+    @property
+    def here(self) -> SequenceBatcher:
+        """The batcher of this process (a worker's own, under `serve --workers`: peers.py)."""
+        return self
 
     async def _loop(self) -> None:
         while True:

@@ -24,6 +24,21 @@ from edge_lstm.serve.batcher import Overloaded
 SWEEP_S = 0.5  # idle sequences are swept at most this often (an idle one asked for is dropped at once)
 
 
+@dataclass(frozen=True)
+class Scoped:
+    """A sequence id that belongs to one connection (a WebSocket's): two sockets' id 5 are two streams,
+    and one client cannot advance or end another's. Shown as the client's own id in messages."""
+
+    scope: int  # the connection's number in this process
+    sid: int
+
+    def __repr__(self) -> str:
+        return repr(self.sid)
+
+
+Sid = str | int | Scoped  # what a sequence is known by: the protocol's sequence_id, or a socket's
+
+
 class SequenceError(Exception):
     """A request the sequence rules refuse (unknown id, a row out of order, too many rows): a 400."""
 
@@ -69,7 +84,7 @@ class StreamTable:
         # moment may each pass it, so the sum may pass it by workers - 1 at most).
         self.shared_live = shared_live
         self.hidden, self.max_steps = hidden, max_steps  # the step model's (max_steps None: any length)
-        self.entries: dict[str | int, _Entry] = {}
+        self.entries: dict[Sid, _Entry] = {}
         self.version = 0  # versions are never reused, even across restarts of a sequence id
         # Counted as entries change, and idle ones swept at most every SWEEP_S: both were a walk over
         # every entry per request, a fifth of the server's time with 256 streams (py-spy).
@@ -89,7 +104,7 @@ class StreamTable:
     def _all_live(self) -> int:
         return self._live if self.shared_live is None else int(sum(self.shared_live[0]))
 
-    def _fresh(self, sid: str | int) -> _Entry:
+    def _fresh(self, sid: Sid) -> _Entry:
         """A started (or restarted) sequence from zeros; TableFull if it would pass max_sequences."""
         old = self.entries.get(sid)
         if old is None or old.ended:
@@ -102,7 +117,7 @@ class StreamTable:
         entry = self.entries[sid] = _Entry(zeros, zeros.copy(), version=self.version)
         return entry
 
-    def _current(self, sid: str | int) -> _Entry | None:
+    def _current(self, sid: Sid) -> _Entry | None:
         """The sequence's entry, None if it has been idle past idle_s (forgotten now, sweep or not)."""
         entry = self.entries.get(sid)
         if entry is not None and entry.last_seen < time.monotonic() - self.idle_s:
@@ -110,12 +125,12 @@ class StreamTable:
             return None
         return entry
 
-    def forget(self, sid: str | int) -> None:
+    def forget(self, sid: Sid) -> None:
         entry = self.entries.pop(sid, None)
         if entry is not None and not entry.ended:
             self._add_live(-1)
 
-    def acquire(self, sid: str | int, start: bool, rows: int, first_row: int | None = None) -> Held | np.ndarray:
+    def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None = None) -> Held | np.ndarray:
         """The state to run `rows` rows from, or (a retried request already committed) its answer."""
         self.expire()
         entry = self._current(sid)
@@ -153,7 +168,7 @@ class StreamTable:
         entry.last_seen = time.monotonic()
         return Held(entry.h.copy(), entry.c.copy(), entry.steps, entry.version)
 
-    def commit(self, sid: str | int, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
+    def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
         entry = self._current(sid)
         if entry is None or entry.version != held.version or entry.ended:
             raise SequenceError(f"sequence {sid!r} was advanced, restarted or forgotten by another request meanwhile")
@@ -164,7 +179,7 @@ class StreamTable:
             self._add_live(-1)
         entry.last_seen, entry.ended = time.monotonic(), end
 
-    def put(self, sid: str | int, version: int | None, held_steps: int, h: np.ndarray, c: np.ndarray,
+    def put(self, sid: Sid, version: int | None, held_steps: int, h: np.ndarray, c: np.ndarray,
             answer: np.ndarray, end: bool) -> int:  # fmt: skip
         """A commit without an acquire, for a replica that holds the sequence's state itself: `version`
         None starts the sequence (as acquire with start does); otherwise it must be the committed one.

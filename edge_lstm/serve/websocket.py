@@ -8,8 +8,11 @@ The answer: uint64 sequence id, uint32 rows k, uint32 classes, then k rows of fl
 each row). A refused frame (a wrong size, NaN, a row past the model's steps, an unknown sequence,
 a full table) is answered by a text frame `{"sequence_id": ID, "error": "..."}` and the socket goes
 on. Frames of one stream run in their order; of different streams at once, so the rows of every
-stream waiting at the same moment run as one step call (streams.py). A client that goes away frees
-the streams it started and did not end. The token, when the server has one, comes as
+stream waiting at the same moment run as one step call (streams.py). A socket's sequence ids are its
+own (two sockets' id 5 are two streams; one client cannot advance or end another's), and their
+states live in the process that holds the socket: under `serve --workers` no row of a socket is
+forwarded to another worker (peers.py). A client that goes away frees the streams it started and did
+not end. The token, when the server has one, comes as
 `Authorization: Bearer TOKEN` or, for browsers (which cannot set headers on a WebSocket), `?token=`.
 """
 
@@ -20,6 +23,7 @@ import contextlib
 import functools
 import hmac
 import json
+import secrets
 import struct
 from typing import Any
 
@@ -31,7 +35,7 @@ from edge_lstm.runtime.inputs import to_input
 from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.models import Served
 from edge_lstm.serve.streams import InOrder
-from edge_lstm.serve.streamtable import SequenceError
+from edge_lstm.serve.streamtable import Scoped, SequenceError
 
 HEADER = struct.Struct("<QII")  # sequence id, flags (client) or rows (server), rows (client) or classes (server)
 START, END = 1, 2
@@ -78,10 +82,12 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
     out: asyncio.Queue[bytes | str | None] = asyncio.Queue()
     order = InOrder()
     started: set[int] = set()  # this socket's streams not yet ended: freed if it goes away
+    here = s.batcher.here  # this process's batcher: a socket's streams stay where the socket is
+    scope = secrets.randbits(63)  # this socket's: unique among the sockets of every process sharing a store
 
     async def run(sid: int, flags: int, rows: np.ndarray) -> None:
         try:
-            logits = await s.batcher.submit(sid, bool(flags & START), bool(flags & END), rows)
+            logits = await here.submit(Scoped(scope, sid), bool(flags & START), bool(flags & END), rows)
         except (SequenceError, EdgeLstmError) as e:
             await out.put(json.dumps({"sequence_id": sid, "error": str(e)}))
             return
@@ -123,4 +129,4 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
         writer.cancel()
         for sid in started:
             with contextlib.suppress(Exception):
-                await s.batcher.forget(sid)
+                await here.forget(Scoped(scope, sid))

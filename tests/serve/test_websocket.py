@@ -134,3 +134,17 @@ def test_sigterm_with_streams_open_stops_cleanly(exported: dict[str, Path]) -> N
             ws.recv(timeout=10)
     assert code == 0, err
     assert "every request in flight was answered" in out and "Traceback" not in err
+
+
+def test_a_sockets_sequence_ids_are_its_own(ws_server: Server) -> None:
+    """Two sockets' id 42 are two streams: the second cannot end (or advance) the first's."""
+    row = np.zeros(28, np.float32)
+    with connect(socket_url(ws_server, TOKEN)) as a, connect(socket_url(ws_server, TOKEN)) as b:
+        a.send(frame(42, row, start=True))
+        assert isinstance(answer(a.recv(timeout=30)), tuple)
+        b.send(frame(42, row, end=True))
+        refused = answer(b.recv(timeout=30))
+        assert isinstance(refused, dict) and "not live" in refused["error"], refused
+        a.send(frame(42, row, end=True))
+        reply = answer(a.recv(timeout=30))
+        assert isinstance(reply, tuple) and reply[0] == 42, reply
