@@ -9,7 +9,9 @@ and over. The streams are split over `--clients` processes (each one WebSocket o
 carrying its share of the streams), since one Python client process can be the limit on these 2
 cores: their CPU is reported. The WebSocket rows are `edge-lstm bench URL --streams N`'s own
 (edge_lstm/bench/streamload.py); gRPC's client is here (grpcio's asyncio API, raw tensors). The
-server shares the same cores.
+WebSocket rows are measured again by a second, independent client, bench/ws_client.mjs (Node.js and
+its `ws` package, installed from npm into ~/.cache once; skipped without node and npm). The server
+shares the same cores.
 """
 
 from __future__ import annotations
@@ -97,6 +99,50 @@ def run(transport: str, target: str, streams: int, clients: int, seconds: float)
             "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
 
 
+WS_PACKAGE = "ws@8.18.3"  # Node's most used WebSocket library, for the second client
+
+
+def node_ws() -> Path | None:
+    """A folder holding Node's `ws` (npm install, once, into ~/.cache); None without node and npm."""
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return None
+    folder = Path.home() / ".cache" / "edge-lstm" / "node-ws"
+    if not (folder / "node_modules" / "ws").is_dir():
+        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-save", "--no-audit", "--no-fund",
+                        WS_PACKAGE], check=True, capture_output=True, timeout=300)  # fmt: skip
+    return folder / "node_modules"
+
+
+def run_node(url: str, streams: int, clients: int, seconds: float, modules: Path) -> dict[str, Any]:
+    """The WebSocket rows again with bench/ws_client.mjs (Node, `ws`): `clients` processes, one socket each."""
+    import os
+    import subprocess
+
+    from edge_lstm.bench.stats import summarize
+    from edge_lstm.bench.streamload import split
+
+    env = {**os.environ, "NODE_PATH": str(modules)}
+    procs = [subprocess.Popen(["node", str(ROOT / "bench" / "ws_client.mjs"), url, str(n), str(seconds), str(first + 1)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for n, first in split(streams, clients)]  # fmt: skip
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=seconds + 120)
+        if p.returncode != 0:
+            raise RuntimeError(f"bench/ws_client.mjs: {(err.strip().splitlines() or ['no output'])[-1]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    latencies = np.concatenate([r["latency_ms"] for r in results])
+    wall = max(r["wall"] for r in results)
+    s = summarize(latencies)
+    return {"transport": "websocket, second client (Node.js ws: bench/ws_client.mjs)", "streams": streams,
+            "clients": clients, "rows_per_s": round(len(latencies) / wall, 1), "row_p50_ms": s.p50_ms,
+            "row_p99_ms": s.p99_ms, "errors": sum(r["errors"] for r in results),
+            "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
+
+
 def main() -> None:
     from edge_lstm import contract
     from edge_lstm.bench.oip import parse_url
@@ -117,6 +163,7 @@ def main() -> None:
     from contextlib import ExitStack
 
     port, grpc_port = sb.free_port(), sb.free_port()
+    modules = node_ws()
     rows = []
     with ExitStack() as stack:
         sb.start([sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step), "--port", str(port),
@@ -127,6 +174,9 @@ def main() -> None:
             print(f"streams: {streams}", file=sys.stderr, flush=True)
             ws = run_streams(step_url, streams, args.seconds, args.clients)  # `edge-lstm bench URL --streams N`
             rows.append({"transport": "websocket", **ws.to_dict()})
+            if modules is not None:
+                rows.append(run_node(f"ws://127.0.0.1:{port}/v2/models/edge_lstm_step/stream", streams, args.clients,
+                                     args.seconds, modules))  # fmt: skip
             rows.append(run("grpc", f"127.0.0.1:{grpc_port}", streams, args.clients, args.seconds))
             http = sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", streams, args.seconds)
             rows.append({"transport": "http (one request per row, bench/serve.py's client)", **http})
