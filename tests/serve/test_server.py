@@ -165,8 +165,14 @@ def test_every_bad_request_is_a_4xx_with_a_message(server: Server, case: str) ->
 
 
 def test_unknown_model_and_no_digit(server: Server) -> None:
-    status, _, raw = post(server.url, "/v2/models/nope/infer", _json_infer(ZEROS, [1, 28, 28]))
+    status, headers, raw = post(server.url, "/v2/models/nope/infer", _json_infer(ZEROS, [1, 28, 28]))
     assert status == 404 and "unknown model 'nope'" in json.loads(raw)["error"]
+    assert headers["content-type"] == "application/json"
+    status, _, raw = post(server.url, "/v2/models/edge_lstm/versions/2/infer", _json_infer(ZEROS, [1, 28, 28]))
+    assert status == 404 and "version 1 only" in json.loads(raw)["error"]
+    assert get(server.url, "/v2/models/edge_lstm/infer")[0] == 405  # the route takes POST only
+    _, text = get(server.url, "/metrics")
+    assert 'edge_lstm_requests_total{code="404",model="(unknown)",route="infer"}' in text.decode()
     noise = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)
     from io import BytesIO
 
