@@ -38,7 +38,7 @@ from edge_lstm.serve.hotpath import Headers, HotPath, RawHeaders, refusal
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
-from edge_lstm.serve.peers import RoutedBatcher, WorkerPlace, listen
+from edge_lstm.serve.peers import Owner, RoutedBatcher, WorkerPlace
 from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streams import LocalStore, StateStore
@@ -130,13 +130,13 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         start_batchers(served, config, metrics, stream_store)
-        peer_server = None
+        owner = None
         if place is not None:
             for s in served.values():
                 if s.kind == "streaming-step":
                     s.batcher = RoutedBatcher(s.name, s.batcher, place.index, place.workers, place.folder)
-            owned = {n: s.batcher.local for n, s in served.items() if s.kind == "streaming-step"}
-            peer_server = await listen(place.folder, place.index, owned)
+            owner = Owner({n: s.batcher.local for n, s in served.items() if s.kind == "streaming-step"})
+            await owner.listen(place.folder, place.index)
         grpc_server = None
         if config.grpc_port is not None:
             from edge_lstm.serve.grpc import start as start_grpc
@@ -147,10 +147,10 @@ def build_app(
         state["ready"] = False  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
         if grpc_server is not None:
             await grpc_server.stop(GRACE_S)
+        if owner is not None:
+            await owner.drain(GRACE_S)  # the other workers' last forwarded rows, before the batchers stop
         for s in served.values():
             await s.batcher.stop()
-        if peer_server is not None:
-            peer_server.close()
 
     def named(name: str, version: str | None) -> Served:
         if name not in served:

@@ -22,6 +22,7 @@ import itertools
 import logging
 import pickle
 import struct
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,26 +166,56 @@ class RoutedBatcher:
             await self.peers[home].call(("forget", self.name, sid))
 
 
-async def listen(folder: Path, worker: int, batchers: dict[str, SequenceBatcher]) -> asyncio.Server:
-    """This worker's end: rows other workers forward to the sequences it owns."""
+QUIET_S = 0.3  # a stopping worker keeps answering its peers until they have been quiet this long
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async def one(number: int, request: tuple[Any, ...]) -> None:
-            op, name, *args = request
-            try:
-                batcher = batchers[name]
-                value = await (batcher.submit(*args) if op == "submit" else batcher.forget(*args))
-                answer: tuple[bool, Any] = (True, value)
-            except Exception as e:  # the owner's refusal (or failure) goes back to the forwarding worker
-                answer = (False, _portable(e))
-            if not writer.is_closing():
-                writer.write(_frame((number, answer)))
 
+class Owner:
+    """This worker's end: rows other workers forward to the sequences it owns. A stopping worker
+    drains it after its own requests: the others may still be forwarding rows of the requests they
+    are finishing (every worker got the same SIGTERM), and those must be answered, not dropped."""
+
+    def __init__(self, batchers: dict[str, SequenceBatcher]) -> None:
+        self.batchers = batchers
+        self.busy = 0  # forwarded requests in flight here
+        self.last = time.monotonic()  # when one last arrived or was answered
+        self.server: asyncio.Server | None = None
+
+    async def listen(self, folder: Path, worker: int) -> None:
+        path = socket_path(folder, worker)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a dead predecessor's socket
+        self.server = await asyncio.start_unix_server(self._handle, str(path))
+
+    async def drain(self, limit_s: float) -> None:
+        """Wait until nothing forwarded is in flight and the peers have been quiet for QUIET_S; then close."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and (self.busy or time.monotonic() - self.last < QUIET_S):
+            await asyncio.sleep(0.02)
+        if self.server is not None:
+            self.server.close()
+
+    async def _one(self, number: int, request: tuple[Any, ...], writer: asyncio.StreamWriter) -> None:
+        op, name, *args = request
+        self.busy += 1
+        try:
+            batcher = self.batchers[name]
+            value = await (batcher.submit(*args) if op == "submit" else batcher.forget(*args))
+            answer: tuple[bool, Any] = (True, value)
+        except Exception as e:  # the owner's refusal (or failure) goes back to the forwarding worker
+            answer = (False, _portable(e))
+        finally:
+            self.busy -= 1
+            self.last = time.monotonic()
+        if not writer.is_closing():
+            writer.write(_frame((number, answer)))
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
                 number, request = await _read(reader)
-                task = asyncio.get_running_loop().create_task(one(number, request))
+                self.last = time.monotonic()
+                task = asyncio.get_running_loop().create_task(self._one(number, request, writer))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         except (asyncio.IncompleteReadError, OSError):
@@ -195,8 +226,3 @@ async def listen(folder: Path, worker: int, batchers: dict[str, SequenceBatcher]
             pass
         finally:
             writer.close()
-
-    path = socket_path(folder, worker)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a dead predecessor's socket
-    return await asyncio.start_unix_server(handle, str(path))

@@ -165,3 +165,35 @@ def test_sigterm_with_streams_open_drains_every_worker(exported: dict) -> None:
     for pid in s.info["workers"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_sigterm_with_rows_in_flight_answers_every_one(exported: dict) -> None:
+    """Streams posting rows on both workers (half of them forwarded to their owner) when SIGTERM comes:
+    every request that got an answer got 200, none a refusal from a peer that stopped first."""
+    import threading
+
+    s = start_server(str(exported["step"]), "--workers", "2")
+    row = np.zeros((1, 28), np.float32)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def stream(k: int) -> None:
+        t = 0
+        while not stop.is_set():
+            try:
+                status, _, body = infer_row(s, row, 3000 + k, t == 0, t == 27)
+            except (OSError, KeyError):  # refused or reset once the server stopped accepting
+                return
+            statuses.append(status)
+            assert status == 200, body
+            t = (t + 1) % 28
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(stream, k) for k in range(8)]
+        time.sleep(1.5)
+        code, out, err = s.stop(signal.SIGTERM, timeout=60)
+        stop.set()
+        for f in futures:
+            f.result()
+    assert len(statuses) > 50 and set(statuses) == {200}
+    assert code == 0 and "Traceback" not in err, err
