@@ -45,6 +45,9 @@ def _worker(place: WorkerPlace, config: ServeConfig, sock: socket.socket, log_le
     from edge_lstm.serve.app import build_app
     from edge_lstm.serve.server import run
 
+    # A process group of its own: Ctrl-C in a terminal reaches the supervisor alone, which stops every
+    # worker with SIGTERM (a SIGINT that reached a worker still importing would print a traceback).
+    os.setpgid(0, 0)
     logging.basicConfig(format=f"worker {place.index}: %(levelname)s %(message)s")
     parent = os.getppid()
 

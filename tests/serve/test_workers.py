@@ -191,9 +191,55 @@ def test_sigterm_with_rows_in_flight_answers_every_one(exported: dict) -> None:
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(stream, k) for k in range(8)]
         time.sleep(1.5)
-        code, out, err = s.stop(signal.SIGTERM, timeout=60)
+        code, _, err = s.stop(signal.SIGTERM, timeout=60)
         stop.set()
         for f in futures:
             f.result()
     assert len(statuses) > 50 and set(statuses) == {200}
     assert code == 0 and "Traceback" not in err, err
+
+
+def test_a_terminals_ctrl_c_and_a_killed_supervisor_leave_no_worker(exported: dict) -> None:
+    import subprocess
+    import sys
+
+    def started() -> tuple[subprocess.Popen[str], list[int]]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "edge_lstm",
+            "serve",
+            str(exported["fp32"]),
+            "--workers",
+            "2",
+            "--port",
+            "0",
+            "--json",
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        assert proc.stdout is not None
+        while not (line := proc.stdout.readline()).startswith("{"):
+            assert line, proc.communicate()[1]
+        return proc, json.loads(line)["workers"]
+
+    def running(pid: int) -> bool:  # a zombie (exited, not yet reaped by whoever adopted it) is not
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    def gone(pids: list[int]) -> bool:
+        deadline = time.time() + 10
+        while time.time() < deadline and any(running(p) for p in pids):
+            time.sleep(0.1)
+        return not any(running(p) for p in pids)
+
+    proc, pids = started()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert gone(pids)
+    proc, pids = started()
+    proc.kill()  # the supervisor, outright: its workers notice within a second or two
+    proc.wait()
+    assert gone(pids)
