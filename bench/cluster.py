@@ -1,4 +1,5 @@
-"""Past one machine, measured in ONE run on this machine: edge-lstm serve as one process; the same app on
+"""Past one machine, measured in ONE run on this machine: edge-lstm serve as one process and with two
+workers; the same app on
 Ray Serve's fast path (HAProxy ingress) with 1 and 2 replicas, and on Ray's Python proxy for reference
 (each `edge-lstm serve --ray local` with a local Ray cluster of its own, on loopback); the real Triton
 (`edge-lstm serve --triton`: tritonserver, Python backend). For each: the highest Poisson rate with p99
@@ -209,6 +210,7 @@ def plan(rows: dict[str, dict[str, Any]], pictures: dict[str, Any], bound: float
 
 
 SINGLE, TRITON = "edge-lstm serve (one process)", "Triton (tritonserver, Python backend)"
+WORKERS2 = "edge-lstm serve --workers 2"
 RAY1, RAY2 = "Ray Serve fast path (HAProxy), 1 replica", "Ray Serve fast path (HAProxy), 2 replicas"
 RAY2_REPLICA = "Ray Serve fast path, 2 replicas, --ray-streams replica (streams only)"
 RAY_PYTHON = "Ray Serve, Python proxy, 1 replica (reference)"
@@ -230,7 +232,7 @@ def main() -> None:
     image = mnist.load_split(mnist.locate(None), "test").images[0]
     cli = [sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step)]
     configs = {
-        SINGLE: [], TRITON: ["--triton"],
+        SINGLE: ["--workers", "1"], WORKERS2: ["--workers", "2"], TRITON: ["--triton"],
         RAY1: ["--ray", "local", "--replicas", "1"], RAY2: ["--ray", "local", "--replicas", "2"],
         RAY2_REPLICA: ["--ray", "local", "--replicas", "2", "--ray-streams", "replica"],
         RAY_PYTHON: ["--ray", "local", "--replicas", "1", "--ray-proxy", "python"],
