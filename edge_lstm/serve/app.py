@@ -29,13 +29,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from edge_lstm import __version__, contract
+from edge_lstm import __version__
 from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.hotpath import Headers, HotPath, RawHeaders, refusal
-from edge_lstm.serve.infer import run_model
+from edge_lstm.serve.hotpath import HotPath, refusal
+from edge_lstm.serve.infer import infer_body, model_named
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
 from edge_lstm.serve.peers import Owner, RoutedBatcher, WorkerPlace
@@ -44,7 +44,6 @@ from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streams import LocalStore, StateStore
 
 log = logging.getLogger("edge_lstm.serve")
-WANTED = (b"content-encoding", b"inference-header-content-length", b"accept-encoding")  # what inference reads
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
 
 
@@ -152,15 +151,8 @@ def build_app(
         for s in served.values():
             await s.batcher.stop()
 
-    def named(name: str, version: str | None) -> Served:
-        if name not in served:
-            raise protocol.ProtocolError(f"unknown model {name!r}; this server has {', '.join(served) or 'none'}", 404)
-        if version not in (None, "1"):
-            raise protocol.ProtocolError(f"model {name!r} has version 1 only, not {version!r}", 404)
-        return served[name]
-
     def model(request: Request) -> Served:
-        return named(request.path_params["name"], request.path_params.get("version"))
+        return model_named(served, request.path_params["name"], request.path_params.get("version"))
 
     default_classifier = next((n for n, s in served.items() if s.kind == "classifier"), "")
 
@@ -208,25 +200,7 @@ def build_app(
     async def model_config(request: Request) -> Response:
         return JSONResponse(triton_config(model(request), config))
 
-    async def infer_raw(name: str, version: str | None, body: bytes, headers: Headers) -> tuple[bytes, RawHeaders]:
-        """One inference request (hotpath.py carries it): its body and headers in, the answer's out."""
-        s = named(name, version)
-        text = {k: headers[k].decode("latin-1") for k in WANTED if k in headers}
-        body = protocol.decompress(body, text.get(b"content-encoding"), config.max_body)
-        req = protocol.decode_infer(body, text.get(b"inference-header-content-length"))
-        logits = await run_model(s, req, config)
-        payload, header = protocol.encode_infer(s.name, req, [protocol.Tensor(contract.OUTPUT, logits)])
-        payload, encoding = (
-            protocol.compress(payload, text.get(b"accept-encoding")) if len(payload) > 1024 else (payload, None)
-        )
-        out: RawHeaders = [
-            (b"content-type", b"application/octet-stream" if header is not None else b"application/json")
-        ]
-        if header is not None:
-            out.append((b"inference-header-content-length", str(header).encode()))
-        if encoding:
-            out.append((b"content-encoding", encoding.encode()))
-        return payload, out
+    infer_raw = functools.partial(infer_body, served, config)
 
     async def infer(request: Request) -> Response:  # only what the hot path passes on (another method: 405)
         headers = dict(request.headers.raw)
