@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edge_lstm.errors import EdgeLstmError
@@ -49,8 +51,20 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def free_port(host: str) -> int:
-    """A port free on `host` now, for a server that takes no port 0 (HAProxy's pages, Triton); another
-    process may take it before that server binds, which that server then reports."""
+    """A port free on `host` now, for a server that takes no port 0 (HAProxy's pages, Triton). Chosen
+    between 20000 and the kernel's range for ephemeral ports: a port inside that range may be handed
+    to any process binding port 0 (Ray starts a dozen) before that server binds it, which made Ray
+    Serve's start fail now and then; below 20000 are Ray's worker ports."""
+    first = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = random.randrange(20000, first) if first > 20001 else 0
+        try:
+            with bind(host, port) as sock:
+                return int(sock.getsockname()[1])
+        except EdgeLstmError:
+            continue
     with bind(host, 0) as sock:
         return int(sock.getsockname()[1])
 
