@@ -36,6 +36,8 @@ RESTARTS_PER_MINUTE = 5  # a worker dying faster than this is a fault to report,
 
 
 def default_workers() -> int:
+    if os.name != "posix":
+        return 1  # the workers' stream routing runs over Unix sockets
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, MAX_AUTO))
 
@@ -47,7 +49,8 @@ def _worker(place: WorkerPlace, config: ServeConfig, sock: socket.socket, log_le
 
     # A process group of its own: Ctrl-C in a terminal reaches the supervisor alone, which stops every
     # worker with SIGTERM (a SIGINT that reached a worker still importing would print a traceback).
-    os.setpgid(0, 0)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
     logging.basicConfig(format=f"worker {place.index}: %(levelname)s %(message)s")
     parent = os.getppid()
 
@@ -164,6 +167,10 @@ def run_workers(
 ) -> Stopped:  # fmt: skip
     """Serve with `workers` processes until SIGTERM or Ctrl-C; returns which one stopped it. `step_names`:
     the step models' served names (load()'s), each given a shared count of live sequences."""
+    if os.name != "posix":
+        raise EdgeLstmError(
+            "--workers above 1 needs Linux or macOS (Unix sockets between the workers); use --workers 1"
+        )
     stopped: list[int] = []
     before = {s: signal.signal(s, lambda sig, frame: stopped.append(sig)) for s in (signal.SIGINT, signal.SIGTERM)}
     group = Workers(config, sock, workers, step_names, log_level)

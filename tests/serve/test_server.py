@@ -290,6 +290,8 @@ def test_a_token_guards_everything_but_health(exported: dict) -> None:
         (["--host", "0.0.0.0"], "reachable from other machines"),  # refused before anything is bound
         (["--token", "short"], "at least 16 characters"),
         (["--max-batch", "0"], "--max-batch must be"),
+        (["--workers", "0"], "--workers must be 1..256"),
+        (["--workers", "2", "--triton"], "--workers is edge-lstm's own server's"),
         (["MISSING"], "not found"),
     ],
 )
