@@ -243,3 +243,35 @@ def test_a_terminals_ctrl_c_and_a_killed_supervisor_leave_no_worker(exported: di
     proc.kill()  # the supervisor, outright: its workers notice within a second or two
     proc.wait()
     assert gone(pids)
+
+
+def test_wrk_load_on_two_workers_is_all_answered(two: Server, tmp_path: Path) -> None:
+    """wrk (C, 16 connections, 2 s) on `--workers 2`: every answer a 200, every one counted in /metrics."""
+    import re
+    import shutil
+    import subprocess
+
+    from edge_lstm.bench.oip import binary_request
+
+    if shutil.which("wrk") is None:
+        if os.environ.get("EDGE_LSTM_REQUIRE_WRK"):
+            pytest.fail("wrk is required here (apt-get install wrk)")
+        pytest.skip("no wrk (apt-get install wrk)")
+
+    def answered() -> float:
+        _, text = get(two.url, "/metrics")
+        return sum(float(line.split()[-1]) for line in text.decode().splitlines()
+                   if line.startswith("edge_lstm_requests_total{") and 'code="200"' in line
+                   and 'route="infer"' in line and 'model="edge_lstm"' in line)  # fmt: skip
+
+    body, headers = binary_request(np.full((1, 28, 28), 0.5, np.float32))
+    (tmp_path / "body").write_bytes(body)
+    lua = ['wrk.method = "POST"', f'local f = io.open("{tmp_path / "body"}", "rb")', 'wrk.body = f:read("*all")',
+           "f:close()", *[f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]]  # fmt: skip
+    (tmp_path / "post.lua").write_text("\n".join(lua) + "\n")
+    before = answered()
+    out = subprocess.run(["wrk", "-t1", "-c16", "-d2s", "-s", str(tmp_path / "post.lua"), two.url + "/v2/models/edge_lstm/infer"],
+                         capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    assert done > 500 and "Non-2xx" not in out and "Socket errors" not in out, out
+    assert answered() - before >= done  # wrk stops counting at its deadline; the server answered those and more
