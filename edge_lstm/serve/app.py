@@ -5,15 +5,15 @@ same app on its replicas.
 Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/1],
 /v2/models/{name}/ready, /v2/models/{name}/config; POST /v2/models/{name}[/versions/1]/infer;
 POST /predict (a picture: raw body or multipart); GET /metrics; a WebSocket at /v2/models/{name}/stream
-(websocket.py: stream rows in binary frames). Every error is JSON
-`{"error": "..."}` with a 4xx status saying what is wrong (503 + Retry-After when the queue is full).
+(websocket.py: stream rows in binary frames). In front of them (hotpath.py): the token, the replica
+tag, and inference itself. Every error is JSON `{"error": "..."}` with a 4xx status saying what is
+wrong (503 + Retry-After when the queue is full).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hmac
 import logging
 import os
 import socket
@@ -22,11 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from edge_lstm import __version__
@@ -34,7 +32,7 @@ from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.hotpath import HotPath, refusal
+from edge_lstm.serve.hotpath import HotPath, read_body, refusal
 from edge_lstm.serve.infer import infer_body, model_named
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
@@ -44,60 +42,11 @@ from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streams import LocalStore, StateStore
 
 log = logging.getLogger("edge_lstm.serve")
-OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
-
-
-class BearerAuth:
-    """Every route but the health probes needs `Authorization: Bearer TOKEN` (compared in constant time)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self.token = app, f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(OPEN):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.token):
-                response = JSONResponse(
-                    {"error": "missing or wrong bearer token (Authorization: Bearer TOKEN)"}, 401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )  # fmt: skip
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def replica_tag() -> bytes:
+    """host:pid, the X-Edge-Lstm-Replica header: which process of a cluster or of --workers answered."""
     return f"{socket.gethostname()}:{os.getpid()}".encode()
-
-
-class ReplicaTag:
-    """X-Edge-Lstm-Replica: host:pid on every response (which replica of a cluster answered)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.tag = replica_tag()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def tagged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"x-edge-lstm-replica", self.tag)]}
-            await send(message)
-
-        await self.app(scope, receive, tagged)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it passes `limit` bytes: never held whole when too big."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise protocol.ProtocolError(f"the body is {int(length):,} bytes, over the {limit:,}-byte limit", 413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise protocol.ProtocolError(f"the body is over the {limit:,}-byte limit", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def worker_store(place: WorkerPlace, s: Served, config: ServeConfig) -> StateStore:
@@ -200,18 +149,6 @@ def build_app(
     async def model_config(request: Request) -> Response:
         return JSONResponse(triton_config(model(request), config))
 
-    infer_raw = functools.partial(infer_body, served, config)
-
-    async def infer(request: Request) -> Response:  # only what the hot path passes on (another method: 405)
-        headers = dict(request.headers.raw)
-        payload, out = await infer_raw(
-            request.path_params["name"], request.path_params.get("version"),
-            await read_body(request, config.max_body), headers,
-        )  # fmt: skip
-        response = Response(payload)
-        response.raw_headers = [*[h for h in response.raw_headers if h[0] != b"content-type"], *out]
-        return response
-
     async def picture(request: Request) -> Response:
         name = request.query_params.get("model") or default_classifier
         if name not in served or served[name].kind != "classifier":
@@ -231,7 +168,7 @@ def build_app(
                 if len(data) > config.max_body:
                     raise protocol.ProtocolError(f"the picture is over the {config.max_body:,}-byte limit", 413)
         else:
-            data = await read_body(request, config.max_body)
+            data = await read_body(request.receive, dict(request.headers.raw), config.max_body)
         if not data:
             raise protocol.ProtocolError("no picture: send a PNG or JPEG as the body, or as a multipart file field")
         from starlette.concurrency import run_in_threadpool
@@ -254,8 +191,7 @@ def build_app(
     def route(path: str, handler: Callable[[Request], Awaitable[Response]], name: str, method: str = "GET") -> Route:
         return Route(path, answer(name, handler), methods=[method])
 
-    routes: list[Any] = [  # the hot route first: Starlette tries them in order
-        route("/v2/models/{name}/infer", infer, "infer", "POST"),
+    routes: list[Any] = [  # inference itself is answered in front of these (hotpath.py)
         route("/v2/health/live", live, "live"),
         route("/v2/health/ready", ready, "ready"),
         route("/v2", server_metadata, "server_metadata"),
@@ -263,19 +199,15 @@ def build_app(
         route("/v2/models/{name}/versions/{version}", model_metadata, "model_metadata"),
         route("/v2/models/{name}/ready", model_ready, "model_ready"),
         route("/v2/models/{name}/config", model_config, "model_config"),
-        route("/v2/models/{name}/versions/{version}/infer", infer, "infer", "POST"),
         route("/predict", picture, "predict", "POST"),
         Route("/metrics", metrics_route),
         WebSocketRoute("/v2/models/{name}/stream", stream_socket),
     ]
     if config.static is not None:
         routes.append(Mount("/", app=IsolatedStatic(directory=config.static, html=True)))
-    middleware = [Middleware(BearerAuth, token=config.token)] if config.token else []
-    if tag_replica:
-        middleware.append(Middleware(ReplicaTag))
-    inner = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    inner = Starlette(routes=routes, lifespan=lifespan)
     inner.state.served, inner.state.metrics = served, metrics
-    app = HotPath(inner, infer_raw, metrics, served.__contains__, config.token,
+    app = HotPath(inner, functools.partial(infer_body, served, config), metrics, served.__contains__, config.token,
                   replica_tag() if tag_replica else None, config.max_body)  # fmt: skip
     app.state = inner.state  # what the CLI and the tests read: the served models, the metrics
     return app

@@ -1,11 +1,12 @@
-"""POST /v2/models/NAME[/versions/V]/infer, the route every inference takes, answered by a bare ASGI
-callable in front of Starlette (app.py): the same token check, answers, errors and metrics, without
-Starlette's middleware, exception wrappers, router and Request objects, which cost about a tenth of
-the server's CPU per request (py-spy; bench/http_cost.py measures the whole). Every other route,
-another method and the WebSocket go to Starlette.
+"""The server's front: a bare ASGI callable in front of Starlette (app.py). It checks the bearer token
+of every HTTP route but the health probes, tags every answer with the worker or replica that gave it
+(X-Edge-Lstm-Replica, when asked), and answers POST /v2/models/NAME[/versions/V]/infer, the route
+every inference takes, itself: without Starlette's middleware, exception wrappers, router and Request
+objects, which cost about a tenth of the server's CPU per request (py-spy; `python bench/serve.py`
+measures the CPU per request). Every other route and the WebSocket go on to Starlette.
 
-Also here: `refusal`, the one mapping from a failed request to its status and message that both this
-path and Starlette's routes use.
+Also here: `refusal`, the one mapping from a failed request to its status and message that every
+transport uses (this path, Starlette's routes, gRPC, the WebSocket).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve import protocol
@@ -32,6 +33,7 @@ RawHeaders = list[tuple[bytes, bytes]]
 # (model name, version or None, body, headers) -> (response body, its headers)
 InferFn = Callable[[str, str | None, bytes, Headers], Awaitable[tuple[bytes, RawHeaders]]]
 UNAUTHORIZED = "missing or wrong bearer token (Authorization: Bearer TOKEN)"
+OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
 
 
 def refusal(e: Exception) -> tuple[int, str, dict[str, str]] | None:
@@ -78,19 +80,41 @@ class HotPath:
         self.tag = [(b"x-edge-lstm-replica", tag)] if tag else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"] if scope["type"] == "http" and scope["method"] == "POST" else ""
-        root = scope.get("root_path", "")
-        match = INFER.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
-        if match is None:
-            await self.inner(scope, receive, send)
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)  # the lifespan; the WebSocket checks its own token
             return
+        path, root = scope["path"], scope.get("root_path", "")
+        path = path[len(root) :] if root and path.startswith(root) else path
+        match = INFER.fullmatch(path)
+        if match is not None:
+            await self._infer(scope, receive, send, match.group(1), match.group(2))
+        elif self.token is not None and not path.startswith(OPEN) and not self._authorized(scope):
+            await self._send(send, 401, _error(UNAUTHORIZED), [(b"www-authenticate", b"Bearer")])
+        elif self.tag:
+
+            async def tagged(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), *self.tag]}
+                await send(message)
+
+            await self.inner(scope, receive, tagged)
+        else:
+            await self.inner(scope, receive, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return self.token is None or hmac.compare_digest(given, self.token)
+
+    async def _infer(self, scope: Scope, receive: Receive, send: Send, name: str, version: str | None) -> None:
         t0 = time.perf_counter()
-        name, version = match.group(1), match.group(2)
         headers: Headers = dict(scope["headers"])
         extra: RawHeaders = []
-        if self.token is not None and not hmac.compare_digest(headers.get(b"authorization", b""), self.token):
+        if not self._authorized(scope):
             status, payload = 401, _error(UNAUTHORIZED)
             extra = [(b"www-authenticate", b"Bearer")]
+        elif scope["method"] != "POST":
+            status, payload = 405, _error(f"{scope['method']} is not an inference: POST the request")
+            extra = [(b"allow", b"POST")]
         else:
             try:
                 body = await read_body(receive, headers, self.limit)
@@ -104,13 +128,15 @@ class HotPath:
                 payload = _error(message)
                 extra = [(k.lower().encode(), v.encode()) for k, v in more.items()]
         self.metrics.answered("infer", name if self.known(name) else "(unknown)", status, time.perf_counter() - t0)
-        if status == 499:
-            return
+        if status != 499:
+            await self._send(send, status, payload, extra)
+
+    async def _send(self, send: Send, status: int, payload: bytes, headers: RawHeaders) -> None:
         if status != 200:
-            extra.append((b"content-type", b"application/json"))
+            headers = [*headers, (b"content-type", b"application/json")]
         await send({
             "type": "http.response.start", "status": status,
-            "headers": [(b"content-length", str(len(payload)).encode()), *extra, *self.tag],
+            "headers": [(b"content-length", str(len(payload)).encode()), *headers, *self.tag],
         })  # fmt: skip
         await send({"type": "http.response.body", "body": payload})
 
