@@ -19,12 +19,11 @@ import numpy as np
 from edge_lstm import __version__
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve import protocol
-from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.hotpath import refusal
 from edge_lstm.serve.infer import run_model
 from edge_lstm.serve.models import Served, triton_config
 from edge_lstm.serve.streams import InOrder
-from edge_lstm.serve.streamtable import SequenceError
 
 
 def _parameters(params: Any) -> dict[str, Any]:
@@ -63,8 +62,8 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
     import grpc
     from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
-    codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-             415: grpc.StatusCode.INVALID_ARGUMENT}  # fmt: skip
+    codes = {404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+             503: grpc.StatusCode.UNAVAILABLE}  # fmt: skip  # any other refusal: INVALID_ARGUMENT
     token = f"Bearer {config.token}" if config.token else None
 
     async def guard(context: Any, open_route: bool = False) -> None:
@@ -94,12 +93,12 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
         s = served[request.model_name]
         try:
             logits = await run_model(s, decode(request), config)
-        except protocol.ProtocolError as e:
-            return None, codes.get(e.status, grpc.StatusCode.INVALID_ARGUMENT), str(e)
-        except (EdgeLstmError, SequenceError) as e:
-            return None, grpc.StatusCode.INVALID_ARGUMENT, str(e)
-        except Overloaded as e:
-            return None, grpc.StatusCode.UNAVAILABLE, f"overloaded: {e}; retry later"
+        except Exception as e:
+            refused = refusal(e)
+            if refused is None:
+                raise
+            status, why, _ = refused
+            return None, codes.get(status, grpc.StatusCode.INVALID_ARGUMENT), why
         out = service_pb2.ModelInferResponse.InferOutputTensor(name="logits", datatype="FP32", shape=list(logits.shape))
         response = service_pb2.ModelInferResponse(
             model_name=s.name, model_version="1", id=request.id, outputs=[out],

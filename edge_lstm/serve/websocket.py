@@ -32,7 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.inputs import to_input
-from edge_lstm.serve.batcher import Overloaded
+from edge_lstm.serve.hotpath import refusal
 from edge_lstm.serve.models import Served
 from edge_lstm.serve.streams import InOrder
 from edge_lstm.serve.streamtable import Scoped, SequenceError
@@ -68,16 +68,16 @@ def parse(frame: bytes, features: int) -> tuple[int, int, np.ndarray]:
 async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | None) -> None:
     name = ws.path_params["name"]
     s = served.get(name)
-    refusal = None
+    why = None
     if not authorized(ws, token):
-        refusal = "missing or wrong bearer token (Authorization: Bearer TOKEN, or ?token=)"
+        why = "missing or wrong bearer token (Authorization: Bearer TOKEN, or ?token=)"
     elif s is None or s.kind != "streaming-step":
         steps = [n for n, m in served.items() if m.kind == "streaming-step"]
-        refusal = f"no step model named {name!r}; this server streams {', '.join(steps) or 'none'}"
+        why = f"no step model named {name!r}; this server streams {', '.join(steps) or 'none'}"
     await ws.accept()
-    if refusal is not None or s is None:  # accepted only to say why (a refusal before it is a bare HTTP 403)
-        await ws.send_text(json.dumps({"sequence_id": None, "error": refusal}))
-        await ws.close(POLICY, str(refusal)[:120])  # a close reason holds at most 123 bytes
+    if why is not None or s is None:  # accepted only to say why (a refusal before it is a bare HTTP 403)
+        await ws.send_text(json.dumps({"sequence_id": None, "error": why}))
+        await ws.close(POLICY, str(why)[:120])  # a close reason holds at most 123 bytes
         return
     out: asyncio.Queue[bytes | str | None] = asyncio.Queue()
     order = InOrder()
@@ -88,11 +88,11 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
     async def run(sid: int, flags: int, rows: np.ndarray) -> None:
         try:
             logits = await here.submit(Scoped(scope, sid), bool(flags & START), bool(flags & END), rows)
-        except (SequenceError, EdgeLstmError) as e:
-            await out.put(json.dumps({"sequence_id": sid, "error": str(e)}))
-            return
-        except Overloaded as e:
-            await out.put(json.dumps({"sequence_id": sid, "error": f"overloaded: {e}; retry later"}))
+        except Exception as e:
+            refused = refusal(e)
+            if refused is None:
+                raise
+            await out.put(json.dumps({"sequence_id": sid, "error": refused[1]}))
             return
         if flags & END:
             started.discard(sid)
