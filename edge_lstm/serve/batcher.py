@@ -9,8 +9,9 @@ under load the queue fills by itself while the model runs). The queue is bounded
 A batch of up to INLINE_IMAGES images runs on the event loop's own thread (2.6 ms at most for 64
 images here): the hand-off to a worker thread and back (a futex wake, the GIL passed twice, a write
 to the loop's self-pipe) cost more CPU than the overlap of parsing and inference saved. With
-`wrk -t1 -c16 -d6s --latency` (binary one-image requests) on 2 cores of an Intel Xeon, `--workers 1`: 5,415 req/s in a thread, 6,635 inline, and
-110 us less server CPU per request at 1,000 req/s. (An older measurement on an AMD EPYC, running
+`wrk -t1 -c16 -d6s --latency` (binary one-image requests) on 2 cores of an Intel Xeon,
+`--workers 1`: 5,415 req/s in a thread, 6,635 inline, and 110 us less server CPU per request at
+1,000 req/s. (An older measurement on an AMD EPYC, running
 only lone requests inline, had found the opposite; this one, with whole batches, is the one kept.)
 Bigger batches (a client's 4,096 images: 170 ms) go to a worker thread so that the loop is not held
 that long, and with `instances` > 1 every call does: that many run at once (Triton's instance_group).

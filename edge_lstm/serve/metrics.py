@@ -41,12 +41,9 @@ class Metrics:
         )  # fmt: skip
         # livesum: with workers, the sum over the running ones (a dead worker's files are removed)
         self.queue = Gauge(
-            "edge_lstm_queue_depth",
-            "Images waiting for the runner.",
-            ["model"],
-            registry=r,
+            "edge_lstm_queue_depth", "Images waiting for the runner.", ["model"], registry=r,
             multiprocess_mode="livesum",
-        )
+        )  # fmt: skip
         self.streams = Gauge(
             "edge_lstm_live_streams", "Sequences whose state the server holds.", ["model"], registry=r,
             multiprocess_mode="livesum",

@@ -7,7 +7,8 @@ the single server holds unchanged whatever worker a row reaches: order, exact re
 This is what Triton's sequence batcher does with a correlation id (one model instance holds it). A
 shared-memory table was the other design: it would run rows where they arrive but needs a lock per
 row and the table's rules written again over raw memory; a forwarded row costs one local round trip
-(tens of microseconds), and a WebSocket or gRPC stream whose ids hash to its own worker pays nothing.
+(tens of microseconds), and a row whose id hashes to its own worker pays nothing. A WebSocket's
+streams are the socket's own (websocket.py) and never leave its worker.
 
 The wire between workers is our own processes on a socket in a private (0700) folder: a 4-byte length
 and a pickle. A worker that died loses the streams it owned (the next row is told to start again),
@@ -19,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import pickle
 import struct
 import time
@@ -35,7 +35,6 @@ from edge_lstm.serve.streams import SequenceBatcher
 from edge_lstm.serve.streamtable import Scoped, SequenceError, Sid
 
 LENGTH = struct.Struct("<I")
-log = logging.getLogger("edge_lstm.serve")
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,7 @@ class Peer:
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.numbers = itertools.count()
         self._connecting = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
 
     async def call(self, request: tuple[Any, ...]) -> Any:
         writer = await self._connect()
@@ -111,7 +111,7 @@ class Peer:
                     raise SequenceError(
                         "the worker holding this sequence is restarting; start the sequence again in a moment"
                     ) from None
-                asyncio.get_running_loop().create_task(self._answers(reader, self.writer))
+                self._reader = asyncio.get_running_loop().create_task(self._answers(reader, self.writer))
             return self.writer
 
     async def _answers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -58,14 +58,11 @@ def free_port(host: str) -> int:
     first = 32768
     with contextlib.suppress(OSError, ValueError, IndexError):
         first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(200):
-        port = random.randrange(20000, first) if first > 20001 else 0
-        try:
-            with bind(host, port) as sock:
-                return int(sock.getsockname()[1])
-        except EdgeLstmError:
-            continue
-    with bind(host, 0) as sock:
+    for _ in range(200 if first > 20001 else 0):
+        port = random.randrange(20000, first)
+        with contextlib.suppress(EdgeLstmError), bind(host, port):
+            return port
+    with bind(host, 0) as sock:  # none free there (or no such range): any port
         return int(sock.getsockname()[1])
 
 

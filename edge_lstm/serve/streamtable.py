@@ -29,7 +29,7 @@ class Scoped:
     """A sequence id that belongs to one connection (a WebSocket's): two sockets' id 5 are two streams,
     and one client cannot advance or end another's. Shown as the client's own id in messages."""
 
-    scope: int  # the connection's number in this process
+    scope: int  # the connection's: random, so unique across the processes that share a store
     sid: int
 
     def __repr__(self) -> str:

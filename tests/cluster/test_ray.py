@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +20,14 @@ from edge_lstm.cluster.ray_serve import Scaling, deploy, shutdown
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import Classifier, StreamingClassifier
 from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.server import free_port
 
 pytestmark = pytest.mark.ray
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(cluster: Any, exported: dict[str, Path]) -> Any:
-    config = ServeConfig(models=(("", exported["fp32"]), ("", exported["step"])), port=free_port())
+    config = ServeConfig(models=(("", exported["fp32"]), ("", exported["step"])), port=free_port("127.0.0.1"))
     url, names = deploy(config, Scaling(replicas=1, proxy_location="HeadOnly", proxy="python"), cluster.address)
     yield url, config
     shutdown(names, Scaling().store_shards)

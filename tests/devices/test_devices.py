@@ -20,15 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_lstm.cli import app
+from edge_lstm.serve.server import free_port
 
 runner = CliRunner()
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def ssh_device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for key in ("host", "user"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
     shutil.copy(d / "user.pub", d / "authorized_keys")
-    port = free_port()
+    port = free_port("127.0.0.1")
     (d / "sshd_config").write_text(
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {d / 'host'}\nPidFile {d / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"

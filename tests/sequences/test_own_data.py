@@ -6,7 +6,6 @@ dynamic time axis (padded batches with lengths vs unpadded runs, ONNX vs PyTorch
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from edge_lstm import contract
 from edge_lstm.cli import app
 from edge_lstm.data import sequences
 from edge_lstm.runtime import Classifier, StreamingClassifier
+from edge_lstm.serve.server import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
 from serving import start_server
@@ -118,12 +118,6 @@ def test_bench_times_synthetic_sequences_of_the_file_s_sizes(vowels: dict) -> No
     assert "model.onnx" in out and "step.onnx" in out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_answers_as_the_runner_over_http_grpc_and_streams(vowels: dict) -> None:
     import tritonclient.grpc as tgrpc
     import tritonclient.http as thttp
@@ -131,7 +125,7 @@ def test_serve_answers_as_the_runner_over_http_grpc_and_streams(vowels: dict) ->
 
     test = sequences.load(JV_TEST, tuple("123456789"))
     local = Classifier(vowels["fp32"]).logits(test.x[:12], test.lengths[:12])
-    grpc_port = free_port()
+    grpc_port = free_port("127.0.0.1")
     s = start_server(str(vowels["fp32"]), str(vowels["step"]), "--grpc-port", str(grpc_port))
     try:
         http = thttp.InferenceServerClient(s.host)

@@ -5,8 +5,8 @@ the reason and the stream goes on; the token guards it; a client that goes away 
 
 from __future__ import annotations
 
+import contextlib
 import queue
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,19 +18,14 @@ from serving import Server, start_server
 
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import StreamingClassifier
+from edge_lstm.serve.server import free_port
 
 TOKEN = "a-stream-token-of-24-chars"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def grpc_server(exported: dict[str, Path]) -> Iterator[tuple[Server, str]]:
-    port = free_port()
+    port = free_port("127.0.0.1")
     s = start_server(str(exported["fp32"]), str(exported["step"]), "--grpc-port", str(port), "--token", TOKEN)
     yield s, f"127.0.0.1:{port}"
     s.stop()
@@ -42,6 +37,17 @@ def open_stream(address: str, token: str | None = TOKEN) -> tuple[Any, queue.Que
     headers = {"authorization": f"Bearer {token}"} if token else None
     client.start_stream(callback=lambda result, error: answers.put((result, error)), headers=headers)
     return client, answers
+
+
+@contextlib.contextmanager
+def streaming(address: str, token: str | None = TOKEN) -> Iterator[tuple[Any, queue.Queue[Any]]]:
+    """An open stream (client, its answers), stopped and closed afterwards."""
+    client, answers = open_stream(address, token)
+    try:
+        yield client, answers
+    finally:
+        client.stop_stream()
+        client.close()
 
 
 def send_row(client: Any, sid: int, t: int, row: np.ndarray, rid: str, last: int = 27) -> None:
@@ -58,8 +64,7 @@ def test_pipelined_interleaved_streams_equal_the_streaming_classifier(
     images = test_split.images[:8].astype(np.float32) / 255
     local = StreamingClassifier(exported["step"], batch=8)
     expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)  # (8, 28, 10)
-    client, answers = open_stream(address)
-    try:
+    with streaming(address) as (client, answers):
         for t in range(28):  # every row of every stream sent without waiting for any answer
             for k in range(8):
                 send_row(client, 100 + k, t, images[k, t], f"{k}:{t}")
@@ -68,18 +73,14 @@ def test_pipelined_interleaved_streams_equal_the_streaming_classifier(
             result, error = answers.get(timeout=60)
             assert error is None, error
             got[result.get_response().id] = result.as_numpy("logits")[0]
-    finally:
-        client.stop_stream()
-        client.close()
     for k in range(8):
         np.testing.assert_allclose(np.stack([got[f"{k}:{t}"] for t in range(28)]), expected[k], atol=1e-5)
 
 
 def test_a_refused_request_is_answered_in_stream_and_the_stream_goes_on(grpc_server: Any) -> None:
     _, address = grpc_server
-    client, answers = open_stream(address)
     row = np.full(28, 0.5, np.float32)
-    try:
+    with streaming(address) as (client, answers):
         cases = [
             (lambda: send_row(client, 900, 3, row, "unstarted"), "not live"),
             (lambda: send_row(client, 901, 0, row + np.nan, "nan"), "NaN"),
@@ -96,21 +97,14 @@ def test_a_refused_request_is_answered_in_stream_and_the_stream_goes_on(grpc_ser
         send_row(client, 903, 28, row, "past")
         result, error = answers.get(timeout=30)
         assert result is None and "would have 29 rows" in str(error)
-    finally:
-        client.stop_stream()
-        client.close()
 
 
 def test_the_token_guards_the_stream(grpc_server: Any) -> None:
     _, address = grpc_server
-    client, answers = open_stream(address, token=None)
-    try:
+    with streaming(address, token=None) as (client, answers):
         send_row(client, 1, 0, np.zeros(28, np.float32), "x")
         result, error = answers.get(timeout=30)
         assert result is None and "bearer token" in str(error)
-    finally:
-        client.stop_stream()
-        client.close()
 
 
 def test_a_client_that_goes_away_leaves_the_server_serving(grpc_server: Any) -> None:
@@ -119,11 +113,7 @@ def test_a_client_that_goes_away_leaves_the_server_serving(grpc_server: Any) -> 
     for t in range(5):
         send_row(client, 555, t, np.zeros(28, np.float32), f"gone{t}")
     client.close()  # the channel dropped with the stream open and answers unread
-    again, answers = open_stream(address)
-    try:
+    with streaming(address) as (again, answers):
         send_row(again, 556, 0, np.zeros(28, np.float32), "after")
         result, error = answers.get(timeout=30)
         assert error is None and result.get_response().id == "after"
-    finally:
-        again.stop_stream()
-        again.close()

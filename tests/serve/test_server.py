@@ -20,6 +20,7 @@ from serving import Server, get, post, start_server
 
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import Classifier, StreamingClassifier
+from edge_lstm.serve.server import free_port
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -332,7 +333,7 @@ def test_grpc_serves_the_same_models(exported: dict, test_split: MnistSplit) -> 
     import tritonclient.grpc as tgrpc
     from tritonclient.utils import InferenceServerException
 
-    grpc_port = free_port()
+    grpc_port = free_port("127.0.0.1")
     s = start_server(str(exported["fp32"]), str(exported["step"]), "--grpc-port", str(grpc_port))
     try:
         client = tgrpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
@@ -359,9 +360,3 @@ def test_grpc_serves_the_same_models(exported: dict, test_split: MnistSplit) -> 
             client.get_model_metadata("nope")
     finally:
         s.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
