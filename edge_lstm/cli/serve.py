@@ -154,7 +154,7 @@ def serve(
     listing = {name: (s.path, s.kind) for name, s in served.items()}
     del served  # with workers, the sessions are theirs: none held here
     if grpc_port is not None:
-        bind(host, grpc_port).close()  # a taken gRPC port: this one line, not a failed start-up later
+        bind(host, grpc_port, "--grpc-port").close()  # a taken gRPC port: this one line, not a failed start-up later
     sock = bind(host, port)
     url = url_of(sock)
     if not config.loopback() and config.token is None:

@@ -34,7 +34,7 @@ class QuietConnections(logging.Filter):
         return True
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, option: str = "--port") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,7 +43,8 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise EdgeLstmError(
-            f"cannot serve on {host}:{port} ({e.strerror or e}); choose another --port (0: any free one)"
+            f"cannot serve on {host}:{port} ({e.strerror or e}); choose another {option}"
+            + (" (0: any free one)" if option == "--port" else "")
         ) from None
     sock.listen(2048)
     sock.set_inheritable(True)

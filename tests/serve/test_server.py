@@ -265,6 +265,9 @@ def test_ctrl_c_exits_130_and_a_taken_port_is_one_line(exported: dict) -> None:
     assert (
         taken.returncode == 1 and taken.stderr.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in taken.stderr
     )
+    taken = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--port", "0",
+                            "--grpc-port", port], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert taken.returncode == 1 and taken.stderr.count("\n") == 1 and "choose another --grpc-port" in taken.stderr
     code, _, err = s.stop(signal.SIGINT)
     assert code == 130 and "Traceback" not in err
 
