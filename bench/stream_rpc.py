@@ -85,18 +85,12 @@ def client_main() -> None:
 
 
 def run(transport: str, target: str, streams: int, clients: int, seconds: float) -> dict[str, Any]:
-    from edge_lstm.bench.stats import summarize
-    from edge_lstm.bench.streamload import run_clients, split
+    from edge_lstm.bench.streamload import pooled, run_clients, split
 
     jobs = [{"transport": transport, "target": target, "streams": n, "first": first, "seconds": seconds}
             for n, first in split(streams, clients)]  # fmt: skip
     results = run_clients([sys.executable, __file__, "--client"], jobs, seconds + 120)
-    latencies = np.concatenate([r["latency_ms"] for r in results])
-    wall = max(r["wall"] for r in results)
-    s = summarize(latencies)
-    return {"transport": transport, "streams": streams, "clients": clients, "rows_per_s": round(len(latencies) / wall, 1),
-            "row_p50_ms": s.p50_ms, "row_p99_ms": s.p99_ms,
-            "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
+    return {"transport": transport, "streams": streams, "clients": clients, **pooled(results)}
 
 
 WS_PACKAGE = "ws@8.18.3"  # Node's most used WebSocket library, for the second client
@@ -121,8 +115,7 @@ def run_node(url: str, streams: int, clients: int, seconds: float, modules: Path
     import os
     import subprocess
 
-    from edge_lstm.bench.stats import summarize
-    from edge_lstm.bench.streamload import split
+    from edge_lstm.bench.streamload import pooled, split
 
     env = {**os.environ, "NODE_PATH": str(modules)}
     procs = [subprocess.Popen(["node", str(ROOT / "bench" / "ws_client.mjs"), url, str(n), str(seconds), str(first + 1)],
@@ -134,13 +127,12 @@ def run_node(url: str, streams: int, clients: int, seconds: float, modules: Path
         if p.returncode != 0:
             raise RuntimeError(f"bench/ws_client.mjs: {(err.strip().splitlines() or ['no output'])[-1]}")
         results.append(json.loads(out.strip().splitlines()[-1]))
-    latencies = np.concatenate([r["latency_ms"] for r in results])
-    wall = max(r["wall"] for r in results)
-    s = summarize(latencies)
-    return {"transport": "websocket, second client (Node.js ws: bench/ws_client.mjs)", "streams": streams,
-            "clients": clients, "rows_per_s": round(len(latencies) / wall, 1), "row_p50_ms": s.p50_ms,
-            "row_p99_ms": s.p99_ms, "errors": sum(r["errors"] for r in results),
-            "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
+    return {
+        "transport": "websocket, second client (Node.js ws: bench/ws_client.mjs)",
+        "streams": streams,
+        "clients": clients,
+        **pooled(results),
+    }
 
 
 def main() -> None:

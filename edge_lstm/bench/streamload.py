@@ -155,13 +155,18 @@ def run_streams(endpoint: Endpoint, streams: int, seconds: float, clients: int =
         results = run_clients([sys.executable, "-m", "edge_lstm.bench.streamload"], jobs, seconds + 120)
     except RuntimeError as e:
         raise ProviderError(f"{endpoint.url}: the stream client failed: {e}") from None
+    return StreamRun(endpoint.url, streams, clients, seconds, **pooled(results))
+
+
+def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Client processes' results (latency_ms, wall, cpu_seconds, errors) as one: rows, rows/s over the
+    longest wall time, row p50/p99 over every row, errors, the clients' CPU in cores."""
     latencies = np.concatenate([np.asarray(r["latency_ms"], float) for r in results])
     wall = max(r["wall"] for r in results)
     s = summarize(latencies)
-    return StreamRun(
-        endpoint.url, streams, clients, seconds, len(latencies), round(len(latencies) / wall, 1), s.p50_ms, s.p99_ms,
-        sum(r["errors"] for r in results), round(sum(r["cpu_seconds"] for r in results) / wall, 3),
-    )  # fmt: skip
+    return {"rows": len(latencies), "rows_per_s": round(len(latencies) / wall, 1), "row_p50_ms": s.p50_ms,
+            "row_p99_ms": s.p99_ms, "errors": sum(r.get("errors", 0) for r in results),
+            "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
 
 
 if __name__ == "__main__":

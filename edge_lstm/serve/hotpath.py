@@ -88,7 +88,7 @@ class HotPath:
         match = INFER.fullmatch(path)
         if match is not None:
             await self._infer(scope, receive, send, match.group(1), match.group(2))
-        elif self.token is not None and not path.startswith(OPEN) and not self._authorized(scope):
+        elif self.token is not None and not path.startswith(OPEN) and not self._authorized(dict(scope["headers"])):
             await self._send(send, 401, _error(UNAUTHORIZED), [(b"www-authenticate", b"Bearer")])
         elif self.tag:
 
@@ -101,15 +101,14 @@ class HotPath:
         else:
             await self.inner(scope, receive, send)
 
-    def _authorized(self, scope: Scope) -> bool:
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        return self.token is None or hmac.compare_digest(given, self.token)
+    def _authorized(self, headers: Headers) -> bool:
+        return self.token is None or hmac.compare_digest(headers.get(b"authorization", b""), self.token)
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, name: str, version: str | None) -> None:
         t0 = time.perf_counter()
         headers: Headers = dict(scope["headers"])
         extra: RawHeaders = []
-        if not self._authorized(scope):
+        if not self._authorized(headers):
             status, payload = 401, _error(UNAUTHORIZED)
             extra = [(b"www-authenticate", b"Bearer")]
         elif scope["method"] != "POST":
