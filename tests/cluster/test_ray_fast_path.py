@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_ray import classify, free_port, post
+from test_ray import classify, post
 
 from edge_lstm.cluster.ray_serve import fast_path_missing
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import Classifier, StreamingClassifier
+from edge_lstm.serve.server import free_port
 
 pytestmark = pytest.mark.ray
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.ray
 def fast(exported: dict[str, Path]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     if (why := fast_path_missing()) is not None:
         pytest.skip(why)
-    port = free_port()
+    port = free_port("127.0.0.1")
     cmd = [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), str(exported["step"]), "--ray", "local",
            "--replicas", "2", "--port", str(port), "--json"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
