@@ -117,21 +117,39 @@ def wrk(url: str, image: np.ndarray, connections: int, seconds: float) -> dict[s
     body, headers = binary_request(image[None].astype(np.float32) / 255)
     folder = Path(tempfile.mkdtemp(prefix="edge-lstm-wrk-"))
     (folder / "body").write_bytes(body)
-    lua = ['wrk.method = "POST"', f'local f = io.open("{folder / "body"}", "rb")', "wrk.body = f:read(\"*all\")",
-           "f:close()"] + [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]  # fmt: skip
+    lua = [
+        'wrk.method = "POST"',
+        f'local f = io.open("{folder / "body"}", "rb")',
+        'wrk.body = f:read("*all")',
+        "f:close()",
+    ] + [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     (folder / "post.lua").write_text("\n".join(lua) + "\n")
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(folder / "post.lua"),
-                          url + "/infer"], capture_output=True, text=True, timeout=seconds + 60).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "-s",
+            str(folder / "post.lua"),
+            url + "/infer",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
     shutil.rmtree(folder, ignore_errors=True)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     return {
-        "connections": connections, "requests_per_s": float(rate.group(1)) if rate else None,
+        "connections": connections,
+        "requests_per_s": float(rate.group(1)) if rate else None,
         "p99_ms": round(float(p99.group(1)) * scale[p99.group(2)], 3) if p99 else None,
         "non_2xx": int(errors.group(1)) if errors else 0,
-    }  # fmt: skip
+    }
 
 
 def measure(stack: Stack, image: np.ndarray, bound: float, seconds: float, sb: Any) -> dict[str, Any]:
@@ -147,15 +165,22 @@ def measure(stack: Stack, image: np.ndarray, bound: float, seconds: float, sb: A
     wall = time.perf_counter() - t0
     print(f"{stack.name}: streams", file=sys.stderr, flush=True)
     return {
-        "target": stack.name, "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
-        "trail": [t.to_dict() for t in trail], "low_load_p50_ms": statistics.median(r.p50_ms or 0 for r in low),
-        "cpu": {"rate": rate, "answered": at_rate.n, "cores": round(used / wall, 3),
-                "cpu_ms_per_request": round(used / max(at_rate.n, 1) * 1000, 3),
-                "note": "the server's whole process tree (Ray: GCS, raylet, controller, HAProxy, replicas, stores; "
-                        "Triton: tritonserver and its Python stubs), read from /proc; the load generator apart"},
+        "target": stack.name,
+        "max_rate": best.rate if best else None,
+        "best": best.to_dict() if best else None,
+        "trail": [t.to_dict() for t in trail],
+        "low_load_p50_ms": statistics.median(r.p50_ms or 0 for r in low),
+        "cpu": {
+            "rate": rate,
+            "answered": at_rate.n,
+            "cores": round(used / wall, 3),
+            "cpu_ms_per_request": round(used / max(at_rate.n, 1) * 1000, 3),
+            "note": "the server's whole process tree (Ray: GCS, raylet, controller, HAProxy, replicas, stores; "
+            "Triton: tritonserver and its Python stubs), read from /proc; the load generator apart",
+        },
         "wrk_16_connections": wrk(stack.url, image, 16, seconds),
         "streams_16": sb.streams_over_http("127.0.0.1", stack.port, "edge_lstm_step", 16, seconds),
-    }  # fmt: skip
+    }
 
 
 def bulk(model: Path, n: int) -> dict[str, Any]:
@@ -177,25 +202,33 @@ def bulk(model: Path, n: int) -> dict[str, Any]:
     ray_data = time.perf_counter() - t0
     rows = out.read_text().count("\n") - 1
     return {
-        "pictures": n, "predict_seconds": round(single, 2), "predict_pictures_per_s": round(n / single, 1),
-        "ray_data_seconds": round(ray_data, 2), "ray_data_pictures_per_s": round(n / ray_data, 1), "ray_data_rows": rows,
+        "pictures": n,
+        "predict_seconds": round(single, 2),
+        "predict_pictures_per_s": round(n / single, 1),
+        "ray_data_seconds": round(ray_data, 2),
+        "ray_data_pictures_per_s": round(n / ray_data, 1),
+        "ray_data_rows": rows,
         "note": "whole commands, start-up included (Ray Data: starting a local cluster and 2 actors)",
-    }  # fmt: skip
+    }
 
 
 def plan(rows: dict[str, dict[str, Any]], pictures: dict[str, Any], bound: float) -> dict[str, Any]:
     """Machines for 10k/100k/1M requests/s and 100M pictures a day, and stream rows per machine, from
     this machine's numbers (every stack under the same p99 bound)."""
-    out: dict[str, Any] = {"assumptions": [
-        "machines like this one (2 cores); a request is one picture, binary tensors",
-        f"throughput adds up across machines (requests spread evenly by a load balancer); the per-machine rate "
-        f"is the measured highest Poisson rate with p99 <= {bound:g} ms",
-        "Ray's cost across machines is not measured (no second machine here): one machine's numbers, multiplied",
-        "pictures a day: the average rate (100M / 86,400 s = 1,157/s), bulk classification at the measured pictures/s",
-    ]}  # fmt: skip
+    out: dict[str, Any] = {
+        "assumptions": [
+            "machines like this one (2 cores); a request is one picture, binary tensors",
+            f"throughput adds up across machines (requests spread evenly by a load balancer); the per-machine rate "
+            f"is the measured highest Poisson rate with p99 <= {bound:g} ms",
+            "Ray's cost across machines is not measured (no second machine here): one machine's numbers, multiplied",
+            "pictures a day: the average rate (100M / 86,400 s = 1,157/s), "
+            "bulk classification at the measured pictures/s",
+        ]
+    }
     for rate in (10_000, 100_000, 1_000_000):
-        out[f"{rate:,} requests/s"] = {k: math.ceil(rate / r["max_rate"]) if r.get("max_rate") else None
-                                       for k, r in rows.items()}  # fmt: skip
+        out[f"{rate:,} requests/s"] = {
+            k: math.ceil(rate / r["max_rate"]) if r.get("max_rate") else None for k, r in rows.items()
+        }
     avg = 100e6 / DAY
     out["100M pictures a day"] = {
         "average rate": round(avg, 1),
@@ -204,7 +237,7 @@ def plan(rows: dict[str, dict[str, Any]], pictures: dict[str, Any], bound: float
         "machines, the best server above at its max rate": min(
             math.ceil(avg / r["max_rate"]) for r in rows.values() if r.get("max_rate")
         ),
-    }  # fmt: skip
+    }
     out["stream rows/s per machine, 16 streams"] = {k: r["streams_16"]["rows_per_s"] for k, r in rows.items()}
     return out
 
@@ -232,19 +265,24 @@ def main() -> None:
     image = mnist.load_split(mnist.locate(None), "test").images[0]
     cli = [sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step)]
     configs = {
-        SINGLE: ["--workers", "1"], WORKERS2: ["--workers", "2"], TRITON: ["--triton"],
-        RAY1: ["--ray", "local", "--replicas", "1"], RAY2: ["--ray", "local", "--replicas", "2"],
+        SINGLE: ["--workers", "1"],
+        WORKERS2: ["--workers", "2"],
+        TRITON: ["--triton"],
+        RAY1: ["--ray", "local", "--replicas", "1"],
+        RAY2: ["--ray", "local", "--replicas", "2"],
         RAY2_REPLICA: ["--ray", "local", "--replicas", "2", "--ray-streams", "replica"],
         RAY_PYTHON: ["--ray", "local", "--replicas", "1", "--ray-proxy", "python"],
-    }  # fmt: skip
+    }
     rows: dict[str, dict[str, Any]] = {}
     for name, extra in configs.items():
         port = sb.free_port()
         stack = Stack(name, [*cli, *extra, "--port", str(port)], port)
         try:
             if name == RAY2_REPLICA:
-                rows[name] = {"target": name, "streams_16": sb.streams_over_http("127.0.0.1", port, "edge_lstm_step",
-                                                                                 16, args.seconds)}  # fmt: skip
+                rows[name] = {
+                    "target": name,
+                    "streams_16": sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", 16, args.seconds),
+                }
             else:
                 rows[name] = measure(stack, image, args.bound, args.seconds, sb)
         finally:
@@ -256,21 +294,31 @@ def main() -> None:
         return round(a / b, 3) if a and b else None
 
     targets = {
-        "ray_2_replicas_rate_vs_single": {"value": ratio(rows[RAY2]["max_rate"], single["max_rate"]), "target": ">= 0.5"},
+        "ray_2_replicas_rate_vs_single": {
+            "value": ratio(rows[RAY2]["max_rate"], single["max_rate"]),
+            "target": ">= 0.5",
+        },
         "ray_low_load_p50_ms": {"value": {k: rows[k]["low_load_p50_ms"] for k in (RAY1, RAY2)}, "target": "<= 3"},
         "ray_streams_vs_single": {
             "value": ratio(rows[RAY2]["streams_16"]["rows_per_s"], single["streams_16"]["rows_per_s"]),
-            "replica_only_streams": ratio(rows[RAY2_REPLICA]["streams_16"]["rows_per_s"], single["streams_16"]["rows_per_s"]),
+            "replica_only_streams": ratio(
+                rows[RAY2_REPLICA]["streams_16"]["rows_per_s"], single["streams_16"]["rows_per_s"]
+            ),
             "target": ">= 0.5 (with the store: a killed replica loses nothing)",
         },
         "triton_rate_vs_single": {"value": ratio(rows[TRITON]["max_rate"], single["max_rate"])},
-    }  # fmt: skip
+    }
     served = {k: v for k, v in rows.items() if k != RAY2_REPLICA}
     report = {
-        "command": "python bench/cluster.py", "bound_ms": args.bound, "seconds_per_run": args.seconds,
-        "stacks": rows, "bulk": pictures, "targets": targets, "capacity_plan": plan(served, pictures, args.bound),
+        "command": "python bench/cluster.py",
+        "bound_ms": args.bound,
+        "seconds_per_run": args.seconds,
+        "stacks": rows,
+        "bulk": pictures,
+        "targets": targets,
+        "capacity_plan": plan(served, pictures, args.bound),
         "environment": describe(),
-    }  # fmt: skip
+    }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({"targets": targets, "capacity_plan": report["capacity_plan"]}, indent=1))
 

@@ -131,8 +131,9 @@ def usability(path: Path, out: Path) -> dict[str, Any]:
     """onnxruntime's own mobile-usability check; the full report is written to `out`."""
     proc = subprocess.run(
         [sys.executable, "-m", "onnxruntime.tools.check_onnx_model_mobile_usability", str(path)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     text = proc.stdout + proc.stderr
     out.write_text(re.sub(r"/\S*/(runs/edge-targets/)", r"\1", text))
     summary: dict[str, Any] = {}

@@ -53,12 +53,37 @@ def main() -> None:
     (folder / "trial_app.py").write_text(APP.format(model=str(args.model.resolve())))
     ports = {"uvicorn": serve.free_port(), "granian": serve.free_port()}
     commands = {
-        "uvicorn": [sys.executable, "-m", "edge_lstm", "serve", str(args.model), "--workers", "1",
-                    "--port", str(ports["uvicorn"])],
-        "granian": [granian, "--interface", "asgi", "--host", "127.0.0.1", "--port", str(ports["granian"]),
-                    "--workers", "1", "--loop", "uvloop", "--no-ws", "--runtime-mode", "st",
-                    "--working-dir", str(folder), "trial_app:app"],
-    }  # fmt: skip
+        "uvicorn": [
+            sys.executable,
+            "-m",
+            "edge_lstm",
+            "serve",
+            str(args.model),
+            "--workers",
+            "1",
+            "--port",
+            str(ports["uvicorn"]),
+        ],
+        "granian": [
+            granian,
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports["granian"]),
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--no-ws",
+            "--runtime-mode",
+            "st",
+            "--working-dir",
+            str(folder),
+            "trial_app:app",
+        ],
+    }
     rows = []
     for name, cmd in commands.items():
         with ExitStack() as stack:
@@ -67,11 +92,16 @@ def main() -> None:
             url = f"http://127.0.0.1:{ports[name]}/v2/models/edge_lstm"
             serve.run_http(serve.parse_url(url), image, 300.0, 2.0, 16, 1)  # warm-up, not kept
             print(name, file=sys.stderr, flush=True)
-            rows.append({
-                "server": name, "command": " ".join(cmd[1:] if name == "uvicorn" else ["granian", *cmd[1:]]),
-                "cpu_per_request": [serve.cpu_per_request(url, pid, image, rate, 4.0, cluster) for rate in (500.0, 1000.0)],
-                "wrk_16": cluster.wrk(url, image, 16, 6.0),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "server": name,
+                    "command": " ".join(cmd[1:] if name == "uvicorn" else ["granian", *cmd[1:]]),
+                    "cpu_per_request": [
+                        serve.cpu_per_request(url, pid, image, rate, 4.0, cluster) for rate in (500.0, 1000.0)
+                    ],
+                    "wrk_16": cluster.wrk(url, image, 16, 6.0),
+                }
+            )
     shutil.rmtree(folder, ignore_errors=True)
     report = {"command": "python bench/http_server_trial.py", "rows": rows, "environment": describe()}
     args.out.write_text(json.dumps(report, indent=1) + "\n")

@@ -148,7 +148,8 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for r in rows:
         print(
-            f"{r['scenario']:<14} t{r['threads']} {r['model']:<24} p50 {r['p50_ms'] * 1000:8.1f} us  {r['throughput']:10,.0f} samples/s  x{r['throughput_vs_reference']:.2f} of reference"
+            f"{r['scenario']:<14} t{r['threads']} {r['model']:<24} p50 {r['p50_ms'] * 1000:8.1f} us  "
+            f"{r['throughput']:10,.0f} samples/s  x{r['throughput_vs_reference']:.2f} of reference"
         )
 
 

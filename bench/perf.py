@@ -119,8 +119,16 @@ def table_of(rows: list[dict[str, Any]], caption: str) -> Any:
         t.add_column(col)
     for r in rows:
         ratio = r["throughput_vs_torch"] if r["scenario"] == "offline" else r["p50_vs_torch"]
-        t.add_row(r["model"], r["provider"], r["scenario"], str(r["batch"]), str(r["threads"]),
-                  f"{r['p50_ms'] * 1000:.1f} us", f"{r['throughput']:,.0f}", f"{ratio:.2f}x")  # fmt: skip
+        t.add_row(
+            r["model"],
+            r["provider"],
+            r["scenario"],
+            str(r["batch"]),
+            str(r["threads"]),
+            f"{r['p50_ms'] * 1000:.1f} us",
+            f"{r['throughput']:,.0f}",
+            f"{ratio:.2f}x",
+        )
     return t
 
 

@@ -72,8 +72,9 @@ NORMALISATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def accuracy(clf: Classifier, normalise: Callable[[np.ndarray], np.ndarray], pictures: list[np.ndarray],
-             labels: np.ndarray) -> tuple[float, int]:  # fmt: skip
+def accuracy(
+    clf: Classifier, normalise: Callable[[np.ndarray], np.ndarray], pictures: list[np.ndarray], labels: np.ndarray
+) -> tuple[float, int]:
     """(accuracy, refused): a refused picture counts as wrong."""
     arrays, ok = [], []
     for p in pictures:

@@ -1,7 +1,8 @@
 """What Ray Serve's own request path costs on this machine, with nothing of edge-lstm in it: a
 deployment answering "ok" (a plain `__call__`), and the same behind `@serve.ingress` (a Starlette
 app, as `edge-lstm serve --ray` deploys), each timed with sequential keep-alive requests at about
-35 requests/s on a local cluster on loopback, with the CPU Ray's processes spend per request. bench/cluster.py's Ray rows are read against this floor.
+35 requests/s on a local cluster on loopback, with the CPU Ray's processes spend per request.
+bench/cluster.py's Ray rows are read against this floor.
 
     pip install -e '.[ray]'
     python bench/ray_floor.py   # -> bench/results/ray_floor.json (about 2 minutes)

@@ -61,8 +61,21 @@ def lstm_run(name: str, seed: int, extra: list[str], tmp: Path) -> dict[str, Any
     train, test = ROOT / f"data/series/{name}_TRAIN.ts", ROOT / f"data/series/{name}_TEST.ts"
     run = tmp / f"{name}-{seed}-{len(extra)}"
     start = time.perf_counter()
-    result = last_json(cli("train", "--data", str(train), "--test-data", str(test), "--seed", str(seed),
-                           "--out", str(run), "--json", *extra))  # fmt: skip
+    result = last_json(
+        cli(
+            "train",
+            "--data",
+            str(train),
+            "--test-data",
+            str(test),
+            "--seed",
+            str(seed),
+            "--out",
+            str(run),
+            "--json",
+            *extra,
+        )
+    )
     wall = time.perf_counter() - start
     ckpt = result["checkpoint"]
     cli("export", str(run / "model.onnx"), "--checkpoint", ckpt)
@@ -74,11 +87,19 @@ def lstm_run(name: str, seed: int, extra: list[str], tmp: Path) -> dict[str, Any
     except Failed as e:
         int8 = {"accuracy": None, "refused": str(e)}
     curve = last_json(cli("eval", str(run / "step.onnx"), "--streaming", "--data", str(test), "--json"))
-    return {"seed": seed, "train_accuracy_report": result["test_accuracy"], "train_seconds": result["train_seconds"],
-            "train_wall_seconds": wall, "fp32": fp32["accuracy"], "int8": int8["accuracy"], "int8_refused": int8.get("refused"),
-            "int8_minus_fp32_points": None if int8["accuracy"] is None else 100 * (int8["accuracy"] - fp32["accuracy"]),
-            "accuracy_after_steps": curve["accuracy_after_rows"], "steps_for_99pct_of_final": curve["rows_for_99pct_of_final"],
-            "model_dir": str(run)}  # fmt: skip
+    return {
+        "seed": seed,
+        "train_accuracy_report": result["test_accuracy"],
+        "train_seconds": result["train_seconds"],
+        "train_wall_seconds": wall,
+        "fp32": fp32["accuracy"],
+        "int8": int8["accuracy"],
+        "int8_refused": int8.get("refused"),
+        "int8_minus_fp32_points": None if int8["accuracy"] is None else 100 * (int8["accuracy"] - fp32["accuracy"]),
+        "accuracy_after_steps": curve["accuracy_after_rows"],
+        "steps_for_99pct_of_final": curve["rows_for_99pct_of_final"],
+        "model_dir": str(run),
+    }
 
 
 def bench_latency(model: Path) -> float:
@@ -135,8 +156,13 @@ def other_set(name: str, tmp: Path) -> dict[str, Any]:
     ev = last_json(cli("eval", str(tmp / f"{name}.onnx"), "--data", str(test), "--json"))
     tr = sequences.load(train)
     te = sequences.load(test, tr.classes)
-    return {"lstm": ev["accuracy"], "one_nn": nearest_neighbour_of(tr, te), "train_wall_seconds": wall,
-            "shape": [len(tr), int(tr.lengths.min()), int(tr.lengths.max()), tr.features], "n_test": len(te)}  # fmt: skip
+    return {
+        "lstm": ev["accuracy"],
+        "one_nn": nearest_neighbour_of(tr, te),
+        "train_wall_seconds": wall,
+        "shape": [len(tr), int(tr.lengths.min()), int(tr.lengths.max()), tr.features],
+        "n_test": len(te),
+    }
 
 
 NOISES = (0.1, 0.3, 0.5, 1.0)
@@ -150,12 +176,26 @@ def noise_sweep(seeds: list[int], out: Path) -> None:
             train, test = ROOT / f"data/series/{name}_TRAIN.ts", ROOT / f"data/series/{name}_TEST.ts"
             report["sets"][name] = {
                 str(noise): [
-                    last_json(cli("train", "--data", str(train), "--test-data", str(test), "--noise", str(noise),
-                                  "--seed", str(seed), "--out", str(Path(tmp) / "run"), "--json"))["test_accuracy"]
+                    last_json(
+                        cli(
+                            "train",
+                            "--data",
+                            str(train),
+                            "--test-data",
+                            str(test),
+                            "--noise",
+                            str(noise),
+                            "--seed",
+                            str(seed),
+                            "--out",
+                            str(Path(tmp) / "run"),
+                            "--json",
+                        )
+                    )["test_accuracy"]
                     for seed in seeds
                 ]
                 for noise in NOISES
-            }  # fmt: skip
+            }
             print(name, report["sets"][name], flush=True)
     report["environment"] = describe()
     with atomic_path(out) as tmp_out:
@@ -181,8 +221,11 @@ def main() -> None:
             entry: dict[str, Any] = {"recipes": {}}
             for recipe, extra in RECIPES[name].items():
                 runs = [lstm_run(name, seed, extra, Path(tmp)) for seed in seeds]
-                entry["recipes"][recipe] = {"runs": runs, "fp32": [r["fp32"] for r in runs],
-                                            "int8": [r["int8"] for r in runs]}  # fmt: skip
+                entry["recipes"][recipe] = {
+                    "runs": runs,
+                    "fp32": [r["fp32"] for r in runs],
+                    "int8": [r["int8"] for r in runs],
+                }
                 print(name, recipe, [(r["fp32"], r["int8"]) for r in runs], flush=True)
             first = entry["recipes"]["default"]["runs"][0]
             entry["fp32_p50_ms_batch1"] = bench_latency(Path(first["model_dir"]) / "model.onnx")

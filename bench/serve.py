@@ -71,8 +71,12 @@ def start(cmd: list[str], health: str, stack: ExitStack) -> int:
 def search(name: str, measure: Any) -> dict[str, Any]:
     print(f"max rate: {name}", file=sys.stderr, flush=True)
     best, trail = max_rate(measure, START_RATE)
-    return {"target": name, "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
-            "trail": [t.to_dict() for t in trail]}  # fmt: skip
+    return {
+        "target": name,
+        "max_rate": best.rate if best else None,
+        "best": best.to_dict() if best else None,
+        "trail": [t.to_dict() for t in trail],
+    }
 
 
 # --- stream serving: N streams, each sending its image's rows one request at a time (closed loop)
@@ -83,17 +87,31 @@ def stream_requests(host: str, port: int, model: str, images: np.ndarray) -> lis
         rows = image.astype("<f4") / 255
         reqs = []
         for t in range(contract.N_STEPS):
-            head = json.dumps({
-                "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "parameters": {"binary_data_size": 112}}],
-                "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-                "parameters": {"sequence_id": k + 1, "sequence_start": t == 0, "sequence_end": t == contract.N_STEPS - 1},
-            }).encode()  # fmt: skip
+            head = json.dumps(
+                {
+                    "inputs": [
+                        {"name": "row", "shape": [1, 28], "datatype": "FP32", "parameters": {"binary_data_size": 112}}
+                    ],
+                    "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+                    "parameters": {
+                        "sequence_id": k + 1,
+                        "sequence_start": t == 0,
+                        "sequence_end": t == contract.N_STEPS - 1,
+                    },
+                }
+            ).encode()
             body = head + rows[t].tobytes()
             # edge-lstm-sequence-id: on Ray, HAProxy sends a sequence's rows to one replica by it (a single
             # server ignores it)
-            reqs.append(http_request(host, port, f"/v2/models/{model}/infer", body,
-                                     {"Inference-Header-Content-Length": str(len(head)),
-                                      "edge-lstm-sequence-id": str(k + 1)}))  # fmt: skip
+            reqs.append(
+                http_request(
+                    host,
+                    port,
+                    f"/v2/models/{model}/infer",
+                    body,
+                    {"Inference-Header-Content-Length": str(len(head)), "edge-lstm-sequence-id": str(k + 1)},
+                )
+            )
         out.append(reqs)
     return out
 
@@ -141,12 +159,24 @@ def stream_client_main() -> None:
 
 def streams_over_http(host: str, port: int, model: str, n: int, seconds: float) -> dict[str, Any]:
     job = json.dumps({"host": host, "port": port, "model": model, "streams": n, "seconds": seconds})
-    proc = subprocess.run([sys.executable, __file__, "--stream-client"], input=job, capture_output=True, text=True,
-                          timeout=seconds + 60, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, "--stream-client"],
+        input=job,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     r = json.loads(proc.stdout)
     s = summarize(np.asarray(r["latency_ms"]))
-    return {"streams": n, "rows_per_s": round(r["rows"] / r["wall_seconds"], 1), "row_p50_ms": s.p50_ms,
-            "row_p99_ms": s.p99_ms, "failed": r["failed"], "client_cpu": round(r["cpu_seconds"] / r["wall_seconds"], 3)}  # fmt: skip
+    return {
+        "streams": n,
+        "rows_per_s": round(r["rows"] / r["wall_seconds"], 1),
+        "row_p50_ms": s.p50_ms,
+        "row_p99_ms": s.p99_ms,
+        "failed": r["failed"],
+        "client_cpu": round(r["cpu_seconds"] / r["wall_seconds"], 3),
+    }
 
 
 def streams_in_process(step: Path, n: int, seconds: float, batched: bool) -> dict[str, Any]:
@@ -168,8 +198,13 @@ def streams_in_process(step: Path, n: int, seconds: float, batched: bool) -> dic
             rows += n
     wall = time.perf_counter() - t0
     s = summarize(np.asarray(times))
-    return {"streams": n, "rows_per_s": round(rows / wall, 1), "push_p50_ms": s.p50_ms, "push_p99_ms": s.p99_ms,
-            "runners": "one StreamingClassifier with N streams" if batched else "N StreamingClassifiers, one thread"}  # fmt: skip
+    return {
+        "streams": n,
+        "rows_per_s": round(rows / wall, 1),
+        "push_p50_ms": s.p50_ms,
+        "push_p99_ms": s.p99_ms,
+        "runners": "one StreamingClassifier with N streams" if batched else "N StreamingClassifiers, one thread",
+    }
 
 
 def cluster_helpers() -> Any:
@@ -185,8 +220,13 @@ def cpu_per_request(url: str, pid: int, image: np.ndarray, rate: float, seconds:
     before = helpers.tree_cpu_seconds(pid)
     run = run_http(parse_url(url), image, rate, seconds, 16, 1)
     used = helpers.tree_cpu_seconds(pid) - before
-    return {"rate": rate, "requests": run.n, "cpu_us_per_request": round(used / max(run.n, 1) * 1e6, 1),
-            "p50_ms": run.p50_ms, "p99_ms": run.p99_ms}  # fmt: skip
+    return {
+        "rate": rate,
+        "requests": run.n,
+        "cpu_us_per_request": round(used / max(run.n, 1) * 1e6, 1),
+        "p50_ms": run.p50_ms,
+        "p99_ms": run.p99_ms,
+    }
 
 
 def main() -> None:
@@ -218,18 +258,31 @@ def main() -> None:
     }
     with ExitStack() as stack:
         pids = {
-            "batching": start([*cli, str(args.model), str(args.step), "--port", str(ports["batching"])],
-                              health["batching"], stack),
-            "workers_1": start([*cli, str(args.model), str(args.step), "--workers", "1", "--port",
-                                str(ports["workers_1"])], health["workers_1"], stack),
-            "no_batching": start([*cli, str(args.model), "--no-batching", "--workers", "1", "--port",
-                                  str(ports["no_batching"])], health["no_batching"], stack),
-            "fastapi": start([sys.executable, str(ROOT / "bench" / "fastapi_baseline.py"), str(args.model),
-                              str(ports["fastapi"])], f"http://127.0.0.1:{ports['fastapi']}/health", stack),
+            "batching": start(
+                [*cli, str(args.model), str(args.step), "--port", str(ports["batching"])], health["batching"], stack
+            ),
+            "workers_1": start(
+                [*cli, str(args.model), str(args.step), "--workers", "1", "--port", str(ports["workers_1"])],
+                health["workers_1"],
+                stack,
+            ),
+            "no_batching": start(
+                [*cli, str(args.model), "--no-batching", "--workers", "1", "--port", str(ports["no_batching"])],
+                health["no_batching"],
+                stack,
+            ),
+            "fastapi": start(
+                [sys.executable, str(ROOT / "bench" / "fastapi_baseline.py"), str(args.model), str(ports["fastapi"])],
+                f"http://127.0.0.1:{ports['fastapi']}/health",
+                stack,
+            ),
             # The real Triton (tritonserver of the nvidia-pytriton wheel, Python backend running the same files)
-            "triton": start([*cli, str(args.model), str(args.step), "--triton", "--port", str(ports["triton"])],
-                            health["triton"], stack),
-        }  # fmt: skip
+            "triton": start(
+                [*cli, str(args.model), str(args.step), "--triton", "--port", str(ports["triton"])],
+                health["triton"],
+                stack,
+            ),
+        }
         clf = Classifier(args.model)
         seconds, n_min = args.seconds, 100
 
@@ -252,12 +305,18 @@ def main() -> None:
             search(f"edge-lstm serve (dynamic batching, {workers} workers: the default here)", oip("batching")),
             search("edge-lstm serve --workers 1", oip("workers_1")),
             search("edge-lstm serve --no-batching --workers 1", oip("no_batching")),
-            search("hand-written FastAPI (bench/fastapi_baseline.py)", lambda rate: run_request(
-                "fastapi", "127.0.0.1", ports["fastapi"], fastapi_request, rate, seconds, 64, n_min, args.bound)),
+            search(
+                "hand-written FastAPI (bench/fastapi_baseline.py)",
+                lambda rate: run_request(
+                    "fastapi", "127.0.0.1", ports["fastapi"], fastapi_request, rate, seconds, 64, n_min, args.bound
+                ),
+            ),
             search("Triton (tritonserver, Python backend: edge-lstm serve --triton)", oip("triton")),
-            search("in-process runner (no HTTP, one worker)", lambda rate: run_in_process(
-                str(args.model), clf.logits, image, rate, seconds, n_min, args.bound)),
-        ]  # fmt: skip
+            search(
+                "in-process runner (no HTTP, one worker)",
+                lambda rate: run_in_process(str(args.model), clf.logits, image, rate, seconds, n_min, args.bound),
+            ),
+        ]
         report["max_rate"] = searches
         print("wrk", file=sys.stderr, flush=True)
         report["wrk"] = {  # the second, independent client: C, closed loop
@@ -279,12 +338,14 @@ def main() -> None:
         streams = []
         for n in (1, 16, 256):
             print(f"streams: {n}", file=sys.stderr, flush=True)
-            streams.append({
-                "http": streams_over_http(host, port, "edge_lstm_step", n, seconds),
-                "triton_http": streams_over_http(host, ports["triton"], "edge_lstm_step", n, seconds),
-                "in_process_independent": streams_in_process(args.step, n, seconds, batched=False),
-                "in_process_batched": streams_in_process(args.step, n, seconds, batched=True),
-            })  # fmt: skip
+            streams.append(
+                {
+                    "http": streams_over_http(host, port, "edge_lstm_step", n, seconds),
+                    "triton_http": streams_over_http(host, ports["triton"], "edge_lstm_step", n, seconds),
+                    "in_process_independent": streams_in_process(args.step, n, seconds, batched=False),
+                    "in_process_batched": streams_in_process(args.step, n, seconds, batched=True),
+                }
+            )
         report["streams"] = streams
     rates = {s["target"]: s["max_rate"] for s in searches}
     a, one, b, c, t = (rates[s["target"]] or 0 for s in searches[:5])
@@ -295,16 +356,24 @@ def main() -> None:
         "batching_vs_fastapi": {"value": round(a / c, 2) if c else None, "target": ">= 2"},
         "batching_vs_no_batching": {"value": round(one / b, 2) if b else None, "target": ">= 1.5 (both one worker)"},
         "http_p50_added_ms": {"value": round(p50["server_http_binary"] - p50["in_process"], 3), "target": "<= 0.5"},
-        "low_load_p50_vs_triton_ms": {"value": [round(p50["server_http_binary"], 3), round(p50["triton"], 3)],
-                                      "target": "edge-lstm's <= Triton's"},
+        "low_load_p50_vs_triton_ms": {
+            "value": [round(p50["server_http_binary"], 3), round(p50["triton"], 3)],
+            "target": "edge-lstm's <= Triton's",
+        },
         "max_rate_vs_triton": {"value": round(a / t, 2) if t else None, "target": ">= 1"},
-        "wrk_16_vs_triton": {"value": round(wrk16["batching"] / wrk16["triton"], 2) if wrk16["triton"] else None,
-                             "target": ">= 1"},
-        "workers_vs_one": {"value": {"max_rate": round(a / one, 2) if one else None,
-                                     "wrk_16": round(wrk16["batching"] / wrk16["workers_1"], 2) if wrk16["workers_1"] else None},
-                           "target": f"reported ({workers} workers against 1; the load generator shares the cores)"},
+        "wrk_16_vs_triton": {
+            "value": round(wrk16["batching"] / wrk16["triton"], 2) if wrk16["triton"] else None,
+            "target": ">= 1",
+        },
+        "workers_vs_one": {
+            "value": {
+                "max_rate": round(a / one, 2) if one else None,
+                "wrk_16": round(wrk16["batching"] / wrk16["workers_1"], 2) if wrk16["workers_1"] else None,
+            },
+            "target": f"reported ({workers} workers against 1; the load generator shares the cores)",
+        },
         "cpu_us_per_request_1000_per_s": {"value": cpu_1000, "target": "<= 250 (--workers 1)"},
-    }  # fmt: skip
+    }
     report["environment"] = describe()
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({"max_rate": rates, "targets": report["targets"]}, indent=1))

@@ -80,15 +80,20 @@ def client_main() -> None:
     t0 = time.perf_counter()
     latencies = asyncio.run(drive_grpc(job["target"], images, job["first"] + 1, job["seconds"]))
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    Path(job["result"]).write_text(json.dumps({"latency_ms": latencies, "wall": time.perf_counter() - t0,
-                                               "cpu_seconds": usage.ru_utime + usage.ru_stime}))  # fmt: skip
+    Path(job["result"]).write_text(
+        json.dumps(
+            {"latency_ms": latencies, "wall": time.perf_counter() - t0, "cpu_seconds": usage.ru_utime + usage.ru_stime}
+        )
+    )
 
 
 def run(transport: str, target: str, streams: int, clients: int, seconds: float) -> dict[str, Any]:
     from edge_lstm.bench.streamload import pooled, run_clients, split
 
-    jobs = [{"transport": transport, "target": target, "streams": n, "first": first, "seconds": seconds}
-            for n, first in split(streams, clients)]  # fmt: skip
+    jobs = [
+        {"transport": transport, "target": target, "streams": n, "first": first, "seconds": seconds}
+        for n, first in split(streams, clients)
+    ]
     results = run_clients([sys.executable, __file__, "--client"], jobs, seconds + 120)
     return {"transport": transport, "streams": streams, "clients": clients, **pooled(results)}
 
@@ -105,8 +110,12 @@ def node_ws() -> Path | None:
         return None
     folder = Path.home() / ".cache" / "edge-lstm" / "node-ws"
     if not (folder / "node_modules" / "ws").is_dir():
-        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-save", "--no-audit", "--no-fund",
-                        WS_PACKAGE], check=True, capture_output=True, timeout=300)  # fmt: skip
+        subprocess.run(
+            ["npm", "install", "--prefix", str(folder), "--no-save", "--no-audit", "--no-fund", WS_PACKAGE],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return folder / "node_modules"
 
 
@@ -118,9 +127,16 @@ def run_node(url: str, streams: int, clients: int, seconds: float, modules: Path
     from edge_lstm.bench.streamload import pooled, split
 
     env = {**os.environ, "NODE_PATH": str(modules)}
-    procs = [subprocess.Popen(["node", str(ROOT / "bench" / "ws_client.mjs"), url, str(n), str(seconds), str(first + 1)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for n, first in split(streams, clients)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            ["node", str(ROOT / "bench" / "ws_client.mjs"), url, str(n), str(seconds), str(first + 1)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n, first in split(streams, clients)
+    ]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=seconds + 120)
@@ -158,27 +174,55 @@ def main() -> None:
     modules = node_ws()
     rows = []
     with ExitStack() as stack:
-        sb.start([sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step), "--port", str(port),
-                  "--grpc-port", str(grpc_port), *(["--workers", str(args.workers)] if args.workers else [])],
-                 f"http://127.0.0.1:{port}/v2/health/ready", stack)  # fmt: skip
+        sb.start(
+            [
+                sys.executable,
+                "-m",
+                "edge_lstm",
+                "serve",
+                str(args.model),
+                str(args.step),
+                "--port",
+                str(port),
+                "--grpc-port",
+                str(grpc_port),
+                *(["--workers", str(args.workers)] if args.workers else []),
+            ],
+            f"http://127.0.0.1:{port}/v2/health/ready",
+            stack,
+        )
         step_url = parse_url(f"http://127.0.0.1:{port}/v2/models/edge_lstm_step")
         for streams in (16, 256):
             print(f"streams: {streams}", file=sys.stderr, flush=True)
             ws = run_streams(step_url, streams, args.seconds, args.clients)  # `edge-lstm bench URL --streams N`
             rows.append({"transport": "websocket", **ws.to_dict()})
             if modules is not None:
-                rows.append(run_node(f"ws://127.0.0.1:{port}/v2/models/edge_lstm_step/stream", streams, args.clients,
-                                     args.seconds, modules))  # fmt: skip
+                rows.append(
+                    run_node(
+                        f"ws://127.0.0.1:{port}/v2/models/edge_lstm_step/stream",
+                        streams,
+                        args.clients,
+                        args.seconds,
+                        modules,
+                    )
+                )
             rows.append(run("grpc", f"127.0.0.1:{grpc_port}", streams, args.clients, args.seconds))
             http = sb.streams_over_http("127.0.0.1", port, "edge_lstm_step", streams, args.seconds)
             rows.append({"transport": "http (one request per row, bench/serve.py's client)", **http})
     command = "python bench/stream_rpc.py" + (f" --workers {args.workers}" if args.workers else "")
-    report = {"command": command, "workers": args.workers or "default", "seconds": args.seconds, "rows": rows,
-              "environment": describe()}  # fmt: skip
+    report = {
+        "command": command,
+        "workers": args.workers or "default",
+        "seconds": args.seconds,
+        "rows": rows,
+        "environment": describe(),
+    }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     for r in rows:
-        print(f"{r['transport'][:10]:>10} {r['streams']:>4} streams: {r['rows_per_s']:>9,.0f} rows/s, "
-              f"row p50 {r['row_p50_ms']:.2f} ms, p99 {r['row_p99_ms']:.2f} ms")  # fmt: skip
+        print(
+            f"{r['transport'][:10]:>10} {r['streams']:>4} streams: {r['rows_per_s']:>9,.0f} rows/s, "
+            f"row p50 {r['row_p50_ms']:.2f} ms, p99 {r['row_p99_ms']:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ for a in arts:
         "value_info": len(g.value_info),
         "verified": a.verified, "max_abs_diff": a.max_abs_diff, "agreement": a.agreement,
     }
-print(json.dumps({"torch": torch.__version__, "onnxscript": onnxscript.__version__, "onnx": onnx.__version__, "files": files}))
+print(json.dumps({"torch": torch.__version__, "onnxscript": onnxscript.__version__,
+                  "onnx": onnx.__version__, "files": files}))
 """
 
 

@@ -71,11 +71,16 @@ def train(args: list[str], out: Path, code: Path = ROOT, busy: bool = False) -> 
     first = next((e for e in epochs if e["test_accuracy"] >= 0.99), None)
     policy = next((ln for ln in proc.stdout.splitlines() if ln.startswith("precision ")), None)
     return {
-        "args": " ".join(args), "wall_seconds": round(wall, 2), "train_seconds": round(summary["train_seconds"], 2),
-        "final_accuracy": summary["test_accuracy"], "policy_line": policy,
+        "args": " ".join(args),
+        "wall_seconds": round(wall, 2),
+        "train_seconds": round(summary["train_seconds"], 2),
+        "final_accuracy": summary["test_accuracy"],
+        "policy_line": policy,
         "first_99": {"epoch": first["epoch"] + 1, "train_seconds": round(first["seconds"], 2)} if first else None,
-        "per_epoch": [{k: e.get(k) for k in ("test_accuracy", "seconds", "precision", "shards", "threads")} for e in epochs],
-    }  # fmt: skip
+        "per_epoch": [
+            {k: e.get(k) for k in ("test_accuracy", "seconds", "precision", "shards", "threads")} for e in epochs
+        ],
+    }
 
 
 def main() -> None:
@@ -116,14 +121,17 @@ def main() -> None:
         wall = statistics.median(r["wall_seconds"] for r in new[path])
         summary[path] = {
             "precision_used": new[path][0]["per_epoch"][0]["precision"],
-            "accuracy_min": min(accs), "accuracy_mean": round(statistics.mean(accs), 5), "accuracies": accs,
+            "accuracy_min": min(accs),
+            "accuracy_mean": round(statistics.mean(accs), 5),
+            "accuracies": accs,
             "every_seed_reaches_99_0": all(a >= 0.99 for a in accs),
-            "wall_seconds_median": wall, "previous_wall_seconds": base[path]["wall_seconds"],
+            "wall_seconds_median": wall,
+            "previous_wall_seconds": base[path]["wall_seconds"],
             "previous_accuracy_seed_1": base[path]["final_accuracy"],
             "wall_ratio_vs_previous": round(wall / base[path]["wall_seconds"], 3),
             "one_epoch_beside_a_busy_process": sharing[f"this {path}"]["ratio"],
             "previous_one_epoch_beside_a_busy_process": sharing[f"previous {path}"]["ratio"],
-        }  # fmt: skip
+        }
     report = {
         "command": "python bench/train_speed.py" + (f" --seeds {args.seeds}" if args.seeds != "1,2,3" else ""),
         "baseline_commit": args.baseline,

@@ -1,7 +1,8 @@
 """Real writing against MNIST: this version's default recipe (with `--augment writing`) against the
 previous version's, on both precision paths and three seeds, in ONE run.
 
-    python bench/train_writing.py [--seeds 1,2,3] [--baseline COMMIT]   # -> bench/results/train_writing.json (~15 min here)
+    python bench/train_writing.py [--seeds 1,2,3] [--baseline COMMIT]
+    # -> bench/results/train_writing.json (~15 min here)
 
 For every seed and path (`--precision fp32`, what a CPU without native bf16 runs, and `--precision
 auto`, bf16 where the CPU has it), `edge-lstm train --seed S` of the previous version (`--baseline`,
@@ -63,12 +64,14 @@ def set_as_normalised_by(code: Path, tmp: Path) -> WritingSet:
     pictures, labels, family, _ = raw_pictures(None, CANVASES)
     np.savez(tmp / "raw.npz", *pictures)
     env = {**os.environ, "PYTHONPATH": str(code)}
-    subprocess.run([sys.executable, "-c", NORMALISE, str(tmp / "raw.npz"), str(tmp / "norm.npz")], cwd=code, env=env,
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", NORMALISE, str(tmp / "raw.npz"), str(tmp / "norm.npz")], cwd=code, env=env, check=True
+    )
     ws = load_writing_set()
     with np.load(tmp / "norm.npz") as z:
-        return WritingSet(z["images"], np.asarray(labels, np.int64), np.asarray(family, np.int64), z["refused"],
-                          ws.families)  # fmt: skip
+        return WritingSet(
+            z["images"], np.asarray(labels, np.int64), np.asarray(family, np.int64), z["refused"], ws.families
+        )
 
 
 def writing_of(checkpoint: Path, ws: WritingSet) -> dict[str, Any]:
@@ -93,13 +96,22 @@ def main() -> None:
                     out = Path(tmp) / f"{version}-{path}-{seed}"
                     r = train([*flags, "--seed", str(seed)], out, code=code)
                     w = writing_of(out / "model.pt", sets[version])
-                    row = {"version": version, "path": path, "seed": seed, "wall_s": r["wall_seconds"],
-                           "test_accuracy": r["final_accuracy"], "policy": r["policy_line"],
-                           "real_writing": w}  # fmt: skip
+                    row = {
+                        "version": version,
+                        "path": path,
+                        "seed": seed,
+                        "wall_s": r["wall_seconds"],
+                        "test_accuracy": r["final_accuracy"],
+                        "policy": r["policy_line"],
+                        "real_writing": w,
+                    }
                     runs.append(row)
                     fams = "  ".join(f"{k} {100 * v['accuracy']:.1f}%" for k, v in w["families"].items())
-                    print(f"{version:8s} {path:4s} seed {seed}: MNIST {100 * row['test_accuracy']:.2f}%  "
-                          f"{row['wall_s']:.1f} s  writing {100 * w['accuracy']:.1f}%  {fams}", flush=True)  # fmt: skip
+                    print(
+                        f"{version:8s} {path:4s} seed {seed}: MNIST {100 * row['test_accuracy']:.2f}%  "
+                        f"{row['wall_s']:.1f} s  writing {100 * w['accuracy']:.1f}%  {fams}",
+                        flush=True,
+                    )
     summary: dict[str, Any] = {}
     for path in PATHS:
         rows = {v: [r for r in runs if r["path"] == path and r["version"] == v] for v in ("previous", "this")}
@@ -109,8 +121,11 @@ def main() -> None:
             err = {
                 v: statistics.mean(1 - r["real_writing"]["families"][fam]["accuracy"] for r in rows[v]) for v in rows
             }
-            per_family[fam] = {"previous_error": err["previous"], "this_error": err["this"],
-                               "error_ratio": err["this"] / err["previous"] if err["previous"] else None}  # fmt: skip
+            per_family[fam] = {
+                "previous_error": err["previous"],
+                "this_error": err["this"],
+                "error_ratio": err["this"] / err["previous"] if err["previous"] else None,
+            }
         summary[path] = {
             "mnist_min_this": min(r["test_accuracy"] for r in rows["this"]),
             "mnist_min_previous": min(r["test_accuracy"] for r in rows["previous"]),
@@ -120,20 +135,28 @@ def main() -> None:
             "real_writing_mean_previous": statistics.mean(r["real_writing"]["accuracy"] for r in rows["previous"]),
             "per_family": per_family,
             "every_family_error_halved_on_every_seed": all(
-                1 - t["real_writing"]["families"][f]["accuracy"] <= 0.5 * (1 - p["real_writing"]["families"][f]["accuracy"])
-                for t, p in zip(rows["this"], rows["previous"], strict=True) for f in families
+                1 - t["real_writing"]["families"][f]["accuracy"]
+                <= 0.5 * (1 - p["real_writing"]["families"][f]["accuracy"])
+                for t, p in zip(rows["this"], rows["previous"], strict=True)
+                for f in families
             ),
-        }  # fmt: skip
+        }
         s = summary[path]
         s["wall_ratio"] = s["wall_median_this"] / s["wall_median_previous"]
-        print(f"{path}: MNIST min {100 * s['mnist_min_this']:.2f}% (previous {100 * s['mnist_min_previous']:.2f}%), "
-              f"wall {s['wall_ratio']:.2f}x, writing {100 * s['real_writing_mean_this']:.1f}% "
-              f"(previous {100 * s['real_writing_mean_previous']:.1f}%)", flush=True)  # fmt: skip
+        print(
+            f"{path}: MNIST min {100 * s['mnist_min_this']:.2f}% (previous {100 * s['mnist_min_previous']:.2f}%), "
+            f"wall {s['wall_ratio']:.2f}x, writing {100 * s['real_writing_mean_this']:.1f}% "
+            f"(previous {100 * s['real_writing_mean_previous']:.1f}%)",
+            flush=True,
+        )
     report = {
         "command": "python bench/train_writing.py " + " ".join(sys.argv[1:]),
-        "baseline": args.baseline, "seconds": round(time.perf_counter() - t0, 1),
-        "summary": summary, "runs": runs, "environment": describe(),
-    }  # fmt: skip
+        "baseline": args.baseline,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "summary": summary,
+        "runs": runs,
+        "environment": describe(),
+    }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 

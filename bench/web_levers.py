@@ -42,8 +42,13 @@ def main() -> None:
                 results.append({"file": Path(model).name, "settings": query, "p50_ms": p50s})
                 print(Path(model).name, query, [f"{1000 * v:.1f} us" for v in p50s])
     out = ROOT / "bench" / "results" / "web_levers.json"
-    report = {"command": "python bench/web_levers.py", "onnxruntime_web": VERSION, "browser": agent,
-              "results": results, "environment": describe()}  # fmt: skip
+    report = {
+        "command": "python bench/web_levers.py",
+        "onnxruntime_web": VERSION,
+        "browser": agent,
+        "results": results,
+        "environment": describe(),
+    }
     out.write_text(json.dumps(report, indent=1) + "\n")
 
 

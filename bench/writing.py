@@ -6,7 +6,8 @@
 `build` makes the set (edge_lstm/data/writing_set.py says what each family is): 100 digits of each
 class drawn with the mouse in the page (`edge-lstm web`) in headless Chromium through Playwright (its
 pointer events, the page's own pen of 6-32 pixels, mouse speeds of 2-22 pixels between reported
-points), 50 of each drawn with a 1-4 pixel brush on a 200-800 pixel canvas, 100 of each photographed, the 1,797 UCI digits of 43 people that scikit-learn ships, and 200
+points), 50 of each drawn with a 1-4 pixel brush on a 200-800 pixel canvas, 100 of each photographed,
+the 1,797 UCI digits of 43 people that scikit-learn ships, and 200
 MNIST test digits in each of data/pictures.py's families. Every picture is normalised as `predict`
 normalises it, and for the drawn ones the page's own answer and pixels are checked against `predict`'s
 (the page runs MODEL). The drawn canvases are kept in data/writing/drawn_canvases.npz and reused
@@ -174,9 +175,13 @@ def build(model: Path, out: Path, cache: Path | None = None) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(
-        tmp, images=np.stack(images), labels=np.asarray(labels, np.uint8), family=np.asarray(family, np.uint8),
-        refused=np.asarray(refused), families=np.asarray(FAMILIES),
-    )  # fmt: skip
+        tmp,
+        images=np.stack(images),
+        labels=np.asarray(labels, np.uint8),
+        family=np.asarray(family, np.uint8),
+        refused=np.asarray(refused),
+        families=np.asarray(FAMILIES),
+    )
     tmp.replace(out)
     # The page ran `model`: its answers must be predict's answers on the same pictures.
     from edge_lstm.runtime import Classifier
@@ -186,11 +191,13 @@ def build(model: Path, out: Path, cache: Path | None = None) -> dict[str, Any]:
     ours = Classifier(model).predict_labels(ws.images[m])
     page = np.asarray(checks["page_labels"])
     info = {
-        "n": len(ws), "per_family": {f: int((ws.family == k).sum()) for k, f in enumerate(FAMILIES)},
-        "drawn_page_equals_predict": int((page == ours).sum()), "drawn_page_pixels_equal_predict": checks["page_pixels_equal_predict"],
+        "n": len(ws),
+        "per_family": {f: int((ws.family == k).sum()) for k, f in enumerate(FAMILIES)},
+        "drawn_page_equals_predict": int((page == ours).sum()),
+        "drawn_page_pixels_equal_predict": checks["page_pixels_equal_predict"],
         "page_checks_from_this_run": bool(checks.get("drawn_in_this_run")),  # else from when the canvases were drawn
         "seconds": round(time.perf_counter() - t0, 1),
-    }  # fmt: skip
+    }
     print(json.dumps(info))
     return info
 
@@ -234,8 +241,12 @@ def main() -> None:
             print(f"{name}: {100 * results[name]['accuracy']:.1f}%  {fams}", flush=True)
     except EdgeLstmError as e:
         sys.exit(f"error: {e}")
-    report = {"command": "python bench/writing.py " + " ".join(sys.argv[1:]), "set": str(args.set), "models": results,
-              "environment": describe()}  # fmt: skip
+    report = {
+        "command": "python bench/writing.py " + " ".join(sys.argv[1:]),
+        "set": str(args.set),
+        "models": results,
+        "environment": describe(),
+    }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 

@@ -77,15 +77,27 @@ class Sizes:
         return len(self.classes)
 
     def to_json(self) -> str:
-        return json.dumps({"steps": self.steps, "features": self.features, "hidden": self.hidden,
-                           "classes": list(self.classes), "image": self.image})  # fmt: skip
+        return json.dumps(
+            {
+                "steps": self.steps,
+                "features": self.features,
+                "hidden": self.hidden,
+                "classes": list(self.classes),
+                "image": self.image,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Sizes:
         d = json.loads(text)
         steps = d["steps"]
-        sizes = cls(None if steps is None else int(steps), int(d["features"]), int(d["hidden"]),
-                    tuple(str(c) for c in d["classes"]), bool(d.get("image", False)))  # fmt: skip
+        sizes = cls(
+            None if steps is None else int(steps),
+            int(d["features"]),
+            int(d["hidden"]),
+            tuple(str(c) for c in d["classes"]),
+            bool(d.get("image", False)),
+        )
         if sizes.features < 1 or sizes.hidden < 1 or sizes.n_classes < 2 or (steps is not None and steps < 1):
             raise ValueError("impossible sizes")
         return sizes

@@ -48,9 +48,16 @@ def test_help_is_instant() -> None:
     elapsed = time.perf_counter() - t0
     assert proc.returncode == 0 and "train" in proc.stdout
     probe = subprocess.run(
-        [sys.executable, "-c", "import edge_lstm.cli, sys; print(sorted(m for m in ('torch', 'onnxruntime', 'onnx', 'numpy', 'matplotlib') if m in sys.modules))"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import edge_lstm.cli, sys; print(sorted(m for m in "
+            "('torch', 'onnxruntime', 'onnx', 'numpy', 'matplotlib') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.stdout.strip() == "[]", probe.stdout  # nothing heavy at import time
     assert elapsed < 5.0  # generous for a loaded CI machine; typically ~0.4 s
 
@@ -58,9 +65,25 @@ def test_help_is_instant() -> None:
 def test_training_without_torch_says_what_to_install(exported: dict[str, Path], trained: Path) -> None:
     """An edge install (no torch): train, eval of a checkpoint and bench --torch say what to install,
     with the torch==2.13.0 a fresh machine needs, in one line."""
-    for args in (["train"], ["eval", str(trained)], ["bench", str(exported["fp32"]), "--torch", "--torch-checkpoint", str(trained),
-                 "--min-count", "5", "--min-time", "0"]):  # fmt: skip
-        script = f"import sys; sys.modules['torch'] = None; from edge_lstm.cli import main; sys.argv = ['edge-lstm', *{args!r}]; main()"
+    for args in (
+        ["train"],
+        ["eval", str(trained)],
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--torch",
+            "--torch-checkpoint",
+            str(trained),
+            "--min-count",
+            "5",
+            "--min-time",
+            "0",
+        ],
+    ):
+        script = (
+            "import sys; sys.modules['torch'] = None; from edge_lstm.cli import main; "
+            f"sys.argv = ['edge-lstm', *{args!r}]; main()"
+        )
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.startswith("error: torch is not installed") and "torch==2.13.0 -e '.[torch]'" in proc.stderr
@@ -72,14 +95,30 @@ def test_optional_parts_without_their_extra_say_what_to_install(exported: dict[s
     the extra, exit 1, no traceback (the module is hidden as an install without it would lack it)."""
     cases = [
         ("starlette", ["serve", str(exported["fp32"]), "--port", "0"], "pip install -e '.[serve]'"),
-        ("uvicorn", ["web", str(tmp_path / "page"), "--model", str(exported["fp32"]), "--no-step", "--serve", "--port", "0"],
-         "pip install -e '.[serve]'"),
-        ("ray", ["predict", str(exported["fp32"]), str(Path(__file__).parents[1] / "data" / "samples"), "--ray", "local", "--out", str(tmp_path / "r.csv")],
-         "pip install -e '.[ray]'"),
-    ]  # fmt: skip
+        (
+            "uvicorn",
+            ["web", str(tmp_path / "page"), "--model", str(exported["fp32"]), "--no-step", "--serve", "--port", "0"],
+            "pip install -e '.[serve]'",
+        ),
+        (
+            "ray",
+            [
+                "predict",
+                str(exported["fp32"]),
+                str(Path(__file__).parents[1] / "data" / "samples"),
+                "--ray",
+                "local",
+                "--out",
+                str(tmp_path / "r.csv"),
+            ],
+            "pip install -e '.[ray]'",
+        ),
+    ]
     for hidden, args, hint in cases:
-        script = (f"import sys; sys.modules[{hidden!r}] = None; from edge_lstm.cli import main; "
-                  f"sys.argv = ['edge-lstm', *{args!r}]; main()")  # fmt: skip
+        script = (
+            f"import sys; sys.modules[{hidden!r}] = None; from edge_lstm.cli import main; "
+            f"sys.argv = ['edge-lstm', *{args!r}]; main()"
+        )
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.startswith(f"error: {hidden} is not installed") and hint in proc.stderr, proc.stderr

@@ -7,8 +7,13 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = [REPO / "README.md", REPO / "CHANGELOG.md", REPO / "bench" / "README.md", REPO / "export" / "README.md",
-        *sorted((REPO / "docs").glob("*.md"))]  # fmt: skip
+DOCS = [
+    REPO / "README.md",
+    REPO / "CHANGELOG.md",
+    REPO / "bench" / "README.md",
+    REPO / "export" / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+]
 TOP = ("edge_lstm/", "bench/", "tests/", "data/", "docs/", "export/README", ".ci/")
 # Written by commands, not committed (git-ignored): named as what a user gets.
 MADE = ("export/model", "export/step", "export/web", "runs/", "bench/results/h100/gpu_check")

@@ -49,13 +49,18 @@ def one_clean_line(args: list[str], fragment: str, name: str, folder: Path) -> N
     assert snapshot(folder) == before, args
 
 
-def graph_model(inputs: list[tuple[str, int, list[int | str]]], outputs: list[tuple[str, int, list[int | str]]],
-                meta: dict[str, str] | None = None) -> bytes:  # fmt: skip
+def graph_model(
+    inputs: list[tuple[str, int, list[int | str]]],
+    outputs: list[tuple[str, int, list[int | str]]],
+    meta: dict[str, str] | None = None,
+) -> bytes:
     nodes = [helper.make_node("Identity", [inputs[0][0]], [o[0]]) for o in outputs]
     graph = helper.make_graph(
-        nodes, "foreign",
-        [helper.make_tensor_value_info(*i) for i in inputs], [helper.make_tensor_value_info(*o) for o in outputs],
-    )  # fmt: skip
+        nodes,
+        "foreign",
+        [helper.make_tensor_value_info(*i) for i in inputs],
+        [helper.make_tensor_value_info(*o) for o in outputs],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     for k, v in (meta or {}).items():
         model.metadata_props.add(key=k, value=v)
@@ -80,20 +85,28 @@ def bad_model_files(folder: Path, exported: dict[str, Path]) -> dict[str, tuple[
         "empty.onnx": (b"", "empty file"),
         "cut.ort": (exported["ort"].read_bytes()[:3000], "not a loadable"),
         "folder.onnx": (None, "is a folder"),
-        "other_names.onnx": (graph_model([("x", F, ["batch", 28, 28])], [("y", F, ["batch", 28, 28])], META), "inputs are ['x']"),
-        "identity_1x5.onnx": (graph_model([("images", F, [1, 5])], [("logits", F, [1, 5])], META), "input 'images' has shape (1, 5)"),
+        "other_names.onnx": (
+            graph_model([("x", F, ["batch", 28, 28])], [("y", F, ["batch", 28, 28])], META),
+            "inputs are ['x']",
+        ),
+        "identity_1x5.onnx": (
+            graph_model([("images", F, [1, 5])], [("logits", F, [1, 5])], META),
+            "input 'images' has shape (1, 5)",
+        ),
         "logits_28x28.onnx": (
             graph_model([("images", F, ["batch", 28, 28])], [("logits", F, ["batch", 28, 28])], META),
             "output 'logits' has shape (batch, 28, 28)",
         ),
         "int_input.onnx": (
-            graph_model([("images", TensorProto.INT64, ["batch", 28, 28])], [("logits", TensorProto.INT64, ["batch", 10])], META),
+            graph_model(
+                [("images", TensorProto.INT64, ["batch", 28, 28])], [("logits", TensorProto.INT64, ["batch", 10])], META
+            ),
             "input 'images' is int64",
         ),
         "no_metadata.onnx": (no_meta.SerializeToString(), "no edge_lstm.kind metadata"),
         "bad_metadata.onnx": (bytes(bad_text), "metadata is not valid text"),
         "step_as_classifier.onnx": (exported["step"].read_bytes(), "streaming step model"),
-    }  # fmt: skip
+    }
 
 
 COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
@@ -239,8 +252,21 @@ def test_bench_concurrency_is_bounded(exported: dict[str, Path], tmp_path: Path)
 
 
 def test_ctrl_c_stops_every_bench_worker_at_once(exported: dict[str, Path]) -> None:
-    cmd = [sys.executable, "-m", "edge_lstm", "bench", str(exported["fp32"]), "--scenario", "single-stream",
-           "--concurrency", "64", "--min-time", "120", "--warmup-time", "0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_lstm",
+        "bench",
+        str(exported["fp32"]),
+        "--scenario",
+        "single-stream",
+        "--concurrency",
+        "64",
+        "--min-time",
+        "120",
+        "--warmup-time",
+        "0",
+    ]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, preexec_fn=ctrl_c_reaches_python
     )

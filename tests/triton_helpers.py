@@ -32,8 +32,14 @@ def stream_rows(address: str, images: np.ndarray, first_id: int) -> list[np.ndar
             for k in range(len(images)):
                 inp = tgrpc.InferInput("row", [1, images.shape[2]], "FP32")
                 inp.set_data_from_numpy(np.ascontiguousarray(images[k, t][None], np.float32))
-                client.async_stream_infer("edge_lstm_step", [inp], request_id=f"{k}:{t}", sequence_id=first_id + k,
-                                          sequence_start=t == 0, sequence_end=t == images.shape[1] - 1)  # fmt: skip
+                client.async_stream_infer(
+                    "edge_lstm_step",
+                    [inp],
+                    request_id=f"{k}:{t}",
+                    sequence_id=first_id + k,
+                    sequence_start=t == 0,
+                    sequence_end=t == images.shape[1] - 1,
+                )
                 result, error = answers.get(timeout=30)  # one answer before the next row: rows stay in order
                 assert error is None, error
                 got.setdefault(result.get_response().id.split(":")[0], []).append(result.as_numpy("logits")[0])

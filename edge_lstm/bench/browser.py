@@ -42,12 +42,22 @@ def measure_in_browser(cfg: BenchSettings, image: np.ndarray) -> list[Measured]:
                 result = bench_in_browser(site, provider, settings, [int(v) for v in image.ravel()])
             ran = result["ep"] + (" (WebGPU unavailable: fell back)" if result["fell_back"] else "")
             info = TargetInfo(
-                model=str(model), provider=provider, scenario="single-stream", batch=1, threads=int(result["threads"]),
+                model=str(model),
+                provider=provider,
+                scenario="single-stream",
+                batch=1,
+                threads=int(result["threads"]),
                 model_sha256=sha256_file(Path(model)),
-                provider_options={"engine": f"onnxruntime-web {VERSION} in headless Chromium", "ran_on": ran,
-                                  "cross_origin_isolated": result["crossOriginIsolated"], "user_agent": result["userAgent"]},
-                session_ms=result["ready_ms"], first_inference_ms=None, cold_start_ms=result["ready_ms"],
-            )  # fmt: skip
+                provider_options={
+                    "engine": f"onnxruntime-web {VERSION} in headless Chromium",
+                    "ran_on": ran,
+                    "cross_origin_isolated": result["crossOriginIsolated"],
+                    "user_agent": result["userAgent"],
+                },
+                session_ms=result["ready_ms"],
+                first_inference_ms=None,
+                cold_start_ms=result["ready_ms"],
+            )
             samples = [round(v * 1e6) for v in result["raw_ms"]]
             out.append(Measured(Recorded(info), samples_ns=samples, busy_ns=sum(samples)))
     return out

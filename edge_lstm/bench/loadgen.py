@@ -156,12 +156,15 @@ async def _generate(job: Job) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     lag = sent_at - arrivals
     return {
-        "scheduled": n, "wall_seconds": wall, "duration": float(arrivals[-1]),
+        "scheduled": n,
+        "wall_seconds": wall,
+        "duration": float(arrivals[-1]),
         "latency_ms": [None if np.isnan(v) else round(float(v), 4) for v in latency],
         "status": status.tolist(),
         "lag_ms": [None if np.isnan(v) else round(float(v) * 1000, 4) for v in lag],
-        "cpu_seconds": usage.ru_utime + usage.ru_stime, "unfinished": len(pending),
-    }  # fmt: skip
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "unfinished": len(pending),
+    }
 
 
 def run(job: Job) -> dict[str, Any]:

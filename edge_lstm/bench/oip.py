@@ -45,7 +45,8 @@ def parse_url(url: str, token: str | None = None) -> Endpoint:
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme != "http" or len(segments) < 3 or segments[:2] != ["v2", "models"] or not parts.hostname:
         raise ConfigError(
-            f"{url}: expected http://HOST:PORT/v2/models/NAME (an Open Inference Protocol model; https is not supported)"
+            f"{url}: expected http://HOST:PORT/v2/models/NAME "
+            "(an Open Inference Protocol model; https is not supported)"
         )
     return Endpoint(url, parts.hostname, parts.port or 80, segments[2], token or os.environ.get("EDGE_LSTM_TOKEN"))
 
@@ -54,11 +55,14 @@ def binary_request(images: np.ndarray, name: str = "images") -> tuple[bytes, dic
     """(B, 28, 28) float32 (a sequence model's input `name`: (B, T, F)) -> the body and headers of
     one inference request with binary tensors."""
     x = np.ascontiguousarray(images, dtype="<f4")
-    head = json.dumps({
-        "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
-                    "parameters": {"binary_data_size": x.nbytes}}],
-        "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-    }).encode()  # fmt: skip
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": name, "shape": list(x.shape), "datatype": "FP32", "parameters": {"binary_data_size": x.nbytes}}
+            ],
+            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
     headers = {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"}
     return head + x.tobytes(), headers
 
@@ -103,7 +107,8 @@ class Client:
         sequences = list(inputs) in (["sequences"], ["sequences", "lengths"]) and len(inputs["sequences"] or []) == 3
         if not sequences and (list(inputs) != ["images"] or (inputs["images"] or [None])[1:] != [28, 28]):
             raise ProviderError(
-                f"{self.endpoint.url}: not an edge-lstm classifier (inputs {inputs}); bench takes images (B, 28, 28) or sequences (B, T, F)"
+                f"{self.endpoint.url}: not an edge-lstm classifier (inputs {inputs}); "
+                "bench takes images (B, 28, 28) or sequences (B, T, F)"
             )
         return meta
 

@@ -46,8 +46,14 @@ def peak_rss_mb() -> float | None:
     return None
 
 
-def operator_profile(model: Path, session: SessionConfig, batch: int, images: np.ndarray, streaming: bool = False,
-                     runs: int = PROFILE_RUNS) -> dict[str, Any]:  # fmt: skip
+def operator_profile(
+    model: Path,
+    session: SessionConfig,
+    batch: int,
+    images: np.ndarray,
+    streaming: bool = False,
+    runs: int = PROFILE_RUNS,
+) -> dict[str, Any]:
     """{op_type: {"us": mean microseconds per request, "share": of the operators' total}} plus
     the nodes' total per request, from onnxruntime's profile of `runs` requests."""
     data, name = read_model_bytes(model)
@@ -57,8 +63,11 @@ def operator_profile(model: Path, session: SessionConfig, batch: int, images: np
     fixed = sess.get_inputs()[0].shape[0]
     n = fixed if isinstance(fixed, int) else (1 if streaming else batch)
     if streaming:
-        feeds = {"row": x[:n, 0], "h": np.zeros((1, n, contract.N_HIDDEN), np.float32),
-                 "c": np.zeros((1, n, contract.N_HIDDEN), np.float32)}  # fmt: skip
+        feeds = {
+            "row": x[:n, 0],
+            "h": np.zeros((1, n, contract.N_HIDDEN), np.float32),
+            "c": np.zeros((1, n, contract.N_HIDDEN), np.float32),
+        }
     else:
         feeds = {contract.INPUT: np.resize(x, (n, *x.shape[1:]))}
     for _ in range(runs + 1):
@@ -75,10 +84,16 @@ def operator_profile(model: Path, session: SessionConfig, batch: int, images: np
     per_op: dict[str, float] = defaultdict(float)
     for ev in events:
         args = ev.get("args", {})
-        if (ev.get("cat") == "Node" and "op_name" in args and ev.get("name", "").endswith("_kernel_time")
-                and ev.get("ts", 0) >= first_end):  # fmt: skip
+        if (
+            ev.get("cat") == "Node"
+            and "op_name" in args
+            and ev.get("name", "").endswith("_kernel_time")
+            and ev.get("ts", 0) >= first_end
+        ):
             per_op[args["op_name"]] += float(ev.get("dur", 0))
     total = sum(per_op.values()) or 1.0
-    ops = {op: {"us": round(us / runs, 2), "share": round(us / total, 4)}
-           for op, us in sorted(per_op.items(), key=lambda kv: -kv[1])}  # fmt: skip
+    ops = {
+        op: {"us": round(us / runs, 2), "share": round(us / total, 4)}
+        for op, us in sorted(per_op.items(), key=lambda kv: -kv[1])
+    }
     return {"runs": runs, "batch": n, "nodes_us_per_request": round(total / runs, 2), "operators": ops}

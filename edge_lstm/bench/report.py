@@ -14,12 +14,41 @@ if TYPE_CHECKING:
     from edge_lstm.bench.run import BenchReport
 
 CSV_FIELDS = [
-    "model", "provider", "scenario", "batch", "threads", "concurrency", "interval_ms", "n",
-    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms", "min_ms", "max_ms", "mean_ms", "stdev_ms", "cv",
-    "throughput", "p50_vs_torch", "throughput_vs_torch", "session_ms", "first_inference_ms", "cold_start_ms",
-    "h2d_ms", "d2h_ms", "cuda_graph", "last_row_to_answer_p50_ms", "answer_vs_full_sequence", "p50_vs_native",
-    "model_size_bytes", "session_growth_mb", "first_inference_growth_mb", "peak_rss_mb",
-]  # fmt: skip
+    "model",
+    "provider",
+    "scenario",
+    "batch",
+    "threads",
+    "concurrency",
+    "interval_ms",
+    "n",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "p99_9_ms",
+    "min_ms",
+    "max_ms",
+    "mean_ms",
+    "stdev_ms",
+    "cv",
+    "throughput",
+    "p50_vs_torch",
+    "throughput_vs_torch",
+    "session_ms",
+    "first_inference_ms",
+    "cold_start_ms",
+    "h2d_ms",
+    "d2h_ms",
+    "cuda_graph",
+    "last_row_to_answer_p50_ms",
+    "answer_vs_full_sequence",
+    "p50_vs_native",
+    "model_size_bytes",
+    "session_growth_mb",
+    "first_inference_growth_mb",
+    "peak_rss_mb",
+]
 
 
 def _ms(v: float | None) -> str:
@@ -33,8 +62,22 @@ def table(report: BenchReport) -> Any:
     from rich.table import Table
 
     t = Table(title="edge-lstm bench", caption=report.method["percentiles"], show_lines=False)
-    for col in ("model", "provider", "scenario", "batch", "thr", "n", "p50 [95% CI]", "p90", "p99", "p99.9", "cv",
-                "samples/s", "ratio", "cold start"):  # fmt: skip
+    for col in (
+        "model",
+        "provider",
+        "scenario",
+        "batch",
+        "thr",
+        "n",
+        "p50 [95% CI]",
+        "p90",
+        "p99",
+        "p99.9",
+        "cv",
+        "samples/s",
+        "ratio",
+        "cold start",
+    ):
         t.add_column(col, justify="left" if col in ("model", "provider", "scenario") else "right")
     for r in report.results:
         lo, hi = r.p50_ci_ms
@@ -50,10 +93,21 @@ def table(report: BenchReport) -> Any:
             ratio = f"answer {_ms(r.last_row_to_answer_p50_ms)} = {r.answer_vs_full_sequence:.2f}x full model"
         provider = r.info.provider + (" +graph" if (r.info.cuda_graph or "").startswith("on") else "")
         t.add_row(
-            Path(r.info.model).name, provider, r.info.scenario, str(r.info.batch), str(r.info.threads), str(r.n),
-            _ms(r.p50_ms) + ci, _ms(r.p90_ms), _ms(r.p99_ms), _ms(r.p99_9_ms), f"{r.cv:.2f}",
-            f"{r.throughput:,.0f}" if r.throughput else "-", ratio, _ms(r.info.cold_start_ms),
-        )  # fmt: skip
+            Path(r.info.model).name,
+            provider,
+            r.info.scenario,
+            str(r.info.batch),
+            str(r.info.threads),
+            str(r.n),
+            _ms(r.p50_ms) + ci,
+            _ms(r.p90_ms),
+            _ms(r.p99_ms),
+            _ms(r.p99_9_ms),
+            f"{r.cv:.2f}",
+            f"{r.throughput:,.0f}" if r.throughput else "-",
+            ratio,
+            _ms(r.info.cold_start_ms),
+        )
     return t
 
 
@@ -80,14 +134,33 @@ def server_table(report: BenchReport) -> Any:
                 [] if not bounded else ["-" if r.get("meets_bound") is None else "yes" if r["meets_bound"] else "no"]
             )
             t.add_row(
-                Path(r["target"]).name if "://" not in r["target"] else r["target"], r["via"], f"{r['rate']:,.0f}",
-                str(r["n"]), _ms(r["p50_ms"]) + ci50, _ms(r["p90_ms"]), _ms(r["p99_ms"]) + ci99, _ms(r["lag_p99_ms"]),
-                "-" if r["generator_cpu"] is None else f"{r['generator_cpu']:.2f}", verdict, *meets,
-            )  # fmt: skip
+                Path(r["target"]).name if "://" not in r["target"] else r["target"],
+                r["via"],
+                f"{r['rate']:,.0f}",
+                str(r["n"]),
+                _ms(r["p50_ms"]) + ci50,
+                _ms(r["p90_ms"]),
+                _ms(r["p99_ms"]) + ci99,
+                _ms(r["lag_p99_ms"]),
+                "-" if r["generator_cpu"] is None else f"{r['generator_cpu']:.2f}",
+                verdict,
+                *meets,
+            )
         if "max_rate" in entry:
             best = entry["max_rate"]
-            t.add_row(entry["target"], "max rate", "-" if best is None else f"{best:,.0f}", "", "", "", "", "", "", "",
-                      f"the highest with p99 <= {entry['latency_bound_ms']:g} ms")  # fmt: skip
+            t.add_row(
+                entry["target"],
+                "max rate",
+                "-" if best is None else f"{best:,.0f}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"the highest with p99 <= {entry['latency_bound_ms']:g} ms",
+            )
     return t
 
 
@@ -99,8 +172,10 @@ def memory_and_profile_lines(report: BenchReport) -> list[str]:
         i = r.info
         if i.session_growth_mb is not None:
             size = f"file {i.model_size_bytes / 1024:.0f} KiB, " if i.model_size_bytes else ""
-            lines.append(f"memory   {i.label}: {size}session +{i.session_growth_mb:.1f} MB, first inference "
-                         f"+{i.first_inference_growth_mb:.1f} MB, process peak {i.peak_rss_mb:.0f} MB")  # fmt: skip
+            lines.append(
+                f"memory   {i.label}: {size}session +{i.session_growth_mb:.1f} MB, first inference "
+                f"+{i.first_inference_growth_mb:.1f} MB, process peak {i.peak_rss_mb:.0f} MB"
+            )
         if i.profile:
             ops = ", ".join(
                 f"{op} {100 * v['share']:.0f}% ({v['us']:.1f} us)" for op, v in list(i.profile["operators"].items())[:5]

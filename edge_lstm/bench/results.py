@@ -16,10 +16,23 @@ from edge_lstm.web.browser import BROWSER_PROVIDERS
 
 # Keys left out of a row's dict when they do not apply (None), so each row shows what it measured.
 _OPTIONAL = {
-    "threading", "cuda_graph", "h2d_ms", "d2h_ms", "last_row_to_answer_p50_ms", "per_image_ms",
-    "answer_vs_full_sequence", "full_sequence_model", "raw_ms", "p50_vs_native",
-    "profile", "rss_before_mb", "session_growth_mb", "first_inference_growth_mb", "peak_rss_mb", "model_size_bytes",
-}  # fmt: skip
+    "threading",
+    "cuda_graph",
+    "h2d_ms",
+    "d2h_ms",
+    "last_row_to_answer_p50_ms",
+    "per_image_ms",
+    "answer_vs_full_sequence",
+    "full_sequence_model",
+    "raw_ms",
+    "p50_vs_native",
+    "profile",
+    "rss_before_mb",
+    "session_growth_mb",
+    "first_inference_growth_mb",
+    "peak_rss_mb",
+    "model_size_bytes",
+}
 
 
 @dataclass
@@ -71,12 +84,24 @@ def result_row(m: Measured, keep_raw: bool, concurrency: int = 1, interval_ms: f
     info = m.target.info
     streaming = info.scenario == "streaming-step"
     row = ResultRow(
-        info=info, n=s.n, min_ms=s.min_ms, max_ms=s.max_ms, mean_ms=s.mean_ms, stdev_ms=s.stdev_ms, cv=s.cv,
-        p50_ms=s.p50_ms, p90_ms=s.p90_ms, p95_ms=s.p95_ms, p99_ms=s.p99_ms, p99_9_ms=s.p99_9_ms,
-        p50_ci_ms=list(s.p50_ci_ms), p90_ci_ms=list(s.p90_ci_ms),
+        info=info,
+        n=s.n,
+        min_ms=s.min_ms,
+        max_ms=s.max_ms,
+        mean_ms=s.mean_ms,
+        stdev_ms=s.stdev_ms,
+        cv=s.cv,
+        p50_ms=s.p50_ms,
+        p90_ms=s.p90_ms,
+        p95_ms=s.p95_ms,
+        p99_ms=s.p99_ms,
+        p99_9_ms=s.p99_9_ms,
+        p50_ci_ms=list(s.p50_ci_ms),
+        p90_ci_ms=list(s.p90_ci_ms),
         throughput=len(m.samples_ns) * info.batch / (m.busy_ns / 1e9) if m.busy_ns else None,
-        concurrency=1 if streaming else concurrency, interval_ms=interval_ms,
-    )  # fmt: skip
+        concurrency=1 if streaming else concurrency,
+        interval_ms=interval_ms,
+    )
     for name, times in m.extra.items():
         setattr(row, f"{name}_ms", float(np.median(np.asarray(times) / 1e6)))
     if streaming:
@@ -152,7 +177,10 @@ def best_per_scenario(rows: list[ResultRow]) -> dict[str, dict[str, Any]]:
         cur = best.get(key)
         if cur is None or (value > cur["value"] if offline else value < cur["value"]):
             best[key] = {
-                "model": r.info.model, "provider": r.info.provider, "threads": r.info.threads,
-                "metric": "samples/s" if offline else "p50_ms", "value": value,
-            }  # fmt: skip
+                "model": r.info.model,
+                "provider": r.info.provider,
+                "threads": r.info.threads,
+                "metric": "samples/s" if offline else "p50_ms",
+                "value": value,
+            }
     return best

@@ -85,9 +85,12 @@ def _restore_torch_threads(configs: list[Measured]) -> None:
 
 def build_targets(cfg: BenchSettings, images: np.ndarray) -> list[Measured]:
     session = SessionConfig(
-        provider_options=dict(cfg.provider_options), spinning=cfg.spinning,
-        allow_fallback=cfg.allow_fallback, cuda_graph=cfg.cuda_graph, verbose=cfg.verbose,
-    )  # fmt: skip
+        provider_options=dict(cfg.provider_options),
+        spinning=cfg.spinning,
+        allow_fallback=cfg.allow_fallback,
+        cuda_graph=cfg.cuda_graph,
+        verbose=cfg.verbose,
+    )
     configs: list[Measured] = []
     for scenario, batch, threads in plan(cfg):
         if cfg.torch_checkpoint is not None:
@@ -127,10 +130,16 @@ def _profile(
             info = t.info
             if progress:
                 progress(f"profile {info.label}")
-            session = SessionConfig(provider=info.provider, provider_options=dict(cfg.provider_options), threads=info.threads,
-                                    allow_fallback=True, verbose=cfg.verbose)  # fmt: skip
-            info.profile = operator_profile(Path(info.model), session, info.batch, images,
-                                            streaming=isinstance(t, StreamingTarget))  # fmt: skip
+            session = SessionConfig(
+                provider=info.provider,
+                provider_options=dict(cfg.provider_options),
+                threads=info.threads,
+                allow_fallback=True,
+                verbose=cfg.verbose,
+            )
+            info.profile = operator_profile(
+                Path(info.model), session, info.batch, images, streaming=isinstance(t, StreamingTarget)
+            )
 
 
 def bench_inputs(cfg: BenchSettings) -> np.ndarray:

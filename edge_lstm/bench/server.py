@@ -63,8 +63,18 @@ class ServerRun:
         return asdict(self)
 
 
-def _judge(target: str, via: str, rate: float, seconds: float, latency_ms: np.ndarray, ok: np.ndarray,
-           lag_ms: np.ndarray, cpu: float | None, min_count: int, bound_ms: float | None) -> ServerRun:  # fmt: skip
+def _judge(
+    target: str,
+    via: str,
+    rate: float,
+    seconds: float,
+    latency_ms: np.ndarray,
+    ok: np.ndarray,
+    lag_ms: np.ndarray,
+    cpu: float | None,
+    min_count: int,
+    bound_ms: float | None,
+) -> ServerRun:
     good = np.sort(latency_ms[ok])
     s = summarize(good) if good.size else None
     p99 = None if s is None else s.p99_ms
@@ -76,10 +86,23 @@ def _judge(target: str, via: str, rate: float, seconds: float, latency_ms: np.nd
     lag = float(np.percentile(lag_ms, 99)) if lag_ms.size else None
     ci99: list[float | None] = list(quantile_ci(good, Fraction(99, 100))) if good.size else [None, None]
     return ServerRun(
-        target, via, rate, seconds, int(good.size), int((~ok).sum()),
-        s.p50_ms if s else None, s.p90_ms if s else None, p99, list(s.p50_ci_ms) if s else [None, None], ci99,
-        lag, cpu, not why, why, None if bound_ms is None or p99 is None else (not why and p99 <= bound_ms),
-    )  # fmt: skip
+        target,
+        via,
+        rate,
+        seconds,
+        int(good.size),
+        int((~ok).sum()),
+        s.p50_ms if s else None,
+        s.p90_ms if s else None,
+        p99,
+        list(s.p50_ci_ms) if s else [None, None],
+        ci99,
+        lag,
+        cpu,
+        not why,
+        why,
+        None if bound_ms is None or p99 is None else (not why and p99 <= bound_ms),
+    )
 
 
 def http_request(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -89,17 +112,36 @@ def http_request(host: str, port: int, path: str, body: bytes, headers: dict[str
     return head.encode() + b"\r\n" + body
 
 
-def run_http(endpoint: Endpoint, image: np.ndarray, rate: float, seconds: float, connections: int, min_count: int,
-             bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
+def run_http(
+    endpoint: Endpoint,
+    image: np.ndarray,
+    rate: float,
+    seconds: float,
+    connections: int,
+    min_count: int,
+    bound_ms: float | None = None,
+    seed: int = 0,
+) -> ServerRun:
     """One Poisson run against an Open Inference Protocol server (binary tensors, batch 1)."""
     body, headers = binary_request(as_float(image[None]))
     request = http_request(endpoint.host, endpoint.port, endpoint.infer_path, body, {**headers, **endpoint.headers()})
-    return run_request(endpoint.url, endpoint.host, endpoint.port, request, rate, seconds, connections, min_count,
-                       bound_ms, seed)  # fmt: skip
+    return run_request(
+        endpoint.url, endpoint.host, endpoint.port, request, rate, seconds, connections, min_count, bound_ms, seed
+    )
 
 
-def run_request(target: str, host: str, port: int, request: bytes, rate: float, seconds: float, connections: int,
-                min_count: int, bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
+def run_request(
+    target: str,
+    host: str,
+    port: int,
+    request: bytes,
+    rate: float,
+    seconds: float,
+    connections: int,
+    min_count: int,
+    bound_ms: float | None = None,
+    seed: int = 0,
+) -> ServerRun:
     """One Poisson run of a prepared request against any HTTP server, the generator in a process of
     its own (bounded in time)."""
     job = Job(host, port, request, rate, seconds, connections, seed)
@@ -107,9 +149,12 @@ def run_request(target: str, host: str, port: int, request: bytes, rate: float, 
         result = Path(tmp) / "run.json"
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "edge_lstm.bench.loadgen", str(result)], input=job.to_json(),
-                capture_output=True, text=True, timeout=seconds + DRAIN_S + 30,
-            )  # fmt: skip
+                [sys.executable, "-m", "edge_lstm.bench.loadgen", str(result)],
+                input=job.to_json(),
+                capture_output=True,
+                text=True,
+                timeout=seconds + DRAIN_S + 30,
+            )
         except subprocess.TimeoutExpired:
             raise EdgeLstmError(
                 f"{target}: the load generator did not finish in {seconds + DRAIN_S + 30:.0f} s"
@@ -127,8 +172,16 @@ def run_request(target: str, host: str, port: int, request: bytes, rate: float, 
     return _judge(target, "http", rate, seconds, latency, ok, lag, round(cpu, 3), min_count, bound_ms)
 
 
-def run_in_process(name: str, logits: Callable[[np.ndarray], Any], image: np.ndarray, rate: float, seconds: float,
-                   min_count: int, bound_ms: float | None = None, seed: int = 0) -> ServerRun:  # fmt: skip
+def run_in_process(
+    name: str,
+    logits: Callable[[np.ndarray], Any],
+    image: np.ndarray,
+    rate: float,
+    seconds: float,
+    min_count: int,
+    bound_ms: float | None = None,
+    seed: int = 0,
+) -> ServerRun:
     """The same Poisson schedule against the runner itself: one worker answers in arrival order."""
     x = as_float(image[None])
     n = max(1, int(rate * seconds))
@@ -207,15 +260,39 @@ def measure_servers(
         client = Client(endpoint)
         client.metadata()  # a wrong URL or a foreign model: one error before minutes of load
         client.close()
-        targets.append((url, functools.partial(run_http, endpoint, image, seconds=cfg.min_seconds, connections=cfg.connections,
-                                               min_count=cfg.min_count, bound_ms=cfg.latency_bound_ms)))  # fmt: skip
+        targets.append(
+            (
+                url,
+                functools.partial(
+                    run_http,
+                    endpoint,
+                    image,
+                    seconds=cfg.min_seconds,
+                    connections=cfg.connections,
+                    min_count=cfg.min_count,
+                    bound_ms=cfg.latency_bound_ms,
+                ),
+            )
+        )
     for model in cfg.models:
         session = SessionConfig(
             provider=cfg.providers[0], provider_options=dict(cfg.provider_options), verbose=cfg.verbose
         )
         clf = Classifier(model, session)
-        targets.append((str(model), functools.partial(run_in_process, str(model), clf.logits, image, seconds=cfg.min_seconds,
-                                                      min_count=cfg.min_count, bound_ms=cfg.latency_bound_ms)))  # fmt: skip
+        targets.append(
+            (
+                str(model),
+                functools.partial(
+                    run_in_process,
+                    str(model),
+                    clf.logits,
+                    image,
+                    seconds=cfg.min_seconds,
+                    min_count=cfg.min_count,
+                    bound_ms=cfg.latency_bound_ms,
+                ),
+            )
+        )
     out: list[dict[str, Any]] = []
     for name, measure in targets:
         if progress:
@@ -224,9 +301,13 @@ def measure_servers(
             out.append({"target": name, "run": measure(rate).to_dict()})
         if cfg.latency_bound_ms is not None:
             best, trail = max_rate(measure, START_RATE)
-            out.append({
-                "target": name, "latency_bound_ms": cfg.latency_bound_ms,
-                "max_rate": best.rate if best else None, "best": best.to_dict() if best else None,
-                "trail": [t.to_dict() for t in trail],
-            })  # fmt: skip
+            out.append(
+                {
+                    "target": name,
+                    "latency_bound_ms": cfg.latency_bound_ms,
+                    "max_rate": best.rate if best else None,
+                    "best": best.to_dict() if best else None,
+                    "trail": [t.to_dict() for t in trail],
+                }
+            )
     return out

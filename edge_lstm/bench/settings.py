@@ -83,8 +83,13 @@ class BenchSettings:
                 raise ConfigError("--latency-bound must be a positive number of milliseconds")
             if not 1 <= self.connections <= 1024:
                 raise ConfigError("--connections must be 1..1024")
-        for what, values in (("--provider", self.providers), ("--batch", self.batches), ("--threads", self.threads or ()),
-                             ("--scenario", self.scenarios), ("model", (*map(str, self.models), *self.urls))):  # fmt: skip
+        for what, values in (
+            ("--provider", self.providers),
+            ("--batch", self.batches),
+            ("--threads", self.threads or ()),
+            ("--scenario", self.scenarios),
+            ("model", (*map(str, self.models), *self.urls)),
+        ):
             if twice := sorted({str(v) for v in values if list(values).count(v) > 1}):
                 raise ConfigError(
                     f"{what} names {', '.join(twice)} more than once; each configuration is measured once"
@@ -137,7 +142,8 @@ class BenchSettings:
                 find_chromium()
                 if importlib.util.find_spec("playwright") is None:
                     raise ConfigError(
-                        f"--provider {p} drives Chromium with Playwright: install the extra with `pip install -e '.[web]'`"
+                        f"--provider {p} drives Chromium with Playwright: "
+                        "install the extra with `pip install -e '.[web]'`"
                     )
             else:
                 try:

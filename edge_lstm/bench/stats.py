@@ -100,8 +100,17 @@ def summarize(latencies_ms: np.ndarray) -> Summary:
     sd = float(x.std(ddof=1)) if x.size > 1 else 0.0
     pct = {name: percentile(x, p) for name, p in PERCENTILES.items()}
     return Summary(
-        n=int(x.size), min_ms=float(x[0]), max_ms=float(x[-1]), mean_ms=mean, stdev_ms=sd,
+        n=int(x.size),
+        min_ms=float(x[0]),
+        max_ms=float(x[-1]),
+        mean_ms=mean,
+        stdev_ms=sd,
         cv=sd / mean if mean > 0 else 0.0,
-        p50_ms=pct["p50"], p90_ms=pct["p90"], p95_ms=pct["p95"], p99_ms=pct["p99"], p99_9_ms=pct["p99_9"],
-        p50_ci_ms=quantile_ci(x, PERCENTILES["p50"]), p90_ci_ms=quantile_ci(x, PERCENTILES["p90"]),
-    )  # fmt: skip
+        p50_ms=pct["p50"],
+        p90_ms=pct["p90"],
+        p95_ms=pct["p95"],
+        p99_ms=pct["p99"],
+        p99_9_ms=pct["p99_9"],
+        p50_ci_ms=quantile_ci(x, PERCENTILES["p50"]),
+        p90_ci_ms=quantile_ci(x, PERCENTILES["p90"]),
+    )

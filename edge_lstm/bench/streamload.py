@@ -79,8 +79,10 @@ async def drive(url: str, rows: np.ndarray, first: int, seconds: float, token: s
     errors = 0
     n, steps = rows.shape[:2]
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    frames = [[HEADER.pack(first + k, (t == 0) | (t == steps - 1) << 1, 1) + rows[k, t].tobytes()
-               for t in range(steps)] for k in range(n)]  # fmt: skip
+    frames = [
+        [HEADER.pack(first + k, (t == 0) | (t == steps - 1) << 1, 1) + rows[k, t].tobytes() for t in range(steps)]
+        for k in range(n)
+    ]
     async with connect(url, max_size=None, compression=None, additional_headers=headers) as ws:
         step = [0] * n
         sent: dict[int, float] = {}
@@ -132,8 +134,16 @@ def run_clients(command: list[str], jobs: list[dict[str, Any]], timeout: float) 
     with a failed client's last line."""
     with tempfile.TemporaryDirectory(prefix="edge-lstm-streams-") as tmp:
         jobs = [{**job, "result": str(Path(tmp) / f"{i}.json")} for i, job in enumerate(jobs)]
-        procs = [subprocess.Popen([*command, json.dumps(job)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True) for job in jobs]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [*command, json.dumps(job)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for job in jobs
+        ]
         for p in procs:
             _, err = p.communicate(timeout=timeout)
             if p.returncode != 0:
@@ -149,8 +159,18 @@ def run_streams(endpoint: Endpoint, streams: int, seconds: float, clients: int =
     steps, features = step_sizes(endpoint)
     url = socket_url(endpoint)
     clients = min(clients, streams)
-    jobs = [{"url": url, "streams": n, "first": first, "steps": steps, "features": features, "seconds": seconds,
-             "token": endpoint.token} for n, first in split(streams, clients)]  # fmt: skip
+    jobs = [
+        {
+            "url": url,
+            "streams": n,
+            "first": first,
+            "steps": steps,
+            "features": features,
+            "seconds": seconds,
+            "token": endpoint.token,
+        }
+        for n, first in split(streams, clients)
+    ]
     try:
         results = run_clients([sys.executable, "-m", "edge_lstm.bench.streamload"], jobs, seconds + 120)
     except RuntimeError as e:
@@ -164,9 +184,14 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
     latencies = np.concatenate([np.asarray(r["latency_ms"], float) for r in results])
     wall = max(r["wall"] for r in results)
     s = summarize(latencies)
-    return {"rows": len(latencies), "rows_per_s": round(len(latencies) / wall, 1), "row_p50_ms": s.p50_ms,
-            "row_p99_ms": s.p99_ms, "errors": sum(r.get("errors", 0) for r in results),
-            "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3)}  # fmt: skip
+    return {
+        "rows": len(latencies),
+        "rows_per_s": round(len(latencies) / wall, 1),
+        "row_p50_ms": s.p50_ms,
+        "row_p99_ms": s.p99_ms,
+        "errors": sum(r.get("errors", 0) for r in results),
+        "client_cores": round(sum(r["cpu_seconds"] for r in results) / wall, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -60,8 +60,10 @@ class TargetInfo:
     ) -> TargetInfo:
         """Times (ns) and resident memory (MB) before creation, after it and after the first inference."""
         self.session_ms, self.first_inference_ms, self.cold_start_ms = (
-            (created - t0) / 1e6, (first - created) / 1e6, (first - t0) / 1e6,
-        )  # fmt: skip
+            (created - t0) / 1e6,
+            (first - created) / 1e6,
+            (first - t0) / 1e6,
+        )
         before, after_create, after_first = rss
         if before is not None and after_create is not None and after_first is not None:
             self.rss_before_mb = round(before, 1)
@@ -87,9 +89,15 @@ class OrtTarget:
     with CUDA graphs each request replays the captured graph on its bound buffers."""
 
     def __init__(
-        self, model: Path, provider: str, scenario: str, batch: int, threads: int | None,
-        session: SessionConfig, images: np.ndarray,
-    ) -> None:  # fmt: skip
+        self,
+        model: Path,
+        provider: str,
+        scenario: str,
+        batch: int,
+        threads: int | None,
+        session: SessionConfig,
+        images: np.ndarray,
+    ) -> None:
         m0, t0 = rss_mb(), time.perf_counter_ns()
         self.clf = Classifier(model, dataclasses.replace(session, provider=provider, threads=threads))
         created, m1 = time.perf_counter_ns(), rss_mb()
@@ -110,11 +118,17 @@ class OrtTarget:
         self.request()  # the first (cold) inference; with CUDA graphs onnxruntime's warm-up runs
         first, m2 = time.perf_counter_ns(), rss_mb()
         self.info = TargetInfo(
-            model=str(model), provider=provider, scenario=scenario, batch=batch,
-            threads=threads or self.clf.threads_for(batch), model_sha256=sha256_file(Path(model)),
-            provider_options=dict(session.provider_options), threading=self.clf.threading(batch),
-            cuda_graph=self.clf.cuda_graph_reason if self.gpu else None, io_binding=self.gpu,
-        ).timed(t0, created, first, (m0, m1, m2))  # fmt: skip
+            model=str(model),
+            provider=provider,
+            scenario=scenario,
+            batch=batch,
+            threads=threads or self.clf.threads_for(batch),
+            model_sha256=sha256_file(Path(model)),
+            provider_options=dict(session.provider_options),
+            threading=self.clf.threading(batch),
+            cuda_graph=self.clf.cuda_graph_reason if self.gpu else None,
+            io_binding=self.gpu,
+        ).timed(t0, created, first, (m0, m1, m2))
 
     def run(self) -> None:
         self.request()
@@ -137,9 +151,15 @@ class TorchTarget:
     the GPU work (torch launches kernels asynchronously)."""
 
     def __init__(
-        self, checkpoint: Path, scenario: str, batch: int, threads: int, images: np.ndarray,
-        device: str = "cpu", cuda_graph: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        checkpoint: Path,
+        scenario: str,
+        batch: int,
+        threads: int,
+        images: np.ndarray,
+        device: str = "cpu",
+        cuda_graph: bool = False,
+    ) -> None:
         import torch
 
         from edge_lstm.training.checkpoint import load_model
@@ -160,9 +180,14 @@ class TorchTarget:
         provider = "torch" if device == "cpu" else f"torch-{device}" + ("-graph" if cuda_graph else "")
         mode = "CUDA graph, inference_mode" if cuda_graph else "eager, inference_mode"
         self.info = TargetInfo(
-            model=str(checkpoint), provider=provider, scenario=scenario, batch=batch, threads=threads,
-            model_sha256=sha256_file(Path(checkpoint)), provider_options={"mode": mode, "device": device},
-        ).timed(t0, created, first)  # fmt: skip
+            model=str(checkpoint),
+            provider=provider,
+            scenario=scenario,
+            batch=batch,
+            threads=threads,
+            model_sha256=sha256_file(Path(checkpoint)),
+            provider_options={"mode": mode, "device": device},
+        ).timed(t0, created, first)
 
     def _capture(self) -> None:
         torch = self.torch
@@ -202,9 +227,14 @@ class StreamingTarget:
         first, m2 = time.perf_counter_ns(), rss_mb()
         self.stream.reset()
         self.info = TargetInfo(
-            model=str(model), provider=provider, scenario="streaming-step", batch=1, threads=threads,
-            model_sha256=sha256_file(Path(model)), cuda_graph=self.stream.cuda_graph_reason if provider in DEVICE_PROVIDERS else None,
-        ).timed(t0, created, first, (m0, m1, m2))  # fmt: skip
+            model=str(model),
+            provider=provider,
+            scenario="streaming-step",
+            batch=1,
+            threads=threads,
+            model_sha256=sha256_file(Path(model)),
+            cuda_graph=self.stream.cuda_graph_reason if provider in DEVICE_PROVIDERS else None,
+        ).timed(t0, created, first, (m0, m1, m2))
 
     def run(self) -> None:
         if self.stream.steps == len(self.rows):
@@ -226,9 +256,14 @@ class LiteRtTarget:
         self.run()
         first = time.perf_counter_ns()
         self.info = TargetInfo(
-            model=str(model), provider="litert", scenario=scenario, batch=batch, threads=threads,
-            model_sha256=sha256_file(Path(model)), provider_options={"engine": "LiteRT interpreter (XNNPACK)"},
-        ).timed(t0, created, first)  # fmt: skip
+            model=str(model),
+            provider="litert",
+            scenario=scenario,
+            batch=batch,
+            threads=threads,
+            model_sha256=sha256_file(Path(model)),
+            provider_options={"engine": "LiteRT interpreter (XNNPACK)"},
+        ).timed(t0, created, first)
 
     def run(self) -> None:
         self.run_batch(self.x)
@@ -265,10 +300,14 @@ class UrlTarget:
         self.run()
         first = time.perf_counter_ns()
         self.info = TargetInfo(
-            model=url, provider="http", scenario=scenario, batch=batch, threads=0,
+            model=url,
+            provider="http",
+            scenario=scenario,
+            batch=batch,
+            threads=0,
             provider_options={"server_model": meta.get("name"), "platform": meta.get("platform"), "tensors": "binary"},
             threading="the server's",
-        ).timed(t0, created, first)  # fmt: skip
+        ).timed(t0, created, first)
 
     def run(self) -> None:
         self.client.infer(self.body, self.headers)

@@ -20,7 +20,7 @@ from edge_lstm.cli.common import (
     float_list,
     handle_errors,
     int_list,
-)  # fmt: skip
+)
 
 
 @handle_errors
@@ -117,20 +117,46 @@ def bench(
     """Latency and throughput, MLPerf-style scenarios, with confidence intervals."""
     if on:
         # What the device's own bench takes; what only makes sense here is refused, not dropped silently.
-        here_only = {"--torch": torch, "--csv": csv_out is not None, "--raw": raw, "--rate": rate is not None,
-                     "--latency-bound": latency_bound is not None, "a server URL": any("://" in m for m in models or [])}  # fmt: skip
+        here_only = {
+            "--torch": torch,
+            "--csv": csv_out is not None,
+            "--raw": raw,
+            "--rate": rate is not None,
+            "--latency-bound": latency_bound is not None,
+            "a server URL": any("://" in m for m in models or []),
+        }
         if given := [name for name, used in here_only.items() if used]:
             raise fail(
                 f"--on runs model files on devices; {', '.join(given)} cannot go with it (run those here, without --on)"
             )
-        forwarded = ["--provider", provider, "--scenario", scenario, "--batch", batch, "--warmup", str(warmup),
-                     "--warmup-time", str(warmup_time), "--min-count", str(min_count), "--min-time", str(min_time),
-                     "--rounds", str(rounds), "--concurrency", str(concurrency), "--interval-ms", str(interval_ms),
-                     *(["--threads", threads] if threads else []), *(["--profile"] if profile else []),
-                     *([] if spinning is None else ["--spinning" if spinning else "--no-spinning"]),
-                     *([] if cuda_graph is None else ["--cuda-graph" if cuda_graph else "--no-cuda-graph"]),
-                     *[a for o in provider_option or [] for a in ("--provider-option", o)],
-                     *(["--allow-fallback"] if allow_fallback else [])]  # fmt: skip
+        forwarded = [
+            "--provider",
+            provider,
+            "--scenario",
+            scenario,
+            "--batch",
+            batch,
+            "--warmup",
+            str(warmup),
+            "--warmup-time",
+            str(warmup_time),
+            "--min-count",
+            str(min_count),
+            "--min-time",
+            str(min_time),
+            "--rounds",
+            str(rounds),
+            "--concurrency",
+            str(concurrency),
+            "--interval-ms",
+            str(interval_ms),
+            *(["--threads", threads] if threads else []),
+            *(["--profile"] if profile else []),
+            *([] if spinning is None else ["--spinning" if spinning else "--no-spinning"]),
+            *([] if cuda_graph is None else ["--cuda-graph" if cuda_graph else "--no-cuda-graph"]),
+            *[a for o in provider_option or [] for a in ("--provider-option", o)],
+            *(["--allow-fallback"] if allow_fallback else []),
+        ]
         on_files = [Path(m) for m in models or [str(contract.DEFAULT_MODEL)]]
         return _bench_on(on, on_files, streaming, forwarded, json_file, plot, as_json)
     if streams is not None:
@@ -154,19 +180,35 @@ def bench(
     urls = tuple(m for m in models or [] if is_url(m))
     files = tuple(Path(m) for m in models or [] if not is_url(m))
     settings = BenchSettings(
-        models=files if models else ((contract.DEFAULT_MODEL,) if streaming is None else ()), urls=urls, token=token,
-        rates=tuple(float_list(rate, "--rate")) if rate else (), latency_bound_ms=latency_bound,
+        models=files if models else ((contract.DEFAULT_MODEL,) if streaming is None else ()),
+        urls=urls,
+        token=token,
+        rates=tuple(float_list(rate, "--rate")) if rate else (),
+        latency_bound_ms=latency_bound,
         connections=connections,
         providers=tuple(p.strip() for p in provider.split(",") if p.strip()),
         scenarios=tuple(s.strip() for s in scenario.split(",") if s.strip()),
         batches=int_list(batch, "--batch"),
         threads=int_list(threads, "--threads") if threads else None,
-        warmup=warmup, warmup_s=warmup_time, min_count=min_count, min_seconds=min_time, rounds=rounds,
-        concurrency=concurrency, interval_ms=interval_ms, spinning=spinning, cuda_graph=cuda_graph,
-        provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
-        torch_checkpoint=torch_checkpoint if torch else None, streaming_model=streaming,
-        keep_raw=raw or plot is not None, force=force, data_dir=data_dir, verbose=verbose, profile=profile,
-    )  # fmt: skip
+        warmup=warmup,
+        warmup_s=warmup_time,
+        min_count=min_count,
+        min_seconds=min_time,
+        rounds=rounds,
+        concurrency=concurrency,
+        interval_ms=interval_ms,
+        spinning=spinning,
+        cuda_graph=cuda_graph,
+        provider_options=parse_options(provider_option or []),
+        allow_fallback=allow_fallback,
+        torch_checkpoint=torch_checkpoint if torch else None,
+        streaming_model=streaming,
+        keep_raw=raw or plot is not None,
+        force=force,
+        data_dir=data_dir,
+        verbose=verbose,
+        profile=profile,
+    )
     for out, opt in ((json_file, "--json-file"), (csv_out, "--csv"), (plot, "--plot")):
         if out is not None:  # before minutes of measuring, not after
             check_writable_dir(out.parent, opt)
@@ -189,8 +231,15 @@ def bench(
         emit_json(report.to_dict(raw=raw))
 
 
-def _bench_on(devices: list[str], models: list[Path], streaming: Path | None, forwarded: list[str],
-              json_file: Path | None, plot: Path | None, as_json: bool) -> None:  # fmt: skip
+def _bench_on(
+    devices: list[str],
+    models: list[Path],
+    streaming: Path | None,
+    forwarded: list[str],
+    json_file: Path | None,
+    plot: Path | None,
+    as_json: bool,
+) -> None:
     """The same bench on each device, one table with a device column (edge_lstm.devices.fleet)."""
     from rich.console import Console
 
@@ -224,8 +273,10 @@ def _bench_streams(targets: list[str], streams: int, seconds: float, token: str 
         raise fail("--streams measures a server: give the URL of a step model (http://HOST:PORT/v2/models/NAME)")
     runs = [run_streams(parse_url(t, token), streams, seconds) for t in targets]
     for r in runs:
-        typer.echo(f"{r.url}: {r.streams} streams over the WebSocket, {r.rows_per_s:,.0f} rows/s, row p50 "
-                   f"{r.row_p50_ms:.2f} ms, p99 {r.row_p99_ms:.2f} ms, {r.errors} refused, "
-                   f"{r.clients} client processes using {r.client_cores:.2f} cores")  # fmt: skip
+        typer.echo(
+            f"{r.url}: {r.streams} streams over the WebSocket, {r.rows_per_s:,.0f} rows/s, row p50 "
+            f"{r.row_p50_ms:.2f} ms, p99 {r.row_p99_ms:.2f} ms, {r.errors} refused, "
+            f"{r.clients} client processes using {r.client_cores:.2f} cores"
+        )
     if as_json:
         emit_json({"streams": [r.to_dict() for r in runs]})

@@ -44,15 +44,32 @@ _TORCH = (
     "is not installed: training, export, checkpoints and bench --torch need it; install it with "
     "`pip install torch==2.13.0 -e '.[torch]'` (torch==2.13.0 keeps pip from a multi-GB CUDA build)"
 )
-_SERVE = "is not installed: serving (serve, web --serve, the browser providers) needs the serve extra: pip install -e '.[serve]'"
+_SERVE = (
+    "is not installed: serving (serve, web --serve, the browser providers) needs the serve extra: "
+    "pip install -e '.[serve]'"
+)
 _RAY = "is not installed: --ray needs the ray extra: pip install -e '.[ray]'"
 EXTRAS = {
-    "torch": _TORCH, "onnxscript": _TORCH,
-    **dict.fromkeys(("starlette", "uvicorn", "httptools", "prometheus_client", "multipart", "python_multipart",
-                     "grpc", "tritonclient"), _SERVE),
-    "ray": _RAY, "pyarrow": _RAY,
-    "playwright": "is not installed: the browser providers and the page's tests need the web extra: pip install -e '.[web]'",
-}  # fmt: skip
+    "torch": _TORCH,
+    "onnxscript": _TORCH,
+    **dict.fromkeys(
+        (
+            "starlette",
+            "uvicorn",
+            "httptools",
+            "prometheus_client",
+            "multipart",
+            "python_multipart",
+            "grpc",
+            "tritonclient",
+        ),
+        _SERVE,
+    ),
+    "ray": _RAY,
+    "pyarrow": _RAY,
+    "playwright": "is not installed: the browser providers and the page's tests need the web extra: "
+    "pip install -e '.[web]'",
+}
 
 
 def missing_extra(module: str | None) -> str | None:

@@ -11,8 +11,10 @@ from edge_lstm.cli.common import JsonFlag, emit_json, handle_errors
 
 DeviceArg = Annotated[str, typer.Argument(help="The device (a name or URL).")]
 
-app = typer.Typer(help="Name your devices (SSH, adb, local), install the deployment side there, see what they are.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Name your devices (SSH, adb, local), install the deployment side there, see what they are.",
+    no_args_is_help=True,
+)
 
 
 @app.command("add")

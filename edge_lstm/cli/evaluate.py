@@ -1,4 +1,5 @@
-"""`edge-lstm eval` (library: edge_lstm.runtime.evaluate for model files, edge_lstm.training.evaluate for checkpoints)."""
+"""`edge-lstm eval` (library: edge_lstm.runtime.evaluate for model files,
+edge_lstm.training.evaluate for checkpoints)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def eval_(
     model: Annotated[
         Path | None,
         typer.Argument(
-            help="A checkpoint (.pt) or an ONNX/ORT model (default runs/latest/model.pt, or export/step.onnx with --streaming)."
+            help="A checkpoint (.pt) or an ONNX/ORT model "
+            "(default runs/latest/model.pt, or export/step.onnx with --streaming)."
         ),
     ] = None,
     provider: Annotated[str, typer.Option(help="onnxruntime provider for .onnx files (cpu, cuda, ...).")] = "cpu",
@@ -52,14 +54,18 @@ def eval_(
     session = SessionConfig(provider=provider, verbose=verbose)
     if on is not None:
         if streaming or plot is not None or classes:
-            raise fail("--on gives a model file's test-set accuracy and classes there; --streaming, --plot "
-                       "and --classes run here, without --on")  # fmt: skip
+            raise fail(
+                "--on gives a model file's test-set accuracy and classes there; --streaming, --plot "
+                "and --classes run here, without --on"
+            )
         return _eval_on(on, model or contract.DEFAULT_MODEL, provider, limit, as_json, data)
     if streaming:
         curve, png = streaming_report(model, plot=plot, data_dir=data_dir, session=session, limit=limit, data=data)
         what = "images" if data is None else "sequences"
-        typer.echo(f"{curve.model} ({curve.backend}), {curve.n} test {what}: accuracy after k of "
-                   f"{len(curve.accuracy_after_rows)} rows")  # fmt: skip
+        typer.echo(
+            f"{curve.model} ({curve.backend}), {curve.n} test {what}: accuracy after k of "
+            f"{len(curve.accuracy_after_rows)} rows"
+        )
         for k, acc in enumerate(curve.accuracy_after_rows, start=1):
             typer.echo(f"  {k:2d} rows  {100 * acc:6.2f}%")
         typer.echo(f"99% of the final accuracy after {curve.rows_needed()} rows; plot: {png}")
@@ -86,8 +92,10 @@ def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json
 
     r = eval_on(device, model, limit, provider=provider, progress=lambda m: typer.echo(m, err=True), data=data)
     emulated = " (emulated)" if r["device_info"].get("emulated") else ""
-    typer.echo(f"{r['device']}{emulated}, {r['device_info'].get('architecture')}: accuracy {100 * r['accuracy_there']:.2f}% "
-               f"on {r['n']} test cases; here {100 * r['accuracy_here']:.2f}%")  # fmt: skip
+    typer.echo(
+        f"{r['device']}{emulated}, {r['device_info'].get('architecture')}: accuracy {100 * r['accuracy_there']:.2f}% "
+        f"on {r['n']} test cases; here {100 * r['accuracy_here']:.2f}%"
+    )
     typer.echo(
         f"same class as this machine for {r['same_class']} of {r['n']} {'images' if data is None else 'sequences'}"
     )

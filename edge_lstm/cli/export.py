@@ -50,7 +50,8 @@ def export(
         bool,
         typer.Option(
             "--tflite",
-            help="Also write TensorFlow Lite files (fp32, int8) via onnx2tf; needs the \\[tflite] extra (pip install -e '.\\[tflite]').",
+            help="Also write TensorFlow Lite files (fp32, int8) via onnx2tf; "
+            "needs the \\[tflite] extra (pip install -e '.\\[tflite]').",
         ),
     ] = False,
     triton: Annotated[
@@ -81,10 +82,23 @@ def export(
     if output is None:
         output = contract.DEFAULT_STEP_MODEL if streaming else contract.DEFAULT_MODEL
     config = ExportConfig(
-        output=output, checkpoint=checkpoint, opset=opset, fuse=fuse, streaming=streaming,
-        int8=int8, fp16=fp16, ort=ort, verify=verify, data_dir=data_dir, batch=batch, mobile=mobile, tflite=tflite,
-        triton=triton, triton_backend=triton_backend, data=data,
-    )  # fmt: skip
+        output=output,
+        checkpoint=checkpoint,
+        opset=opset,
+        fuse=fuse,
+        streaming=streaming,
+        int8=int8,
+        fp16=fp16,
+        ort=ort,
+        verify=verify,
+        data_dir=data_dir,
+        batch=batch,
+        mobile=mobile,
+        tflite=tflite,
+        triton=triton,
+        triton_backend=triton_backend,
+        data=data,
+    )
     artifacts = run_export(config)
     # One row per file, its columns aligned whatever the names' lengths (mobile.int8, a long path).
     wv = max(len(a.variant) for a in artifacts)

@@ -61,9 +61,11 @@ def predict(
     if not 1 <= top_k <= 10:
         raise fail(f"--top-k must be between 1 and 10, got {top_k}")
     config = SessionConfig(
-        provider=provider, provider_options=parse_options(provider_option or []), allow_fallback=allow_fallback,
+        provider=provider,
+        provider_options=parse_options(provider_option or []),
+        allow_fallback=allow_fallback,
         verbose=verbose,
-    )  # fmt: skip
+    )
     clf = Classifier(model, config)
     results = predict_files(clf, [Path(i) for i in inputs], top_k=top_k, normalize=normalize)
     for r in results:
@@ -82,24 +84,43 @@ def predict(
         raise typer.Exit(code=1)
 
 
-def _bulk(model: Path, inputs: list[str], address: str, out: Path | None, actors: int, batch_size: int,
-          normalize: bool, provider: str, as_json: bool) -> None:  # fmt: skip
+def _bulk(
+    model: Path,
+    inputs: list[str],
+    address: str,
+    out: Path | None,
+    actors: int,
+    batch_size: int,
+    normalize: bool,
+    provider: str,
+    as_json: bool,
+) -> None:
     if out is None:
         raise fail("--ray writes its results to a file: give --out results.csv (or .parquet)")
     from edge_lstm.runtime.model_info import file_sizes
 
     sizes = file_sizes(model)
     if sizes is not None and not sizes.image:
-        raise fail(f"{model} classifies sequences: --ray classifies pictures and arrays of images; predict "
-                   "sequence files without --ray")  # fmt: skip
+        raise fail(
+            f"{model} classifies sequences: --ray classifies pictures and arrays of images; predict "
+            "sequence files without --ray"
+        )
     from edge_lstm.cluster.ray_data import BulkConfig, run
     from edge_lstm.fileio import check_writable_dir
 
     check_writable_dir(out.parent, "--out")
-    summary = run(BulkConfig(
-        model=model, inputs=tuple(inputs), out=out, normalize=normalize, actors=actors, batch_size=batch_size,
-        address=address, provider=provider,
-    ))  # fmt: skip
+    summary = run(
+        BulkConfig(
+            model=model,
+            inputs=tuple(inputs),
+            out=out,
+            normalize=normalize,
+            actors=actors,
+            batch_size=batch_size,
+            address=address,
+            provider=provider,
+        )
+    )
     typer.echo(
         f"{summary['rows']} results from {summary['files']} files in {summary['out']} ({summary['failed']} failed)"
     )

@@ -17,7 +17,8 @@ def providers(
     verbose: Verbose = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Execution providers: which this onnxruntime lists (and, with --check, which load), and the package for the others."""
+    """Execution providers: which this onnxruntime lists (and, with --check, which load), and the package
+    for the others."""
     import onnxruntime as ort
 
     from edge_lstm.runtime.provider_check import statuses
@@ -40,7 +41,8 @@ def providers(
     for name in BROWSER_PROVIDERS:
         engine = f"onnxruntime-web {name.split('-')[1]}"
         typer.echo(
-            f"  {'yes' if browser_ok else 'no '}  {name:<14} {engine:<27} {'the page in Chromium':<30} {browser_why}".rstrip()
+            f"  {'yes' if browser_ok else 'no '}  {name:<14} {engine:<27} "
+            f"{'the page in Chromium':<30} {browser_why}".rstrip()
         )
     if as_json:
         emit_json(

@@ -122,13 +122,27 @@ def serve(
     from edge_lstm.serve.server import url_of
 
     config = ServeConfig(
-        models=parse_models(models), host=host, port=port, grpc_port=grpc_port, token=token or os.environ.get("EDGE_LSTM_TOKEN") or None,
-        no_auth=no_auth, batching=not no_batching, max_batch=max_batch, max_delay_us=max_delay_us,
-        max_queue=max_queue, instances=instances, stream_idle_s=stream_idle, max_sequences=max_sequences,
+        models=parse_models(models),
+        host=host,
+        port=port,
+        grpc_port=grpc_port,
+        token=token or os.environ.get("EDGE_LSTM_TOKEN") or None,
+        no_auth=no_auth,
+        batching=not no_batching,
+        max_batch=max_batch,
+        max_delay_us=max_delay_us,
+        max_queue=max_queue,
+        instances=instances,
+        stream_idle_s=stream_idle,
+        max_sequences=max_sequences,
         max_body=max_body,
-        session=SessionConfig(provider=provider, provider_options=parse_options(provider_option or []),
-                              allow_fallback=allow_fallback, verbose=verbose),
-    )  # fmt: skip
+        session=SessionConfig(
+            provider=provider,
+            provider_options=parse_options(provider_option or []),
+            allow_fallback=allow_fallback,
+            verbose=verbose,
+        ),
+    )
     if ray is not None and triton:
         raise fail("--ray and --triton are two different servers: choose one")
     if workers is not None and (ray is not None or triton):
@@ -168,8 +182,13 @@ def serve(
         if grpc_port is not None:
             typer.echo(f"gRPC (GRPCInferenceService) on {host}:{grpc_port}")
         if as_json:
-            emit_json({"url": url, "models": {name: str(path) for name, (path, _) in listing.items()},
-                       "workers": pids or [os.getpid()]})  # fmt: skip
+            emit_json(
+                {
+                    "url": url,
+                    "models": {name: str(path) for name, (path, _) in listing.items()},
+                    "workers": pids or [os.getpid()],
+                }
+            )
 
     level = "info" if verbose else "warning"
     if n == 1:
@@ -194,9 +213,15 @@ def _scaling(
         except ValueError:
             raise fail(f"--autoscale must be MIN:MAX, got {autoscale!r}") from None
     return Scaling(
-        replicas=None if autoscale else (replicas or 1), min_replicas=lo, max_replicas=hi,
-        target_ongoing_requests=target, replica_cpus=cpus, store_shards=shards, proxy=proxy, streams=streams,
-    )  # fmt: skip
+        replicas=None if autoscale else (replicas or 1),
+        min_replicas=lo,
+        max_replicas=hi,
+        target_ongoing_requests=target,
+        replica_cpus=cpus,
+        store_shards=shards,
+        proxy=proxy,
+        streams=streams,
+    )
 
 
 def _serve_on_ray(config: ServeConfig, address: str, scaling: Scaling, as_json: bool) -> None:
@@ -210,8 +235,11 @@ def _serve_on_ray(config: ServeConfig, address: str, scaling: Scaling, as_json: 
         signal.signal(sig, lambda s, f: stopped.append(s))
     for name in names:
         typer.echo(f"{name} at {url}/v2/models/{name}")
-    how = (f"{scaling.replicas} replica(s)" if scaling.replicas
-           else f"{scaling.min_replicas}-{scaling.max_replicas} replicas (autoscaling)")  # fmt: skip
+    how = (
+        f"{scaling.replicas} replica(s)"
+        if scaling.replicas
+        else f"{scaling.min_replicas}-{scaling.max_replicas} replicas (autoscaling)"
+    )
     via = "HAProxy ingress" if scaling.proxy == "haproxy" else "Ray's Python proxy"
     typer.echo(f"serving {url} on Ray Serve, {how}, {via}  (Ctrl-C stops and deletes the deployment)")
     if as_json:
@@ -244,15 +272,23 @@ def _serve_on_triton(config: ServeConfig, as_json: bool) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="edge-lstm-triton-"))
     server = None
     try:
-        settings = TritonSettings(repo=workdir / "repository", host=config.host, http_port=http, grpc_port=grpc,
-                                  token=config.token, metrics_port=metrics)  # fmt: skip
+        settings = TritonSettings(
+            repo=workdir / "repository",
+            host=config.host,
+            http_port=http,
+            grpc_port=grpc,
+            token=config.token,
+            metrics_port=metrics,
+        )
         server = start(files, settings, batching_of(config), workdir)
         if not config.loopback() and config.token is None:
             typer.echo(f"WARNING: serving {server.url} to anyone who can reach it, with no token (--no-auth)", err=True)
         for f in files:
             typer.echo(f"{f.name}: {f.path} ({f.kind}) at {server.url}/v2/models/{f.name}")
-        typer.echo(f"serving {server.url} with Triton (gRPC {config.host}:{grpc}, metrics "
-                   f"http://{config.host}:{metrics}/metrics; Ctrl-C stops)")  # fmt: skip
+        typer.echo(
+            f"serving {server.url} with Triton (gRPC {config.host}:{grpc}, metrics "
+            f"http://{config.host}:{metrics}/metrics; Ctrl-C stops)"
+        )
         if as_json:
             emit_json(
                 {"url": server.url, "grpc": f"{config.host}:{grpc}", "models": {f.name: str(f.path) for f in files}}

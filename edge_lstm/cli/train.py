@@ -34,7 +34,8 @@ def train(
     preset: Annotated[
         PresetName | None,
         typer.Option(
-            help="default: our recipe (>= 99% test accuracy); seed: the TensorFlow tutorial, exactly. [default: default]"
+            help="default: our recipe (>= 99% test accuracy); seed: the TensorFlow tutorial, exactly. "
+            "[default: default]"
         ),
     ] = None,
     epochs: Annotated[
@@ -105,15 +106,38 @@ def train(
 ) -> None:
     """Train the LSTM classifier on MNIST (or on your own sequences, --data); report its test accuracy."""
     if data is not None:
-        mnist_only = dict(preset=preset, subset=subset, test_subset=test_subset, max_samples=max_samples,
-                          log_every=log_every, anytime=anytime, precision=precision, shards=shards,
-                          augment=augment, label_smoothing=label_smoothing, data_dir=data_dir)  # fmt: skip
+        mnist_only = dict(
+            preset=preset,
+            subset=subset,
+            test_subset=test_subset,
+            max_samples=max_samples,
+            log_every=log_every,
+            anytime=anytime,
+            precision=precision,
+            shards=shards,
+            augment=augment,
+            label_smoothing=label_smoothing,
+            data_dir=data_dir,
+        )
         given_here = [f"--{k.replace('_', '-')}" for k, v in mnist_only.items() if v is not None]
         if given_here or resume or device == Device.cuda:
-            raise fail(f"{', '.join(given_here or ['--resume/--device cuda'])}: MNIST's options; with --data give "
-                       "--test-data, --epochs, --batch-size, --lr, --seed, --hidden, --noise, --threads")  # fmt: skip
-        return _train_sequences(data, test_data, out, as_json, epochs=epochs, batch_size=batch_size, lr=lr,
-                                seed=seed, hidden=hidden, noise=noise, threads=threads)  # fmt: skip
+            raise fail(
+                f"{', '.join(given_here or ['--resume/--device cuda'])}: MNIST's options; with --data give "
+                "--test-data, --epochs, --batch-size, --lr, --seed, --hidden, --noise, --threads"
+            )
+        return _train_sequences(
+            data,
+            test_data,
+            out,
+            as_json,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            hidden=hidden,
+            noise=noise,
+            threads=threads,
+        )
     if test_data is not None or hidden is not None or noise is not None:
         raise fail("--test-data, --hidden and --noise go with --data (your own sequences)")
     from edge_lstm.cli.progress import TrainPrinter
@@ -122,11 +146,22 @@ def train(
     from edge_lstm.training.resume import run_config
 
     given: dict[str, Any] = dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, subset=subset, test_subset=test_subset,
-        max_samples=max_samples, log_every=log_every, anytime=anytime, precision=precision, threads=threads,
-        shards=shards, label_smoothing=label_smoothing, preset=preset.value if preset else None,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        subset=subset,
+        test_subset=test_subset,
+        max_samples=max_samples,
+        log_every=log_every,
+        anytime=anytime,
+        precision=precision,
+        threads=threads,
+        shards=shards,
+        label_smoothing=label_smoothing,
+        preset=preset.value if preset else None,
         augment=augment.value if augment else None,
-    )  # fmt: skip
+    )
     # --resume continues the run with the options it recorded; a given option that differs is refused.
     config = run_config(out, given) if resume else override(preset_config(given.pop("preset") or "default"), **given)
     config.validate()  # before importing/initialising anything slow
@@ -170,16 +205,20 @@ def _train_sequences(data: Path, test_data: Path | None, out: Path, as_json: boo
     shape = (
         f"{train_set.x.shape[1]}" if train_set.equal_length else f"{train_set.lengths.min()}-{train_set.lengths.max()}"
     )
-    typer.echo(f"{data}: {len(train_set)} sequences of {shape} steps x {train_set.features} features, "
-               f"{len(train_set.classes)} classes ({', '.join(train_set.classes[:8])}"
-               f"{', ...' if len(train_set.classes) > 8 else ''}); testing on {len(test_set)}")  # fmt: skip
+    typer.echo(
+        f"{data}: {len(train_set)} sequences of {shape} steps x {train_set.features} features, "
+        f"{len(train_set.classes)} classes ({', '.join(train_set.classes[:8])}"
+        f"{', ...' if len(train_set.classes) > 8 else ''}); testing on {len(test_set)}"
+    )
 
     def progress(epoch: int, epochs: int, loss: float) -> None:
         typer.echo(f"epoch {epoch:4d}/{epochs}  loss {loss:.4f}")
 
     result = train_sequences(config, train_set, test_set, out, progress)
-    typer.echo(f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs in "
-               f"{result.train_seconds:.1f} s; checkpoint {result.checkpoint}")  # fmt: skip
+    typer.echo(
+        f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs in "
+        f"{result.train_seconds:.1f} s; checkpoint {result.checkpoint}"
+    )
     if as_json:
         emit_json(result.to_dict())
 

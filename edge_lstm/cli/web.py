@@ -39,7 +39,8 @@ def web(
     typer.echo(f"page written to {folder}/ (index.html, the model files, onnxruntime-web)")
     if step is None:
         typer.echo(
-            "no step model: the page classifies whole drawings (`edge-lstm export --streaming` adds the row-by-row view)"
+            "no step model: the page classifies whole drawings "
+            "(`edge-lstm export --streaming` adds the row-by-row view)"
         )
     if as_json and not serve:
         emit_json({"folder": str(folder)})

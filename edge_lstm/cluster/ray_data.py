@@ -93,9 +93,13 @@ def batches(config: BulkConfig, paths: list[str]) -> Iterator[dict[str, Any]]:
         [{"path": p} for p in paths], override_num_blocks=max(1, min(len(paths) // config.batch_size, 200))
     )
     results = ds.map_batches(
-        Predictor, fn_constructor_args=(str(config.model), config.normalize, config.provider),
-        batch_size=config.batch_size, concurrency=config.actors, num_cpus=1, batch_format="numpy",
-    )  # fmt: skip
+        Predictor,
+        fn_constructor_args=(str(config.model), config.normalize, config.provider),
+        batch_size=config.batch_size,
+        concurrency=config.actors,
+        num_cpus=1,
+        batch_format="numpy",
+    )
     yield from results.iter_batches(batch_size=1024, batch_format="numpy")
 
 

@@ -41,8 +41,11 @@ APP = "edge_lstm"
 PROXIES = ("haproxy", "python")
 # Ray reads these when ray.serve is imported, in every Ray process: set before Ray starts (a local
 # cluster inherits them), and given to a joined cluster's job as its runtime environment.
-FAST_PATH_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-                 "RAY_SERVE_HAPROXY_BALANCE_ALGORITHM": BALANCE}  # fmt: skip
+FAST_PATH_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_HAPROXY_BALANCE_ALGORITHM": BALANCE,
+}
 PYTHON_PROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "0", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
 FAST_PATH_SINCE = (2, 55)
 
@@ -102,16 +105,18 @@ class Scaling:
 
     def deployment_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
-            "ray_actor_options": {"num_cpus": self.replica_cpus}, "max_ongoing_requests": 256,
+            "ray_actor_options": {"num_cpus": self.replica_cpus},
+            "max_ongoing_requests": 256,
             "logging_config": {"log_level": "WARNING", "enable_access_log": False},  # no line per request
-        }  # fmt: skip
+        }
         if self.replicas is not None:
             options["num_replicas"] = self.replicas
         else:
             options["autoscaling_config"] = {
-                "min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+                "min_replicas": self.min_replicas,
+                "max_replicas": self.max_replicas,
                 "target_ongoing_requests": self.target_ongoing_requests,
-            }  # fmt: skip
+            }
         return options
 
 
@@ -183,9 +188,10 @@ def start_stores(models: dict[str, contract.Sizes], config: ServeConfig, shards:
     for model, sizes in models.items():
         for i in range(shards):
             handles.append(
-                actor.options(name=store_name(model, i), namespace=NAMESPACE, lifetime="detached", get_if_exists=True)
-                .remote(config.stream_idle_s, config.max_sequences, sizes.hidden, sizes.steps)
-            )  # fmt: skip
+                actor.options(
+                    name=store_name(model, i), namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+                ).remote(config.stream_idle_s, config.max_sequences, sizes.hidden, sizes.steps)
+            )
     ray.get([h.live.remote() for h in handles])  # up before any replica asks for them
     return handles
 
@@ -226,9 +232,12 @@ def connect(address: str | None, proxy: str | None = None) -> None:
 
     if not ray.is_initialized():
         ray.init(
-            address="local" if local else address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False,
+            address="local" if local else address,
+            namespace=NAMESPACE,
+            include_dashboard=False,
+            log_to_driver=False,
             runtime_env={"env_vars": env} if env else None,
-        )  # fmt: skip
+        )
 
 
 def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) -> tuple[str, list[str]]:
@@ -252,9 +261,10 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
         if scaling.streams == "store":
             start_stores(streams, config, scaling.store_shards)
         serve.start(
-            proxy_location=scaling.proxy_location, http_options={"host": config.host, "port": config.port},
+            proxy_location=scaling.proxy_location,
+            http_options={"host": config.host, "port": config.port},
             logging_config={"log_level": "WARNING", "enable_access_log": False},
-        )  # fmt: skip
+        )
         shards = scaling.store_shards if scaling.streams == "store" else None
         deployment = serve.deployment(name="edge_lstm_replica", **scaling.deployment_options())(
             serve.ingress(lambda: replica_app(config, shards))()

@@ -25,9 +25,14 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 FAMILIES = (
-    "tight_thick_dark", "tight_thick_light", "tight_thin_dark", "lowres_dark", "drawn_dark", "photo_uneven",
+    "tight_thick_dark",
+    "tight_thick_light",
+    "tight_thin_dark",
+    "lowres_dark",
+    "drawn_dark",
+    "photo_uneven",
     "photo_tight_marker",
-)  # fmt: skip
+)
 
 
 def _tight(digit: np.ndarray, margin: int = 1) -> np.ndarray:

@@ -77,8 +77,10 @@ def for_model(data: Path | None, sizes: contract.Sizes, model: Path, limit: int 
         )
     seqs = load(data, sizes.classes)
     if seqs.features != sizes.features or (sizes.steps is not None and seqs.x.shape[1] != sizes.steps):
-        raise DataError(f"{data}: its sequences are ({seqs.x.shape[1]}, {seqs.features}) steps x features; "
-                          f"{model} takes ({sizes.steps or 'any'}, {sizes.features})")  # fmt: skip
+        raise DataError(
+            f"{data}: its sequences are ({seqs.x.shape[1]}, {seqs.features}) steps x features; "
+            f"{model} takes ({sizes.steps or 'any'}, {sizes.features})"
+        )
     return seqs if limit is None else seqs.subset(np.arange(min(limit, len(seqs))))
 
 

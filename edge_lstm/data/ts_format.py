@@ -5,7 +5,8 @@ pandas (hundreds of MB that an edge device running `eval` should not need), whil
 header and one line a case; this reader is numpy only, streams the file, and checks the header
 against the data (aeon's reader trusts `@dimensions` and `@seriesLength`).
 
-Lines starting with `#` or `%` are comments. Header keys (case-insensitive): `@problemName`, `@timeStamps`, `@missing`, `@univariate`,
+Lines starting with `#` or `%` are comments. Header keys (case-insensitive): `@problemName`,
+`@timeStamps`, `@missing`, `@univariate`,
 `@dimensions N`, `@equalLength true|false`, `@seriesLength L`, `@classLabel true L1 L2 ...`,
 `@targetLabel true` (regression: refused), then `@data`. A case is its channels separated by `:`,
 values by `,`, the class label last; `?` is a missing value. Trailing `?`s of a channel are taken as

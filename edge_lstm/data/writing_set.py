@@ -44,9 +44,12 @@ def load_writing_set(path: Path = WRITING_FILE) -> WritingSet:
     try:
         with np.load(path, allow_pickle=False) as z:
             ws = WritingSet(
-                z["images"], z["labels"].astype(np.int64), z["family"].astype(np.int64), z["refused"].astype(bool),
+                z["images"],
+                z["labels"].astype(np.int64),
+                z["family"].astype(np.int64),
+                z["refused"].astype(bool),
                 tuple(str(f) for f in z["families"]),
-            )  # fmt: skip
+            )
     except (OSError, KeyError, ValueError, EOFError) as e:
         raise DataError(
             f"{path}: not a readable real-writing set ({str(e)[:100]}); make it with `python bench/writing.py build`"
@@ -69,9 +72,12 @@ def score(ws: WritingSet, predicted: np.ndarray) -> dict[str, Any]:
         np.add.at(confusion, (ws.labels[m], answers), 1)
         per_digit = {str(d): float(confusion[d, d] / max(1, confusion[d].sum())) for d in range(10)}
         out["families"][name] = {
-            "n": int(m.sum()), "accuracy": float(right[m].mean()), "refused": int(ws.refused[m].sum()),
-            "per_digit": per_digit, "confusion": confusion.tolist(),
-        }  # fmt: skip
+            "n": int(m.sum()),
+            "accuracy": float(right[m].mean()),
+            "refused": int(ws.refused[m].sum()),
+            "per_digit": per_digit,
+            "confusion": confusion.tolist(),
+        }
     return out
 
 

@@ -37,8 +37,13 @@ def remote_for(device: Device) -> Remote:
     return Remote(device)
 
 
-def bench_on(names: list[str], models: list[Path], args: list[str], streaming: Path | None = None,
-             progress: Callable[[str], None] = print) -> FleetReport:  # fmt: skip
+def bench_on(
+    names: list[str],
+    models: list[Path],
+    args: list[str],
+    streaming: Path | None = None,
+    progress: Callable[[str], None] = print,
+) -> FleetReport:
     report = FleetReport()
     for name in names:
         try:
@@ -75,8 +80,14 @@ def _place(remote: Remote, model: Path) -> str:
     return str(model.resolve()) if remote.device.kind == "local" else remote.put_file(model)
 
 
-def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
-            progress: Callable[[str], None] = print, data: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def eval_on(
+    name: str,
+    model: Path,
+    limit: int | None,
+    provider: str = "cpu",
+    progress: Callable[[str], None] = print,
+    data: Path | None = None,
+) -> dict[str, Any]:
     """The test set through `model` on the device (on `provider` there), its classes compared with this
     machine's CPU; a model of own sequences: the labelled sequences in `data`, copied there."""
     from edge_lstm.data import mnist, sequences
@@ -105,7 +116,12 @@ def eval_on(name: str, model: Path, limit: int | None, provider: str = "cpu",
     theirs = np.asarray(there["classes"])
     agree = int((theirs == here).sum())
     return {
-        "device": device.name, "device_info": info, "model": str(model), "n": there["n"],
-        "accuracy_there": there["accuracy"], "accuracy_here": float((here == labels).mean()),
-        "same_class": agree, "differ": [int(i) for i in np.flatnonzero(theirs != here)][:20],
-    }  # fmt: skip
+        "device": device.name,
+        "device_info": info,
+        "model": str(model),
+        "n": there["n"],
+        "accuracy_there": there["accuracy"],
+        "accuracy_here": float((here == labels).mean()),
+        "same_class": agree,
+        "differ": [int(i) for i in np.flatnonzero(theirs != here)][:20],
+    }

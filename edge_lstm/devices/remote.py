@@ -31,7 +31,8 @@ try:
     cpuinfo = open("/proc/cpuinfo").read()
 except OSError:
     cpuinfo = ""
-names = [l.split(":", 1)[1].strip() for l in cpuinfo.splitlines() if l.lower().startswith(("model name", "hardware", "cpu model"))]
+names = [l.split(":", 1)[1].strip() for l in cpuinfo.splitlines()
+         if l.lower().startswith(("model name", "hardware", "cpu model"))]
 info["cpu"] = names[0] if names else None
 info["cores"] = os.cpu_count()
 try:
@@ -97,7 +98,8 @@ class Remote:
         proc = self.t.run(["sh", "-c", f"{self.python} -c 'import edge_lstm, onnxruntime'"], 600)
         if proc.returncode != 0:
             raise DeviceError(
-                f"{self.device.name}: the deployment side is not installed there; run `edge-lstm device setup {self.device.name}`"
+                f"{self.device.name}: the deployment side is not installed there; "
+                f"run `edge-lstm device setup {self.device.name}`"
             )
 
     def setup(self, checkout: Path, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -106,8 +108,11 @@ class Remote:
             raise DeviceError("device setup builds edge-lstm's wheel from a checkout; run it from the repository")
         with tempfile.TemporaryDirectory() as tmp:
             progress("building edge-lstm's wheel from this checkout")
-            proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp, str(checkout)],
-                                  capture_output=True, text=True)  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp, str(checkout)],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 raise DeviceError(f"building the wheel failed: {proc.stderr.strip().splitlines()[-1:]}")
             wheel = next(Path(tmp).glob("edge_lstm-*.whl"))
@@ -151,7 +156,9 @@ class Remote:
         line = shlex.join([*args, "--json"])
         proc = self.t.run(["sh", "-c", f"{self.python} -m edge_lstm {line}"], timeout)
         if proc.returncode != 0:
-            raise DeviceError(f"{self.device.name}: `edge-lstm {args[0]}` failed there: "
-                              f"{(proc.stderr or proc.stdout).decode(errors='replace').strip().splitlines()[-1:]}")  # fmt: skip
+            raise DeviceError(
+                f"{self.device.name}: `edge-lstm {args[0]}` failed there: "
+                f"{(proc.stderr or proc.stdout).decode(errors='replace').strip().splitlines()[-1:]}"
+            )
         result: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         return result

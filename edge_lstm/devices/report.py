@@ -23,8 +23,21 @@ def fleet_table(report: FleetReport) -> Any:
     t = Table(
         title="edge-lstm bench, per device", caption="ratios within each device; emulated timings are the emulator's"
     )
-    for col in ("device", "model", "provider", "scenario", "batch", "n", "p50", "p99", "samples/s", "vs best",
-                "file", "session + first MB", "top operator"):  # fmt: skip
+    for col in (
+        "device",
+        "model",
+        "provider",
+        "scenario",
+        "batch",
+        "n",
+        "p50",
+        "p99",
+        "samples/s",
+        "vs best",
+        "file",
+        "session + first MB",
+        "top operator",
+    ):
         t.add_column(
             col, justify="left" if col in ("device", "model", "provider", "scenario", "top operator") else "right"
         )
@@ -51,9 +64,21 @@ def fleet_table(report: FleetReport) -> Any:
             top = f"{op} {100 * v['share']:.0f}%"
         device = r["device"] + (" (emulated)" if r.get("emulated") else "")
         size = f"{r['model_size_bytes'] / 1024:.0f} KiB" if r.get("model_size_bytes") else "-"
-        t.add_row(device, Path(r["model"]).name, r["provider"], r["scenario"], str(r["batch"]), str(r["n"]),
-                  _ms(r.get("p50_ms")), _ms(r.get("p99_ms")), f"{r['throughput']:,.0f}" if r.get("throughput") else "-",
-                  ratio, size, mem, top)  # fmt: skip
+        t.add_row(
+            device,
+            Path(r["model"]).name,
+            r["provider"],
+            r["scenario"],
+            str(r["batch"]),
+            str(r["n"]),
+            _ms(r.get("p50_ms")),
+            _ms(r.get("p99_ms")),
+            f"{r['throughput']:,.0f}" if r.get("throughput") else "-",
+            ratio,
+            size,
+            mem,
+            top,
+        )
     return t
 
 

@@ -98,8 +98,10 @@ def load_devices() -> dict[str, Device]:
 def resolve(name_or_url: str) -> Device:
     """A device from its name in the devices file, or from a URL given directly."""
     if name_or_url == "local" or "://" in name_or_url:
-        return Device(name_or_url if name_or_url == "local" else urlsplit(name_or_url).hostname or name_or_url,
-                      check_url(name_or_url))  # fmt: skip
+        return Device(
+            name_or_url if name_or_url == "local" else urlsplit(name_or_url).hostname or name_or_url,
+            check_url(name_or_url),
+        )
     known = load_devices()
     if name_or_url not in known:
         names = ", ".join(known) or "none yet"

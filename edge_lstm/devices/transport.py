@@ -68,14 +68,18 @@ class Transport(abc.ABC):
         if proc.returncode != 0:
             what = shlex.join(args)[:60]
             raise DeviceError(
-                f"{self.device.name}: `{what}` failed (exit {proc.returncode}): {_last_line(proc.stderr or proc.stdout)}"
+                f"{self.device.name}: `{what}` failed (exit {proc.returncode}): "
+                f"{_last_line(proc.stderr or proc.stdout)}"
             )
         return proc.stdout
 
     def put(self, local: Path, remote: str, timeout: float) -> None:
         """Copy a file to the device (through the command channel: no second tool needed)."""
-        self.check(["sh", "-c", f"mkdir -p {shlex.quote(os.path.dirname(remote) or '.')} && cat > {shlex.quote(remote)}"],
-                   timeout, stdin=Path(local).read_bytes())  # fmt: skip
+        self.check(
+            ["sh", "-c", f"mkdir -p {shlex.quote(os.path.dirname(remote) or '.')} && cat > {shlex.quote(remote)}"],
+            timeout,
+            stdin=Path(local).read_bytes(),
+        )
 
 
 class Ssh(Transport):

@@ -106,8 +106,12 @@ def canonical_outputs(
         squeeze = helper.make_node("Squeeze", [y_h, axes], ["h_last"], name="head_squeeze")
     else:
         squeeze = helper.make_node("Squeeze", [y_h], ["h_last"], name="head_squeeze", axes=[0])
-    g.initializer.extend([numpy_helper.from_array(w_out.astype(np.float32), head_w),
-                          numpy_helper.from_array(b_out.astype(np.float32), head_b)])  # fmt: skip
+    g.initializer.extend(
+        [
+            numpy_helper.from_array(w_out.astype(np.float32), head_w),
+            numpy_helper.from_array(b_out.astype(np.float32), head_b),
+        ]
+    )
     gemm = helper.make_node("Gemm", ["h_last", head_w, head_b], [contract.OUTPUT], name="head_gemm", transB=1)
     g.node.extend([squeeze, gemm])
     del g.output[:]

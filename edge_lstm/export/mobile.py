@@ -122,9 +122,14 @@ def quantize_qdq(fp32: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelPr
             src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "qdq.onnx"
             onnx.save(fp32, str(src))
             quantize_static(
-                str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False,
-            )  # fmt: skip
+                str(src),
+                str(dst),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=False,
+            )
             return onnx.load(str(dst))
     finally:
         root.setLevel(level)

@@ -60,8 +60,10 @@ def to_onnx(model: LSTMClassifier, spec: contract.ModelSpec, fuse: bool, opset: 
         # takes any, so a model of any length is exported at 5 steps and its axis then named (add_lengths)
         args = (torch.rand(4, sizes.steps or 5, model.config.n_inputs),)
         dynamic = {"images": {0: batch}}  # forward()'s argument; input_names names it in the file
-    names = {"input_names": [sizes.input_name] if not streaming else list(spec.input_names),
-             "output_names": list(spec.output_names)}  # fmt: skip
+    names = {
+        "input_names": [sizes.input_name] if not streaming else list(spec.input_names),
+        "output_names": list(spec.output_names),
+    }
     try:
         program = quiet_export(module, args, dynamic_shapes=dynamic, opset_version=opset, **names)
         # torchlib reorders the gates with Slice/Concat nodes; fold them so W and R are constants

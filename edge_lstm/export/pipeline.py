@@ -164,8 +164,11 @@ def export(config: ExportConfig) -> list[Artifact]:
             tmp.write_bytes(data)
             artifacts.append(_finish(variant, dest, tmp, functools.partial(_litert, data), ref))
     if config.triton is not None:  # the step model checked on 64 test inputs (own data: random ones)
-        probe = (mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
-                 if sizes.image else np.random.default_rng(0).standard_normal((64, sizes.steps or 16, sizes.features)))  # fmt: skip
+        probe = (
+            mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
+            if sizes.image
+            else np.random.default_rng(0).standard_normal((64, sizes.steps or 16, sizes.features))
+        )
         artifacts += _triton(config, sizes, probe.astype(np.float32))
     return artifacts
 
@@ -197,9 +200,18 @@ def _triton(config: ExportConfig, sizes: contract.Sizes, probe: np.ndarray) -> l
     with tempfile.TemporaryDirectory() as tmp:
         step = Path(tmp) / "step.onnx"
         export(dataclasses.replace(config, output=step, streaming=True, triton=None, int8=False, fp16=False, ort=False))
-        folders = write_repository(Path(config.triton), Path(config.output), step, probe, TritonConfig(sizes=sizes, backend=config.triton_backend))  # type: ignore[arg-type]  # fmt: skip
-    return [Artifact("triton", str(f), sum(p.stat().st_size for p in f.rglob("*") if p.is_file()), verified=config.verify)
-            for f in folders]  # fmt: skip
+        assert config.triton is not None  # the caller's condition
+        folders = write_repository(
+            config.triton,
+            Path(config.output),
+            step,
+            probe,
+            TritonConfig(sizes=sizes, backend=config.triton_backend),
+        )
+    return [
+        Artifact("triton", str(f), sum(p.stat().st_size for p in f.rglob("*") if p.is_file()), verified=config.verify)
+        for f in folders
+    ]
 
 
 def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:

@@ -46,9 +46,11 @@ def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
             ):
                 logging.disable(logging.WARNING)
                 onnx2tf.convert(
-                    input_onnx_file_path=str(src), output_folder_path=str(out), non_verbose=True,
+                    input_onnx_file_path=str(src),
+                    output_folder_path=str(out),
+                    non_verbose=True,
                     output_dynamic_range_quantized_tflite=True,
-                )  # fmt: skip
+                )
         except Exception as e:  # the converter raises anything; the message is what matters
             raise ExportError(f"onnx2tf could not convert the model: {str(e).splitlines()[0][:200]}") from None
         finally:

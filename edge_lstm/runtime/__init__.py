@@ -7,7 +7,8 @@ embed; `SessionConfig` says how; `providers` is the registry of execution provid
 
 from edge_lstm.runtime.classifier import Classifier, auto_threads
 from edge_lstm.runtime.inputs import softmax, to_input
-from edge_lstm.runtime.session import SessionConfig, check_placement
+from edge_lstm.runtime.placement import check_placement
+from edge_lstm.runtime.session import SessionConfig
 from edge_lstm.runtime.streaming import StreamingClassifier
 
 __all__ = [

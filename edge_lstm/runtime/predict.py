@@ -51,8 +51,15 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
             source = str(path) if len(probs) == 1 else f"{path}[{i}]"
             top = [(int(k), float(p[k])) for k in order[:top_k]]
             second = int(order[1])
-            results.append(Prediction(
-                source=source, label=top[0][0], name=names[top[0][0]], probability=top[0][1], top=top,
-                margin=top[0][1] - float(p[second]), runner_up=second,
-            ))  # fmt: skip
+            results.append(
+                Prediction(
+                    source=source,
+                    label=top[0][0],
+                    name=names[top[0][0]],
+                    probability=top[0][1],
+                    top=top,
+                    margin=top[0][1] - float(p[second]),
+                    runner_up=second,
+                )
+            )
     return results

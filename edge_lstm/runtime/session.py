@@ -4,11 +4,9 @@ fallback (a GPU session whose LSTM landed on the CPU is an error unless allowed)
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from edge_lstm.errors import ModelFileError, ProviderError
 from edge_lstm.fileio import not_a_file
 from edge_lstm.nativelog import native_output_silenced
 from edge_lstm.runtime import plugins, providers
+from edge_lstm.runtime.placement import check_placement, discard_profile, placement_from_profile
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,15 @@ LEVELS = {
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
 }
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-               "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(int64)": "int64", "tensor(int32)": "int32"}  # fmt: skip
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+}
 
 
 @dataclass
@@ -76,7 +82,8 @@ def read_model_bytes(model: Path | str | bytes) -> tuple[bytes, str]:
     if data[:4] == b"PK\x03\x04":  # a zip archive, which is what torch.save writes; ONNX/ORT never are
         raise ModelFileError(
             f"{path}: a PyTorch checkpoint (or another zip archive), not a model file: export it with "
-            f"`edge-lstm export --checkpoint {path}` and use export/model.onnx (`edge-lstm eval {path}` scores it as it is)"
+            f"`edge-lstm export --checkpoint {path}` and use export/model.onnx "
+            f"(`edge-lstm eval {path}` scores it as it is)"
         )
     return data, str(path)
 
@@ -113,8 +120,14 @@ def _loads_on_cpu(data: bytes) -> bool:
     return True
 
 
-def create_session(data: bytes, name: str, config: SessionConfig, extra_options: dict[str, str] | None = None,
-                   profile: bool = False, spec: providers.ProviderSpec | None = None) -> Any:  # fmt: skip
+def create_session(
+    data: bytes,
+    name: str,
+    config: SessionConfig,
+    extra_options: dict[str, str] | None = None,
+    profile: bool = False,
+    spec: providers.ProviderSpec | None = None,
+) -> Any:
     """An onnxruntime session on exactly config.provider (then CPU for the nodes it cannot take).
     `spec`: the provider, when the caller has already required it."""
     import onnxruntime as ort
@@ -240,7 +253,7 @@ def open_model(model: Path | str | bytes, config: SessionConfig, want: contract.
             session.run(None, zero_feeds(spec, batch=1))
     except Exception:
         if check:  # the profile is never read: its file and folder go
-            _discard_profile(session)
+            discard_profile(session)
         raise
     opened = OpenedModel(session, name, data, spec, metadata, spec_p.name)
     if check:
@@ -261,11 +274,6 @@ def zero_feeds(spec: contract.ModelSpec, batch: int) -> dict[str, Any]:
     }
 
 
-def _discard_profile(session: Any) -> None:
-    with contextlib.suppress(Exception):  # ends profiling and removes the file, as a placement read does
-        placement_from_profile(session)
-
-
 def declared_input_dims(data: bytes) -> dict[str, list[int | str]]:
     """Input names and dims from the file, for provider options such as TensorRT profiles."""
     try:
@@ -279,42 +287,3 @@ def declared_input_dims(data: bytes) -> dict[str, list[int | str]]:
         }
     except Exception:  # an ORT-format file is not a protobuf: fall back to the contract
         return {t.name: list(t.dims) for t in contract.CLASSIFIER.inputs}
-
-
-def placement_from_profile(session: Any) -> dict[str, dict[str, int]]:
-    """provider -> {op_type: count}, from onnxruntime's profile of the run just made."""
-    path = session.end_profiling()  # also stops profiling: later runs are not slowed
-    try:
-        events = json.loads(Path(path).read_text())
-    finally:
-        Path(path).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            Path(path).parent.rmdir()
-    seen: dict[str, dict[str, int]] = {}
-    nodes: set[str] = set()
-    for ev in events:
-        args = ev.get("args", {})
-        if ev.get("cat") == "Node" and "provider" in args and "op_name" in args:
-            node = ev["name"].rsplit("_kernel_time", 1)[0]
-            if node.endswith(("_fence_before", "_fence_after")) or node in nodes:
-                continue
-            nodes.add(node)
-            ops = seen.setdefault(providers.short_name(args["provider"]), Counter())
-            ops[args["op_name"]] += 1
-    return {p: dict(c) for p, c in seen.items()}
-
-
-NPU_PROVIDERS = ("qnn", "coreml")  # they take the LSTM only as the unrolled graph of export --mobile
-
-
-def check_placement(placement: dict[str, dict[str, int]], wanted: str, allow_fallback: bool) -> None:
-    lstm_ops = {"LSTM", "DynamicQuantizeLSTM"}
-    where = [p for p, ops in placement.items() if lstm_ops & set(ops)]
-    if not where:  # a graph without an LSTM node (the unrolled mobile variant): every node counts
-        where = list(placement)
-    if wanted not in where and not allow_fallback:
-        other = "the phone-NPU variant (export --mobile)" if wanted in NPU_PROVIDERS else "another model variant"
-        raise ProviderError(
-            f"the LSTM node ran on {', '.join(where) or 'no provider'}, not on {wanted} "
-            f"(this variant is not supported there; use {other} or --allow-fallback)"
-        )

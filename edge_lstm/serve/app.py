@@ -61,9 +61,11 @@ def error(message: str, status: int, **headers: str) -> JSONResponse:
 
 
 def build_app(
-    config: ServeConfig, stream_store: StoreFactory = local_store, tag_replica: bool = False,
+    config: ServeConfig,
+    stream_store: StoreFactory = local_store,
+    tag_replica: bool = False,
     place: WorkerPlace | None = None,
-) -> HotPath:  # fmt: skip
+) -> HotPath:
     """Load every model (errors surface here, before a port is bound) and build the app. Streams'
     states live in this process unless `stream_store` says otherwise (a cluster's shared store);
     `tag_replica` adds an X-Edge-Lstm-Replica header (host:pid) saying which process answered; `place`
@@ -177,8 +179,14 @@ def build_app(
         logits = await served[name].batcher.submit(to_input(image))
         probs = softmax(logits)[0]
         label = int(probs.argmax())
-        return JSONResponse({"model": name, "label": label, "probability": float(probs[label]),
-                             "probabilities": [round(float(p), 6) for p in probs]})  # fmt: skip
+        return JSONResponse(
+            {
+                "model": name,
+                "label": label,
+                "probability": float(probs[label]),
+                "probabilities": [round(float(p), 6) for p in probs],
+            }
+        )
 
     async def metrics_route(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
@@ -207,7 +215,14 @@ def build_app(
         routes.append(Mount("/", app=IsolatedStatic(directory=config.static, html=True)))
     inner = Starlette(routes=routes, lifespan=lifespan)
     inner.state.served, inner.state.metrics = served, metrics
-    app = HotPath(inner, functools.partial(infer_body, served, config), metrics, served.__contains__, config.token,
-                  replica_tag() if tag_replica else None, config.max_body)  # fmt: skip
+    app = HotPath(
+        inner,
+        functools.partial(infer_body, served, config),
+        metrics,
+        served.__contains__,
+        config.token,
+        replica_tag() if tag_replica else None,
+        config.max_body,
+    )
     app.state = inner.state  # what the CLI and the tests read: the served models, the metrics
     return app

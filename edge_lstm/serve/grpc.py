@@ -62,8 +62,8 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
     import grpc
     from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
-    codes = {404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-             503: grpc.StatusCode.UNAVAILABLE}  # fmt: skip  # any other refusal: INVALID_ARGUMENT
+    # any other refusal: INVALID_ARGUMENT
+    codes = {404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE}
     token = f"Bearer {config.token}" if config.token else None
 
     async def guard(context: Any, open_route: bool = False) -> None:
@@ -101,9 +101,12 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             return None, codes.get(status, grpc.StatusCode.INVALID_ARGUMENT), why
         out = service_pb2.ModelInferResponse.InferOutputTensor(name="logits", datatype="FP32", shape=list(logits.shape))
         response = service_pb2.ModelInferResponse(
-            model_name=s.name, model_version="1", id=request.id, outputs=[out],
+            model_name=s.name,
+            model_version="1",
+            id=request.id,
+            outputs=[out],
             raw_output_contents=[np.ascontiguousarray(logits, "<f4").tobytes()],
-        )  # fmt: skip
+        )
         return response, None, ""
 
     class Service(service_pb2_grpc.GRPCInferenceServiceServicer):
@@ -119,8 +122,9 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
 
         async def ServerMetadata(self, request: Any, context: Any) -> Any:
             await guard(context)
-            return service_pb2.ServerMetadataResponse(name="edge-lstm", version=__version__,
-                                                      extensions=["binary_tensor_data", "sequence"])  # fmt: skip
+            return service_pb2.ServerMetadataResponse(
+                name="edge-lstm", version=__version__, extensions=["binary_tensor_data", "sequence"]
+            )
 
         async def ModelMetadata(self, request: Any, context: Any) -> Any:
             await guard(context)
@@ -128,9 +132,12 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             meta = protocol.metadata(s.name, s.spec)
             tensor = service_pb2.ModelMetadataResponse.TensorMetadata
             return service_pb2.ModelMetadataResponse(
-                name=s.name, versions=["1"], platform=meta["platform"],
-                inputs=[tensor(**t) for t in meta["inputs"]], outputs=[tensor(**t) for t in meta["outputs"]],
-            )  # fmt: skip
+                name=s.name,
+                versions=["1"],
+                platform=meta["platform"],
+                inputs=[tensor(**t) for t in meta["inputs"]],
+                outputs=[tensor(**t) for t in meta["outputs"]],
+            )
 
         async def ModelConfig(self, request: Any, context: Any) -> Any:
             await guard(context)

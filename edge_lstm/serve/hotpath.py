@@ -72,9 +72,15 @@ class HotPath:
     state: Any = None  # the Starlette app's state (app.py sets it)
 
     def __init__(
-        self, inner: ASGIApp, infer: InferFn, metrics: Metrics, known: Callable[[str], bool],
-        token: str | None, tag: bytes | None, limit: int,
-    ) -> None:  # fmt: skip
+        self,
+        inner: ASGIApp,
+        infer: InferFn,
+        metrics: Metrics,
+        known: Callable[[str], bool],
+        token: str | None,
+        tag: bytes | None,
+        limit: int,
+    ) -> None:
         self.inner, self.infer, self.metrics, self.known, self.limit = inner, infer, metrics, known, limit
         self.token = f"Bearer {token}".encode() if token else None
         self.tag = [(b"x-edge-lstm-replica", tag)] if tag else []
@@ -133,10 +139,13 @@ class HotPath:
     async def _send(self, send: Send, status: int, payload: bytes, headers: RawHeaders) -> None:
         if status != 200:
             headers = [*headers, (b"content-type", b"application/json")]
-        await send({
-            "type": "http.response.start", "status": status,
-            "headers": [(b"content-length", str(len(payload)).encode()), *headers, *self.tag],
-        })  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-length", str(len(payload)).encode()), *headers, *self.tag],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
 

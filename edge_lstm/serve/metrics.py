@@ -24,30 +24,46 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "edge_lstm_requests", "Requests answered, by route, model and HTTP status.", ["route", "model", "code"],
+            "edge_lstm_requests",
+            "Requests answered, by route, model and HTTP status.",
+            ["route", "model", "code"],
             registry=r,
-        )  # fmt: skip
+        )
         self.errors = Counter(
-            "edge_lstm_request_errors", "Requests answered with an error status (4xx, 5xx).", ["route", "model", "code"],
+            "edge_lstm_request_errors",
+            "Requests answered with an error status (4xx, 5xx).",
+            ["route", "model", "code"],
             registry=r,
-        )  # fmt: skip
+        )
         self.latency = Histogram(
-            "edge_lstm_request_latency_seconds", "Time from a request's arrival to its answer.", ["route", "model"],
-            buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "edge_lstm_request_latency_seconds",
+            "Time from a request's arrival to its answer.",
+            ["route", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch = Histogram(
-            "edge_lstm_batch_size", "Images (or stream rows) per runner call.", ["model"],
-            buckets=BATCH_BUCKETS, registry=r,
-        )  # fmt: skip
+            "edge_lstm_batch_size",
+            "Images (or stream rows) per runner call.",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         # livesum: with workers, the sum over the running ones (a dead worker's files are removed)
         self.queue = Gauge(
-            "edge_lstm_queue_depth", "Images waiting for the runner.", ["model"], registry=r,
+            "edge_lstm_queue_depth",
+            "Images waiting for the runner.",
+            ["model"],
+            registry=r,
             multiprocess_mode="livesum",
-        )  # fmt: skip
+        )
         self.streams = Gauge(
-            "edge_lstm_live_streams", "Sequences whose state the server holds.", ["model"], registry=r,
+            "edge_lstm_live_streams",
+            "Sequences whose state the server holds.",
+            ["model"],
+            registry=r,
             multiprocess_mode="livesum",
-        )  # fmt: skip
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def answered(self, route: str, model: str, code: int, seconds: float) -> None:

@@ -100,14 +100,21 @@ def start_batchers(
                 metrics.queue.labels(name).set(depth)
 
             s.batcher = DynamicBatcher(
-                s.runner.logits, config.max_batch if config.batching else 1, config.max_delay_us / 1e6,
-                config.max_queue, config.instances, observe,
-            )  # fmt: skip
+                s.runner.logits,
+                config.max_batch if config.batching else 1,
+                config.max_delay_us / 1e6,
+                config.max_queue,
+                config.instances,
+                observe,
+            )
         else:
             s.batcher = SequenceBatcher(
-                s.runner.step, config.stream_max_batch, store(s, config),
-                metrics.batch.labels(s.name).observe, metrics.streams.labels(s.name).set,
-            )  # fmt: skip
+                s.runner.step,
+                config.stream_max_batch,
+                store(s, config),
+                metrics.batch.labels(s.name).observe,
+                metrics.streams.labels(s.name).set,
+            )
         s.batcher.start()
 
 
@@ -119,10 +126,15 @@ def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:
         return {"name": t.name, "data_type": "TYPE_INT32" if t.dtype == "int32" else "TYPE_FP32", "dims": dims}
 
     out: dict[str, Any] = {
-        "name": s.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
-        "max_batch_size": config.max_request_batch if s.kind == "classifier" else (s.sizes.steps or config.max_request_batch),
-        "input": [io(t) for t in s.spec.inputs], "output": [io(t) for t in s.spec.outputs],
-    }  # fmt: skip
+        "name": s.name,
+        "platform": "onnxruntime_onnx",
+        "backend": "onnxruntime",
+        "max_batch_size": config.max_request_batch
+        if s.kind == "classifier"
+        else (s.sizes.steps or config.max_request_batch),
+        "input": [io(t) for t in s.spec.inputs],
+        "output": [io(t) for t in s.spec.outputs],
+    }
     if s.kind == "classifier" and config.batching:
         out["dynamic_batching"] = {"max_queue_delay_microseconds": config.max_delay_us}
     if s.kind == "streaming-step":

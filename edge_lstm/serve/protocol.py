@@ -24,9 +24,13 @@ from edge_lstm import contract
 
 # The protocol's datatypes this server takes, and their numpy types (little-endian on the wire).
 DATATYPES: dict[str, np.dtype[Any]] = {
-    "FP32": np.dtype("<f4"), "UINT8": np.dtype("u1"), "FP64": np.dtype("<f8"), "FP16": np.dtype("<f2"),
-    "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),  # a sequence model's lengths
-}  # fmt: skip
+    "FP32": np.dtype("<f4"),
+    "UINT8": np.dtype("u1"),
+    "FP64": np.dtype("<f8"),
+    "FP16": np.dtype("<f2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),  # a sequence model's lengths
+}
 NAMES = {v: k for k, v in DATATYPES.items()}
 
 
@@ -158,9 +162,12 @@ def decode_infer(body: bytes, header_length: str | None) -> InferRequest:
         }
     request_id = request.get("id")
     return InferRequest(
-        str(request_id) if request_id is not None else None, inputs, parameters, outputs,
+        str(request_id) if request_id is not None else None,
+        inputs,
+        parameters,
+        outputs,
         bool(parameters.get("binary_data_output", False)),
-    )  # fmt: skip
+    )
 
 
 def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tuple[bytes, int | None]:
@@ -198,6 +205,9 @@ def metadata(name: str, spec: contract.ModelSpec, platform: str = "onnxruntime_o
         return {"name": t.name, "datatype": datatype, "shape": [-1 if isinstance(d, str) else d for d in t.dims]}
 
     return {
-        "name": name, "versions": ["1"], "platform": platform,
-        "inputs": [one(t) for t in spec.inputs], "outputs": [one(t) for t in spec.outputs],
-    }  # fmt: skip
+        "name": name,
+        "versions": ["1"],
+        "platform": platform,
+        "inputs": [one(t) for t in spec.inputs],
+        "outputs": [one(t) for t in spec.outputs],
+    }

@@ -103,13 +103,18 @@ def _server(app: Any, log_level: str, on_started: Callable[[], None] | None = No
 
     logging.getLogger("uvicorn.error").addFilter(QuietConnections())
     config = uvicorn.Config(
-        app, log_level=log_level, access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="on",
-        loop="auto", http="auto",
+        app,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACE_S,
+        lifespan="on",
+        loop="auto",
+        http="auto",
         proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-For rewrite per request
         # The stream socket's frames are float32 rows and logits, which do not compress: deflate cost the
         # server about a twentieth of its time with 16 streams (py-spy) for nothing.
         ws_per_message_deflate=False,
-    )  # fmt: skip
+    )
     return Server(config)
 
 

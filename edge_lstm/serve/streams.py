@@ -74,8 +74,9 @@ class StateStore(Protocol):
     """Where sequences' states live between requests (LocalStore here; a Ray actor in a cluster)."""
 
     async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray: ...
-    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray,
-                     end: bool) -> None: ...  # fmt: skip
+    async def commit(
+        self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
+    ) -> None: ...
     async def live(self) -> int: ...
     async def forget(self, sid: Sid) -> None: ...  # a stream whose client went away
 
@@ -127,9 +128,13 @@ def _report(task: asyncio.Task[None]) -> None:
 
 class SequenceBatcher:
     def __init__(
-        self, step: StepFn, max_batch: int, store: StateStore,
-        observe: Callable[[int], None] | None = None, on_live: Callable[[int], None] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        step: StepFn,
+        max_batch: int,
+        store: StateStore,
+        observe: Callable[[int], None] | None = None,
+        on_live: Callable[[int], None] | None = None,
+    ) -> None:
         self.step, self.max_batch, self.store = step, max_batch, store
         self.observe = observe or (lambda batch: None)  # rows per step call
         self.on_live = on_live or (lambda live: None)  # sequences held, whenever it is read

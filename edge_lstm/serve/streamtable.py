@@ -179,8 +179,16 @@ class StreamTable:
             self._add_live(-1)
         entry.last_seen, entry.ended = time.monotonic(), end
 
-    def put(self, sid: Sid, version: int | None, held_steps: int, h: np.ndarray, c: np.ndarray,
-            answer: np.ndarray, end: bool) -> int:  # fmt: skip
+    def put(
+        self,
+        sid: Sid,
+        version: int | None,
+        held_steps: int,
+        h: np.ndarray,
+        c: np.ndarray,
+        answer: np.ndarray,
+        end: bool,
+    ) -> int:
         """A commit without an acquire, for a replica that holds the sequence's state itself: `version`
         None starts the sequence (as acquire with start does); otherwise it must be the committed one.
         The new version, for the replica's next put."""

@@ -52,8 +52,10 @@ def authorized(ws: WebSocket, token: str | None) -> bool:
 def parse(frame: bytes, features: int) -> tuple[int, int, np.ndarray]:
     """(sequence id, flags, (k, features) rows) from a client frame; SequenceError saying what is wrong."""
     if len(frame) < HEADER.size:
-        raise SequenceError(f"a frame is a {HEADER.size}-byte header (uint64 sequence id, uint32 flags, uint32 rows) "
-                            f"and the rows; got {len(frame)} bytes")  # fmt: skip
+        raise SequenceError(
+            f"a frame is a {HEADER.size}-byte header (uint64 sequence id, uint32 flags, uint32 rows) "
+            f"and the rows; got {len(frame)} bytes"
+        )
     sid, flags, k = HEADER.unpack_from(frame)
     if sid == 0:
         raise SequenceError("sequence id 0 is not a sequence: use any other number")

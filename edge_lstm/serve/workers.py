@@ -88,9 +88,11 @@ class Workers:
         for counts in self.live.values():
             counts[i] = 0  # a dead worker's streams are gone
         p = self.ctx.Process(
-            target=_worker, args=(place, self.config, self.sock, self.log_level, self.said),
-            name=f"edge-lstm-worker-{i}", daemon=False,
-        )  # fmt: skip
+            target=_worker,
+            args=(place, self.config, self.sock, self.log_level, self.said),
+            name=f"edge-lstm-worker-{i}",
+            daemon=False,
+        )
         p.start()
         self.procs[i] = p
 
@@ -162,9 +164,13 @@ class Workers:
 
 
 def run_workers(
-    config: ServeConfig, sock: socket.socket, workers: int, step_names: list[str], log_level: str = "warning",
+    config: ServeConfig,
+    sock: socket.socket,
+    workers: int,
+    step_names: list[str],
+    log_level: str = "warning",
     on_ready: Callable[[list[int]], None] | None = None,
-) -> Stopped:  # fmt: skip
+) -> Stopped:
     """Serve with `workers` processes until SIGTERM or Ctrl-C; returns which one stopped it. `step_names`:
     the step models' served names (load()'s), each given a shared count of live sequences."""
     if os.name != "posix":

@@ -78,10 +78,13 @@ def draw(b: int, gen: torch.Generator) -> Changes:
     # rotate(scale(shear(p))) + shift
     a11, a12 = sx, sx * slant
     a21, a22 = torch.zeros_like(sy), sy
-    theta = torch.stack([
-        torch.stack([cos * a11 - sin * a21, cos * a12 - sin * a22, tx], 1),
-        torch.stack([sin * a11 + cos * a21, sin * a12 + cos * a22, ty], 1),
-    ], 1)  # fmt: skip
+    theta = torch.stack(
+        [
+            torch.stack([cos * a11 - sin * a21, cos * a12 - sin * a22, tx], 1),
+            torch.stack([sin * a11 + cos * a21, sin * a12 + cos * a22, ty], 1),
+        ],
+        1,
+    )
     amount = uniform(0.4, 1.0)
     stroke, blur, gamma = uniform(0, 1), uniform(0, 1), torch.exp(uniform(-GAMMA, GAMMA))
     return Changes(changed, theta, amount, stroke, blur, gamma, uniform(0, 1))
@@ -145,8 +148,16 @@ class EpochChanges:
 
     CHUNK = 16  # batches changed at once
 
-    def __init__(self, images: torch.Tensor, order: torch.Tensor, batch_size: int, seed: int, first_step: int,
-                 run: Callable[[Callable[[int], torch.Tensor], int], list[torch.Tensor]], parts: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        images: torch.Tensor,
+        order: torch.Tensor,
+        batch_size: int,
+        seed: int,
+        first_step: int,
+        run: Callable[[Callable[[int], torch.Tensor], int], list[torch.Tensor]],
+        parts: int,
+    ) -> None:
         self.images, self.order, self.batch_size = images, order, batch_size
         self.seed, self.first_step, self.run, self.parts = seed, first_step, run, max(1, parts)
         self.n_batches = -(-len(order) // batch_size)
@@ -166,8 +177,13 @@ class EpochChanges:
     def _compute(self, c: int) -> torch.Tensor:
         ks = range(c * self.CHUNK, min((c + 1) * self.CHUNK, self.n_batches))
         idx = self.order[ks[0] * self.batch_size : (ks[-1] + 1) * self.batch_size]
-        parts = [draw(len(self.order[k * self.batch_size : (k + 1) * self.batch_size]),
-                      batch_generator(self.seed, self.first_step + k)) for k in ks]  # fmt: skip
+        parts = [
+            draw(
+                len(self.order[k * self.batch_size : (k + 1) * self.batch_size]),
+                batch_generator(self.seed, self.first_step + k),
+            )
+            for k in ks
+        ]
         changes = Changes(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Changes)))
         images = self.images[idx.to(self.images.device)]
         bounds = [len(idx) * i // self.parts for i in range(self.parts + 1)]

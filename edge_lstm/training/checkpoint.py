@@ -72,7 +72,10 @@ def _why_unreadable(e: Exception) -> str:
     """One whole sentence for what torch.load's error means (its own messages run to paragraphs)."""
     text = str(e)
     if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text:
-        return "it holds objects other than tensors and plain data, which loading with weights_only refuses (such a file could run code)."
+        return (
+            "it holds objects other than tensors and plain data, which loading with weights_only refuses "
+            "(such a file could run code)."
+        )
     if isinstance(e, zipfile.BadZipFile) or "zip archive" in text or "central directory" in text:
         return "the file is truncated or corrupted (its zip archive is incomplete)."
     if "legacy .tar format" in text:

@@ -171,8 +171,9 @@ def train(
             order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(n_train))
             changes = (
                 EpochChanges(x_train, order, config.batch_size, config.seed, step, sharded.map, config.shards)
-                if config.augment == "writing" else None
-            )  # fmt: skip
+                if config.augment == "writing"
+                else None
+            )
             for k, i in enumerate(range(0, n_train, config.batch_size)):
                 if step >= n_steps:
                     break
@@ -203,21 +204,36 @@ def train(
             result_model = averaged.module if averaged is not None else model
             test_acc = accuracy(result_model, x_test, y_test, sharded)
             seconds = elapsed_before + time.perf_counter() - t0
-            history.append({
-                "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
-                "precision": config.precision, "shards": config.shards, "threads": tuner.current,
-                "thread_switches": tuner.switches,
-            })  # fmt: skip
+            history.append(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "test_accuracy": test_acc,
+                    "seconds": seconds,
+                    "precision": config.precision,
+                    "shards": config.shards,
+                    "threads": tuner.current,
+                    "thread_switches": tuner.switches,
+                }
+            )
             metrics.write(json.dumps(history[-1]) + "\n")
             metrics.flush()
             reporter.epoch(epoch, test_acc, seconds)
-            checkpoint.save(last_path, {
-                "model_config": config.model.to_dict(), "train_config": config.to_dict(),
-                "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else {},
-                "averaged": averaged.state_dict() if averaged is not None else {},
-                "epoch": epoch, "step": step, "history": history, "train_seconds": seconds,
-            })  # fmt: skip
+            checkpoint.save(
+                last_path,
+                {
+                    "model_config": config.model.to_dict(),
+                    "train_config": config.to_dict(),
+                    "state_dict": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else {},
+                    "averaged": averaged.state_dict() if averaged is not None else {},
+                    "epoch": epoch,
+                    "step": step,
+                    "history": history,
+                    "train_seconds": seconds,
+                },
+            )
             epoch += 1
     except KeyboardInterrupt:
         done = f"epoch {history[-1]['epoch'] + 1} is in {last_path}" if history else "no epoch finished"
@@ -250,18 +266,34 @@ def real_writing(model: nn.Module) -> dict[str, Any] | None:
 
 
 def _write_final(
-    path: Path, config: TrainConfig, weights: dict[str, Any], history: list[dict[str, Any]], steps: int,
-    seconds: float, n_test: int, writing: dict[str, Any] | None = None,
-) -> TrainResult:  # fmt: skip
+    path: Path,
+    config: TrainConfig,
+    weights: dict[str, Any],
+    history: list[dict[str, Any]],
+    steps: int,
+    seconds: float,
+    n_test: int,
+    writing: dict[str, Any] | None = None,
+) -> TrainResult:
     test_acc = history[-1]["test_accuracy"]
     result_metrics = {
-        "test_accuracy": test_acc, "n_test": n_test, "train_seconds": seconds,
-        "epochs": len(history), "steps": steps, "history": history, "real_writing": writing,
-    }  # fmt: skip
-    checkpoint.save(path, {
-        "model_config": config.model.to_dict(), "train_config": config.to_dict(),
-        "state_dict": weights, "metrics": result_metrics,
-    })  # fmt: skip
+        "test_accuracy": test_acc,
+        "n_test": n_test,
+        "train_seconds": seconds,
+        "epochs": len(history),
+        "steps": steps,
+        "history": history,
+        "real_writing": writing,
+    }
+    checkpoint.save(
+        path,
+        {
+            "model_config": config.model.to_dict(),
+            "train_config": config.to_dict(),
+            "state_dict": weights,
+            "metrics": result_metrics,
+        },
+    )
     return TrainResult(test_acc, seconds, len(history), steps, path, path.parent, real_writing=writing)
 
 
@@ -281,9 +313,14 @@ def _finished(state: dict[str, Any], config: TrainConfig, run_dir: Path, n_test:
     if final.is_file():
         m = checkpoint.load(final).get("metrics", {})
         return TrainResult(
-            float(m.get("test_accuracy", history[-1]["test_accuracy"])), float(m.get("train_seconds", 0.0)),
-            int(m.get("epochs", len(history))), int(m.get("steps", state["step"])), final, run_dir, already_finished=True,
-        )  # fmt: skip
+            float(m.get("test_accuracy", history[-1]["test_accuracy"])),
+            float(m.get("train_seconds", 0.0)),
+            int(m.get("epochs", len(history))),
+            int(m.get("steps", state["step"])),
+            final,
+            run_dir,
+            already_finished=True,
+        )
     return _write_final(
         final, config, _kept_weights(state), history, int(state["step"]), float(state["train_seconds"]), n_test
     )

@@ -103,10 +103,19 @@ def preset_config(preset: Preset) -> TrainConfig:
         # The TensorFlow tutorial, exactly: Adam 1e-3, batch 128, 100,000 samples (782 steps), seed 1,
         # its initialisation, no schedule, no clipping, no weight decay.
         return TrainConfig(
-            preset="seed", epochs=2, max_samples=100_000, optimizer="adam", lr=1e-3,
-            weight_decay=0.0, schedule="constant", grad_clip=None, init="tutorial", seed=1, precision="fp32",
+            preset="seed",
+            epochs=2,
+            max_samples=100_000,
+            optimizer="adam",
+            lr=1e-3,
+            weight_decay=0.0,
+            schedule="constant",
+            grad_clip=None,
+            init="tutorial",
+            seed=1,
+            precision="fp32",
             augment="none",
-        )  # fmt: skip
+        )
     raise ConfigError(f"unknown preset {preset!r}; choose default or seed")
 
 

@@ -111,9 +111,12 @@ def fit(
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     model_config = ModelConfig(
-        n_inputs=data.features, n_steps=0 if any_length else int(data.x.shape[1]), n_in_units=config.in_units,
-        n_hidden=config.hidden, n_classes=len(data.classes),
-    )  # fmt: skip
+        n_inputs=data.features,
+        n_steps=0 if any_length else int(data.x.shape[1]),
+        n_in_units=config.in_units,
+        n_hidden=config.hidden,
+        n_classes=len(data.classes),
+    )
     model = LSTMClassifier(model_config)
     init_lstm_(model)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -202,15 +205,27 @@ def train_sequences(
         torch.set_num_threads(threads)
     accuracy = float((predict(model, test_set).argmax(1) == test_set.labels).mean())
     path = run_dir / FINAL
-    checkpoint.save(path, {
-        "model_config": model.config.to_dict(),
-        "train_config": {"data": "sequences", **config.to_dict()},
-        "state_dict": model.state_dict(),
-        "classes": list(train_set.classes),
-        "data": {"train": str(Path(train_set.source).resolve()), "test": str(Path(test_set.source).resolve()), "n_train": len(train_set),
-                 "n_test": len(test_set), "features": train_set.features,
-                 "lengths": [int(train_set.lengths.min()), int(train_set.lengths.max())]},
-        "metrics": {"test_accuracy": accuracy, "n_test": len(test_set), "train_seconds": seconds,
-                    "epochs": epochs_for(config, train_set)},
-    })  # fmt: skip
+    checkpoint.save(
+        path,
+        {
+            "model_config": model.config.to_dict(),
+            "train_config": {"data": "sequences", **config.to_dict()},
+            "state_dict": model.state_dict(),
+            "classes": list(train_set.classes),
+            "data": {
+                "train": str(Path(train_set.source).resolve()),
+                "test": str(Path(test_set.source).resolve()),
+                "n_train": len(train_set),
+                "n_test": len(test_set),
+                "features": train_set.features,
+                "lengths": [int(train_set.lengths.min()), int(train_set.lengths.max())],
+            },
+            "metrics": {
+                "test_accuracy": accuracy,
+                "n_test": len(test_set),
+                "train_seconds": seconds,
+                "epochs": epochs_for(config, train_set),
+            },
+        },
+    )
     return SequenceTrainResult(accuracy, seconds, epochs_for(config, train_set), path, len(train_set), len(test_set))

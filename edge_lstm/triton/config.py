@@ -84,15 +84,19 @@ def step_config(c: TritonConfig) -> str:
                 ("CORRID", "CONTROL_SEQUENCE_CORRID", "data_type: TYPE_UINT64", ""),
             )
         )
-        strategy = (f"  oldest {{ max_candidate_sequences: {c.stream_max_batch} "
-                    f"preferred_batch_size: [ {c.preferred_batch_size} ] max_queue_delay_microseconds: 0 }}\n"
-                    f"  control_input [\n{control}\n  ]")  # fmt: skip
+        strategy = (
+            f"  oldest {{ max_candidate_sequences: {c.stream_max_batch} "
+            f"preferred_batch_size: [ {c.preferred_batch_size} ] max_queue_delay_microseconds: 0 }}\n"
+            f"  control_input [\n{control}\n  ]"
+        )
         steps = f'parameters {{ key: "steps" value: {{ string_value: "{c.sizes.steps or ""}" }} }}\n'
     else:
 
         def state(name: str) -> str:
-            return (f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {hidden} ]\n'
-                    f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {hidden} ] zero_data: true }} }}')  # fmt: skip
+            return (
+                f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {hidden} ]\n'
+                f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {hidden} ] zero_data: true }} }}'
+            )
 
         strategy = f"  direct {{ }}\n  state [\n{state('h')},\n{state('c')}\n  ]"
         steps = ""

@@ -37,10 +37,14 @@ def files_of(config: ServeConfig) -> list[ServedFile]:
 def batching_of(config: ServeConfig) -> TritonConfig:
     """`serve`'s batching and stream options as the Python-backend repository's settings."""
     return TritonConfig(
-        backend="python", max_batch_size=config.max_request_batch, preferred_batch_size=config.max_batch,
-        max_queue_delay_us=config.max_delay_us, instances=config.instances,
-        stream_max_batch=min(config.max_sequences, 4096), stream_idle_us=int(config.stream_idle_s * 1e6),
-    )  # fmt: skip
+        backend="python",
+        max_batch_size=config.max_request_batch,
+        preferred_batch_size=config.max_batch,
+        max_queue_delay_us=config.max_delay_us,
+        instances=config.instances,
+        stream_max_batch=min(config.max_sequences, 4096),
+        stream_idle_us=int(config.stream_idle_s * 1e6),
+    )
 
 
 def ports(host: str, http: int, grpc: int | None) -> tuple[int, int, int]:

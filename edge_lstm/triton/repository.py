@@ -46,8 +46,9 @@ def write_python_model(repo: Path, kind: str, model: Path, config: TritonConfig)
     file's own (1, batch, hidden) layout, so no other layout is needed) beside the model.py that runs it."""
     if kind == "streaming-step":
         return install_model(repo, config.name or STEP, model.read_bytes(), step_config(config), backend_source(kind))
-    return install_model(repo, config.name or CLASSIFIER, model.read_bytes(), classifier_config(config),
-                         backend_source(kind))  # fmt: skip
+    return install_model(
+        repo, config.name or CLASSIFIER, model.read_bytes(), classifier_config(config), backend_source(kind)
+    )
 
 
 def write_python_repository(

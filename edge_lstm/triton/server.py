@@ -62,8 +62,10 @@ def find() -> Install:
         stub /= "triton_python_backend_stub"
         if binary.is_file():
             if not stub.is_file():
-                raise TritonError(f"the nvidia-pytriton wheel has no Python backend stub for Python "
-                                  f"{sys.version_info.major}.{sys.version_info.minor}: run Triton from its container")  # fmt: skip
+                raise TritonError(
+                    f"the nvidia-pytriton wheel has no Python backend stub for Python "
+                    f"{sys.version_info.major}.{sys.version_info.minor}: run Triton from its container"
+                )
             return Install(binary, root / "backends", stub, root.parent.parent / "nvidia_pytriton.libs")
     on_path = shutil.which("tritonserver")
     if on_path is not None:
@@ -112,18 +114,26 @@ class TritonServer:
             shutil.copytree(self.install.backends / "python", backends / "python")
             shutil.copy2(self.install.stub, backends / "python" / "triton_python_backend_stub")
         args = [
-            str(self.install.binary), f"--model-repository={s.repo.resolve()}", f"--backend-directory={backends}",
-            f"--http-address={s.host}", f"--http-port={s.http_port}",
-            f"--grpc-address={s.host}", f"--grpc-port={s.grpc_port}",
+            str(self.install.binary),
+            f"--model-repository={s.repo.resolve()}",
+            f"--backend-directory={backends}",
+            f"--http-address={s.host}",
+            f"--http-port={s.http_port}",
+            f"--grpc-address={s.host}",
+            f"--grpc-port={s.grpc_port}",
             f"--allow-metrics={'true' if s.metrics_port is not None else 'false'}",
-            "--exit-on-error=true", "--strict-readiness=true", "--log-verbose=0",
+            "--exit-on-error=true",
+            "--strict-readiness=true",
+            "--log-verbose=0",
             f"--exit-timeout-secs={s.exit_timeout_s}",
-        ]  # fmt: skip
+        ]
         if s.metrics_port is not None:
             args += [f"--metrics-address={s.host}", f"--metrics-port={s.metrics_port}"]
         if s.token is not None:  # Triton's restricted APIs: a header that must carry this exact value
-            args += [f"--http-restricted-api={RESTRICTED_HTTP}:authorization=Bearer {s.token}",
-                     f"--grpc-restricted-protocol={RESTRICTED_GRPC}:authorization=Bearer {s.token}"]  # fmt: skip
+            args += [
+                f"--http-restricted-api={RESTRICTED_HTTP}:authorization=Bearer {s.token}",
+                f"--grpc-restricted-protocol={RESTRICTED_GRPC}:authorization=Bearer {s.token}",
+            ]
         env = dict(os.environ)
         libs = [sysconfig.get_config_var("LIBDIR") or "", str(self.install.libs or "")]  # trap 2
         env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in [*libs, env.get("LD_LIBRARY_PATH", "")] if p)
@@ -134,8 +144,9 @@ class TritonServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args, env = self.command()
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            self.process = subprocess.Popen(
+                args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + self.settings.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

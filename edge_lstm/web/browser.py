@@ -15,9 +15,15 @@ from edge_lstm.errors import ProviderError
 
 # Headless, and no background traffic: a closed network refuses it, and it is noise in a benchmark.
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # --provider name -> the page's ?ep=. Named apart from onnxruntime's own providers: `webgpu` is the
 # native WebGpuExecutionProvider, `browser-webgpu` onnxruntime-web's WebGPU inside Chromium.
 BROWSER_PROVIDERS = {"browser-wasm": "wasm", "browser-webgpu": "webgpu"}
@@ -115,7 +121,8 @@ def write_with_mouse(page: Any, strokes: list[Any]) -> None:
     press per stroke, through Playwright's real pointer input; return once the page has looked at the
     drawing (classified it, or said it holds no digit)."""
     left, top, width = page.evaluate(
-        "(() => { const r = document.getElementById('pad').getBoundingClientRect(); return [r.left, r.top, r.width]; })()"
+        "(() => { const r = document.getElementById('pad').getBoundingClientRect(); "
+        "return [r.left, r.top, r.width]; })()"
     )
     scale = width / 280
     before = page.evaluate("window.edgeLstm.handled || 0")

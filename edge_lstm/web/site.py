@@ -51,8 +51,10 @@ def build_site(config: SiteConfig) -> Path:
     if config.step is not None:
         shutil.copyfile(config.step, out / "step.onnx")
     settings = {
-        "model": "model.onnx", "step": "step.onnx" if config.step is not None else None,
-        "edge_lstm": __version__, "onnxruntime_web": ortweb.VERSION,
-    }  # fmt: skip
+        "model": "model.onnx",
+        "step": "step.onnx" if config.step is not None else None,
+        "edge_lstm": __version__,
+        "onnxruntime_web": ortweb.VERSION,
+    }
     atomic_write_text(out / "config.json", json.dumps(settings, indent=1) + "\n")
     return out

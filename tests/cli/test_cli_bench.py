@@ -16,10 +16,31 @@ runner = CliRunner()
 def test_cli_bench_with_torch_writes_every_output(tmp_path: Path, exported: dict[str, Path], trained: Path) -> None:
     out = tmp_path / "r"
     args = [
-        "bench", str(exported["fp32"]), str(exported["int8"]), "--torch", "--torch-checkpoint", str(trained),
-        "--batch", "1,64", "--min-time", "0.1", "--min-count", "20", "--rounds", "2", "--warmup", "2",
-        "--streaming", str(exported["step"]), "--json-file", f"{out}.json", "--csv", f"{out}.csv", "--plot", f"{out}.png",
-    ]  # fmt: skip
+        "bench",
+        str(exported["fp32"]),
+        str(exported["int8"]),
+        "--torch",
+        "--torch-checkpoint",
+        str(trained),
+        "--batch",
+        "1,64",
+        "--min-time",
+        "0.1",
+        "--min-count",
+        "20",
+        "--rounds",
+        "2",
+        "--warmup",
+        "2",
+        "--streaming",
+        str(exported["step"]),
+        "--json-file",
+        f"{out}.json",
+        "--csv",
+        f"{out}.csv",
+        "--plot",
+        f"{out}.png",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "edge-lstm bench" in res.stdout and "nearest-rank" in res.stdout
@@ -68,10 +89,28 @@ def test_cli_bench_with_torch_writes_every_output(tmp_path: Path, exported: dict
 
 
 def test_concurrency_and_interval(exported: dict[str, Path], tmp_path: Path) -> None:
-    res = runner.invoke(app, [
-        "bench", str(exported["fp32"]), "--scenario", "single-stream", "--concurrency", "2", "--interval-ms", "1",
-        "--min-time", "0.1", "--min-count", "10", "--rounds", "1", "--json-file", str(tmp_path / "c.json"), "--raw",
-    ])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--scenario",
+            "single-stream",
+            "--concurrency",
+            "2",
+            "--interval-ms",
+            "1",
+            "--min-time",
+            "0.1",
+            "--min-count",
+            "10",
+            "--rounds",
+            "1",
+            "--json-file",
+            str(tmp_path / "c.json"),
+            "--raw",
+        ],
+    )
     assert res.exit_code == 0, res.output
     (row,) = json.loads((tmp_path / "c.json").read_text())["results"]
     assert row["concurrency"] == 2 and row["interval_ms"] == 1 and len(row["raw_ms"]) == row["n"] >= 20
@@ -111,9 +150,28 @@ def test_bench_unwritable_output_fails_before_measuring(exported: dict[str, Path
 
 def test_profile_and_memory_are_reported(exported: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "p.json"
-    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--streaming", str(exported["step"]), "--scenario",
-                              "single-stream", "--min-count", "20", "--min-time", "0", "--rounds", "1", "--warmup", "2",
-                              "--profile", "--json-file", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--streaming",
+            str(exported["step"]),
+            "--scenario",
+            "single-stream",
+            "--min-count",
+            "20",
+            "--min-time",
+            "0",
+            "--rounds",
+            "1",
+            "--warmup",
+            "2",
+            "--profile",
+            "--json-file",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(out.read_text())["results"]
     for r in rows:

@@ -45,8 +45,19 @@ def test_serve_on_a_taken_port_is_one_clean_line(exported: dict[str, Path], tmp_
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        res = runner.invoke(app, ["web", str(tmp_path / "site"), "--model", str(exported["fp32"]), "--no-step",
-                                  "--serve", "--port", str(port)])  # fmt: skip
+        res = runner.invoke(
+            app,
+            [
+                "web",
+                str(tmp_path / "site"),
+                "--model",
+                str(exported["fp32"]),
+                "--no-step",
+                "--serve",
+                "--port",
+                str(port),
+            ],
+        )
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     (line,) = res.stderr.strip().splitlines()
     assert f"cannot serve on 127.0.0.1:{port}" in line and "--port" in line
@@ -65,9 +76,24 @@ def test_web_serve_is_one_server_quiet_about_cut_downloads_and_130_on_ctrl_c(
     import urllib.request
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_lstm", "web", str(tmp_path / "site"), "--model", str(exported["fp32"]), "--no-step",
-         "--serve", "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge_lstm",
+            "web",
+            str(tmp_path / "site"),
+            "--model",
+            str(exported["fp32"]),
+            "--no-step",
+            "--serve",
+            "--port",
+            "0",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     url = ""
     for line in proc.stdout:

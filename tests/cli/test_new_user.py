@@ -66,10 +66,21 @@ def test_a_usage_error_is_one_line_with_clicks_exit_status() -> None:
 
 def _run(rate: float, meets: bool | None) -> dict[str, Any]:
     return {
-        "target": "http://127.0.0.1:8000/v2/models/edge_lstm", "via": "http", "rate": rate, "n": 100,
-        "p50_ms": 1.0, "p50_ci_ms": [0.9, 1.1], "p90_ms": 2.0, "p99_ms": 3.0, "p99_ci_ms": [2.5, 3.5],
-        "lag_p99_ms": 0.1, "generator_cpu": 0.2, "valid": True, "why": [], "meets_bound": meets,
-    }  # fmt: skip
+        "target": "http://127.0.0.1:8000/v2/models/edge_lstm",
+        "via": "http",
+        "rate": rate,
+        "n": 100,
+        "p50_ms": 1.0,
+        "p50_ci_ms": [0.9, 1.1],
+        "p90_ms": 2.0,
+        "p99_ms": 3.0,
+        "p99_ci_ms": [2.5, 3.5],
+        "lag_p99_ms": 0.1,
+        "generator_cpu": 0.2,
+        "valid": True,
+        "why": [],
+        "meets_bound": meets,
+    }
 
 
 def _render(report: Any) -> str:
@@ -79,10 +90,16 @@ def _render(report: Any) -> str:
 
 
 def test_the_server_table_keeps_validity_and_the_bound_apart() -> None:
-    bounded = SimpleNamespace(server=[{
-        "target": "http://127.0.0.1:8000/v2/models/edge_lstm", "latency_bound_ms": 10.0, "max_rate": 100.0,
-        "trail": [_run(100, True), _run(200, False)],
-    }])  # fmt: skip
+    bounded = SimpleNamespace(
+        server=[
+            {
+                "target": "http://127.0.0.1:8000/v2/models/edge_lstm",
+                "latency_bound_ms": 10.0,
+                "max_rate": 100.0,
+                "trail": [_run(100, True), _run(200, False)],
+            }
+        ]
+    )
     text = _render(bounded)
     assert "misses the bound" not in text and "yes, " not in text
     assert "p99 <= bound" in text
@@ -100,8 +117,10 @@ def test_help_uses_conventional_metavars() -> None:
 
 
 def test_the_export_summary_lines_up(trained: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["export", str(tmp_path / "model.onnx"), "--checkpoint", str(trained), "--int8",
-                              "--fp16", "--ort", "--mobile"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        ["export", str(tmp_path / "model.onnx"), "--checkpoint", str(trained), "--int8", "--fp16", "--ort", "--mobile"],
+    )
     assert res.exit_code == 0, res.output
     rows = [ln for ln in res.output.splitlines() if " KiB" in ln]
     assert len(rows) == 6

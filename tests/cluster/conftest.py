@@ -2,7 +2,8 @@
 
 Ray resolves "this machine" to the address of its default network interface; with
 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (read when Ray is imported) it uses the loopback address, so
-nothing here listens on or talks to another address (both variables are read when Ray starts). CI installs the [ray] extra and sets
+nothing here listens on or talks to another address (both variables are read when Ray starts).
+CI installs the [ray] extra and sets
 EDGE_LSTM_REQUIRE_RAY=1: there a missing Ray fails these tests instead of skipping them.
 """
 

@@ -61,10 +61,12 @@ def classify(url: str, images: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def stream_row(url: str, sid: int, t: int, row: np.ndarray) -> tuple[np.ndarray, str, int]:
-    body = json.dumps({
-        "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": row.tolist()}],
-        "parameters": {"sequence_id": sid, "sequence_start": t == 0, "sequence_end": t == 27, "sequence_row": t},
-    }).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": row.tolist()}],
+            "parameters": {"sequence_id": sid, "sequence_start": t == 0, "sequence_end": t == 27, "sequence_row": t},
+        }
+    ).encode()
     data, h, tries = post(url, "/v2/models/edge_lstm_step/infer", body, {})
     out = json.loads(data)["outputs"][0]
     return np.asarray(out["data"], np.float32).reshape(out["shape"]), h["x-edge-lstm-replica"], tries

@@ -32,8 +32,21 @@ def fast(exported: dict[str, Path]) -> Iterator[tuple[str, subprocess.Popen[str]
     if (why := fast_path_missing()) is not None:
         pytest.skip(why)
     port = free_port("127.0.0.1")
-    cmd = [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), str(exported["step"]), "--ray", "local",
-           "--replicas", "2", "--port", str(port), "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_lstm",
+        "serve",
+        str(exported["fp32"]),
+        str(exported["step"]),
+        "--ray",
+        "local",
+        "--replicas",
+        "2",
+        "--port",
+        str(port),
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     assert proc.stdout is not None
     deadline = time.time() + 180
@@ -59,10 +72,12 @@ def fast(exported: dict[str, Path]) -> Iterator[tuple[str, subprocess.Popen[str]
 
 
 def row_request(sid: int, t: int, row: np.ndarray) -> bytes:
-    return json.dumps({
-        "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": row.tolist()}],
-        "parameters": {"sequence_id": sid, "sequence_start": t == 0, "sequence_end": t == 27, "sequence_row": t},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": row.tolist()}],
+            "parameters": {"sequence_id": sid, "sequence_start": t == 0, "sequence_end": t == 27, "sequence_row": t},
+        }
+    ).encode()
 
 
 def test_answers_equal_the_runners_and_images_spread(fast: Any, exported: dict, test_split: MnistSplit) -> None:
@@ -129,7 +144,9 @@ def test_a_taken_port_is_one_line_before_ray_starts(exported: dict[str, Path]) -
         port = taken.getsockname()[1]
         out = subprocess.run(
             [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--ray", "local", "--port", str(port)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"cannot serve on 127.0.0.1:{port}" in out.stderr and "Started a local Ray instance" not in out.stderr

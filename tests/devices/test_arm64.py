@@ -77,9 +77,32 @@ def test_every_portable_file_gives_the_classes_it_gives_here(arm64: str, exporte
 
 def test_bench_on_here_and_the_device_in_one_table(arm64: str, exported: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "fleet.json"
-    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--streaming", str(exported["step"]), "--on", "local",
-                              "--on", arm64, "--scenario", "single-stream", "--min-count", "10", "--min-time", "0",
-                              "--rounds", "1", "--warmup", "1", "--profile", "--json-file", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--streaming",
+            str(exported["step"]),
+            "--on",
+            "local",
+            "--on",
+            arm64,
+            "--scenario",
+            "single-stream",
+            "--min-count",
+            "10",
+            "--min-time",
+            "0",
+            "--rounds",
+            "1",
+            "--warmup",
+            "1",
+            "--profile",
+            "--json-file",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(out.read_text())["results"]
     emulated = [r for r in rows if r["emulated"]]

@@ -78,9 +78,28 @@ def test_info_over_ssh(ssh_device: str) -> None:
 
 def test_bench_on_here_and_over_ssh_in_one_table(ssh_device: str, exported: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "fleet.json"
-    args = ["bench", str(exported["fp32"]), str(exported["int8"]), "--on", "local", "--on", ssh_device,
-            "--scenario", "single-stream", "--min-count", "20", "--min-time", "0", "--rounds", "1", "--warmup", "2",
-            "--profile", "--json-file", str(out)]  # fmt: skip
+    args = [
+        "bench",
+        str(exported["fp32"]),
+        str(exported["int8"]),
+        "--on",
+        "local",
+        "--on",
+        ssh_device,
+        "--scenario",
+        "single-stream",
+        "--min-count",
+        "20",
+        "--min-time",
+        "0",
+        "--rounds",
+        "1",
+        "--warmup",
+        "2",
+        "--profile",
+        "--json-file",
+        str(out),
+    ]
     res = runner.invoke(app, args, env={"COLUMNS": "250"})
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())
@@ -107,8 +126,25 @@ def test_eval_on_a_device_compares_its_classes_with_here(ssh_device: str, export
 
 def test_an_unreachable_device_is_one_line_and_the_others_go_on(exported: dict[str, Path]) -> None:
     dead = "ssh://nobody@127.0.0.1:9"
-    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--on", dead, "--on", "local", "--scenario", "single-stream",
-                              "--min-count", "5", "--min-time", "0", "--rounds", "1"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--on",
+            dead,
+            "--on",
+            "local",
+            "--scenario",
+            "single-stream",
+            "--min-count",
+            "5",
+            "--min-time",
+            "0",
+            "--rounds",
+            "1",
+        ],
+    )
     one_line_error(res, "cannot reach ssh://nobody@127.0.0.1:9")
     assert "local" in res.stdout  # the other device's rows are there
     one_line_error(runner.invoke(app, ["device", "info", dead]), "cannot reach")
@@ -122,8 +158,21 @@ def test_a_device_without_the_deployment_side_or_the_provider(
     no_side = ssh_device.replace(f"python={sys.executable}", f"python={bare}")
     res = runner.invoke(app, ["bench", str(exported["fp32"]), "--on", no_side, "--min-count", "5", "--min-time", "0"])
     one_line_error(res, "run `edge-lstm device setup")
-    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--on", ssh_device, "--provider", "cuda",
-                              "--min-count", "5", "--min-time", "0"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--on",
+            ssh_device,
+            "--provider",
+            "cuda",
+            "--min-count",
+            "5",
+            "--min-time",
+            "0",
+        ],
+    )
     one_line_error(res, "onnxruntime-gpu")
 
 
@@ -152,14 +201,37 @@ def test_on_forwards_the_measuring_options_and_refuses_what_only_runs_here(
     exported: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "local.json"
-    res = runner.invoke(app, ["bench", str(exported["fp32"]), "--on", "local", "--scenario", "single-stream",
-                              "--concurrency", "2", "--min-count", "10", "--min-time", "0", "--rounds", "1",
-                              "--json-file", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--on",
+            "local",
+            "--scenario",
+            "single-stream",
+            "--concurrency",
+            "2",
+            "--min-count",
+            "10",
+            "--min-time",
+            "0",
+            "--rounds",
+            "1",
+            "--json-file",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert [r["concurrency"] for r in json.loads(out.read_text())["results"]] == [2]  # it reached the device's bench
-    one_line_error(runner.invoke(app, ["bench", str(exported["fp32"]), "--on", "local", "--torch"]),
-                   "--torch cannot go with it")  # fmt: skip
-    one_line_error(runner.invoke(app, ["bench", "http://127.0.0.1:9/v2/models/m", "--on", "local"]),
-                   "a server URL cannot go with it")  # fmt: skip
-    one_line_error(runner.invoke(app, ["eval", str(exported["step"]), "--on", "local", "--streaming"]),
-                   "--streaming, --plot and --classes run here")  # fmt: skip
+    one_line_error(
+        runner.invoke(app, ["bench", str(exported["fp32"]), "--on", "local", "--torch"]), "--torch cannot go with it"
+    )
+    one_line_error(
+        runner.invoke(app, ["bench", "http://127.0.0.1:9/v2/models/m", "--on", "local"]),
+        "a server URL cannot go with it",
+    )
+    one_line_error(
+        runner.invoke(app, ["eval", str(exported["step"]), "--on", "local", "--streaming"]),
+        "--streaming, --plot and --classes run here",
+    )

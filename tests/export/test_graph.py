@@ -45,12 +45,13 @@ def torch211_like() -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
         numpy_helper.from_array(np.array([H], np.int64), "hidden"),
     ]
     graph = helper.make_graph(
-        nodes, "torch211",
+        nodes,
+        "torch211",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 28, 28])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "batch", 10])],  # the stale shape
         inits,
         value_info=[helper.make_tensor_value_info("mm", TensorProto.FLOAT, [1, "batch", 10])],
-    )  # fmt: skip
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10), w_out, b_out
 
 

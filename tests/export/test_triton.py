@@ -97,8 +97,10 @@ def test_the_python_backend_repository_holds_the_files_and_their_model_py(traine
         assert cfg.backend == "python" and "class TritonPythonModel" in (root / name / "1" / "model.py").read_text()
     step = text_format.Parse((root / "edge_lstm_step" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     assert step.sequence_batching.HasField("oldest") and [c.name for c in step.sequence_batching.control_input] == [
-        "START", "END", "CORRID",
-    ]  # fmt: skip
+        "START",
+        "END",
+        "CORRID",
+    ]
     (root / "edge_lstm" / "1" / "model.py").unlink()
     with pytest.raises(ExportError, match=r"without a 1/model\.py"):
         validate_model_dir(root / "edge_lstm", "edge_lstm")

@@ -81,7 +81,7 @@ def test_cpu_placement_names_the_lstm(exported: dict[str, Path]) -> None:
 
 def test_fallback_is_an_error_unless_allowed() -> None:
     placed = {"cuda": {"Transpose": 1}, "cpu": {"LSTM": 1, "Gemm": 1}}
-    with pytest.raises(ProviderError, match="LSTM node ran on cpu, not on cuda"):
+    with pytest.raises(ProviderError, match="recurrent node ran on cpu, not on cuda"):
         check_placement(placed, "cuda", allow_fallback=False)
     check_placement(placed, "cuda", allow_fallback=True)
     check_placement({"cuda": {"LSTM": 1}}, "cuda", allow_fallback=False)
@@ -142,7 +142,7 @@ def test_cuda_session_places_the_lstm_on_the_gpu(exported: dict[str, Path], test
     # cuDNN's LSTM and TF32 matrix products (onnxruntime's CUDA default): 1.2e-3 seen on an H100.
     assert np.abs(gpu.logits(x) - cpu).max() < 5e-3
     assert np.abs(gpu.run_on_device(gpu.to_device(x)).numpy() - cpu).max() < 5e-3
-    with pytest.raises(ProviderError, match="LSTM node ran on cpu"):
+    with pytest.raises(ProviderError, match="recurrent node ran on cpu"):
         Classifier(exported["int8"], provider="cuda")  # DynamicQuantizeLSTM is CPU-only
 
 

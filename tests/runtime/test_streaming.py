@@ -23,9 +23,13 @@ def test_step_model_contract(exported: dict[str, Path]) -> None:
     g = onnx.load(str(exported["step"])).graph
     dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*g.input, *g.output]}
     assert dims == {
-        "row": ["batch", 28], "h": [1, "batch", 128], "c": [1, "batch", 128],
-        "logits": ["batch", 10], "h_out": [1, "batch", 128], "c_out": [1, "batch", 128],
-    }  # fmt: skip
+        "row": ["batch", 28],
+        "h": [1, "batch", 128],
+        "c": [1, "batch", 128],
+        "logits": ["batch", 10],
+        "h_out": [1, "batch", 128],
+        "c_out": [1, "batch", 128],
+    }
     assert [n.op_type for n in g.node].count("LSTM") == 1
 
 

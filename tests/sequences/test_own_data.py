@@ -39,8 +39,20 @@ def cli(*args: str) -> str:
 def vowels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """JapaneseVowels (12 features, 7-29 steps, 9 speakers): a model of any length and its files."""
     tmp = tmp_path_factory.mktemp("vowels")
-    out = cli("train", "--data", str(JV_TRAIN), "--test-data", str(JV_TEST), "--epochs", "4", "--hidden", "24",
-              "--out", str(tmp / "run"), "--json")  # fmt: skip
+    out = cli(
+        "train",
+        "--data",
+        str(JV_TRAIN),
+        "--test-data",
+        str(JV_TEST),
+        "--epochs",
+        "4",
+        "--hidden",
+        "24",
+        "--out",
+        str(tmp / "run"),
+        "--json",
+    )
     assert "270 sequences of 7-26 steps x 12 features, 9 classes" in out and "epoch    1/4  loss" in out
     result = json.loads(out.splitlines()[-1])
     # (int8 of this 4-epoch model is not within the int8 tolerance; bench/sequences.py measures int8)
@@ -48,8 +60,14 @@ def vowels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "export", str(tmp / "model.onnx"), "--checkpoint", result["checkpoint"], "--fp16", "--triton", str(tmp / "repo")
     )
     cli("export", str(tmp / "step.onnx"), "--checkpoint", result["checkpoint"], "--streaming")
-    return {"checkpoint": Path(result["checkpoint"]), "fp32": tmp / "model.onnx", "fp16": tmp / "model.fp16.onnx",
-            "step": tmp / "step.onnx", "repo": tmp / "repo", "accuracy": result["test_accuracy"]}  # fmt: skip
+    return {
+        "checkpoint": Path(result["checkpoint"]),
+        "fp32": tmp / "model.onnx",
+        "fp16": tmp / "model.fp16.onnx",
+        "step": tmp / "step.onnx",
+        "repo": tmp / "repo",
+        "accuracy": result["test_accuracy"],
+    }
 
 
 def test_the_files_carry_the_data_s_contract(vowels: dict) -> None:
@@ -113,8 +131,21 @@ def test_predict_takes_csv_npy_and_ts(vowels: dict, tmp_path: Path) -> None:
 
 
 def test_bench_times_synthetic_sequences_of_the_file_s_sizes(vowels: dict) -> None:
-    out = cli("bench", str(vowels["fp32"]), "--batch", "1", "--min-count", "30", "--min-time", "0.1", "--rounds", "1",
-              "--streaming", str(vowels["step"]), "--json")  # fmt: skip
+    out = cli(
+        "bench",
+        str(vowels["fp32"]),
+        "--batch",
+        "1",
+        "--min-count",
+        "30",
+        "--min-time",
+        "0.1",
+        "--rounds",
+        "1",
+        "--streaming",
+        str(vowels["step"]),
+        "--json",
+    )
     assert "model.onnx" in out and "step.onnx" in out
 
 
@@ -172,8 +203,19 @@ def test_serve_answers_as_the_runner_over_http_grpc_and_streams(vowels: dict) ->
 
 
 def test_a_fixed_length_set_gives_a_fixed_length_file(tmp_path: Path) -> None:
-    out = cli("train", "--data", str(BM_TRAIN), "--test-data", str(BM_TEST), "--epochs", "3", "--hidden", "16",
-              "--out", str(tmp_path / "run"))  # fmt: skip
+    out = cli(
+        "train",
+        "--data",
+        str(BM_TRAIN),
+        "--test-data",
+        str(BM_TEST),
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert "40 sequences of 100 steps x 6 features, 4 classes (Standing, Running, Walking, Badminton)" in out
     cli("export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "run" / "model.pt"))
     clf = Classifier(tmp_path / "m.onnx")

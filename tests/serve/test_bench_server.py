@@ -19,8 +19,26 @@ runner = CliRunner()
 def test_a_url_is_benchmarked_like_a_file(server: Server, exported: dict, tmp_path: Path) -> None:
     out = tmp_path / "b.json"
     url = f"{server.url}/v2/models/edge_lstm"
-    res = runner.invoke(app, ["bench", url, str(exported["fp32"]), "--scenario", "single-stream,offline", "--batch", "64",
-                              "--min-time", "0.2", "--min-count", "30", "--rounds", "1", "--json-file", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            url,
+            str(exported["fp32"]),
+            "--scenario",
+            "single-stream,offline",
+            "--batch",
+            "64",
+            "--min-time",
+            "0.2",
+            "--min-count",
+            "30",
+            "--rounds",
+            "1",
+            "--json-file",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = {(r["provider"], r["scenario"]): r for r in json.loads(out.read_text())["results"]}
     http = rows[("http", "single-stream")]
@@ -31,8 +49,24 @@ def test_a_url_is_benchmarked_like_a_file(server: Server, exported: dict, tmp_pa
 def test_the_server_scenario_runs_against_a_url_and_the_runner(server: Server, exported: dict, tmp_path: Path) -> None:
     out = tmp_path / "s.json"
     url = f"{server.url}/v2/models/edge_lstm"
-    res = runner.invoke(app, ["bench", url, str(exported["fp32"]), "--scenario", "server", "--rate", "60",
-                              "--min-time", "2", "--min-count", "100", "--json-file", str(out)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "bench",
+            url,
+            str(exported["fp32"]),
+            "--scenario",
+            "server",
+            "--rate",
+            "60",
+            "--min-time",
+            "2",
+            "--min-count",
+            "100",
+            "--json-file",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     runs = {e["target"]: e["run"] for e in json.loads(out.read_text())["server"]}
     http, local = runs[url], runs[str(exported["fp32"])]
@@ -46,8 +80,24 @@ def test_the_server_scenario_runs_against_a_url_and_the_runner(server: Server, e
 def test_the_latency_bound_search_finds_the_highest_passing_rate() -> None:
     def measure(rate: float) -> ServerRun:
         ok = rate <= 700
-        return ServerRun("t", "fake", rate, 1, 200, 0, 1.0, 1.0, 5.0 if ok else 50.0, [None, None], [None, None],
-                         0.1, None, True, [], ok)  # fmt: skip
+        return ServerRun(
+            "t",
+            "fake",
+            rate,
+            1,
+            200,
+            0,
+            1.0,
+            1.0,
+            5.0 if ok else 50.0,
+            [None, None],
+            [None, None],
+            0.1,
+            None,
+            True,
+            [],
+            ok,
+        )
 
     best, trail = max_rate(measure, 100)
     assert best is not None and 650 <= best.rate <= 700
@@ -77,7 +127,9 @@ def test_streams_are_driven_over_the_websocket(server: Server, exported: dict) -
     run = json.loads(res.output.strip().splitlines()[-1])["streams"][0]
     assert run["streams"] == 6 and run["rows"] > 6 * 28 and run["errors"] == 0 and run["rows_per_s"] > 0
     assert run["row_p99_ms"] is not None and run["clients"] == 2
-    for target, message in ((f"{server.url}/v2/models/edge_lstm", "drives a step model"),
-                            (str(exported["step"]), "give the URL of a step model")):  # fmt: skip
+    for target, message in (
+        (f"{server.url}/v2/models/edge_lstm", "drives a step model"),
+        (str(exported["step"]), "give the URL of a step model"),
+    ):
         res = runner.invoke(app, ["bench", target, "--streams", "2", "--min-time", "1"])
         assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output

@@ -53,8 +53,9 @@ def streaming(address: str, token: str | None = TOKEN) -> Iterator[tuple[Any, qu
 def send_row(client: Any, sid: int, t: int, row: np.ndarray, rid: str, last: int = 27) -> None:
     inp = tgrpc.InferInput("row", [1, row.shape[-1]], "FP32")
     inp.set_data_from_numpy(np.ascontiguousarray(row.reshape(1, -1), np.float32))
-    client.async_stream_infer("edge_lstm_step", [inp], request_id=rid, sequence_id=sid,
-                              sequence_start=t == 0, sequence_end=t == last)  # fmt: skip
+    client.async_stream_infer(
+        "edge_lstm_step", [inp], request_id=rid, sequence_id=sid, sequence_start=t == 0, sequence_end=t == last
+    )
 
 
 def test_pipelined_interleaved_streams_equal_the_streaming_classifier(

@@ -44,8 +44,9 @@ def test_health_metadata_and_inference_equal_the_runner(server: Server, exported
         out = triton.InferRequestedOutput("logits", binary_data=binary)
         result = client.infer("edge_lstm", [images_input(x, binary)], outputs=[out])
         np.testing.assert_array_equal(result.as_numpy("logits"), expected)
-    compressed = client.infer("edge_lstm", [images_input(x)], request_compression_algorithm="gzip",
-                              response_compression_algorithm="deflate")  # fmt: skip
+    compressed = client.infer(
+        "edge_lstm", [images_input(x)], request_compression_algorithm="gzip", response_compression_algorithm="deflate"
+    )
     np.testing.assert_array_equal(compressed.as_numpy("logits"), expected)
 
 
@@ -103,8 +104,10 @@ def test_streams_equal_a_streaming_classifier(server: Server, exported: dict, te
     ],
 )
 def test_sequence_rules(server: Server, params: dict, rows: int, fragment: str) -> None:
-    body = {"inputs": [{"name": "row", "shape": [rows, 28], "datatype": "FP32", "data": [0.0] * (28 * rows)}],
-            "parameters": params}  # fmt: skip
+    body = {
+        "inputs": [{"name": "row", "shape": [rows, 28], "datatype": "FP32", "data": [0.0] * (28 * rows)}],
+        "parameters": params,
+    }
     status, _, data = post(server.url, "/v2/models/edge_lstm_step/infer", json.dumps(body).encode())
     assert status == 400 and fragment in json.loads(data)["error"], data
 
@@ -120,8 +123,14 @@ def test_pictures_get_predicts_answer(server: Server, exported: dict) -> None:
         answer = json.loads(raw)
         assert answer["label"] == want.label and abs(answer["probability"] - (want.probability or 0)) < 1e-5
         boundary = "edge-lstm-test"
-        form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+        form = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + path.read_bytes()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         status, _, raw = post(
             server.url, "/predict", form, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
         )
@@ -230,16 +239,27 @@ def test_overload_is_503_and_memory_stays_bounded(exported: dict) -> None:
 def test_sigterm_answers_every_request_in_flight(exported: dict) -> None:
     s = start_server(str(exported["fp32"]), "--max-batch", "64", "--max-queue", "20000")
     x = np.full((1024, 28, 28), 0.5, np.float32)  # each request some 30 ms of work: 16 queue up
-    head = json.dumps({"inputs": [{"name": "images", "shape": list(x.shape), "datatype": "FP32",
-                                   "parameters": {"binary_data_size": x.nbytes}}]}).encode()  # fmt: skip
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "images",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": x.nbytes},
+                }
+            ]
+        }
+    ).encode()
     body = head + x.tobytes()
     statuses: list[int] = []
     sent = threading.Barrier(17)
 
     def one(_: int) -> None:
         conn = http.client.HTTPConnection(s.host, timeout=60)
-        conn.request("POST", "/v2/models/edge_lstm/infer", body=body,
-                     headers={"Inference-Header-Content-Length": str(len(head))})  # fmt: skip
+        conn.request(
+            "POST", "/v2/models/edge_lstm/infer", body=body, headers={"Inference-Header-Content-Length": str(len(head))}
+        )
         sent.wait()  # the whole request is on its way: it is in flight when the signal comes
         statuses.append(conn.getresponse().status)
 
@@ -260,13 +280,21 @@ def test_ctrl_c_exits_130_and_a_taken_port_is_one_line(exported: dict) -> None:
     import sys
 
     port = s.host.split(":")[1]
-    taken = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--port", port],
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    taken = subprocess.run(
+        [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (
         taken.returncode == 1 and taken.stderr.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in taken.stderr
     )
-    taken = subprocess.run([sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--port", "0",
-                            "--grpc-port", port], capture_output=True, text=True, timeout=60)  # fmt: skip
+    taken = subprocess.run(
+        [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--port", "0", "--grpc-port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert taken.returncode == 1 and taken.stderr.count("\n") == 1 and "choose another --grpc-port" in taken.stderr
     code, _, err = s.stop(signal.SIGINT)
     assert code == 130 and "Traceback" not in err
@@ -314,8 +342,10 @@ def test_a_stream_request_retried_with_its_row_index_is_answered_once(server: Se
     does not move; a row out of order is refused."""
 
     def row(t: int, value: float, sid: int = 4242, start: bool = False) -> tuple[int, object]:
-        body = {"inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": [value] * 28}],
-                "parameters": {"sequence_id": sid, "sequence_start": start, "sequence_row": t}}  # fmt: skip
+        body = {
+            "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": [value] * 28}],
+            "parameters": {"sequence_id": sid, "sequence_start": start, "sequence_row": t},
+        }
         status, _, raw = post(server.url, "/v2/models/edge_lstm_step/infer", json.dumps(body).encode())
         return status, json.loads(raw)
 

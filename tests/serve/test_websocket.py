@@ -85,8 +85,11 @@ def test_every_bad_frame_is_answered_and_the_socket_goes_on(ws_server: Server) -
 def test_no_token_or_no_step_model_refuses_the_socket(ws_server: Server) -> None:
     step = socket_url(ws_server)
     classifier = ws_server.url.replace("http://", "ws://") + f"/v2/models/edge_lstm/stream?token={TOKEN}"
-    for url, reason in ((step, "bearer token"), (step + "?token=wrong-token-of-enough-length", "bearer token"),
-                        (classifier, "no step model named 'edge_lstm'")):  # fmt: skip
+    for url, reason in (
+        (step, "bearer token"),
+        (step + "?token=wrong-token-of-enough-length", "bearer token"),
+        (classifier, "no step model named 'edge_lstm'"),
+    ):
         with connect(url) as ws:
             assert reason in answer(ws.recv(timeout=10))["error"]  # type: ignore[call-overload]
             with pytest.raises(ConnectionClosed) as closed:

@@ -22,15 +22,18 @@ from websockets.sync.client import connect
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import StreamingClassifier
 
-ROW_IMAGE = json.dumps({"inputs": [{"name": "images", "shape": [1, 28, 28], "datatype": "FP32",
-                                     "data": [0.0] * 784}]}).encode()  # fmt: skip
+ROW_IMAGE = json.dumps(
+    {"inputs": [{"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": [0.0] * 784}]}
+).encode()
 
 
 def row_body(rows: np.ndarray, sid: int, start: bool, end: bool) -> bytes:
-    return json.dumps({
-        "inputs": [{"name": "row", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}],
-        "parameters": {"sequence_id": sid, "sequence_start": start, "sequence_end": end},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "inputs": [{"name": "row", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}],
+            "parameters": {"sequence_id": sid, "sequence_start": start, "sequence_end": end},
+        }
+    ).encode()
 
 
 def infer_row(server: Server, rows: np.ndarray, sid: int, start: bool, end: bool) -> tuple[int, str, dict]:
@@ -101,9 +104,10 @@ def test_metrics_add_up_every_worker(two: Server) -> None:
     def infers() -> float:
         _, text = get(two.url, "/metrics")
         return sum(
-            float(line.split()[-1]) for line in text.decode().splitlines()
-            if line.startswith('edge_lstm_requests_total{') and 'route="infer"' in line and 'model="edge_lstm"' in line
-        )  # fmt: skip
+            float(line.split()[-1])
+            for line in text.decode().splitlines()
+            if line.startswith("edge_lstm_requests_total{") and 'route="infer"' in line and 'model="edge_lstm"' in line
+        )
 
     before = infers()
     workers = set()
@@ -260,18 +264,32 @@ def test_wrk_load_on_two_workers_is_all_answered(two: Server, tmp_path: Path) ->
 
     def answered() -> float:
         _, text = get(two.url, "/metrics")
-        return sum(float(line.split()[-1]) for line in text.decode().splitlines()
-                   if line.startswith("edge_lstm_requests_total{") and 'code="200"' in line
-                   and 'route="infer"' in line and 'model="edge_lstm"' in line)  # fmt: skip
+        return sum(
+            float(line.split()[-1])
+            for line in text.decode().splitlines()
+            if line.startswith("edge_lstm_requests_total{")
+            and 'code="200"' in line
+            and 'route="infer"' in line
+            and 'model="edge_lstm"' in line
+        )
 
     body, headers = binary_request(np.full((1, 28, 28), 0.5, np.float32))
     (tmp_path / "body").write_bytes(body)
-    lua = ['wrk.method = "POST"', f'local f = io.open("{tmp_path / "body"}", "rb")', 'wrk.body = f:read("*all")',
-           "f:close()", *[f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]]  # fmt: skip
+    lua = [
+        'wrk.method = "POST"',
+        f'local f = io.open("{tmp_path / "body"}", "rb")',
+        'wrk.body = f:read("*all")',
+        "f:close()",
+        *[f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()],
+    ]
     (tmp_path / "post.lua").write_text("\n".join(lua) + "\n")
     before = answered()
-    out = subprocess.run(["wrk", "-t1", "-c16", "-d2s", "-s", str(tmp_path / "post.lua"), two.url + "/v2/models/edge_lstm/infer"],
-                         capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t1", "-c16", "-d2s", "-s", str(tmp_path / "post.lua"), two.url + "/v2/models/edge_lstm/infer"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     assert done > 500 and "Non-2xx" not in out and "Socket errors" not in out, out
     assert answered() - before >= done  # wrk stops counting at its deadline; the server answered those and more

@@ -57,8 +57,15 @@ def test_interleaved_streams_equal_the_streaming_classifier(
     http = thttp.InferenceServerClient(triton.host)
     for t in range(28):  # row t of every sequence before row t + 1 of any
         for k in range(3):
-            out = http_infer(http, thttp, images[k, t][None], "edge_lstm_step", sequence_id=1000 + k,
-                             sequence_start=t == 0, sequence_end=t == 27)  # fmt: skip
+            out = http_infer(
+                http,
+                thttp,
+                images[k, t][None],
+                "edge_lstm_step",
+                sequence_id=1000 + k,
+                sequence_start=t == 0,
+                sequence_end=t == 27,
+            )
             np.testing.assert_allclose(out[0], want[t][k], atol=1e-5)
     http.close()
     # the other three over gRPC's bidirectional stream (ModelStreamInfer), as tritonclient streams
@@ -85,10 +92,28 @@ def test_bad_requests_get_tritons_4xx_with_a_reason(triton: Server) -> None:
 
 def test_bench_drives_triton(triton: Server) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "edge_lstm", "bench", f"{triton.url}/v2/models/edge_lstm", "--scenario", "server",
-         "--rate", "200", "--min-time", "1", "--min-count", "100", "--rounds", "1", "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge_lstm",
+            "bench",
+            f"{triton.url}/v2/models/edge_lstm",
+            "--scenario",
+            "server",
+            "--rate",
+            "200",
+            "--min-time",
+            "1",
+            "--min-count",
+            "100",
+            "--rounds",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     run = json.loads(out.stdout.strip().splitlines()[-1])["server"][0]["run"]
     assert run["via"] == "http" and run["n"] >= 100 and run["failed"] == 0 and run["p99_ms"] is not None

@@ -183,10 +183,27 @@ def test_bench_measures_the_browser_beside_native(exported: dict[str, Path], tmp
     from edge_lstm.cli import app
 
     out = tmp_path / "b.json"
-    res = CliRunner().invoke(app, [
-        "bench", str(exported["fp32"]), "--provider", "cpu,browser-wasm", "--scenario", "single-stream",
-        "--min-time", "0.3", "--min-count", "50", "--rounds", "1", "--warmup", "5", "--json-file", str(out),
-    ])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            str(exported["fp32"]),
+            "--provider",
+            "cpu,browser-wasm",
+            "--scenario",
+            "single-stream",
+            "--min-time",
+            "0.3",
+            "--min-count",
+            "50",
+            "--rounds",
+            "1",
+            "--warmup",
+            "5",
+            "--json-file",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = {r["provider"]: r for r in json.loads(out.read_text())["results"]}
     assert (
