@@ -20,46 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
-from torch import nn
 
 from edge_lstm.bench import BenchSettings, Measured, TargetInfo, measure, result_row
 from edge_lstm.data import mnist
 from edge_lstm.environment import describe
-from edge_lstm.export import ExportConfig, export, fuse_input_layer, quiet_export
+from edge_lstm.export import ExportConfig, export
+from edge_lstm.export.mobile import unrolled as unrolled_graph
 from edge_lstm.runtime import Classifier
 from edge_lstm.training import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Unrolled(nn.Module):
-    """The same function as the fused LSTM, one time step at a time, gates ordered i, f, o | g."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        w, b = fuse_input_layer(model)
-        lstm = model.lstm.state_dict()
-        h = model.config.n_hidden
-        order = torch.cat([torch.arange(0, 2 * h), torch.arange(3 * h, 4 * h), torch.arange(2 * h, 3 * h)])
-        self.h = h
-        self.register_buffer("w", w[order].T.contiguous())  # (28, 4H)
-        self.register_buffer("b", (b + lstm["bias_hh_l0"])[order])
-        self.register_buffer("r", lstm["weight_hh_l0"][order].T.contiguous())  # (H, 4H)
-        self.fc_out = model.fc_out
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        xw = images @ self.w + self.b  # (B, 28, 4H): every step's input projection at once
-        h = c = None
-        for t in range(images.shape[1]):
-            g = xw[:, t] if h is None else xw[:, t] + h @ self.r
-            s, cand = torch.sigmoid(g[:, : 3 * self.h]), torch.tanh(g[:, 3 * self.h :])
-            i, f, o = s[:, : self.h], s[:, self.h : 2 * self.h], s[:, 2 * self.h :]
-            c = i * cand if c is None else f * c + i * cand
-            h = o * torch.tanh(c)
-        assert h is not None
-        return self.fc_out(h)
 
 
 class Fn:
@@ -89,20 +62,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fused = Path(tmp) / "fused.onnx"
         export(ExportConfig(output=fused, checkpoint=args.checkpoint, verify=False))
-        unrolled = Path(tmp) / "unrolled.onnx"
-        program = quiet_export(
-            Unrolled(model).eval(),
-            (torch.from_numpy(images[:4]),),
-            dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
-            input_names=["images"],
-            output_names=["logits"],
-        )
-        program.save(str(unrolled))
+        # the recurrence written out per time step: the phone-NPU graph (export/mobile.py), one per batch size
+        state = {k: v.numpy() for k, v in model.state_dict().items()}
+        unrolled_files = {}
+        for b in (1, 64, 1024):
+            unrolled_files[b] = Path(tmp) / f"unrolled{b}.onnx"
+            onnx.save(unrolled_graph(state, model.arch, b), str(unrolled_files[b]))
         with torch.inference_mode():
             want = model(torch.from_numpy(images[:64])).numpy()
-        got = session(unrolled, 1).run(None, {"images": images[:64]})[0]
+        got = session(unrolled_files[64], 1).run(None, {"images": images[:64]})[0]
         unrolled_diff = float(np.abs(got - want).max())
-        n_nodes = len(__import__("onnx").load(str(unrolled)).graph.node)
+        n_nodes = len(onnx.load(str(unrolled_files[64])).graph.node)
 
         configs = []
 
@@ -115,7 +85,7 @@ def main() -> None:
             variants = {"reference (LSTM node)": session(fused, threads)}
             if batch == 1 or threads > 1:
                 variants["denormals-as-zero"] = session(fused, threads, **{"session.set_denormal_as_zero": "1"})
-                variants["unrolled graph"] = session(unrolled, threads)
+                variants["unrolled graph"] = session(unrolled_files[batch], threads)
             if threads > 1:
                 variants["no spinning"] = session(fused, threads, **{"session.intra_op.allow_spinning": "0"})
             for name, sess in variants.items():

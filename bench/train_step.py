@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = r"""
 import json, sys, time, torch
 from torch import nn
-from edge_lstm.training.model import LSTMClassifier
+from edge_lstm.training.model import RecurrentClassifier
 threads, precision = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-model = LSTMClassifier()
+model = RecurrentClassifier()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 x, y = torch.rand(128, 28, 28), torch.randint(0, 10, (128,))
 

@@ -1,36 +1,35 @@
 """The model files' I/O contract, declared once as objects: export builds and checks graphs against
 it, the runtime checks every file it opens against it, and bench and the CLI read names from it.
+Every size and name comes from the model's architecture (edge_lstm/arch.py), recorded in every
+file's `edge_lstm.arch` metadata.
 
 Full-sequence model ("classifier"): `images` float32 (batch, 28, 28), pixel/255, rows as time steps
-                                    -> `logits` float32 (batch, 10).
-Streaming step model ("streaming-step"): `row` float32 (batch, 28), `h`, `c` float32 (1, batch, 128)
-                                    -> `logits` (batch, 10), `h_out`, `c_out` (1, batch, 128).
+                                    -> `logits` float32 (batch, 10)   (MNIST's; other data: below).
+Streaming step model ("streaming-step"): `row` float32 (batch, features) and the state tensors of the
+    cell (LSTM: `h`, `c`; GRU: `h`), each (layers, batch, hidden) -> `logits` (batch, classes) and
+    each state tensor's next value (`h_out`, `c_out`).
 `batch` is symbolic in the files `edge-lstm export` writes; a file exported for one fixed batch
 size (a consumer that needs static shapes) has that number in its place, the same everywhere.
 
-A model trained on a user's own sequences (`train --data`) has its own Sizes, recorded in the file's
-`edge_lstm.sizes` metadata: `sequences` float32 (batch, T, F) raw feature values -> `logits` (batch,
-classes); where the sequences differ in length, T is the symbolic `time` axis and a second input,
-`lengths` int32 (batch,), says how many steps of each padded sequence are real. Its step model
-is the one above with F and the hidden size in place of 28 and 128. Files without that metadata
-are MNIST's (their contract, above, is unchanged).
+A model trained on a user's own sequences (`train --data`) reads `sequences` float32 (batch, T, F) raw
+feature values -> `logits` (batch, classes); where the sequences differ in length, T is the symbolic
+`time` axis and a second input, `lengths` int32 (batch,), says how many steps of each padded
+sequence are real. Files of earlier versions carry `edge_lstm.sizes` (one-layer LSTMs) or nothing
+(MNIST's); both are read as the architecture they had.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_lstm.arch import CELLS, MNIST, Arch
+
 BATCH = "batch"  # the symbolic batch axis's name in every exported model
 TIME = "time"  # the symbolic time axis of a model for sequences of any length
-N_STEPS = 28
-N_INPUTS = 28
-N_HIDDEN = 128
-N_CLASSES = 10
-CLASS_LABELS = [str(d) for d in range(N_CLASSES)]
+CLASS_LABELS = list(MNIST.classes)
 
 PREPROCESSING = (
     "float32 pixels scaled to [0, 1] (uint8 / 255); each 28x28 image is read row by row, "
@@ -54,56 +53,8 @@ META_ACCURACY = "edge_lstm.checkpoint_test_accuracy"
 META_TRAIN_CONFIG = "edge_lstm.train_config"
 META_CHECKPOINT_SHA = "edge_lstm.checkpoint_sha256"
 META_FUSED = "edge_lstm.input_layer_fused"
-META_SIZES = "edge_lstm.sizes"  # JSON of Sizes, in files of models trained on a user's own sequences
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """What a model's files are sized by: from the data at training, into the checkpoint and the
-    files' metadata, read back by every command."""
-
-    steps: int | None  # time steps of every sequence; None: any length (a `time` axis, a `lengths` input)
-    features: int  # values per time step
-    hidden: int  # LSTM units
-    classes: tuple[str, ...]  # class names, in the order of the logits
-    image: bool = False  # MNIST-style pictures (pixel / 255): pictures, the page and the writing set apply
-
-    @property
-    def input_name(self) -> str:
-        return "images" if self.image else "sequences"
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "steps": self.steps,
-                "features": self.features,
-                "hidden": self.hidden,
-                "classes": list(self.classes),
-                "image": self.image,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Sizes:
-        d = json.loads(text)
-        steps = d["steps"]
-        sizes = cls(
-            None if steps is None else int(steps),
-            int(d["features"]),
-            int(d["hidden"]),
-            tuple(str(c) for c in d["classes"]),
-            bool(d.get("image", False)),
-        )
-        if sizes.features < 1 or sizes.hidden < 1 or sizes.n_classes < 2 or (steps is not None and steps < 1):
-            raise ValueError("impossible sizes")
-        return sizes
-
-
-MNIST = Sizes(steps=N_STEPS, features=N_INPUTS, hidden=N_HIDDEN, classes=tuple(CLASS_LABELS), image=True)
+META_ARCH = "edge_lstm.arch"  # JSON of the Arch, in every file
+META_SIZES = "edge_lstm.sizes"  # earlier versions' files of own data: one-layer LSTM sizes (read, never written)
 
 
 Dim = int | str | None  # a fixed size, a symbolic name, or unknown (as a file declares it)
@@ -131,7 +82,7 @@ class ModelSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     layout: str  # for people, and the META_LAYOUT metadata
-    sizes: Sizes = MNIST  # what it was built from
+    arch: Arch = MNIST  # what it was built from
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -195,48 +146,50 @@ def _show(dims: Sequence[Dim], batch: int | str | None = None) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shown) + ")"
 
 
-def classifier_spec(sizes: Sizes) -> ModelSpec:
-    steps: int | str = TIME if sizes.steps is None else sizes.steps
-    inputs = [TensorSpec(sizes.input_name, (BATCH, steps, sizes.features))]
-    if sizes.steps is None:
+def classifier_spec(arch: Arch) -> ModelSpec:
+    steps: int | str = TIME if arch.steps is None else arch.steps
+    inputs = [TensorSpec(arch.input_name, (BATCH, steps, arch.features))]
+    if arch.steps is None:
         inputs.append(TensorSpec("lengths", (BATCH,), "int32"))
-    what = "rows are time steps" if sizes.image else "time steps of raw feature values"
-    if sizes.steps is None:
+    what = "rows are time steps" if arch.image else "time steps of raw feature values"
+    if arch.steps is None:
         what += "; lengths (batch,) int32: the real steps of each padded sequence"
     return ModelSpec(
         kind="classifier",
         inputs=tuple(inputs),
-        outputs=(TensorSpec("logits", (BATCH, sizes.n_classes)),),
-        layout=f"({BATCH}, {steps}, {sizes.features}): {what}",
-        sizes=sizes,
+        outputs=(TensorSpec("logits", (BATCH, arch.n_classes)),),
+        layout=f"({BATCH}, {steps}, {arch.features}): {what}",
+        arch=arch,
     )
 
 
-def step_spec(sizes: Sizes) -> ModelSpec:
-    f, h = sizes.features, sizes.hidden
+def step_spec(arch: Arch) -> ModelSpec:
+    state = (arch.layers, BATCH, arch.hidden)
+    names = ", ".join(arch.state_names)
     return ModelSpec(
         kind="streaming-step",
-        inputs=(TensorSpec("row", (BATCH, f)), TensorSpec("h", (1, BATCH, h)), TensorSpec("c", (1, BATCH, h))),
-        outputs=(
-            TensorSpec("logits", (BATCH, sizes.n_classes)),
-            TensorSpec("h_out", (1, BATCH, h)),
-            TensorSpec("c_out", (1, BATCH, h)),
-        ),
-        layout=f"row ({BATCH}, {f}); h, c (1, {BATCH}, {h})",
-        sizes=sizes,
+        inputs=(TensorSpec("row", (BATCH, arch.features)), *(TensorSpec(n, state) for n in arch.state_names)),
+        outputs=(TensorSpec("logits", (BATCH, arch.n_classes)), *(TensorSpec(n, state) for n in arch.state_outputs)),
+        layout=f"row ({BATCH}, {arch.features}); {names} ({arch.layers}, {BATCH}, {arch.hidden})",
+        arch=arch,
     )
 
 
-def spec(kind: str, sizes: Sizes) -> ModelSpec:
-    return step_spec(sizes) if kind == "streaming-step" else classifier_spec(sizes)
+def spec(kind: str, arch: Arch) -> ModelSpec:
+    return step_spec(arch) if kind == "streaming-step" else classifier_spec(arch)
 
 
-def sizes_from_metadata(metadata: dict[str, str]) -> Sizes:
-    """The sizes a file declares (files without them are MNIST's); ValueError if unreadable."""
+def arch_from_metadata(metadata: dict[str, str]) -> Arch:
+    """The architecture a file declares (earlier versions' files: their one-layer LSTM; no metadata:
+    MNIST's); ConfigError if unreadable."""
+    if (text := metadata.get(META_ARCH)) is not None:
+        return Arch.from_json(text)
     text = metadata.get(META_SIZES)
-    return MNIST if text is None else Sizes.from_json(text)
+    return MNIST if text is None else Arch.from_json(text)
 
 
+# Every state tensor name a step model may have, whatever its cell
+STATE_NAMES = tuple(sorted({name for _, _, names in CELLS.values() for name in names}))
 CLASSIFIER = classifier_spec(MNIST)
 STEP = step_spec(MNIST)
 SPECS = {s.kind: s for s in (CLASSIFIER, STEP)}
@@ -279,7 +232,8 @@ def kind_for(input_names: Sequence[str]) -> str | None:
     names = tuple(input_names)
     if names in (CLASSIFIER.input_names, ("sequences",), ("sequences", "lengths")):
         return CLASSIFIER.kind
-    return STEP.kind if names == STEP.input_names else None
+    states = {(a.state_names) for a in (Arch(1, 1, ("a", "b"), cell=c) for c in CELLS)}
+    return STEP.kind if names[:1] == ("row",) and names[1:] in states else None
 
 
 @dataclass(frozen=True)

@@ -63,11 +63,9 @@ def operator_profile(
     fixed = sess.get_inputs()[0].shape[0]
     n = fixed if isinstance(fixed, int) else (1 if streaming else batch)
     if streaming:
-        feeds = {
-            "row": x[:n, 0],
-            "h": np.zeros((1, n, contract.N_HIDDEN), np.float32),
-            "c": np.zeros((1, n, contract.N_HIDDEN), np.float32),
-        }
+        # the state inputs as the file declares them: (layers, batch, hidden) each
+        states = {i.name: np.zeros((i.shape[0], n, i.shape[2]), np.float32) for i in sess.get_inputs()[1:]}
+        feeds = {"row": x[:n, 0], **states}
     else:
         feeds = {contract.INPUT: np.resize(x, (n, *x.shape[1:]))}
     for _ in range(runs + 1):

@@ -105,9 +105,10 @@ def result_row(m: Measured, keep_raw: bool, concurrency: int = 1, interval_ms: f
     for name, times in m.extra.items():
         setattr(row, f"{name}_ms", float(np.median(np.asarray(times) / 1e6)))
     if streaming:
-        last = lat_ms[contract.N_STEPS - 1 :: contract.N_STEPS]  # the push of row 28: last row to answer
+        rows = contract.MNIST.steps or 28  # an image's rows: the push of row 28 is the last row to answer
+        last = lat_ms[rows - 1 :: rows]
         row.last_row_to_answer_p50_ms = float(np.median(last)) if last.size else None
-        row.per_image_ms = float(np.median(lat_ms)) * contract.N_STEPS
+        row.per_image_ms = float(np.median(lat_ms)) * rows
     if keep_raw:
         row.raw_ms = lat_ms.round(6).tolist()
     return row

@@ -143,17 +143,17 @@ def _profile(
 
 
 def bench_inputs(cfg: BenchSettings) -> np.ndarray:
-    """MNIST's test images (uint8) for MNIST models; synthetic sequences of their sizes for models
+    """MNIST's test images (uint8) for MNIST models; synthetic sequences of their arch for models
     of own data."""
-    from edge_lstm.runtime.model_info import file_sizes
+    from edge_lstm.runtime.model_info import file_arch
 
     paths = (*cfg.models, *([cfg.streaming_model] if cfg.streaming_model else []))
-    found = {s for s in (file_sizes(Path(m)) for m in paths) if s is not None}  # unreadable: the runner says why
+    found = {s for s in (file_arch(Path(m)) for m in paths) if s is not None}  # unreadable: the runner says why
     own = [s for s in found if not s.image]
     if not own:
         return mnist.load_split(mnist.locate(cfg.data_dir), "test").images
     if len(found) > 1:
-        raise ConfigError("these models take inputs of different sizes; bench them in separate runs")
+        raise ConfigError("these models take inputs of different arch; bench them in separate runs")
     return synthetic_sequences(1024, own[0].steps, own[0].features)
 
 

@@ -72,7 +72,7 @@ def predict(
         if r.error is not None:
             typer.echo(f"error: {r.error}", err=True)
         else:
-            names = clf.sizes.classes
+            names = clf.arch.classes
             alts = "  ".join(f"{names[k]}:{100 * p:.1f}%" for k, p in r.top[1:])
             sure = f", margin {100 * (r.margin or 0):.1f} points over {names[r.runner_up or 0]}"
             typer.echo(
@@ -97,10 +97,10 @@ def _bulk(
 ) -> None:
     if out is None:
         raise fail("--ray writes its results to a file: give --out results.csv (or .parquet)")
-    from edge_lstm.runtime.model_info import file_sizes
+    from edge_lstm.runtime.model_info import file_arch
 
-    sizes = file_sizes(model)
-    if sizes is not None and not sizes.image:
+    arch = file_arch(model)
+    if arch is not None and not arch.image:
         raise fail(
             f"{model} classifies sequences: --ray classifies pictures and arrays of images; predict "
             "sequence files without --ray"

@@ -14,6 +14,7 @@ class TrainPrinter:
         self.quiet = quiet
         self.progress: Any = None
         self.task: Any = None
+        self.first_epoch = 0
 
     def __enter__(self) -> TrainPrinter:
         if sys.stderr.isatty() and not self.quiet:
@@ -44,7 +45,9 @@ class TrainPrinter:
         else:
             print(text, flush=True)
 
-    def start(self, total_steps: int, config: Any, resumed_from_epoch: int, policy: str) -> None:
+    def start(self, total_steps: int, config: Any, resumed_from_epoch: int, policy: str, data: str) -> None:
+        self.first_epoch = resumed_from_epoch
+        self._line(data)
         what = f"resuming at epoch {resumed_from_epoch + 1}" if resumed_from_epoch else "training"
         self._line(
             f"{what}: preset {config.preset}, {total_steps} steps of {config.batch_size}, "
@@ -61,5 +64,11 @@ class TrainPrinter:
         if self.progress is not None:
             self.progress.update(self.task, completed=step)
 
-    def epoch(self, epoch: int, test_accuracy: float, seconds: float) -> None:
-        self._line(f"epoch {epoch + 1:3d}  test accuracy {100 * test_accuracy:.2f}%  ({seconds:.1f} s)")
+    def epoch(self, epoch: int, epochs: int, test_accuracy: float, seconds: float) -> None:
+        # elapsed and an estimate of what is left: runs of own data go on for hundreds of short passes
+        done = epoch + 1
+        left = seconds / done * (epochs - done) if done < epochs else None
+        eta = f", about {left:.0f} s left" if left is not None else ""
+        self._line(
+            f"epoch {done:3d}/{epochs}  test accuracy {100 * test_accuracy:.2f}%  ({seconds:.1f} s elapsed{eta})"
+        )

@@ -20,7 +20,13 @@ class PresetName(str, Enum):
 
 class AugmentName(str, Enum):
     writing = "writing"
+    noise = "noise"
     none = "none"
+
+
+class CellName(str, Enum):
+    lstm = "lstm"
+    gru = "gru"
 
 
 class Device(str, Enum):
@@ -72,8 +78,9 @@ def train(
     augment: Annotated[
         AugmentName | None,
         typer.Option(
-            help="writing: half of each batch slanted, rotated, stretched, bolder or finer, blurred, re-contrasted "
-            "as real writing differs from MNIST; none: MNIST as it is. [default: writing; seed preset: none]"
+            help="writing (MNIST): half of each batch slanted, rotated, stretched, bolder or finer, blurred, "
+            "re-contrasted as real writing differs from MNIST; noise (--data): Gaussian noise on the standardised "
+            "inputs; none: the data as it is. [default: writing; seed preset: none; --data: noise]"
         ),
     ] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing of the loss (0 = off).")] = None,
@@ -90,7 +97,12 @@ def train(
         Path | None,
         typer.Option(help="With --data: the test sequences (default: a stratified 20% of --data).", metavar="FILE"),
     ] = None,
-    hidden: Annotated[int | None, typer.Option(help="With --data: LSTM units. [default: 128]")] = None,
+    cell: Annotated[
+        CellName | None,
+        typer.Option(help="The recurrent cell: lstm, or gru (3 gates, not 4: 25% fewer weights). [default: lstm]"),
+    ] = None,
+    layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers, 1-3. [default: 1]")] = None,
+    hidden: Annotated[int | None, typer.Option(help="Units per recurrent layer. [default: 128]")] = None,
     noise: Annotated[
         float | None,
         typer.Option(help="With --data: std of the noise added to standardised inputs while training. [default: 0.3]"),
@@ -104,42 +116,11 @@ def train(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train the LSTM classifier on MNIST (or on your own sequences, --data); report its test accuracy."""
-    if data is not None:
-        mnist_only = dict(
-            preset=preset,
-            subset=subset,
-            test_subset=test_subset,
-            max_samples=max_samples,
-            log_every=log_every,
-            anytime=anytime,
-            precision=precision,
-            shards=shards,
-            augment=augment,
-            label_smoothing=label_smoothing,
-            data_dir=data_dir,
-        )
-        given_here = [f"--{k.replace('_', '-')}" for k, v in mnist_only.items() if v is not None]
-        if given_here or resume or device == Device.cuda:
-            raise fail(
-                f"{', '.join(given_here or ['--resume/--device cuda'])}: MNIST's options; with --data give "
-                "--test-data, --epochs, --batch-size, --lr, --seed, --hidden, --noise, --threads"
-            )
-        return _train_sequences(
-            data,
-            test_data,
-            out,
-            as_json,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-            hidden=hidden,
-            noise=noise,
-            threads=threads,
-        )
-    if test_data is not None or hidden is not None or noise is not None:
-        raise fail("--test-data, --hidden and --noise go with --data (your own sequences)")
+    """Train the classifier on MNIST (or on your own sequences, --data); report its test accuracy."""
+    if data is not None and data_dir is not None:
+        raise fail("--data-dir is MNIST's folder; with --data give the sequences' files (--data, --test-data)")
+    if preset == PresetName.seed and data is not None:
+        raise fail("--preset seed is the TensorFlow tutorial's MNIST recipe; drop it with --data")
     from edge_lstm.cli.progress import TrainPrinter
     from edge_lstm.training import override, preset_config
     from edge_lstm.training import train as run_training
@@ -159,11 +140,20 @@ def train(
         threads=threads,
         shards=shards,
         label_smoothing=label_smoothing,
-        preset=preset.value if preset else None,
         augment=augment.value if augment else None,
+        data=str(data) if data is not None else None,
+        test_data=str(test_data) if test_data is not None else None,
+        cell=cell.value if cell else None,
+        layers=layers,
+        hidden=hidden,
+        noise=noise,
     )
     # --resume continues the run with the options it recorded; a given option that differs is refused.
-    config = run_config(out, given) if resume else override(preset_config(given.pop("preset") or "default"), **given)
+    if resume:
+        config = run_config(out, given)
+    else:
+        name = "sequences" if data is not None else (preset.value if preset else "default")
+        config = override(preset_config(name), **given)  # type: ignore[arg-type]
     config.validate()  # before importing/initialising anything slow
     dev = _resolve_device(device.value)
     with TrainPrinter(quiet=False) as printer:
@@ -178,47 +168,12 @@ def train(
         return
     typer.echo(
         f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs / {result.steps} steps "
-        f"in {result.train_seconds:.1f} s; checkpoint {result.checkpoint}"
+        f"in {result.train_seconds:.1f} s ({result.arch}); checkpoint {result.checkpoint}"
     )
     if result.real_writing is not None:  # digits that are not MNIST's: drawn, photographed, other writers
         from edge_lstm.data.writing_set import summary_line
 
         typer.echo(summary_line(result.real_writing))
-    if as_json:
-        emit_json(result.to_dict())
-
-
-def _train_sequences(data: Path, test_data: Path | None, out: Path, as_json: bool, **given: Any) -> None:
-    """`train --data`: sizes, classes and standardisation from the data (edge_lstm.training.sequences)."""
-    from edge_lstm.data import sequences
-    from edge_lstm.training.sequences import SequenceTrainConfig, train_sequences
-
-    config = SequenceTrainConfig(**{k: v for k, v in given.items() if v is not None})
-    config.validate()
-    train_set = sequences.load(data)
-    if test_data is not None:
-        test_set = sequences.load(test_data, train_set.classes)
-    else:
-        train_set, test_set = sequences.split(train_set, 0.2, config.seed)
-        if len(test_set) == 0:
-            raise fail(f"{data}: too few sequences per class to hold some out; give --test-data")
-    shape = (
-        f"{train_set.x.shape[1]}" if train_set.equal_length else f"{train_set.lengths.min()}-{train_set.lengths.max()}"
-    )
-    typer.echo(
-        f"{data}: {len(train_set)} sequences of {shape} steps x {train_set.features} features, "
-        f"{len(train_set.classes)} classes ({', '.join(train_set.classes[:8])}"
-        f"{', ...' if len(train_set.classes) > 8 else ''}); testing on {len(test_set)}"
-    )
-
-    def progress(epoch: int, epochs: int, loss: float) -> None:
-        typer.echo(f"epoch {epoch:4d}/{epochs}  loss {loss:.4f}")
-
-    result = train_sequences(config, train_set, test_set, out, progress)
-    typer.echo(
-        f"test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs} epochs in "
-        f"{result.train_seconds:.1f} s; checkpoint {result.checkpoint}"
-    )
     if as_json:
         emit_json(result.to_dict())
 

@@ -38,8 +38,7 @@ START = -1  # Held.version of a sequence this replica starts: the store creates 
 
 @dataclass
 class _Cached:
-    h: np.ndarray
-    c: np.ndarray
+    state: np.ndarray  # packed (Arch.pack_state)
     steps: int
     version: int
     last_seen: float
@@ -83,9 +82,9 @@ class _GroupCommit:
 class AffineStore:
     """StateStore for a replica: its own sequences' states cached, commits grouped, the store behind."""
 
-    def __init__(self, remote: Any, idle_s: float, hidden: int, max_steps: int | None) -> None:
+    def __init__(self, remote: Any, idle_s: float, state_size: int, max_steps: int | None) -> None:
         self.remote = remote  # ray_serve.RayStore: acquire/commit/live/forget on the store actors
-        self.idle_s, self.hidden, self.max_steps = idle_s, hidden, max_steps
+        self.idle_s, self.state_size, self.max_steps = idle_s, state_size, max_steps
         self.cache: dict[Sid, _Cached] = {}
         self.groups = [_GroupCommit(a) for a in remote.actors]
         self.live_count, self.live_read = 0, 0.0
@@ -104,20 +103,19 @@ class AffineStore:
             return self.max_steps is None or steps + rows <= self.max_steps
 
         if start and first_row in (None, 0) and fits(0):
-            zeros = np.zeros(self.hidden, np.float32)
-            return Held(zeros, zeros.copy(), 0, START)
+            return Held(np.zeros(self.state_size, np.float32), 0, START)
         if not start and cached is not None and first_row in (None, cached.steps) and fits(cached.steps):
             cached.last_seen = now
-            return Held(cached.h.copy(), cached.c.copy(), cached.steps, cached.version)
+            return Held(cached.state.copy(), cached.steps, cached.version)
         # Not held here (another replica's sequence, a retry, a refusal to word): the store decides.
         self.cache.pop(sid, None)
         held: Held | np.ndarray = await self.remote.acquire(sid, start, rows, first_row)
         return held
 
-    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
+    async def commit(self, sid: Sid, held: Held, state: np.ndarray, answer: np.ndarray, end: bool) -> None:
         version = None if held.version == START else held.version
         try:
-            new = await self._group(sid).put((sid, version, held.steps, h, c, answer, end))
+            new = await self._group(sid).put((sid, version, held.steps, state, answer, end))
         except SequenceError:
             if self.cache.pop(sid, None) is None:
                 raise  # the store's own state was refused: a real conflict
@@ -125,7 +123,7 @@ class AffineStore:
         if end:
             self.cache.pop(sid, None)
         else:
-            self.cache[sid] = _Cached(h, c, held.steps + len(answer), new, time.monotonic())
+            self.cache[sid] = _Cached(state, held.steps + len(answer), new, time.monotonic())
 
     async def forget(self, sid: Sid) -> None:
         self.cache.pop(sid, None)

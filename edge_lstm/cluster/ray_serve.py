@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.cluster.affinity import BALANCE, AffineStore
 from edge_lstm.errors import ConfigError, EdgeLstmError
 from edge_lstm.serve.config import ServeConfig
@@ -169,8 +169,8 @@ class RayStore:
         result: Held | np.ndarray = await self._call(self._actor(sid).acquire.remote(sid, start, rows, first_row))
         return result
 
-    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
-        await self._call(self._actor(sid).commit.remote(sid, held, h, c, answer, end))
+    async def commit(self, sid: Sid, held: Held, state: np.ndarray, answer: np.ndarray, end: bool) -> None:
+        await self._call(self._actor(sid).commit.remote(sid, held, state, answer, end))
 
     async def forget(self, sid: Sid) -> None:
         await self._call(self._actor(sid).forget.remote(sid))
@@ -180,17 +180,17 @@ class RayStore:
         return int(sum(counts))
 
 
-def start_stores(models: dict[str, contract.Sizes], config: ServeConfig, shards: int) -> list[Any]:
+def start_stores(models: dict[str, Arch], config: ServeConfig, shards: int) -> list[Any]:
     import ray
 
     actor: Any = ray.remote(num_cpus=0)(StoreActor)
     handles = []
-    for model, sizes in models.items():
+    for model, arch in models.items():
         for i in range(shards):
             handles.append(
                 actor.options(
                     name=store_name(model, i), namespace=NAMESPACE, lifetime="detached", get_if_exists=True
-                ).remote(config.stream_idle_s, config.max_sequences, sizes.hidden, sizes.steps)
+                ).remote(config.stream_idle_s, config.max_sequences, arch)
             )
     ray.get([h.live.remote() for h in handles])  # up before any replica asks for them
     return handles
@@ -205,7 +205,7 @@ def replica_app(config: ServeConfig, shards: int | None) -> Any:
         return build_app(config, tag_replica=True)
 
     def store(model: Served, cfg: ServeConfig) -> StateStore:
-        return AffineStore(RayStore(model.name, shards), cfg.stream_idle_s, model.sizes.hidden, model.sizes.steps)
+        return AffineStore(RayStore(model.name, shards), cfg.stream_idle_s, model.arch.state_size, model.arch.steps)
 
     return build_app(config, stream_store=store, tag_replica=True)
 
@@ -251,7 +251,7 @@ def deploy(config: ServeConfig, scaling: Scaling, address: str | None = None) ->
     if address in (None, "local"):  # a taken port: this one line now, not HAProxy's failure after Ray started
         bind(config.host, config.port).close()
     names = list(served)
-    streams = {n: s.sizes for n, s in served.items() if s.kind == "streaming-step"}
+    streams = {n: s.arch for n, s in served.items() if s.kind == "streaming-step"}
     # The replicas open the files by the names resolved here (NAME=PATH), absolute paths.
     config = dataclasses.replace(config, models=tuple((n, s.path.resolve()) for n, s in served.items()))
     connect(address, scaling.proxy)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.data.ts_format import read_ts
 from edge_lstm.errors import DataError
 from edge_lstm.fileio import not_a_file
@@ -68,18 +68,18 @@ def load(path: Path, classes: Sequence[str] | None = None) -> SequenceSet:
     raise DataError(f"{path}: sequence data is a .npz (x, y, optional lengths) or a UEA/UCR .ts file")
 
 
-def for_model(data: Path | None, sizes: contract.Sizes, model: Path, limit: int | None = None) -> SequenceSet:
-    """A model's labelled test sequences, checked against its sizes."""
+def for_model(data: Path | None, arch: Arch, model: Path, limit: int | None = None) -> SequenceSet:
+    """A model's labelled test sequences, checked against its arch."""
     if data is None:
         raise DataError(
-            f"{model} classifies sequences of {sizes.features} feature(s): give its labelled test sequences "
+            f"{model} classifies sequences of {arch.features} feature(s): give its labelled test sequences "
             "with --data FILE (.npz or .ts)"
         )
-    seqs = load(data, sizes.classes)
-    if seqs.features != sizes.features or (sizes.steps is not None and seqs.x.shape[1] != sizes.steps):
+    seqs = load(data, arch.classes)
+    if seqs.features != arch.features or (arch.steps is not None and seqs.x.shape[1] != arch.steps):
         raise DataError(
             f"{data}: its sequences are ({seqs.x.shape[1]}, {seqs.features}) steps x features; "
-            f"{model} takes ({sizes.steps or 'any'}, {sizes.features})"
+            f"{model} takes ({arch.steps or 'any'}, {arch.features})"
         )
     return seqs if limit is None else seqs.subset(np.arange(min(limit, len(seqs))))
 

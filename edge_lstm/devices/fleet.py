@@ -94,7 +94,7 @@ def eval_on(
     from edge_lstm.runtime import Classifier
 
     here_clf = Classifier(model)
-    seqs = None if here_clf.sizes.image else sequences.for_model(data, here_clf.sizes, model, limit)
+    seqs = None if here_clf.arch.image else sequences.for_model(data, here_clf.arch, model, limit)
 
     device = resolve(name)
     remote = remote_for(device)

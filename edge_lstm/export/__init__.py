@@ -1,23 +1,24 @@
-"""Export: a trained checkpoint -> self-contained, verified model files (needs torch and onnxscript).
+"""Export: a trained checkpoint -> self-contained, verified model files (needs torch).
 
-Modules: `modules` (what gets exported), `onnx_export` (torch -> ONNX), `graph` (passes and the
-contract check), `variants` (int8, fp16, ORT format), `verify` (onnxruntime vs PyTorch),
+Modules: `graph_build` (the model's ONNX graphs from its weights, every cell and depth), `graph` (a
+fixed batch, the contract check, metadata), `targets` (the table of targets: how each file is built,
+verified and refused), `variants` (int8, fp16, ORT format), `mobile` (the unrolled phone-NPU graph),
+`tflite` (onnx2tf), `triton` (a Triton model repository), `verify` (a file's engine vs PyTorch),
 `pipeline` (the `edge-lstm export` command's job).
 """
 
-from edge_lstm.export.modules import FullSequence, Step, fuse_input_layer
-from edge_lstm.export.onnx_export import quiet_export, to_onnx
-from edge_lstm.export.pipeline import Artifact, ExportConfig, export
+from edge_lstm.export.graph_build import classifier_graph, step_graph
+from edge_lstm.export.pipeline import Artifact, ExportConfig, PartialExport, export
+from edge_lstm.export.targets import TARGETS
 from edge_lstm.export.variants import variant_path
 
 __all__ = [
+    "TARGETS",
     "Artifact",
     "ExportConfig",
-    "FullSequence",
-    "Step",
+    "PartialExport",
+    "classifier_graph",
     "export",
-    "fuse_input_layer",
-    "quiet_export",
-    "to_onnx",
+    "step_graph",
     "variant_path",
 ]

@@ -1,103 +1,170 @@
 """The phone-NPU variant: the recurrence unrolled into operators NNAPI, CoreML and QNN all take.
 
-No NPU delegate runs ONNX's LSTM node (onnxruntime's usability checker: "NNAPI cannot run any
+No NPU delegate runs ONNX's LSTM or GRU node (onnxruntime's usability checker: "NNAPI cannot run any
 nodes in this model"), and none takes a dynamic shape. So this graph is written out by hand, from
-the checkpoint's weights, with a fixed batch and only operators in the NNAPI, CoreML NeuralNetwork
-and CoreML MLProgram lists of onnxruntime 1.32 (Split, Reshape, Concat, Gemm, Sigmoid, Tanh, Mul,
-Add). Per time step t, with the input layer folded into the LSTM (as in the main export):
+the checkpoint's weights, with a fixed batch and steps and only operators in the NNAPI, CoreML
+NeuralNetwork and CoreML MLProgram lists of onnxruntime 1.32 (Split, Reshape, Concat, Gemm, Sigmoid,
+Tanh, Mul, Add, Sub). Per time step t and layer l (x: the row, or the layer below's h), with the input
+layer folded into the first layer (as in the main export):
 
-    x_t   = Reshape(Split(images)[t])                      (N, 28)
-    gates = Gemm(Concat(x_t, h), [W_ih | W_hh], b)         (N, 512): one matrix product per step
-    i, f, o, g = Split(gates);  i, f, o = Sigmoid(.);  g = Tanh(g)   (gate rows reordered i, f, o, g)
-    c = f * c + i * g;  h = o * Tanh(c)
-    logits = Gemm(h, W_out, b_out)                         after step 27
+    LSTM: gates = Gemm(Concat(x, h), [W_ih | W_hh], b)      one matrix product per step and layer
+          i, f, o = Sigmoid(.), g = Tanh(.);  c = f * c + i * g;  h = o * Tanh(c)
+    GRU:  gi = Gemm(x, W_ih, b_ih);  gh = Gemm(h, W_hh, b_hh)
+          r, z = Sigmoid(gi_rz + gh_rz);  n = Tanh(gi_n + r * gh_n);  h = n + z * (h - n)
+    logits = Gemm(h of the top layer, W_out, b_out)          after the last step
 
-Writing ~300 nodes by hand is small and exact here; no converter produces this form from an LSTM
-node (onnxruntime and onnxscript keep the node, which is what the CPU wants).
+Writing a few hundred nodes by hand is small and exact here; no converter produces this form from a
+recurrent node (onnxruntime and onnxscript keep the node, which is what the CPU wants).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_lstm import contract
-from edge_lstm.export.modules import fuse_input_layer
-from edge_lstm.training.model import LSTMClassifier
+from edge_lstm.arch import Arch
 
 OPSET = 17  # the newest the mobile EPs' checkers list every operator here for
 
 
-def unrolled(model: LSTMClassifier, batch: int) -> onnx.ModelProto:
-    """images (batch, 28, 28) -> logits (batch, 10) with no LSTM node, no dynamic shape."""
-    cfg = model.config
-    H, T, D = cfg.n_hidden, cfg.n_steps, cfg.n_inputs
-    w_ih, b_ih = (t.numpy() for t in fuse_input_layer(model))  # (4H, 28), (4H,)
-    state = model.lstm.state_dict()
-    w_hh, b_hh = state["weight_hh_l0"].numpy(), state["bias_hh_l0"].numpy()
+class _Graph:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(self, op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
+        self.nodes.append(helper.make_node(op, inputs, outputs, **attrs))
+
+
+def _layer_input_weights(state: dict[str, np.ndarray], layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """(W_ih, b_ih) of a layer; the first with the input layer folded in (float64, then float32)."""
+    w_ih, b_ih = state[f"rnn.weight_ih_l{layer}"].astype(np.float64), state[f"rnn.bias_ih_l{layer}"].astype(np.float64)
+    if layer == 0:
+        w_in, b_in = state["fc_in.weight"].astype(np.float64), state["fc_in.bias"].astype(np.float64)
+        w_ih, b_ih = w_ih @ w_in, w_ih @ b_in + b_ih
+    return w_ih.astype(np.float32), b_ih.astype(np.float32)
+
+
+def _lstm_layer(g: _Graph, state: dict[str, np.ndarray], arch: Arch, layer: int, xs: list[str]) -> list[str]:
+    """The unrolled LSTM layer over inputs xs (one (N, in) tensor per step); its h per step."""
+    h_units, p = arch.hidden, f"l{layer}_"
+    w_ih, b_ih = _layer_input_weights(state, layer)
+    w_hh, b_hh = state[f"rnn.weight_hh_l{layer}"], state[f"rnn.bias_hh_l{layer}"]
     # PyTorch's gate rows are i, f, g, o; put the three sigmoid gates first: i, f, o | g.
-    order = np.concatenate([np.arange(0, 2 * H), np.arange(3 * H, 4 * H), np.arange(2 * H, 3 * H)])
-    w_cat = np.concatenate([w_ih[order], w_hh[order]], axis=1).T.astype(np.float32)  # (28 + H, 4H)
-    w_x = np.ascontiguousarray(w_ih[order].T, dtype=np.float32)  # (28, 4H): step 0 has h = 0
-    bias = (b_ih + b_hh)[order].astype(np.float32)
-    head = model.fc_out.state_dict()
-    inits = [
-        numpy_helper.from_array(w_cat, "w_cat"),
-        numpy_helper.from_array(w_x, "w_x"),
-        numpy_helper.from_array(bias, "b_gates"),
-        numpy_helper.from_array(head["weight"].numpy().T.astype(np.float32), "w_out"),  # (H, 10)
-        numpy_helper.from_array(head["bias"].numpy().astype(np.float32), "b_out"),
-        numpy_helper.from_array(np.array([batch, D], np.int64), "row_shape"),
-        numpy_helper.from_array(np.full(T, 1, np.int64), "one_row_each"),
-        numpy_helper.from_array(np.array([3 * H, H], np.int64), "sigmoid_tanh"),
-        numpy_helper.from_array(np.array([H, H, H], np.int64), "three_gates"),
-    ]
-    rows = [f"row{t}" for t in range(T)]
-    nodes = [helper.make_node("Split", ["images", "one_row_each"], [f"{r}_3d" for r in rows], axis=1)]
+    order = np.concatenate(
+        [np.arange(0, 2 * h_units), np.arange(3 * h_units, 4 * h_units), np.arange(2 * h_units, 3 * h_units)]
+    )
+    w_cat = g.const(p + "w_cat", np.concatenate([w_ih[order], w_hh[order]], axis=1).T.astype(np.float32))
+    w_x = g.const(p + "w_x", w_ih[order].T.astype(np.float32))  # step 0 has h = 0
+    bias = g.const(p + "b_gates", (b_ih + b_hh)[order].astype(np.float32))
+    split_gates = g.const(p + "sigmoid_tanh", np.array([3 * h_units, h_units], np.int64))
+    three = g.const(p + "three_gates", np.array([h_units] * 3, np.int64))
+    hs: list[str] = []
     h = c = ""
-    for t, r in enumerate(rows):
-        n = f"s{t}_"
-        nodes.append(helper.make_node("Reshape", [f"{r}_3d", "row_shape"], [r]))
+    for t, x in enumerate(xs):
+        n = f"{p}s{t}_"
         if t == 0:
-            nodes.append(helper.make_node("Gemm", [r, "w_x", "b_gates"], [n + "gates"]))
+            g.op("Gemm", [x, w_x, bias], [n + "gates"])
         else:
-            nodes.append(helper.make_node("Concat", [r, h], [n + "xh"], axis=1))
-            nodes.append(helper.make_node("Gemm", [n + "xh", "w_cat", "b_gates"], [n + "gates"]))
-        nodes += [
-            helper.make_node("Split", [n + "gates", "sigmoid_tanh"], [n + "ifo_pre", n + "g_pre"], axis=1),
-            helper.make_node("Sigmoid", [n + "ifo_pre"], [n + "ifo"]),
-            helper.make_node("Split", [n + "ifo", "three_gates"], [n + "i", n + "f", n + "o"], axis=1),
-            helper.make_node("Tanh", [n + "g_pre"], [n + "g"]),
-            helper.make_node("Mul", [n + "i", n + "g"], [n + "ig" if t else n + "c"]),
-        ]
+            g.op("Concat", [x, h], [n + "xh"], axis=1)
+            g.op("Gemm", [n + "xh", w_cat, bias], [n + "gates"])
+        g.op("Split", [n + "gates", split_gates], [n + "ifo_pre", n + "g_pre"], axis=1)
+        g.op("Sigmoid", [n + "ifo_pre"], [n + "ifo"])
+        g.op("Split", [n + "ifo", three], [n + "i", n + "f", n + "o"], axis=1)
+        g.op("Tanh", [n + "g_pre"], [n + "g"])
+        g.op("Mul", [n + "i", n + "g"], [n + "ig" if t else n + "c"])
         if t:
-            nodes += [
-                helper.make_node("Mul", [n + "f", c], [n + "fc"]),
-                helper.make_node("Add", [n + "fc", n + "ig"], [n + "c"]),
-            ]
-        nodes += [
-            helper.make_node("Tanh", [n + "c"], [n + "tanh_c"]),
-            helper.make_node("Mul", [n + "o", n + "tanh_c"], [n + "h"]),
-        ]
+            g.op("Mul", [n + "f", c], [n + "fc"])
+            g.op("Add", [n + "fc", n + "ig"], [n + "c"])
+        g.op("Tanh", [n + "c"], [n + "tanh_c"])
+        g.op("Mul", [n + "o", n + "tanh_c"], [n + "h"])
         h, c = n + "h", n + "c"
-    nodes.append(helper.make_node("Gemm", [h, "w_out", "b_out"], [contract.OUTPUT]))
-    for i, node in enumerate(nodes):
+        hs.append(h)
+    return hs
+
+
+def _gru_layer(g: _Graph, state: dict[str, np.ndarray], arch: Arch, layer: int, xs: list[str]) -> list[str]:
+    """The unrolled GRU layer (PyTorch's: the reset gate after the recurrent product); its h per step."""
+    h_units, p = arch.hidden, f"l{layer}_"
+    w_ih, b_ih = _layer_input_weights(state, layer)
+    w_x, b_x = g.const(p + "w_ih", w_ih.T.copy()), g.const(p + "b_ih", b_ih)
+    w_h = g.const(p + "w_hh", state[f"rnn.weight_hh_l{layer}"].T.astype(np.float32))
+    rz_n = g.const(p + "rz_n", np.array([2 * h_units, h_units], np.int64))
+    r_z = g.const(p + "r_z", np.array([h_units, h_units], np.int64))
+    # at step 0 h = 0: the recurrent products are the recurrent bias's parts
+    bias_hh = state[f"rnn.bias_hh_l{layer}"].astype(np.float32)
+    b_hh = g.const(p + "b_hh", bias_hh)
+    bh_rz, bh_n = g.const(p + "bh_rz", bias_hh[: 2 * h_units]), g.const(p + "bh_n", bias_hh[2 * h_units :])
+    hs: list[str] = []
+    h = ""
+    for t, x in enumerate(xs):
+        n = f"{p}s{t}_"
+        g.op("Gemm", [x, w_x, b_x], [n + "gi"])
+        g.op("Split", [n + "gi", rz_n], [n + "gi_rz", n + "gi_n"], axis=1)
+        gh_rz, gh_n = bh_rz, bh_n
+        if t > 0:
+            g.op("Gemm", [h, w_h, b_hh], [n + "gh"])
+            g.op("Split", [n + "gh", rz_n], [n + "gh_rz", n + "gh_n"], axis=1)
+            gh_rz, gh_n = n + "gh_rz", n + "gh_n"
+        g.op("Add", [n + "gi_rz", gh_rz], [n + "rz_pre"])
+        g.op("Sigmoid", [n + "rz_pre"], [n + "rz"])
+        g.op("Split", [n + "rz", r_z], [n + "r", n + "z"], axis=1)
+        g.op("Mul", [n + "r", gh_n], [n + "r_gh"])
+        g.op("Add", [n + "gi_n", n + "r_gh"], [n + "n_pre"])
+        g.op("Tanh", [n + "n_pre"], [n + "n"])
+        if t == 0:  # h' = n + z * (0 - n) = n - z * n
+            g.op("Mul", [n + "z", n + "n"], [n + "zn"])
+            g.op("Sub", [n + "n", n + "zn"], [n + "h"])
+        else:
+            g.op("Sub", [h, n + "n"], [n + "h_minus_n"])
+            g.op("Mul", [n + "z", n + "h_minus_n"], [n + "z_diff"])
+            g.op("Add", [n + "n", n + "z_diff"], [n + "h"])
+        h = n + "h"
+        hs.append(h)
+    return hs
+
+
+def unrolled(state: dict[str, np.ndarray], arch: Arch, batch: int) -> onnx.ModelProto:
+    """input (batch, steps, features) -> logits (batch, classes) with no recurrent node, no dynamic shape."""
+    if arch.steps is None:
+        raise ValueError("the unrolled graph needs a fixed number of steps")
+    steps, features = arch.steps, arch.features
+    g = _Graph()
+    row_shape = g.const("row_shape", np.array([batch, features], np.int64))
+    one_each = g.const("one_row_each", np.full(steps, 1, np.int64))
+    xs = [f"row{t}" for t in range(steps)]
+    g.op("Split", [arch.input_name, one_each], [f"{r}_3d" for r in xs], axis=1)
+    for r in xs:
+        g.op("Reshape", [f"{r}_3d", row_shape], [r])
+    layer_fn = _lstm_layer if arch.cell == "lstm" else _gru_layer
+    for layer in range(arch.layers):
+        xs = layer_fn(g, state, arch, layer, xs)
+    w_out = g.const("w_out", state["fc_out.weight"].T.astype(np.float32))  # (H, classes)
+    b_out = g.const("b_out", state["fc_out.bias"].astype(np.float32))
+    g.op("Gemm", [xs[-1], w_out, b_out], [contract.OUTPUT])
+    for i, node in enumerate(g.nodes):
         node.name = f"{node.op_type.lower()}_{i}"
     graph = helper.make_graph(
-        nodes,
+        g.nodes,
         "edge_lstm_unrolled",
-        [helper.make_tensor_value_info(contract.INPUT, TensorProto.FLOAT, [batch, T, D])],
-        [helper.make_tensor_value_info(contract.OUTPUT, TensorProto.FLOAT, [batch, cfg.n_classes])],
-        inits,
+        [helper.make_tensor_value_info(arch.input_name, TensorProto.FLOAT, [batch, steps, features])],
+        [helper.make_tensor_value_info(contract.OUTPUT, TensorProto.FLOAT, [batch, arch.n_classes])],
+        g.inits,
     )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
-    return proto
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
 
 
 def quantize_qdq(fp32: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelProto:
     """Static int8 in the QDQ format NPUs take: activations uint8 and weights int8, scales calibrated
-    on `calibration` (uint8 training images, (K, 28, 28), K a multiple of the model's batch)."""
+    on `calibration` (float32 model inputs (K, steps, features), K a multiple of the model's batch)."""
     import logging
     import tempfile
     from pathlib import Path
@@ -105,11 +172,12 @@ def quantize_qdq(fp32: onnx.ModelProto, calibration: np.ndarray) -> onnx.ModelPr
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     batch = fp32.graph.input[0].type.tensor_type.shape.dim[0].dim_value
+    name = fp32.graph.input[0].name
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            x = calibration.astype(np.float32) / 255
-            self.feeds = iter({contract.INPUT: x[i : i + batch]} for i in range(0, len(x) - batch + 1, batch))
+            x = calibration.astype(np.float32)
+            self.feeds = iter({name: x[i : i + batch]} for i in range(0, len(x) - batch + 1, batch))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.feeds, None)

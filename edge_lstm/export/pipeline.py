@@ -1,20 +1,16 @@
-"""`edge-lstm export`: PyTorch checkpoint -> verified ONNX files (fp32, int8, fp16, ORT format, streaming).
+"""`edge-lstm export`: a checkpoint -> verified model files, one per requested target (targets.py).
 
-The pipeline, for every file: torch.onnx (dynamo) export -> fold constants so the LSTM's weights
-are initializers -> rebuild the head from the contract -> contract checks -> metadata ->
-onnx.checker -> write to a temporary file -> run it in onnxruntime against the PyTorch model ->
-rename into place. A file that fails verification never appears at its destination, and the
-previous file there survives.
+For every file: the graph (graph_build.py, or the entry's own build) -> metadata (the architecture
+among it) -> onnx.checker -> a temporary file -> run in its engine against the PyTorch model -> renamed
+into place. A file that fails verification never appears at its destination, and the previous file
+there survives. The base file (fp32, or the step model) comes first and every other target needs it;
+a later target that fails costs nothing that passed: the others are written, and the error names
+what was written and what failed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import functools
 import json
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,25 +19,26 @@ import numpy as np
 import onnx
 
 from edge_lstm import __version__, contract
+from edge_lstm.arch import Arch
 from edge_lstm.data import mnist, sequences
 from edge_lstm.data.sequences import SequenceSet
-from edge_lstm.errors import ConfigError, ExportError
+from edge_lstm.errors import ConfigError, EdgeLstmError, ExportError
+from edge_lstm.export import targets
 from edge_lstm.export.graph import check_contract, fix_batch, set_metadata
-from edge_lstm.export.mobile import quantize_qdq, unrolled
-from edge_lstm.export.onnx_export import to_onnx
-from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8, variant_path
-from edge_lstm.export.verify import Engine, Reference, compare, ort_logits, reference
+from edge_lstm.export.graph_build import MIN_OPSET, classifier_graph, step_graph
+from edge_lstm.export.variants import variant_path
+from edge_lstm.export.verify import Reference, compare, ort_logits, reference
 from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
+from edge_lstm.training.checkpoint import arch as checkpoint_arch
 from edge_lstm.training.checkpoint import load_model, recorded_test_data
-from edge_lstm.training.checkpoint import sizes as checkpoint_sizes
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     output: Path = contract.DEFAULT_MODEL
     checkpoint: Path = contract.DEFAULT_CHECKPOINT
-    opset: int | None = None  # None: the exporter's default (20 with torch 2.13)
-    fuse: bool = True  # fold the input Linear into the LSTM's input weights (same function)
+    opset: int | None = None  # None: graph_build.DEFAULT_OPSET
+    fuse: bool = True  # fold the input Linear into the first layer's input weights (same function)
     streaming: bool = False  # export the one-time-step model instead of the full sequence
     int8: bool = False
     fp16: bool = False
@@ -49,7 +46,7 @@ class ExportConfig:
     verify: bool = True
     data_dir: Path | None = None
     data: Path | None = None  # test sequences to verify a model of own data on (default: those it was trained with)
-    batch: int | None = None  # fix the batch axis (static shapes; the LSTM gets an explicit zero state)
+    batch: int | None = None  # fix the batch axis (static shapes; each layer gets an explicit zero state)
     mobile: bool = False  # also the unrolled phone-NPU graph, fp32 and static int8 (QDQ)
     tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
     triton: Path | None = None  # also a Triton model repository here (the classifier and the step model)
@@ -62,115 +59,45 @@ class ExportConfig:
             )
         if self.batch is not None and not 1 <= self.batch <= 4096:
             raise ConfigError(f"--batch must be between 1 and 4096, got {self.batch}")
-        if (self.mobile or self.tflite) and self.streaming:
-            raise ConfigError("--mobile and --tflite are full-sequence variants; export them without --streaming")
+        if self.opset is not None and self.opset < MIN_OPSET:
+            raise ConfigError(f"--opset must be {MIN_OPSET} or newer (LSTM-14, GRU-14), got {self.opset}")
         if self.triton_backend not in ("onnxruntime", "python"):
             raise ConfigError(f"--triton-backend must be onnxruntime or python, got {self.triton_backend!r}")
-        if self.triton is not None and (self.streaming or self.batch is not None):
-            raise ConfigError(
-                "--triton writes the classifier and the step model with a batch axis; drop --streaming and --batch"
-            )
+        if self.triton is not None and self.batch is not None:
+            raise ConfigError("--triton writes the classifier and the step model with a batch axis; drop --batch")
+
+    def flags(self) -> dict[str, bool]:
+        return {
+            "--int8": self.int8,
+            "--fp16": self.fp16,
+            "--ort": self.ort,
+            "--mobile": self.mobile,
+            "--tflite": self.tflite,
+            "--triton": self.triton is not None,
+        }
 
 
 @dataclass
 class Artifact:
-    variant: str  # fp32, int8, fp16, ort
+    variant: str  # fp32, int8, fp16, ort, mobile, mobile-int8, tflite, int8-tflite, triton
     path: str
     size_bytes: int = 0
     verified: bool = False
     max_abs_diff: dict[str, float] = field(default_factory=dict)  # batch size -> max |logit diff|
-    agreement: float | None = None  # share of test images with PyTorch's predicted class
-    accuracy: float | None = None  # test accuracy through onnxruntime
+    agreement: float | None = None  # share of test cases with PyTorch's predicted class
+    accuracy: float | None = None  # test accuracy through the file's engine
     reference_accuracy: float | None = None  # the PyTorch model's test accuracy
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def export(config: ExportConfig) -> list[Artifact]:
-    """Write the requested files; all of them appear only if every one of them passed verification."""
-    config.validate()
-    check_writable_dir(Path(config.output).parent, "OUTPUT")  # before seconds of export work, not after
-    model, payload = load_model(config.checkpoint)
-    sizes = checkpoint_sizes(payload)
-    if not sizes.image and (config.mobile or config.tflite):
-        raise ConfigError(
-            "--mobile and --tflite are for image models (MNIST's fixed 28 x 28) in this version; "
-            "export a model of your own data without them"
-        )
-    spec = contract.spec("streaming-step" if config.streaming else "classifier", sizes)
-    fp32 = to_onnx(model, spec, config.fuse, config.opset)
-    tflite = _tflite(fp32, config) if config.tflite else {}  # converted first: it fails early without the extra
-    if config.batch is not None:
-        fp32 = fix_batch(fp32, config.batch)
-        check_contract(fp32, spec, batch=config.batch)
-    metadata = {
-        contract.META_KIND: spec.kind,
-        contract.META_VERSION: __version__,
-        contract.META_LAYOUT: spec.layout,
-        contract.META_PREPROCESSING: contract.PREPROCESSING if sizes.image else SEQUENCE_PREPROCESSING,
-        contract.META_LABELS: json.dumps(list(sizes.classes)),
-        contract.META_ACCURACY: str(payload.get("metrics", {}).get("test_accuracy", "unknown")),
-        contract.META_TRAIN_CONFIG: json.dumps(payload.get("train_config", {}), sort_keys=True),
-        contract.META_CHECKPOINT_SHA: sha256_file(Path(config.checkpoint)),
-        contract.META_FUSED: str(config.fuse).lower(),
-    }
-    if not sizes.image:
-        metadata[contract.META_SIZES] = sizes.to_json()
-    ref = reference(model, config.data_dir, _test_sequences(config, payload, sizes)) if config.verify else None
+class PartialExport(ExportError):
+    """Some targets failed; the files of the others were written (`artifacts`)."""
 
-    planned: list[tuple[str, onnx.ModelProto]] = [("fp32", fp32)]
-    if config.int8:
-        planned.append(("int8", quantize_int8(fp32, per_channel=not sizes.image)))
-    if config.fp16:
-        planned.append(("fp16", convert_fp16(fp32)))
-    if config.mobile:
-        batch = config.batch or 1
-        mobile = unrolled(model, batch)
-        check_contract(mobile, spec, batch=batch, recurrent_node=False)
-        train = mnist.load_split(mnist.locate(config.data_dir), "train").images
-        n = max(batch, 256 // batch * batch)  # about 256 images, a whole number of batches
-        calibration = train[:: len(train) // n][:n]  # spread over the training set
-        planned += [("mobile", mobile), ("mobile-int8", quantize_qdq(mobile, calibration))]
-
-    artifacts = []
-    with contextlib.ExitStack() as stack:  # every temporary file is renamed at the end, or none
-        for variant, proto in planned:
-            set_metadata(proto, {**metadata, contract.META_VARIANT: variant})
-            try:
-                onnx.checker.check_model(proto, full_check=True)
-            except onnx.checker.ValidationError as e:
-                raise ExportError(f"{variant}: onnx.checker rejected the model: {str(e).splitlines()[0]}") from None
-            data = proto.SerializeToString()
-            dest = variant_path(Path(config.output), variant)
-            tmp = stack.enter_context(atomic_path(dest))
-            tmp.write_bytes(data)
-            artifacts.append(
-                _finish(variant, dest, tmp, functools.partial(ort_logits, data, config.streaming, variant), ref)
-            )
-            if variant == "fp32" and config.ort:
-                dest_ort = variant_path(Path(config.output), "ort")
-                tmp_ort = stack.enter_context(atomic_path(dest_ort))
-                ort_format(data, tmp_ort)
-                ort_data = tmp_ort.read_bytes()
-                artifacts.append(
-                    _finish(
-                        "ort", dest_ort, tmp_ort, functools.partial(ort_logits, ort_data, config.streaming, "ort"), ref
-                    )
-                )
-        for variant, data in tflite.items():
-            dest = variant_path(Path(config.output), variant)
-            tmp = stack.enter_context(atomic_path(dest))
-            tmp.write_bytes(data)
-            artifacts.append(_finish(variant, dest, tmp, functools.partial(_litert, data), ref))
-    if config.triton is not None:  # the step model checked on 64 test inputs (own data: random ones)
-        probe = (
-            mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
-            if sizes.image
-            else np.random.default_rng(0).standard_normal((64, sizes.steps or 16, sizes.features))
-        )
-        artifacts += _triton(config, sizes, probe.astype(np.float32))
-    return artifacts
+    def __init__(self, message: str, artifacts: list[Artifact]) -> None:
+        super().__init__(message)
+        self.artifacts = artifacts
 
 
 SEQUENCE_PREPROCESSING = (
@@ -179,9 +106,119 @@ SEQUENCE_PREPROCESSING = (
 )
 
 
-def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contract.Sizes) -> SequenceSet | None:
+def export(config: ExportConfig) -> list[Artifact]:
+    """Write the requested files; a target that fails leaves the others (PartialExport names both)."""
+    config.validate()
+    check_writable_dir(Path(config.output).parent, "OUTPUT")  # before seconds of export work, not after
+    model, payload = load_model(config.checkpoint)
+    arch = checkpoint_arch(payload, config.checkpoint)
+    wanted = targets.requested(config.flags())
+    refused = [f"{t.flag}: {why}" for t in wanted if (why := t.refuse(arch, config.streaming)) is not None]
+    if refused:
+        raise ConfigError(f"{refused[0]} ({arch.describe()} on {_data_name(arch)})")
+    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    opset = config.opset or 20
+    spec = contract.spec("streaming-step" if config.streaming else "classifier", arch)
+    base = (step_graph if config.streaming else classifier_graph)(state, arch, config.fuse, opset)
+    if config.batch is not None:
+        base = fix_batch(base, config.batch)
+    check_contract(base, spec, batch=config.batch if config.batch is not None else contract.BATCH)
+    metadata = _metadata(config, payload, arch, spec)
+    set_metadata(base, {**metadata, contract.META_VARIANT: "fp32"})
+    ref = reference(model, config.data_dir, _test_sequences(config, payload, arch)) if config.verify else None
+    job = targets.Job(
+        arch=arch,
+        state=state,
+        base=base,
+        streaming=config.streaming,
+        batch=config.batch,
+        calibration=lambda: _calibration(config, payload, arch),
+        output=Path(config.output),
+        repository=config.triton,
+        triton_backend=config.triton_backend,
+        verify_step=lambda data: _verify(data, True, "triton step model", ref),
+        probe=lambda: _probe(config, arch, ref),
+    )
+    artifacts: list[Artifact] = []
+    failures: list[str] = []
+    for target in wanted:
+        try:
+            if target.repository:
+                folders = target.build(job)
+                artifacts += [_folder(target.name, f, config.verify) for f in folders]
+                continue
+            artifacts.append(_write(target, job, metadata, ref))
+        except EdgeLstmError as e:
+            if target.name == "fp32":
+                raise  # every other target is built from it
+            failures.append(f"{target.name}: {e}")
+    if failures:
+        written = ", ".join(f"{a.variant} ({a.path})" for a in artifacts)
+        raise PartialExport(f"{'; '.join(failures)}; written and verified: {written}", artifacts)
+    return artifacts
+
+
+def _data_name(arch: Arch) -> str:
+    return "MNIST" if arch.image else "own sequences"
+
+
+def _metadata(config: ExportConfig, payload: dict[str, Any], arch: Arch, spec: contract.ModelSpec) -> dict[str, str]:
+    return {
+        contract.META_KIND: spec.kind,
+        contract.META_VERSION: __version__,
+        contract.META_LAYOUT: spec.layout,
+        contract.META_PREPROCESSING: contract.PREPROCESSING if arch.image else SEQUENCE_PREPROCESSING,
+        contract.META_LABELS: json.dumps(list(arch.classes)),
+        contract.META_ACCURACY: str(payload.get("metrics", {}).get("test_accuracy", "unknown")),
+        contract.META_TRAIN_CONFIG: json.dumps(payload.get("train_config", {}), sort_keys=True),
+        contract.META_CHECKPOINT_SHA: sha256_file(Path(config.checkpoint)),
+        contract.META_FUSED: str(config.fuse).lower(),
+        contract.META_ARCH: arch.to_json(),
+    }
+
+
+def _write(target: targets.Target, job: targets.Job, metadata: dict[str, str], ref: Reference | None) -> Artifact:
+    """Build, check, write beside its place, verify, and rename into place: one target's file."""
+    built = target.build(job)
+    if isinstance(built, onnx.ModelProto):
+        set_metadata(built, {**metadata, contract.META_VARIANT: target.name})
+        try:
+            onnx.checker.check_model(built, full_check=True)
+        except onnx.checker.ValidationError as e:
+            raise ExportError(f"onnx.checker rejected the model: {str(e).splitlines()[0]}") from None
+        data = built.SerializeToString()
+    else:
+        data = built
+    dest = variant_path(job.output, target.name)
+    with atomic_path(dest) as tmp:  # renamed into place when the block ends without an error
+        tmp.write_bytes(data)
+        art = Artifact(variant=target.name, path=str(dest), size_bytes=len(data))
+        if ref is not None:
+            verdict = compare(
+                targets.engine(target, data, job.streaming, job.arch), ref, _tolerance(target), target.name
+            )
+            art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
+            art.reference_accuracy, art.verified = ref.accuracy, True
+    return art
+
+
+def _tolerance(target: targets.Target) -> contract.Tolerance:
+    return contract.TOLERANCES[target.tolerance]
+
+
+def _verify(data: bytes, streaming: bool, what: str, ref: Reference | None) -> None:
+    if ref is not None:
+        compare(ort_logits(data, streaming, what), ref, contract.TOLERANCES["fp32"], what)
+
+
+def _folder(variant: str, folder: Path, verified: bool) -> Artifact:
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return Artifact(variant, str(folder), size, verified=verified)
+
+
+def _test_sequences(config: ExportConfig, payload: dict[str, Any], arch: Arch) -> SequenceSet | None:
     """The sequences a model of own data is verified on: --data, else the test file it was trained with."""
-    if sizes.image:
+    if arch.image:
         return None
     path = config.data or recorded_test_data(payload)
     if path is None:
@@ -189,52 +226,27 @@ def _test_sequences(config: ExportConfig, payload: dict[str, Any], sizes: contra
             "verifying this model needs its test sequences and the file it was trained with is not there: "
             "give them with --data FILE, or skip verification with --no-verify"
         )
-    return sequences.for_model(Path(path), sizes, Path(config.checkpoint))
+    return sequences.for_model(Path(path), arch, Path(config.checkpoint))
 
 
-def _triton(config: ExportConfig, sizes: contract.Sizes, probe: np.ndarray) -> list[Artifact]:
-    """The repository from the verified classifier just written and a verified step model."""
-    from edge_lstm.export.triton import write_repository
-    from edge_lstm.triton.config import TritonConfig
-
-    with tempfile.TemporaryDirectory() as tmp:
-        step = Path(tmp) / "step.onnx"
-        export(dataclasses.replace(config, output=step, streaming=True, triton=None, int8=False, fp16=False, ort=False))
-        assert config.triton is not None  # the caller's condition
-        folders = write_repository(
-            config.triton,
-            Path(config.output),
-            step,
-            probe,
-            TritonConfig(sizes=sizes, backend=config.triton_backend),
+def _calibration(config: ExportConfig, payload: dict[str, Any], arch: Arch) -> np.ndarray:
+    """Model inputs from the training data, for the static int8 of the phone-NPU graph."""
+    if arch.image:
+        train = mnist.load_split(mnist.locate(config.data_dir), "train").images
+        return train[:: len(train) // 512][:512].astype(np.float32) / 255
+    recorded = payload.get("data", {}).get("train")
+    if not recorded or not Path(recorded).is_file():
+        raise ConfigError(
+            f"the static int8 phone-NPU file is calibrated on the training sequences, and {recorded or 'their file'} "
+            "is not there: export --mobile where the training data is"
         )
-    return [
-        Artifact("triton", str(f), sum(p.stat().st_size for p in f.rglob("*") if p.is_file()), verified=config.verify)
-        for f in folders
-    ]
+    return sequences.for_model(Path(recorded), arch, Path(config.checkpoint)).x
 
 
-def _tflite(fp32: onnx.ModelProto, config: ExportConfig) -> dict[str, bytes]:
-    from edge_lstm.export.tflite import convert
-
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(fp32)
-    return convert(fix_batch(fixed, config.batch or 1))
-
-
-def _litert(data: bytes) -> Engine:
-    from edge_lstm.litert import litert_logits
-
-    run = litert_logits(data)
-    return lambda x, lengths: run(x)
-
-
-def _finish(variant: str, dest: Path, tmp: Path, engine: Callable[[], Engine], ref: Reference | None) -> Artifact:
-    """The written file's artifact; verified against PyTorch (when asked) in `engine()`, its runner."""
-    art = Artifact(variant=variant, path=str(dest), size_bytes=tmp.stat().st_size)
+def _probe(config: ExportConfig, arch: Arch, ref: Reference | None) -> np.ndarray:
+    """64 inputs the Triton step file is compared with the step model on: test cases, or random ones."""
     if ref is not None:
-        tol = contract.TOLERANCES[{"ort": "fp32", "mobile": "fp32"}.get(variant, variant)]
-        verdict = compare(engine(), ref, tol, variant)
-        art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
-        art.reference_accuracy, art.verified = ref.accuracy, True
-    return art
+        return ref.x[:64].astype(np.float32)
+    if arch.image:
+        return mnist.load_split(mnist.locate(config.data_dir), "test").images[:64].astype(np.float32) / 255
+    return np.random.default_rng(0).standard_normal((64, arch.steps or 16, arch.features)).astype(np.float32)

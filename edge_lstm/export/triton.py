@@ -6,9 +6,10 @@
     REPO/edge_lstm_step/1/model.onnx
 
 The step model needs another state layout for Triton, so it gets a file of its own: Triton batches
-sequences along the FIRST axis of every tensor, state included, while the step model's h and c are
-(1, batch, 128), ONNX LSTM's own layout. The Triton file takes h and c as (batch, 128) and unsqueezes
-them for the LSTM (and squeezes h_out, c_out back); it is checked against the step model row by row.
+sequences along the FIRST axis of every tensor, state included, while the step model's state tensors
+(LSTM h and c, GRU h) are (layers, batch, hidden), ONNX's own layout. The Triton file takes each as
+(batch, hidden) for one layer (unsqueezed for the recurrent node, squeezed back) or (batch, layers,
+hidden) for several (transposed both ways); it is checked against the step model row by row.
 
 With `--triton-backend python` the repository holds the files as they are instead, each beside a
 model.py that runs it in Triton's Python backend (edge_lstm/triton/: what the `tritonserver` of the
@@ -28,6 +29,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.errors import ExportError
 from edge_lstm.fileio import check_writable_dir
 from edge_lstm.triton.config import CLASSIFIER, STEP, TritonConfig, classifier_config, step_config
@@ -36,28 +38,49 @@ from edge_lstm.triton.repository import install_model, write_python_repository
 TRITON_STEP_KIND = "streaming-step-triton"  # batch-first state: not a file the edge-lstm runtime opens
 
 
-def batch_first_state(step: onnx.ModelProto) -> onnx.ModelProto:
-    """The step model with h, c (and h_out, c_out) as (batch, 128): Unsqueeze/Squeeze at the edges."""
+def batch_first_state(step: onnx.ModelProto, arch: Arch) -> onnx.ModelProto:
+    """The step model with its state tensors batch-first: Unsqueeze/Squeeze (one layer) or
+    Transpose (several) at the edges."""
     model = onnx.ModelProto()
     model.CopyFrom(step)
     g = model.graph
-    axes = "edge_lstm_axis0"
-    g.initializer.append(helper.make_tensor(axes, TensorProto.INT64, [1], [0]))
-    renamed = {n: f"{n}_lstm_layout" for n in ("h", "c", "h_out", "c_out")}
+    names = (*arch.state_names, *arch.state_outputs)
+    renamed = {n: f"{n}_lstm_layout" for n in names}
     for node in g.node:
         _replace(node.input, renamed)
         _replace(node.output, renamed)
-    first = [helper.make_node("Unsqueeze", [n, axes], [renamed[n]], name=f"{n}_to_lstm_layout") for n in ("h", "c")]
-    last = [
-        helper.make_node("Squeeze", [renamed[n], axes], [n], name=f"{n}_to_batch_first") for n in ("h_out", "c_out")
-    ]
+    if arch.layers == 1:
+        axes = "edge_lstm_axis0"
+        g.initializer.append(helper.make_tensor(axes, TensorProto.INT64, [1], [0]))
+        first = [
+            helper.make_node("Unsqueeze", [n, axes], [renamed[n]], name=f"{n}_to_lstm_layout") for n in arch.state_names
+        ]
+        last = [
+            helper.make_node("Squeeze", [renamed[n], axes], [n], name=f"{n}_to_batch_first") for n in arch.state_outputs
+        ]
+    else:  # (batch, layers, hidden) <-> (layers, batch, hidden)
+        first = [
+            helper.make_node("Transpose", [n], [renamed[n]], name=f"{n}_to_lstm_layout", perm=[1, 0, 2])
+            for n in arch.state_names
+        ]
+        last = [
+            helper.make_node("Transpose", [renamed[n]], [n], name=f"{n}_to_batch_first", perm=[1, 0, 2])
+            for n in arch.state_outputs
+        ]
     nodes = [*first, *g.node, *last]
     del g.node[:]
     g.node.extend(nodes)
     for v in [*g.input, *g.output]:
-        if v.name in ("h", "c", "h_out", "c_out"):
+        if v.name in names:
             dims = v.type.tensor_type.shape.dim
-            del dims[0]  # (1, batch, 128) -> (batch, 128)
+            if arch.layers == 1:
+                del dims[0]  # (1, batch, hidden) -> (batch, hidden)
+            else:
+                layers, batch = onnx.TensorShapeProto.Dimension(), onnx.TensorShapeProto.Dimension()
+                layers.CopyFrom(dims[0])
+                batch.CopyFrom(dims[1])
+                dims[0].CopyFrom(batch)
+                dims[1].CopyFrom(layers)
     for p in model.metadata_props:
         if p.key == contract.META_KIND:
             p.value = TRITON_STEP_KIND
@@ -72,20 +95,20 @@ def _replace(names: Any, renamed: dict[str, str]) -> None:
     names.extend(new)
 
 
-def check_step_parity(original: bytes, triton: bytes, images: np.ndarray) -> float:
+def check_step_parity(original: bytes, triton: bytes, images: np.ndarray, arch: Arch) -> float:
     """Feed both files the same rows for every step of images (n, T, F); the largest logit difference (0 expected)."""
     import onnxruntime as ort
 
     a = ort.InferenceSession(original, providers=["CPUExecutionProvider"])
     b = ort.InferenceSession(triton, providers=["CPUExecutionProvider"])
-    n, hidden = len(images), a.get_inputs()[1].shape[2]
-    h3 = c3 = np.zeros((1, n, hidden), np.float32)
-    h2 = c2 = np.zeros((n, hidden), np.float32)
+    n = len(images)
+    state_a = arch.zero_state(n)  # (layers, n, hidden) each
+    state_b = tuple(s.transpose(1, 0, 2) if arch.layers > 1 else s[0] for s in state_a)
     worst = 0.0
     for t in range(images.shape[1]):
         row = np.ascontiguousarray(images[:, t], np.float32)
-        la, h3, c3 = a.run(None, {"row": row, "h": h3, "c": c3})
-        lb, h2, c2 = b.run(None, {"row": row, "h": h2, "c": c2})
+        la, *state_a = a.run(None, {"row": row, **dict(zip(arch.state_names, state_a, strict=True))})
+        lb, *state_b = b.run(None, {"row": row, **dict(zip(arch.state_names, state_b, strict=True))})
         worst = max(worst, float(np.abs(la - lb).max()))
     return worst
 
@@ -98,9 +121,9 @@ def write_repository(
     if config.backend == "python":  # the files as they are, each beside the model.py that runs it
         return write_python_repository(repo, classifier, step, config)
     check_writable_dir(repo, "--triton")
-    step_model = batch_first_state(onnx.load(str(step)))
+    step_model = batch_first_state(onnx.load(str(step)), config.arch)
     triton_step = step_model.SerializeToString()
-    worst = check_step_parity(step.read_bytes(), triton_step, images)
+    worst = check_step_parity(step.read_bytes(), triton_step, images, config.arch)
     if worst > 1e-5:
         raise ExportError(f"the Triton step model differs from {step} by {worst:.1e}")
     return [

@@ -45,9 +45,8 @@ def quantize_int8(fp32: onnx.ModelProto, per_channel: bool = False) -> onnx.Mode
         finally:
             root.setLevel(level)
         proto = onnx.load(str(out))
-    ops = {n.op_type for n in proto.graph.node}
-    if "DynamicQuantizeLSTM" not in ops:
-        raise ExportError("int8: quantize_dynamic left the LSTM in fp32 (no DynamicQuantizeLSTM node)")
+    if any(n.op_type == "LSTM" for n in proto.graph.node):
+        raise ExportError("int8: quantize_dynamic left an LSTM layer in fp32 (no DynamicQuantizeLSTM node)")
     strip_intermediate_shapes(proto.graph)
     return proto
 
@@ -69,8 +68,8 @@ def convert_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
-def ort_format(model_bytes: bytes, dest: Path) -> None:
-    """Save in the ORT format, as onnxruntime's convert_onnx_models_to_ort tool does.
+def ort_format(model_bytes: bytes) -> bytes:
+    """The file in the ORT format, as onnxruntime's convert_onnx_models_to_ort tool writes it.
 
     Optimised at level 'extended', not the tool's default 'all': 'all' adds layout transforms
     specific to this machine's CPU, and the file is meant for other (edge) devices.
@@ -80,6 +79,9 @@ def ort_format(model_bytes: bytes, dest: Path) -> None:
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    so.optimized_model_filepath = str(dest)
-    so.add_session_config_entry("session.save_model_format", "ORT")
-    ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "model.ort"
+        so.optimized_model_filepath = str(dest)
+        so.add_session_config_entry("session.save_model_format", "ORT")
+        ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+        return dest.read_bytes()

@@ -17,8 +17,7 @@ from edge_lstm import contract
 from edge_lstm.data import mnist
 from edge_lstm.data.sequences import SequenceSet
 from edge_lstm.errors import ExportError
-from edge_lstm.training.model import LSTMClassifier, logits_of
-from edge_lstm.training.sequences import predict
+from edge_lstm.training.model import RecurrentClassifier, logits_of, logits_of_sequences
 
 Engine = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (inputs float32 (B, T, F), lengths (B,)) -> logits
 
@@ -42,7 +41,7 @@ class Verdict:
     accuracy: float  # test accuracy through onnxruntime
 
 
-def reference(model: LSTMClassifier, data_dir: Path | None, sequences: SequenceSet | None = None) -> Reference:
+def reference(model: RecurrentClassifier, data_dir: Path | None, sequences: SequenceSet | None = None) -> Reference:
     """PyTorch's logits on MNIST's test set, or on a model's own test sequences."""
     if sequences is None:
         test = mnist.load_split(mnist.locate(data_dir), "test")
@@ -51,7 +50,7 @@ def reference(model: LSTMClassifier, data_dir: Path | None, sequences: SequenceS
         logits_np = logits_of(model, test.images)
     else:
         x, lengths, labels = sequences.x, sequences.lengths, sequences.labels
-        logits_np = predict(model, sequences)
+        logits_np = logits_of_sequences(model, sequences.x, sequences.lengths)
     probes, start = {}, 0
     for b in contract.PROBE_BATCHES:  # distinct real test cases for every probe batch (reused if few)
         idx = np.arange(start, start + b) % len(x)
@@ -85,12 +84,12 @@ def ort_logits(model_bytes: bytes, streaming: bool, variant: str) -> Engine:
         return np.asarray(session.run([contract.OUTPUT], feeds)[0])
 
     def rows(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        hidden = session.get_inputs()[1].shape[2]
-        h = np.zeros((1, len(x), hidden), np.float32)
-        c = np.zeros_like(h)
+        states = session.get_inputs()[1:]  # (layers, batch, hidden) each: LSTM h, c; GRU h
+        state = [np.zeros((s.shape[0], len(x), s.shape[2]), np.float32) for s in states]
         out: Any = None
         for t in range(int(lengths.max())):  # one step at a time, the state carried over
-            logits, h, c = session.run(None, {"row": np.ascontiguousarray(x[:, t, :]), "h": h, "c": c})
+            feeds = {"row": np.ascontiguousarray(x[:, t, :]), **{s.name: v for s, v in zip(states, state, strict=True)}}
+            logits, *state = session.run(None, feeds)
             out = logits if out is None else np.where((lengths == t + 1)[:, None], logits, out)
         return np.asarray(out)
 

@@ -42,7 +42,7 @@ class Classifier:
     def __init__(self, model: Path | str | bytes, config: SessionConfig | None = None, **kwargs: Any) -> None:
         self.config = config or SessionConfig(**kwargs)
         opened = open_model(model, self.config, want=contract.CLASSIFIER)
-        self.spec, self.sizes = opened.spec, opened.spec.sizes  # from the file: MNIST's or its own data's
+        self.spec, self.arch = opened.spec, opened.spec.arch  # from the file: MNIST's or its own data's
         self.input_name = self.spec.input_names[0]
         self.takes_lengths = "lengths" in self.spec.input_names
         self.session, self.name, self._data = opened.session, opened.name, opened.data
@@ -90,7 +90,7 @@ class Classifier:
     def logits(self, images: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """(B, 10) float32 logits for (B, 28, 28) images (uint8 0..255 or float32 0..1); for a model of
         own sequences, (B, classes) for (B, T, F) sequences, with their lengths if padded."""
-        x = to_input(images, sizes=self.sizes)
+        x = to_input(images, arch=self.arch)
         if self.takes_lengths:
             return self._run_padded(x, to_lengths(lengths, x))
         if lengths is not None and not (np.asarray(lengths) == x.shape[1]).all():
@@ -134,7 +134,7 @@ class Classifier:
         """Copy validated images to the provider's device once (an OrtValue)."""
         import onnxruntime as ort
 
-        return ort.OrtValue.ortvalue_from_numpy(to_input(images, sizes=self.sizes), self.device, self.device_id)
+        return ort.OrtValue.ortvalue_from_numpy(to_input(images, arch=self.arch), self.device, self.device_id)
 
     def run_on_device(self, images: Any) -> Any:
         """Run on an OrtValue from to_device(); the logits stay on the device (`.numpy()` copies them back)."""

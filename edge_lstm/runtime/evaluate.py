@@ -34,15 +34,15 @@ def evaluate(
     from edge_lstm.runtime.classifier import Classifier
 
     clf = Classifier(path, session or SessionConfig())
-    if clf.sizes.image:
+    if clf.arch.image:
         if data is not None:
             raise ConfigError(f"{path} is an MNIST model: it is evaluated on MNIST's test set; drop --data")
         test = mnist.load_split(mnist.locate(data_dir), "test")
         images, labels = test.images[:limit], test.labels[:limit]
         return report_from_predictions(str(path), clf.provider, clf.predict_labels(images), labels, keep_classes)
-    seqs = sequences.for_model(data, clf.sizes, path, limit)
+    seqs = sequences.for_model(data, clf.arch, path, limit)
     predicted = clf.predict_labels(seqs.x, lengths=seqs.lengths)
-    names = list(clf.sizes.classes)
+    names = list(clf.arch.classes)
     return report_from_predictions(str(path), clf.provider, predicted, seqs.labels, keep_classes, names)
 
 
@@ -77,12 +77,12 @@ def evaluate_streaming(
     from edge_lstm.runtime.streaming import StreamingClassifier
 
     stream = StreamingClassifier(path, batch=1, config=session or SessionConfig())
-    if stream.sizes.image:
+    if stream.arch.image:
         test = mnist.load_split(mnist.locate(data_dir), "test")
         x, labels = test.images[:limit], test.labels[:limit]
         lengths = np.full(len(x), x.shape[1])
     else:
-        seqs = sequences.for_model(data, stream.sizes, path, limit)
+        seqs = sequences.for_model(data, stream.arch, path, limit)
         x, labels, lengths = seqs.x, seqs.labels, seqs.lengths
     stream.reset(batch=len(x))
     curve, answer = [], np.full(len(x), -1)

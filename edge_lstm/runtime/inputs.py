@@ -5,20 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.errors import InputError
 
 
-def to_input(images: np.ndarray, rank: int = 3, sizes: contract.Sizes = contract.MNIST) -> np.ndarray:
+def to_input(images: np.ndarray, rank: int = 3, arch: Arch = contract.MNIST) -> np.ndarray:
     """Validate and convert images to float32 in [0, 1], shape (B, 28, 28) (rank 3) or rows (B, 28) (rank 2).
 
     Accepts uint8 0..255 or float32 0..1; a single image/row without the batch axis is promoted.
-    A model of own sequences (sizes not MNIST's) takes any finite numbers: to_sequences.
+    A model of own sequences (arch not MNIST's) takes any finite numbers: to_sequences.
     """
     if not isinstance(images, np.ndarray):
         raise InputError(f"expected a numpy array, got {type(images).__name__}")
-    if not sizes.image:
-        return to_sequences(images, rank, sizes)
-    tail = (contract.N_STEPS, contract.N_INPUTS) if rank == 3 else (contract.N_INPUTS,)
+    if not arch.image:
+        return to_sequences(images, rank, arch)
+    assert arch.steps is not None  # pictures have their rows
+    tail = (arch.steps, arch.features) if rank == 3 else (arch.features,)
     what = "images of shape (28, 28) or (B, 28, 28)" if rank == 3 else "rows of shape (28,) or (B, 28)"
     if images.ndim == rank - 1 and images.shape == tail:
         images = images[None]
@@ -40,10 +42,10 @@ def to_input(images: np.ndarray, rank: int = 3, sizes: contract.Sizes = contract
     return np.ascontiguousarray(images)
 
 
-def to_sequences(x: np.ndarray, rank: int, sizes: contract.Sizes) -> np.ndarray:
+def to_sequences(x: np.ndarray, rank: int, arch: Arch) -> np.ndarray:
     """Sequences (B, T, F) (rank 3) or steps (B, F) (rank 2) of finite numbers, as float32; one
     sequence (T, F) or step (F,) without the batch axis is promoted. T is the model's, or any."""
-    f, t = sizes.features, sizes.steps
+    f, t = arch.features, arch.steps
     tail = "(B, T, F)" if rank == 3 else "(B, F)"
     want = f"({t or 'T'}, {f}) or (B, {t or 'T'}, {f})" if rank == 3 else f"({f},) or (B, {f})"
     if x.ndim == rank - 1:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.errors import ModelFileError
 from edge_lstm.fileio import not_a_file, sha256_file
 
@@ -132,13 +133,13 @@ def format_text(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def file_sizes(path: Path) -> contract.Sizes | None:
-    """The sizes a model file declares in its metadata (MNIST's without them); None if it cannot be
+def file_arch(path: Path) -> Arch | None:
+    """The arch a model file declares in its metadata (MNIST's without them); None if it cannot be
     read here (the runner that opens it later says why, in one line)."""
     from edge_lstm.runtime.session import peek
 
     peeked = peek(path)
     try:
-        return None if peeked is None else contract.sizes_from_metadata(peeked[1])
-    except (ValueError, KeyError, TypeError):  # unreadable sizes: the checked open names them
+        return None if peeked is None else contract.arch_from_metadata(peeked[1])
+    except (ValueError, KeyError, TypeError):  # unreadable arch: the checked open names them
         return None

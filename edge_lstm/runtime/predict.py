@@ -35,10 +35,10 @@ class Prediction:
 
 def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize: bool = True) -> list[Prediction]:
     results: list[Prediction] = []
-    names = clf.sizes.classes
+    names = clf.arch.classes
     for path in paths:
         try:
-            if clf.sizes.image:
+            if clf.arch.image:
                 _, probs = clf.predict(load_inputs(path, normalize=normalize))
             else:  # sequences, padded ones with their lengths
                 _, probs = clf.predict(*sequences.read_inputs(path))

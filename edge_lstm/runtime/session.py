@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_lstm import contract
-from edge_lstm.errors import ModelFileError, ProviderError
+from edge_lstm.errors import ConfigError, ModelFileError, ProviderError
 from edge_lstm.fileio import not_a_file
 from edge_lstm.nativelog import native_output_silenced
 from edge_lstm.runtime import plugins, providers
@@ -214,11 +214,13 @@ def check_contract(
     except UnicodeDecodeError:  # found by tests/test_fuzz.py: a corrupted byte in the metadata
         raise ModelFileError(f"{name}: its metadata is not valid text (a corrupted file)") from None
     try:
-        sizes = contract.sizes_from_metadata(metadata)
-    except (ValueError, KeyError, TypeError):
-        raise ModelFileError(f"{name}: its {contract.META_SIZES} metadata is unreadable (a corrupted file)") from None
+        arch = contract.arch_from_metadata(metadata)
+    except ConfigError as e:
+        raise ModelFileError(
+            f"{name}: its {contract.META_ARCH} metadata is unreadable ({e}): a corrupted file"
+        ) from None
     detected = contract.kind_for([d.name for d in inputs])
-    spec = contract.spec(want.kind if want else detected or contract.CLASSIFIER.kind, sizes)
+    spec = contract.spec(want.kind if want else detected or contract.CLASSIFIER.kind, arch)
     problems = spec.mismatches(inputs, outputs)
     kind = metadata.get(contract.META_KIND)
     if kind != spec.kind:
@@ -231,7 +233,7 @@ def check_contract(
         label = "streaming" if spec.kind == contract.STEP.kind else "classifier"
         if want is not None and detected is not None and detected != want.kind:
             what = (
-                "it is a streaming step model (inputs row, h, c), run row by row (StreamingClassifier, "
+                "it is a streaming step model (inputs row and the state), run row by row (StreamingClassifier, "
                 "`eval --streaming`, `serve`); give the classifier, export/model.onnx"
                 if detected == contract.STEP.kind
                 else "it is a classifier; export a step model with `edge-lstm export --streaming`"

@@ -51,9 +51,7 @@ def replica_tag() -> bytes:
 
 def worker_store(place: WorkerPlace, s: Served, config: ServeConfig) -> StateStore:
     """A worker's table of the sequences it owns, max_sequences counted over every worker's."""
-    return LocalStore(
-        config.stream_idle_s, config.max_sequences, s.sizes.hidden, s.sizes.steps, (place.live[s.name], place.index)
-    )
+    return LocalStore(config.stream_idle_s, config.max_sequences, s.arch, (place.live[s.name], place.index))
 
 
 def error(message: str, status: int, **headers: str) -> JSONResponse:
@@ -155,7 +153,7 @@ def build_app(
         name = request.query_params.get("model") or default_classifier
         if name not in served or served[name].kind != "classifier":
             raise protocol.ProtocolError(f"no classifier named {name!r} on this server", 404)
-        if not served[name].sizes.image:
+        if not served[name].arch.image:
             raise protocol.ProtocolError(
                 f"model {name!r} classifies sequences, not pictures; send them to /v2/models/{name}/infer", 400
             )

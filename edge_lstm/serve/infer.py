@@ -72,7 +72,7 @@ async def run_classifier(s: Served, req: protocol.InferRequest, config: ServeCon
     most = min(config.max_request_batch, config.max_queue)
     if x.ndim == 3 and len(x) > most:
         raise protocol.ProtocolError(f"{len(x)} images in one request; at most {most}", 413)
-    images = to_input(x, sizes=s.sizes)  # shape, dtype, range and NaN checked against the contract, per request
+    images = to_input(x, arch=s.arch)  # shape, dtype, range and NaN checked against the contract, per request
     if takes_lengths:
         # Sequences of any length: a request's batch runs as it is, with its lengths (all its steps
         # when it sends none); the dynamic batcher would have to pad requests of other lengths.
@@ -93,7 +93,7 @@ async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
     first_row = p.get("sequence_row")  # the index of this request's first row: exact retries (streamtable.py)
     if first_row is not None and (isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0):
         raise protocol.ProtocolError("parameters.sequence_row must be the index (>= 0) of the request's first row")
-    rows = to_input(one_input(s, req), rank=2, sizes=s.sizes)
+    rows = to_input(one_input(s, req), rank=2, arch=s.arch)
     start, end = bool(p.get("sequence_start")), bool(p.get("sequence_end"))
     result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row)
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.errors import ConfigError
 from edge_lstm.runtime import Classifier, StreamingClassifier
 from edge_lstm.runtime.session import peek
@@ -25,14 +26,14 @@ from edge_lstm.serve.streams import LocalStore, SequenceBatcher, StateStore
 StoreFactory = Callable[["Served", ServeConfig], StateStore]  # (model, config) -> where its streams' states live
 
 
-def served_step(sizes: contract.Sizes) -> contract.ModelSpec:
+def served_step(arch: Arch) -> contract.ModelSpec:
     """What a client of the step model sends and gets: rows in, the logits so far out (the state stays here)."""
     return contract.ModelSpec(
         kind="streaming-step",
-        inputs=(contract.TensorSpec("row", (contract.BATCH, sizes.features)),),
-        outputs=(contract.TensorSpec("logits", (contract.BATCH, sizes.n_classes)),),
-        layout="the rows of one sequence, in order; the server keeps h and c",
-        sizes=sizes,
+        inputs=(contract.TensorSpec("row", (contract.BATCH, arch.features)),),
+        outputs=(contract.TensorSpec("logits", (contract.BATCH, arch.n_classes)),),
+        layout=f"the rows of one sequence, in order; the server keeps {' and '.join(arch.state_names)}",
+        arch=arch,
     )
 
 
@@ -48,14 +49,14 @@ class Served:
     batcher: Any = None  # DynamicBatcher or SequenceBatcher, made when the event loop runs
 
     @property
-    def sizes(self) -> contract.Sizes:
-        sizes: contract.Sizes = self.runner.sizes  # from the file
-        return sizes
+    def arch(self) -> Arch:
+        arch: Arch = self.runner.arch  # from the file
+        return arch
 
     @functools.cached_property
     def spec(self) -> contract.ModelSpec:
         """Built once: every request checks its tensors against it."""
-        return contract.classifier_spec(self.sizes) if self.kind == "classifier" else served_step(self.sizes)
+        return contract.classifier_spec(self.arch) if self.kind == "classifier" else served_step(self.arch)
 
 
 def kind_of(path: Path) -> str:
@@ -85,7 +86,7 @@ def load(config: ServeConfig) -> dict[str, Served]:
 
 
 def local_store(s: Served, config: ServeConfig) -> StateStore:
-    return LocalStore(config.stream_idle_s, config.max_sequences, s.sizes.hidden, s.sizes.steps)
+    return LocalStore(config.stream_idle_s, config.max_sequences, s.arch)
 
 
 def start_batchers(
@@ -109,7 +110,7 @@ def start_batchers(
             )
         else:
             s.batcher = SequenceBatcher(
-                s.runner.step,
+                s.runner.step_packed,
                 config.stream_max_batch,
                 store(s, config),
                 metrics.batch.labels(s.name).observe,
@@ -131,7 +132,7 @@ def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:
         "backend": "onnxruntime",
         "max_batch_size": config.max_request_batch
         if s.kind == "classifier"
-        else (s.sizes.steps or config.max_request_batch),
+        else (s.arch.steps or config.max_request_batch),
         "input": [io(t) for t in s.spec.inputs],
         "output": [io(t) for t in s.spec.outputs],
     }

@@ -20,9 +20,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.serve.streamtable import Held, Sid, StreamTable
 
-StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+# (rows (n, features), packed states (n, state_size)) -> (logits (n, classes), the states after the rows)
+StepFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 EXPIRE_EVERY_S = 1.0
 
 
@@ -74,9 +76,7 @@ class StateStore(Protocol):
     """Where sequences' states live between requests (LocalStore here; a Ray actor in a cluster)."""
 
     async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray: ...
-    async def commit(
-        self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool
-    ) -> None: ...
+    async def commit(self, sid: Sid, held: Held, state: np.ndarray, answer: np.ndarray, end: bool) -> None: ...
     async def live(self) -> int: ...
     async def forget(self, sid: Sid) -> None: ...  # a stream whose client went away
 
@@ -88,17 +88,16 @@ class LocalStore:
         self,
         idle_s: float,
         max_sequences: int,
-        hidden: int = contract.N_HIDDEN,
-        max_steps: int | None = contract.N_STEPS,
+        arch: Arch = contract.MNIST,
         shared_live: tuple[Any, int] | None = None,
     ) -> None:
-        self.table = StreamTable(idle_s, max_sequences, hidden, max_steps, shared_live)
+        self.table = StreamTable(idle_s, max_sequences, arch.state_size, arch.steps, shared_live, arch.image)
 
     async def acquire(self, sid: Sid, start: bool, rows: int, first_row: int | None) -> Held | np.ndarray:
         return self.table.acquire(sid, start, rows, first_row)
 
-    async def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
-        self.table.commit(sid, held, h, c, answer, end)
+    async def commit(self, sid: Sid, held: Held, state: np.ndarray, answer: np.ndarray, end: bool) -> None:
+        self.table.commit(sid, held, state, answer, end)
 
     async def live(self) -> int:
         self.table.expire()
@@ -110,9 +109,8 @@ class LocalStore:
 
 @dataclass(eq=False)  # compared by identity (list.remove): its fields hold arrays
 class _Job:
-    rows: np.ndarray  # (k, 28) float32
-    h: np.ndarray  # (128,): the state after the rows done so far
-    c: np.ndarray
+    rows: np.ndarray  # (k, features) float32
+    state: np.ndarray  # (state_size,): the state after the rows done so far, packed
     future: asyncio.Future[np.ndarray]
     done: int = 0
     logits: list[np.ndarray] = field(default_factory=list)
@@ -157,16 +155,16 @@ class SequenceBatcher:
     async def submit(
         self, sid: Sid, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
     ) -> np.ndarray:
-        """(k, 28) rows of one sequence -> (k, 10): the logits after each of them."""
+        """(k, features) rows of one sequence -> (k, classes): the logits after each of them."""
         held = await self.store.acquire(sid, start, len(rows), first_row)
         if isinstance(held, np.ndarray):
             return held  # a retry of a committed request: its answer
-        job = _Job(rows, held.h, held.c, asyncio.get_running_loop().create_future())
+        job = _Job(rows, held.state, asyncio.get_running_loop().create_future())
         self.jobs.append(job)
         self._wake.set()
         answer = await job.future
         try:
-            await self.store.commit(sid, held, job.h, job.c, answer, end)
+            await self.store.commit(sid, held, job.state, answer, end)
         except Stale:  # the store dropped its copy: this time it takes the committed state
             return await self.submit(sid, start, end, rows, first_row)
         self.on_live(await self.store.live())
@@ -189,14 +187,14 @@ class SequenceBatcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            rows = np.stack([j.rows[j.done] for j in ready])  # (n, 28)
-            h, c = np.stack([j.h for j in ready])[None], np.stack([j.c for j in ready])[None]  # (1, n, 128)
+            rows = np.stack([j.rows[j.done] for j in ready])  # (n, features)
+            states = np.stack([j.state for j in ready])  # (n, state_size)
             self.observe(len(ready))
             try:
                 # On the event loop, not a worker thread: one step of the LSTM for the waiting rows takes
                 # tens of microseconds, less than the hand-off to a thread and back (measured with
                 # bench/stream_rpc.py: 16 streams over the WebSocket 8,600 -> 12,800 rows/s inline).
-                logits, h_out, c_out = self.step(rows, h, c)
+                logits, states_out = self.step(rows, states)
             except Exception as e:  # the step model's failure belongs to every job of this call
                 for j in ready:
                     self.jobs.remove(j)
@@ -204,7 +202,7 @@ class SequenceBatcher:
                         j.future.set_exception(e)
                 continue
             for i, j in enumerate(ready):
-                j.h, j.c = h_out[0, i].copy(), c_out[0, i].copy()
+                j.state = states_out[i].copy()
                 j.logits.append(logits[i])
                 j.done += 1
                 if j.done == len(j.rows):

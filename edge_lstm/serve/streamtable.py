@@ -1,6 +1,6 @@
-"""The table of live streams: each sequence's LSTM state, with optimistic versions, so that the state
-can live in the server (one process) or in a store every replica shares (a cluster), and a request
-retried after a failure is answered once, never applied twice.
+"""The table of live streams: each sequence's recurrent state (packed: Arch.pack_state), with
+optimistic versions, so that the state can live in the server (one process) or in a store every
+replica shares (a cluster), and a request retried after a failure is answered once, never applied twice.
 
 A request takes (acquires) a copy of its sequence's committed state and a version; after its rows
 ran, it commits the new state, which succeeds only if nobody committed in between. A client that
@@ -51,16 +51,14 @@ class TableFull(Overloaded):
 class Held:
     """A request's copy of its sequence's state."""
 
-    h: np.ndarray  # (128,)
-    c: np.ndarray
+    state: np.ndarray  # (state_size,): every state tensor of every layer, packed
     steps: int  # rows the sequence had taken
     version: int
 
 
 @dataclass
 class _Entry:
-    h: np.ndarray
-    c: np.ndarray
+    state: np.ndarray
     steps: int = 0
     version: int = 0
     last_seen: float = field(default_factory=time.monotonic)
@@ -74,16 +72,18 @@ class StreamTable:
         self,
         idle_s: float,
         max_sequences: int,
-        hidden: int = contract.N_HIDDEN,
-        max_steps: int | None = contract.N_STEPS,
+        state_size: int = contract.MNIST.state_size,
+        max_steps: int | None = contract.MNIST.steps,
         shared_live: tuple[Any, int] | None = None,
+        image: bool = True,
     ) -> None:
         self.idle_s, self.max_sequences = idle_s, max_sequences
         # `serve --workers`: (an array in shared memory, this table's slot): each worker writes its own
         # count and max_sequences holds for their sum (two workers starting a sequence at the same
         # moment may each pass it, so the sum may pass it by workers - 1 at most).
         self.shared_live = shared_live
-        self.hidden, self.max_steps = hidden, max_steps  # the step model's (max_steps None: any length)
+        # the step model's (max_steps None: any length); image: its rows are a picture's
+        self.state_size, self.max_steps, self.image = state_size, max_steps, image
         self.entries: dict[Sid, _Entry] = {}
         self.version = 0  # versions are never reused, even across restarts of a sequence id
         # Counted as entries change, and idle ones swept at most every SWEEP_S: both were a walk over
@@ -113,8 +113,7 @@ class StreamTable:
                 raise TableFull(f"{live} sequences are live (limit {self.max_sequences})")
             self._add_live(1)
         self.version += 1
-        zeros = np.zeros(self.hidden, np.float32)
-        entry = self.entries[sid] = _Entry(zeros, zeros.copy(), version=self.version)
+        entry = self.entries[sid] = _Entry(np.zeros(self.state_size, np.float32), version=self.version)
         return entry
 
     def _current(self, sid: Sid) -> _Entry | None:
@@ -160,34 +159,27 @@ class StreamTable:
                 f"sequence {sid!r}: this request starts at row {first_row}; the stream is at row {entry.steps}"
             )
         if self.max_steps is not None and entry.steps + rows > self.max_steps:
-            what = "an image has" if self.max_steps == contract.N_STEPS else "the model's sequences have"
+            what = "an image has" if self.image else "the model's sequences have"
             raise SequenceError(
                 f"sequence {sid!r} would have {entry.steps + rows} rows; {what} {self.max_steps} "
                 "(end it and start a new sequence)"
             )
         entry.last_seen = time.monotonic()
-        return Held(entry.h.copy(), entry.c.copy(), entry.steps, entry.version)
+        return Held(entry.state.copy(), entry.steps, entry.version)
 
-    def commit(self, sid: Sid, held: Held, h: np.ndarray, c: np.ndarray, answer: np.ndarray, end: bool) -> None:
+    def commit(self, sid: Sid, held: Held, state: np.ndarray, answer: np.ndarray, end: bool) -> None:
         entry = self._current(sid)
         if entry is None or entry.version != held.version or entry.ended:
             raise SequenceError(f"sequence {sid!r} was advanced, restarted or forgotten by another request meanwhile")
         self.version += 1
-        entry.h, entry.c, entry.version = h, c, self.version
+        entry.state, entry.version = state, self.version
         entry.answer, entry.answer_from, entry.steps = answer, held.steps, held.steps + len(answer)
         if end:
             self._add_live(-1)
         entry.last_seen, entry.ended = time.monotonic(), end
 
     def put(
-        self,
-        sid: Sid,
-        version: int | None,
-        held_steps: int,
-        h: np.ndarray,
-        c: np.ndarray,
-        answer: np.ndarray,
-        end: bool,
+        self, sid: Sid, version: int | None, held_steps: int, state: np.ndarray, answer: np.ndarray, end: bool
     ) -> int:
         """A commit without an acquire, for a replica that holds the sequence's state itself: `version`
         None starts the sequence (as acquire with start does); otherwise it must be the committed one.
@@ -195,7 +187,7 @@ class StreamTable:
         self.expire()
         if version is None:
             version = self._fresh(sid).version
-        self.commit(sid, Held(h, c, held_steps, version), h, c, answer, end)  # commit checks the version
+        self.commit(sid, Held(state, held_steps, version), state, answer, end)  # commit checks the version
         return self.entries[sid].version
 
     def expire(self) -> None:

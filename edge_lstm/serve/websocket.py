@@ -116,8 +116,8 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
             try:
                 if frame is None:
                     raise SequenceError("send rows as binary frames (see the header layout in the docs), not text")
-                sid, flags, raw = parse(frame, s.sizes.features)
-                rows = to_input(raw, rank=2, sizes=s.sizes)  # NaN, infinity and size checked as for every request
+                sid, flags, raw = parse(frame, s.arch.features)
+                rows = to_input(raw, rank=2, arch=s.arch)  # NaN, infinity and size checked as for every request
             except (SequenceError, EdgeLstmError) as e:
                 await out.put(json.dumps({"sequence_id": sid, "error": str(e)}))
                 continue

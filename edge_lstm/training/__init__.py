@@ -1,17 +1,17 @@
-"""Training: the PyTorch model, its recipes, the training loop and checkpoints (needs torch).
+"""Training: the PyTorch model, its recipes, the one training loop for every data set, checkpoints (needs torch).
 
 The first stage of the pipeline train -> checkpoint -> export -> model file -> runtime -> bench;
 it imports nothing from the later stages.
 """
 
 from edge_lstm.training.checkpoint import load_model
-from edge_lstm.training.loop import Reporter, SilentReporter, TrainResult, train
-from edge_lstm.training.model import LSTMClassifier, ModelConfig, init_tutorial_, logits_of, to_float
+from edge_lstm.training.finish import TrainResult
+from edge_lstm.training.loop import Reporter, SilentReporter, train
+from edge_lstm.training.model import RecurrentClassifier, init_tutorial_, logits_of, to_float
 from edge_lstm.training.recipes import TrainConfig, override, preset_config
 
 __all__ = [
-    "LSTMClassifier",
-    "ModelConfig",
+    "RecurrentClassifier",
     "Reporter",
     "SilentReporter",
     "TrainConfig",

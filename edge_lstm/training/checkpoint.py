@@ -2,6 +2,10 @@
 
 weights_only=True means a checkpoint is data (tensors, numbers, strings, dicts), never code: a
 checkpoint downloaded from somewhere cannot run anything when it is loaded.
+
+A checkpoint records the model's architecture (`arch`, edge_lstm/arch.py). Those of earlier versions
+recorded a `model_config` of a one-layer LSTM (and `classes` when trained on own data, none for
+MNIST) and named the layer `lstm`: they are read as that architecture, and export the same files.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from typing import Any
 import torch
 
 from edge_lstm import __version__
-from edge_lstm.contract import DEFAULT_CHECKPOINT, MNIST, Sizes
-from edge_lstm.errors import CheckpointError
+from edge_lstm.arch import MNIST, Arch
+from edge_lstm.contract import DEFAULT_CHECKPOINT
+from edge_lstm.errors import CheckpointError, ConfigError
 from edge_lstm.fileio import atomic_path, not_a_file
-from edge_lstm.training.model import LSTMClassifier, ModelConfig
+from edge_lstm.training.model import RecurrentClassifier
 
 FORMAT = "edge-lstm-checkpoint"
 FORMAT_VERSION = 1
@@ -83,31 +88,48 @@ def _why_unreadable(e: Exception) -> str:
     return f"the file is corrupted or not a PyTorch checkpoint ({type(e).__name__})."
 
 
-def build_model(payload: dict[str, Any], source: Path) -> LSTMClassifier:
-    """The model a checkpoint describes, with its weights, in eval mode."""
+def arch(payload: dict[str, Any], source: Path | None = None) -> Arch:
+    """The architecture a checkpoint describes (that of an earlier version's checkpoint included)."""
     try:
-        config = ModelConfig.from_dict(payload["model_config"])
-        model = LSTMClassifier(config)
-        model.load_state_dict(payload["state_dict"])
+        if "arch" in payload:
+            return Arch.from_dict(payload["arch"])
+        cfg = payload["model_config"]  # an earlier version's one-layer LSTM
+        classes = payload.get("classes")
+        return Arch.from_dict(
+            {
+                "steps": int(cfg["n_steps"]) or None,
+                "features": cfg["n_inputs"],
+                "classes": classes if classes is not None else MNIST.classes,
+                "hidden": cfg["n_hidden"],
+                "in_units": cfg["n_in_units"],
+                "image": classes is None,
+            }
+        )
+    except (KeyError, TypeError, ValueError, ConfigError) as e:
+        what = f"{source}: " if source is not None else ""
+        raise CheckpointError(f"{what}no readable model architecture in the checkpoint ({e}): a damaged file") from None
+
+
+def build_model(payload: dict[str, Any], source: Path) -> RecurrentClassifier:
+    """The model a checkpoint describes, with its weights, in eval mode."""
+    model_arch = arch(payload, source)
+    try:
+        model = RecurrentClassifier(model_arch)
+        # earlier versions named the recurrent layers `lstm`
+        weights = {("rnn." + k[5:] if k.startswith("lstm.") else k): v for k, v in payload["state_dict"].items()}
+        model.load_state_dict(weights)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         what = "a missing entry" if isinstance(e, KeyError) else "tensors of other names or shapes"
         raise CheckpointError(
-            f"{source}: its weights do not fit the LSTM classifier ({what}: another architecture, or a damaged file)."
+            f"{source}: its weights do not fit its {model_arch.describe()} classifier "
+            f"({what}: another architecture, or a damaged file)."
         ) from None
     return model.eval()
 
 
-def load_model(path: Path) -> tuple[LSTMClassifier, dict[str, Any]]:
+def load_model(path: Path) -> tuple[RecurrentClassifier, dict[str, Any]]:
     payload = load(path)
     return build_model(payload, Path(path)), payload
-
-
-def sizes(payload: dict[str, Any]) -> Sizes:
-    """The sizes of the files this checkpoint exports to: MNIST's, or those its own data gave it."""
-    if "classes" not in payload:
-        return MNIST
-    cfg = ModelConfig.from_dict(payload["model_config"])
-    return Sizes(cfg.n_steps or None, cfg.n_inputs, cfg.n_hidden, tuple(payload["classes"]))
 
 
 def recorded_test_data(payload: dict[str, Any]) -> Path | None:

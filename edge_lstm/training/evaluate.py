@@ -9,10 +9,9 @@ from edge_lstm.accuracy import EvalReport, report_from_predictions
 from edge_lstm.data import mnist
 from edge_lstm.data.sequences import for_model
 from edge_lstm.errors import ConfigError
+from edge_lstm.training.checkpoint import arch as checkpoint_arch
 from edge_lstm.training.checkpoint import load_model, recorded_test_data
-from edge_lstm.training.checkpoint import sizes as checkpoint_sizes
-from edge_lstm.training.model import logits_of
-from edge_lstm.training.sequences import predict
+from edge_lstm.training.model import logits_of, logits_of_sequences
 
 
 def evaluate_checkpoint(
@@ -22,11 +21,11 @@ def evaluate_checkpoint(
     # is the one reported
     test = mnist.load_split(mnist.locate(data_dir), "test") if data_dir is not None else None
     model, payload = load_model(path)
-    sizes = checkpoint_sizes(payload)
-    if not sizes.image:  # a model of own sequences: on --data, else the test file it was trained with
-        seqs = for_model(data or recorded_test_data(payload), sizes, path, limit)
-        predicted = predict(model, seqs).argmax(1)
-        return report_from_predictions(str(path), "torch", predicted, seqs.labels, class_names=list(sizes.classes))
+    arch = checkpoint_arch(payload, path)
+    if not arch.image:  # a model of own sequences: on --data, else the test file it was trained with
+        seqs = for_model(data or recorded_test_data(payload), arch, path, limit)
+        predicted = logits_of_sequences(model, seqs.x, seqs.lengths).argmax(1)
+        return report_from_predictions(str(path), "torch", predicted, seqs.labels, class_names=list(arch.classes))
     if data is not None:
         raise ConfigError(f"{path} is an MNIST model: it is evaluated on MNIST's test set; drop --data")
     test = test or mnist.load_split(mnist.locate(data_dir), "test")

@@ -1,100 +1,90 @@
-"""The tutorial's LSTM classifier in PyTorch.
+"""The recurrent classifier in PyTorch, built from its architecture (edge_lstm/arch.py).
 
-Each 28x28 image is read as 28 time steps of 28 pixels: FC 28->64, LSTM(128), FC 128->10 on
-the last hidden state. No batch size is baked in anywhere: nn.LSTM derives its zero state from
-the input, which keeps the ONNX export's batch axis symbolic.
+MNIST's is the tutorial's: each 28x28 image read as 28 time steps of 28 pixels; FC 28->64,
+LSTM(128), FC 128->10 on the last hidden state. Other data, cells and depths only change the
+sizes. No batch size is baked in anywhere: the recurrent layers derive their zero state from the
+input.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from edge_lstm.arch import MNIST, Arch
 
-@dataclass(frozen=True)
-class ModelConfig:
-    n_inputs: int = 28  # pixels per row = features per time step
-    n_steps: int = 28  # rows = time steps; 0: sequences of any length (`train --data` with unequal lengths)
-    n_in_units: int = 64  # width of the input projection in front of the LSTM
-    n_hidden: int = 128  # LSTM units
-    n_classes: int = 10
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__})
+RNN_MODULES: dict[str, type[nn.LSTM] | type[nn.GRU]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class LSTMClassifier(nn.Module):
-    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+class RecurrentClassifier(nn.Module):
+    def __init__(self, arch: Arch = MNIST) -> None:
         super().__init__()
-        self.config = config
-        self.fc_in = nn.Linear(config.n_inputs, config.n_in_units)
-        self.lstm = nn.LSTM(config.n_in_units, config.n_hidden, batch_first=True)
-        self.fc_out = nn.Linear(config.n_hidden, config.n_classes)
+        arch.validate()
+        self.arch = arch
+        self.fc_in = nn.Linear(arch.features, arch.in_units)
+        self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
+        self.fc_out = nn.Linear(arch.hidden, arch.n_classes)
 
-    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """images (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths
-        (the state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
-        x = self.fc_in(images)  # (B, 28, 28) -> (B, 28, 64)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths (the
+        state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
+        x = self.fc_in(x)  # (B, T, in_units)
         if lengths is not None:
             # Padding comes after each sequence's real steps, so the state after its last real step is
             # the same whatever follows: run the padded batch whole (faster than a packed one,
             # whose batch shrinks step by step)
-            out, _ = self.lstm(x)
+            out, _ = self.rnn(x)  # (B, T, hidden): the top layer's state after every step
             return self.fc_out(out[torch.arange(len(x)), lengths.long() - 1])
-        _, (h, _) = self.lstm(x)  # h: (1, B, 128), the hidden state after the last row
-        return self.fc_out(h[-1])  # (B, 10) logits
+        _, state = self.rnn(x)
+        h = state[0] if isinstance(state, tuple) else state  # (layers, B, hidden); an LSTM's is (h, c)
+        return self.fc_out(h[-1])  # (B, classes): the top layer after the last step
 
-    def logits_per_step(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 28, 10): the logits after each row, what the streaming model answers at every step."""
-        out, _ = self.lstm(self.fc_in(images))  # (B, 28, 128): the hidden state after every row
+    def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, classes): the logits after each step, what the streaming model answers at every step."""
+        out, _ = self.rnn(self.fc_in(x))  # (B, T, hidden)
         return self.fc_out(out)
 
 
-def init_tutorial_(model: LSTMClassifier) -> None:
+def init_tutorial_(model: RecurrentClassifier) -> None:
     """The TensorFlow tutorial's initialisation, translated to PyTorch's parameter layout.
 
-    FC weights ~ N(0, 1) and biases 0.1 (tf.random_normal / tf.constant(0.1)); the LSTM kernel is
-    BasicLSTMCell's glorot-uniform over its fused [input+hidden, 4*hidden] matrix with zero bias,
-    and forget_bias=1.0 added to the forget gate (PyTorch gate order: i, f, g, o).
+    FC weights ~ N(0, 1) and biases 0.1 (tf.random_normal / tf.constant(0.1)); each recurrent layer's
+    kernel is glorot-uniform over its fused [input+hidden, gates*hidden] matrix (BasicLSTMCell's) with
+    zero bias, and an LSTM's forget_bias=1.0 added to the forget gate (PyTorch gate order: i, f, g, o).
     """
-    cfg = model.config
+    arch = model.arch
     with torch.no_grad():
         for fc in (model.fc_in, model.fc_out):
             fc.weight.normal_(0.0, 1.0)
             fc.bias.fill_(0.1)
-        fan_in, fan_out = cfg.n_in_units + cfg.n_hidden, 4 * cfg.n_hidden
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        h = cfg.n_hidden
-        for name, p in model.lstm.named_parameters():
-            if name.startswith("weight"):
-                p.uniform_(-limit, limit)
-            else:
-                p.zero_()
-                if name == "bias_ih_l0":
-                    p[h : 2 * h] = 1.0  # forget gate
+        h = arch.hidden
+        for layer in range(arch.layers):
+            inputs = arch.in_units if layer == 0 else h
+            limit = math.sqrt(6.0 / (inputs + h + arch.gates * h))
+            for kind in ("ih", "hh"):
+                getattr(model.rnn, f"weight_{kind}_l{layer}").uniform_(-limit, limit)
+                getattr(model.rnn, f"bias_{kind}_l{layer}").zero_()
+            if arch.cell == "lstm":
+                getattr(model.rnn, f"bias_ih_l{layer}")[h : 2 * h] = 1.0  # forget gate
 
 
-def init_lstm_(model: LSTMClassifier) -> None:
-    """The default recipe's LSTM initialisation, on top of PyTorch's: forget-gate bias 1 (the cell
-    keeps its memory at the start, Jozefowicz et al. 2015) and each gate's recurrent weights
-    orthogonal (gradients through the 28 steps neither vanish nor explode at the start). The recipe
-    with it: bench/results/train_speed.json (docs/results.md says how it was chosen)."""
-    h = model.config.n_hidden
-    params = dict(model.lstm.named_parameters())
+def init_recurrent_(model: RecurrentClassifier) -> None:
+    """The default recipe's initialisation, on top of PyTorch's: each gate's recurrent weights
+    orthogonal (gradients through the steps neither vanish nor explode at the start) and an LSTM's
+    forget-gate bias 1 (the cell keeps its memory at the start, Jozefowicz et al. 2015). The MNIST
+    recipe with it: bench/results/train_speed.json (docs/results.md says how it was chosen)."""
+    h = model.arch.hidden
+    params = dict(model.rnn.named_parameters())
     with torch.no_grad():
-        params["bias_ih_l0"][h : 2 * h].fill_(1.0)  # PyTorch gate order: i, f, g, o
-        params["bias_hh_l0"][h : 2 * h].zero_()
-        for k in range(4):
-            nn.init.orthogonal_(params["weight_hh_l0"][k * h : (k + 1) * h])
+        for layer in range(model.arch.layers):
+            if model.arch.cell == "lstm":
+                params[f"bias_ih_l{layer}"][h : 2 * h].fill_(1.0)  # PyTorch gate order: i, f, g, o
+                params[f"bias_hh_l{layer}"][h : 2 * h].zero_()
+            for k in range(model.arch.gates):
+                nn.init.orthogonal_(params[f"weight_hh_l{layer}"][k * h : (k + 1) * h])
 
 
 def to_float(images: np.ndarray) -> torch.Tensor:
@@ -107,3 +97,19 @@ def logits_of(model: nn.Module, images: np.ndarray, batch: int = 2000) -> np.nda
     """(N, 10) logits of uint8 images (N, 28, 28), in batches, in inference mode (eval, export, bench)."""
     model.eval()
     return torch.cat([model(to_float(images[i : i + batch])) for i in range(0, len(images), batch)]).numpy()
+
+
+@torch.inference_mode()
+def logits_of_sequences(
+    model: nn.Module, x: np.ndarray, lengths: np.ndarray | None = None, batch: int = 512
+) -> np.ndarray:
+    """(N, classes) logits of float32 sequences (N, T, F); padded ones read at their own last step,
+    as the exported file's lengths input."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch], np.float32))
+        lb = None if lengths is None else torch.from_numpy(np.asarray(lengths[i : i + batch], np.int64))
+        full = lb is None or bool((lb == xb.shape[1]).all())
+        out.append(model(xb, None if full else lb))
+    return torch.cat(out).numpy()

@@ -1,36 +1,51 @@
-"""Training recipes: the config dataclass, its two presets and CLI overrides."""
+"""Training recipes: one config dataclass for every data set, a preset per data set, CLI overrides.
+
+Presets: `default` (MNIST: our recipe), `seed` (MNIST: the TensorFlow tutorial, exactly) and
+`sequences` (a user's own labelled sequences, `train --data`: what a few hundred sequences need).
+The loop (loop.py) is the same for all; a preset only sets numbers.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from edge_lstm.arch import CELLS, MAX_LAYERS
 from edge_lstm.errors import ConfigError
-from edge_lstm.training.model import ModelConfig
 
-Preset = Literal["default", "seed"]
+Preset = Literal["default", "seed", "sequences"]
+AUGMENTS = ("writing", "noise", "none")
+# Own data with `epochs` None: as many passes as make MIN_STEPS optimizer steps however few the
+# sequences (hundreds of passes), unless that would run the recurrent layers over more than STEP_BUDGET
+# time steps in all (ACSF1's 100 sequences of 1,460 steps took 10 s a pass here: 1,500 steps would be
+# 375 passes, an hour); the sets of bench/sequences.py all stay below it (ArrowHead, the largest, 6.8 M).
+MIN_STEPS = 1500
+STEP_BUDGET = 8_000_000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "default"
+    data: str | None = None  # a user's labelled sequences (.npz, .ts); None: MNIST
+    test_data: str | None = None  # their test sequences; None: a stratified 20% of `data`
     # 8 passes at a one-cycle peak of 5e-3 (bench/train_speed.py, bench/results/train_speed.json).
-    epochs: int = 8  # full passes over the 60,000 training images (default recipe)
+    # None (own data): as many as MIN_STEPS optimizer steps take, within STEP_BUDGET.
+    epochs: int | None = 8
     max_samples: int | None = None  # stop after this many samples (the tutorial: 100,000)
     batch_size: int = 128
     optimizer: Literal["adamw", "adam"] = "adamw"
     lr: float = 5e-3  # peak learning rate of the one-cycle schedule
-    # 0.1 with the "lstm" initialisation: every seed of bench/train_speed.py above 99.1% on both
+    # 0.1 with the "recurrent" initialisation: every seed of bench/train_speed.py above 99.1% on both
     # precision paths (0.01 left fp32 at 98.99-99.11%, a seed at 98.80% in bf16)
     weight_decay: float = 0.1
     schedule: Literal["onecycle", "constant"] = "onecycle"
     warmup_frac: float = 0.25  # share of steps spent ramping up to `lr` (one-cycle)
-    grad_clip: float | None = 1.0  # max global gradient norm; LSTMs occasionally spike
-    # "lstm": PyTorch's, then forget-gate bias 1 and orthogonal recurrent weights (model.init_lstm_);
-    # "tutorial": the TensorFlow tutorial's; "pytorch": PyTorch's own.
-    init: Literal["pytorch", "lstm", "tutorial"] = "lstm"
-    # Weight of an extra loss on the logits after every earlier row (0: off). Makes the streaming
+    grad_clip: float | None = 1.0  # max global gradient norm; recurrent nets occasionally spike
+    # "recurrent": PyTorch's, then orthogonal recurrent weights and an LSTM's forget-gate bias 1
+    # (model.init_recurrent_); "tutorial": the TensorFlow tutorial's; "pytorch": PyTorch's own.
+    init: Literal["pytorch", "recurrent", "tutorial"] = "recurrent"
+    # Weight of an extra loss on the logits after every earlier step (0: off). Makes the streaming
     # model's early answers meaningful ("anytime" prediction) at a small cost in final accuracy.
     anytime: float = 0.0
     # bf16 autocast for the forward pass where the CPU computes bf16 natively ("auto"); weights,
@@ -41,20 +56,28 @@ class TrainConfig:
     # Fixed slices of each batch, each computed on one thread, gradients summed in order (shards.py).
     # The weights depend on this, not on the threads; None: one per core, at most 4 (recorded in the run).
     shards: int | None = None
-    # "writing": a share of each batch slanted, rotated, stretched, made bolder or finer, blurred and
-    # re-contrasted as real writing differs from MNIST (augment.py); "none": MNIST as it is.
-    augment: Literal["writing", "none"] = "writing"
+    # "writing" (MNIST): a share of each batch slanted, rotated, stretched, made bolder or finer, blurred
+    # and re-contrasted as real writing differs from MNIST (augment.py); "noise" (own data): Gaussian
+    # noise of std `noise` on the standardised inputs; "none": the data as it is.
+    augment: Literal["writing", "noise", "none"] = "writing"
+    # std of the "noise" augmentation. 0.3 is the most that kept BasicMotions at 100% on 3 seeds;
+    # JapaneseVowels gains from more (bench/results/sequences_noise.json). The safe one is the default.
+    noise: float = 0.3
     label_smoothing: float = 0.0
     ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
     seed: int = 1
     log_every: int = 20  # steps between loss / batch-accuracy lines, like the tutorial
-    subset: int | None = None  # train on the first N training images (quick runs, tests)
-    test_subset: int | None = None  # evaluate on the first N test images (quick runs, tests)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    subset: int | None = None  # train on the first N training cases (quick runs, tests)
+    test_subset: int | None = None  # evaluate on the first N test cases (quick runs, tests)
+    # The architecture's choices (edge_lstm/arch.py); steps, features and classes come from the data.
+    cell: str = "lstm"
+    layers: int = 1
+    hidden: int = 128
+    in_units: int = 64
 
     def validate(self) -> None:
         checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.lr > 0 and math.isfinite(self.lr), f"learning rate must be > 0, got {self.lr}"),
             (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
@@ -71,25 +94,36 @@ class TrainConfig:
                 self.shards is None or 1 <= self.shards <= min(64, self.batch_size),
                 f"shards must be between 1 and min(64, batch size), got {self.shards}",
             ),
-            (self.augment in ("writing", "none"), f"augment must be writing or none, got {self.augment}"),
+            (self.augment in AUGMENTS, f"augment must be {', '.join(AUGMENTS)}, got {self.augment}"),
+            (self.augment != "writing" or self.data is None, "--augment writing is for MNIST; own data: noise or none"),
+            (self.noise >= 0, f"noise must be >= 0, got {self.noise}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
+            (self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}"),
+            (1 <= self.layers <= MAX_LAYERS, f"layers must be between 1 and {MAX_LAYERS}, got {self.layers}"),
+            (1 <= self.hidden <= 4096, f"hidden size must be between 1 and 4096, got {self.hidden}"),
+            (1 <= self.in_units <= 4096, f"input units must be between 1 and 4096, got {self.in_units}"),
+            (self.test_data is None or self.data is not None, "--test-data goes with --data (your own sequences)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """The config a run recorded (unknown keys, from other versions, are dropped)."""
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "model"}
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known.setdefault("augment", "none")  # runs recorded before augmentation existed had none
-        return cls(**known, model=ModelConfig.from_dict(d["model"]) if "model" in d else ModelConfig())
+        if known.get("init") == "lstm":  # the name of "recurrent" before there was more than one cell
+            known["init"] = "recurrent"
+        model = d.get("model") or {}  # earlier versions recorded the LSTM's sizes apart
+        for old, new in (("n_hidden", "hidden"), ("n_in_units", "in_units")):
+            if old in model:
+                known.setdefault(new, int(model[old]))
+        return cls(**known)
 
 
 # Options that never change the weights: a run may be resumed with other values.
@@ -116,7 +150,22 @@ def preset_config(preset: Preset) -> TrainConfig:
             precision="fp32",
             augment="none",
         )
-    raise ConfigError(f"unknown preset {preset!r}; choose default or seed")
+    if preset == "sequences":
+        # Small data sets (tens to hundreds of sequences) are another regime than MNIST's 60,000
+        # images: small batches, many passes (MIN_STEPS), a short warm-up, noise on the standardised
+        # inputs; fp32 as it was measured (bench/sequences.py; docs/sequences.md says what was tried).
+        return TrainConfig(
+            preset="sequences",
+            epochs=None,
+            batch_size=32,
+            lr=3e-3,
+            weight_decay=1e-2,
+            warmup_frac=0.1,
+            augment="noise",
+            precision="fp32",
+            log_every=200,
+        )
+    raise ConfigError(f"unknown preset {preset!r}; choose default or seed (MNIST), or sequences (--data)")
 
 
 def override(config: TrainConfig, **changes: Any) -> TrainConfig:

@@ -1,5 +1,6 @@
-"""What one training run is made of, from its config: the step count, the optimizer and its
-schedule, the loss, the weight average, and the options as the run resolves and records them."""
+"""What one training run is made of, from its config and its data: the pass and step counts, the
+optimizer and its schedule, the loss, the weight average, and the options as the run resolves and
+records them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from edge_lstm.training.model import LSTMClassifier
-from edge_lstm.training.recipes import TrainConfig
+from edge_lstm.training.datasets import TrainingData
+from edge_lstm.training.model import RecurrentClassifier
+from edge_lstm.training.recipes import MIN_STEPS, STEP_BUDGET, TrainConfig
 from edge_lstm.training.shards import default_shards
 from edge_lstm.training.threads import resolve_precision
 
@@ -20,11 +22,26 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
 
 
-def total_steps(config: TrainConfig, n_train: int) -> int:
-    by_epochs = config.epochs * steps_per_epoch(n_train, config.batch_size)
-    if config.max_samples is None:
-        return by_epochs
-    return math.ceil(config.max_samples / config.batch_size)  # the tutorial's `while step*batch < N`
+def epochs_for(config: TrainConfig, data: TrainingData) -> tuple[int, int]:
+    """(passes, optimizer steps): config.epochs passes (or max_samples samples, the tutorial's
+    `while step * batch < N`); with epochs None, enough passes for MIN_STEPS optimizer steps within
+    STEP_BUDGET time steps of work."""
+    per_pass = steps_per_epoch(data.n_train, config.batch_size)
+    epochs = config.epochs
+    if epochs is None:
+        by_steps = math.ceil(MIN_STEPS / per_pass)
+        by_budget = STEP_BUDGET // max(1, data.step_count())
+        epochs = max(1, min(by_steps, by_budget))
+    if config.max_samples is not None:
+        steps = math.ceil(config.max_samples / config.batch_size)
+        return math.ceil(steps / per_pass), steps
+    return epochs, epochs * per_pass
+
+
+def report_every(epochs: int) -> int:
+    """Passes between report points (test accuracy, a checkpoint for --resume): every pass of a run
+    of up to 50 (MNIST's), about 20 in a run of hundreds of short passes (small own data)."""
+    return 1 if epochs <= 50 else math.ceil(epochs / 20)
 
 
 def make_optimizer(
@@ -60,11 +77,16 @@ def settle(config: TrainConfig, device: str, saved: TrainConfig | None = None) -
     return replace(config, precision=precision, shards=shards)
 
 
-def loss_fn(model: LSTMClassifier, config: TrainConfig) -> Any:
-    """(images, labels, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
+def loss_fn(model: RecurrentClassifier, config: TrainConfig) -> Any:
+    """(inputs, labels, lengths or None, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
     loss_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
 
-    def loss_of(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_of(
+        x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if lengths is not None:  # padded sequences of other lengths, each classified at its own last step
+            logits = model(x, lengths)
+            return loss_sum(logits, y) / batch, logits
         if config.anytime > 0:
             per_step = model.logits_per_step(x)  # (b, 28, 10)
             logits, rows = per_step[:, -1], per_step.shape[1] - 1

@@ -29,8 +29,8 @@ from edge_lstm.environment import usable_cores
 
 MAX_SHARDS = 4  # a batch of 128 in slices of >= 32 rows: smaller slices lose more to per-kernel overhead
 
-# (images, labels, whole batch size) -> (this slice's share of the batch loss, its final logits)
-LossFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+# (inputs, labels, lengths or None, whole batch size) -> (this slice's share of the batch loss, its final logits)
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int], tuple[torch.Tensor, torch.Tensor]]
 T = TypeVar("T")
 
 
@@ -63,8 +63,11 @@ class ShardedStep:
             pool = self._pools[self.workers] = ThreadPoolExecutor(self.workers, thread_name_prefix="edge-lstm-shard")
         return list(pool.map(fn, range(n)))
 
-    def backward(self, images: torch.Tensor, labels: torch.Tensor, loss_of: LossFn) -> tuple[float, torch.Tensor]:
-        """Set every parameter's .grad to d(batch loss)/d(param); return (batch loss, (B, 10) logits)."""
+    def backward(
+        self, images: torch.Tensor, labels: torch.Tensor, loss_of: LossFn, lengths: torch.Tensor | None = None
+    ) -> tuple[float, torch.Tensor]:
+        """Set every parameter's .grad to d(batch loss)/d(param); return (batch loss, (B, classes) logits).
+        lengths (B,): padded sequences' real steps (None: every one has all)."""
         batch = len(labels)
         bounds = [batch * k // self.shards for k in range(self.shards + 1)]
         slices = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
@@ -73,7 +76,7 @@ class ShardedStep:
             a, b = slices[i]
             # autocast is per thread: entered here, in the thread that runs the slice.
             with torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
-                loss, logits = loss_of(images[a:b], labels[a:b], batch)
+                loss, logits = loss_of(images[a:b], labels[a:b], None if lengths is None else lengths[a:b], batch)
             return loss.detach(), logits.detach(), torch.autograd.grad(loss, self.params)
 
         parts = self.map(one, len(slices))

@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.errors import ExportError
 
 CLASSIFIER, STEP = contract.SERVED_NAMES["classifier"], contract.SERVED_NAMES["streaming-step"]
@@ -37,7 +38,7 @@ class TritonConfig:
     kind: str = "KIND_CPU"  # KIND_GPU for a GPU build of the onnxruntime backend
     stream_max_batch: int = 256
     stream_idle_us: int = 60_000_000
-    sizes: contract.Sizes = contract.MNIST  # the model's (own sequences: from its checkpoint)
+    arch: Arch = contract.MNIST  # the model's (own sequences: from its checkpoint)
     backend: str = "onnxruntime"
     name: str | None = None  # the model's name in the repository (None: edge_lstm or edge_lstm_step)
 
@@ -54,8 +55,8 @@ def classifier_config(c: TritonConfig) -> str:
     return f'''name: "{c.name or CLASSIFIER}"
 {_runs_on(c)}
 max_batch_size: {c.max_batch_size}
-input [ {_classifier_inputs(c.sizes)} ]
-output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {c.sizes.n_classes} ] }} ]
+input [ {_classifier_inputs(c.arch)} ]
+output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {c.arch.n_classes} ] }} ]
 dynamic_batching {{
   preferred_batch_size: [ {c.preferred_batch_size} ]
   max_queue_delay_microseconds: {c.max_queue_delay_us}
@@ -64,17 +65,17 @@ instance_group [ {{ count: {c.instances} kind: {c.kind} }} ]
 '''
 
 
-def _classifier_inputs(sizes: contract.Sizes) -> str:
+def _classifier_inputs(arch: Arch) -> str:
     """The input(s): (steps, features), -1 steps for any length, with lengths as one number per
     sequence (Triton wants dims of at least one axis: [ 1 ] reshaped to the file's scalar per batch row)."""
-    x = f'{{ name: "{sizes.input_name}" data_type: TYPE_FP32 dims: [ {sizes.steps or -1}, {sizes.features} ] }}'
-    if sizes.steps is not None:
+    x = f'{{ name: "{arch.input_name}" data_type: TYPE_FP32 dims: [ {arch.steps or -1}, {arch.features} ] }}'
+    if arch.steps is not None:
         return x
     return x + ',\n        { name: "lengths" data_type: TYPE_INT32 dims: [ 1 ] reshape: { shape: [ ] } }'
 
 
 def step_config(c: TritonConfig) -> str:
-    hidden = c.sizes.hidden
+    hidden = c.arch.hidden
     if c.backend == "python":  # the state lives in step.py; Triton supplies the sequence controls
         control = "\n".join(
             f'    {{ name: "{name}" control [ {{ kind: {kind} {value} }} ] }}{sep}'
@@ -89,22 +90,26 @@ def step_config(c: TritonConfig) -> str:
             f"preferred_batch_size: [ {c.preferred_batch_size} ] max_queue_delay_microseconds: 0 }}\n"
             f"  control_input [\n{control}\n  ]"
         )
-        steps = f'parameters {{ key: "steps" value: {{ string_value: "{c.sizes.steps or ""}" }} }}\n'
+        steps = f'parameters {{ key: "steps" value: {{ string_value: "{c.arch.steps or ""}" }} }}\n'
     else:
+        # batch-first state, as export/triton.py writes the file: (batch, hidden) for one layer,
+        # (batch, layers, hidden) for several
+        dims = f"{hidden}" if c.arch.layers == 1 else f"{c.arch.layers}, {hidden}"
 
         def state(name: str) -> str:
             return (
-                f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {hidden} ]\n'
-                f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {hidden} ] zero_data: true }} }}'
+                f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {dims} ]\n'
+                f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {dims} ] zero_data: true }} }}'
             )
 
-        strategy = f"  direct {{ }}\n  state [\n{state('h')},\n{state('c')}\n  ]"
+        states = ",\n".join(state(n) for n in c.arch.state_names)
+        strategy = f"  direct {{ }}\n  state [\n{states}\n  ]"
         steps = ""
     return f'''name: "{c.name or STEP}"
 {_runs_on(c)}
 max_batch_size: {c.stream_max_batch}
-input [ {{ name: "row" data_type: TYPE_FP32 dims: [ {c.sizes.features} ] }} ]
-output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {c.sizes.n_classes} ] }} ]
+input [ {{ name: "row" data_type: TYPE_FP32 dims: [ {c.arch.features} ] }} ]
+output [ {{ name: "logits" data_type: TYPE_FP32 dims: [ {c.arch.n_classes} ] }} ]
 sequence_batching {{
   max_sequence_idle_microseconds: {c.stream_idle_us}
 {strategy}
@@ -169,7 +174,7 @@ def validate_model_dir(folder: Path, name: str | None = None) -> None:
         check(s.output_name, s.data_type, list(s.dims), "state output")
     covered = {t.name for t in cfg.input} | {s.input_name for s in cfg.sequence_batching.state}
     if python and cfg.HasField("sequence_batching"):
-        covered |= {"h", "c"}  # step.py holds the state itself
+        covered |= set(contract.STATE_NAMES)  # step.py holds the state itself
     missing = [n for n in (v.name for v in model.graph.input if v.name not in inits) if n not in covered]
     if missing:
         problems.append(f"model inputs {missing} are neither config inputs nor states")

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.errors import ConfigError
 from edge_lstm.fileio import check_writable_dir
 from edge_lstm.serve.config import ServeConfig
@@ -24,14 +24,14 @@ class ServedFile:
     name: str  # the model's name in the repository and in the URLs
     kind: str  # "classifier" or "streaming-step"
     path: Path
-    sizes: contract.Sizes
+    arch: Arch
 
 
 def files_of(config: ServeConfig) -> list[ServedFile]:
     """The files to serve, with the same checks of every file as `edge-lstm serve`'s."""
     from edge_lstm.serve.models import load
 
-    return [ServedFile(n, s.kind, s.path.resolve(), s.sizes) for n, s in load(config).items()]
+    return [ServedFile(n, s.kind, s.path.resolve(), s.arch) for n, s in load(config).items()]
 
 
 def batching_of(config: ServeConfig) -> TritonConfig:
@@ -62,5 +62,5 @@ def start(files: list[ServedFile], settings: TritonSettings, base: TritonConfig,
     Triton on it; TritonError (with the log's lines) if it does not become ready."""
     check_writable_dir(settings.repo, "the Triton repository")
     for f in files:
-        write_python_model(settings.repo, f.kind, f.path, dataclasses.replace(base, sizes=f.sizes, name=f.name))
+        write_python_model(settings.repo, f.kind, f.path, dataclasses.replace(base, arch=f.arch, name=f.name))
     return TritonServer(settings, workdir).start()

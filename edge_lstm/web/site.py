@@ -36,7 +36,7 @@ def build_site(config: SiteConfig) -> Path:
     from edge_lstm.runtime import Classifier, StreamingClassifier
 
     clf = Classifier(config.model)  # a missing file, or one the page cannot use, is refused here in one line
-    if not clf.sizes.image:
+    if not clf.arch.image:
         raise ConfigError(f"{config.model} classifies sequences, not drawings: the page is for image models")
     if config.step is not None:
         StreamingClassifier(config.step)

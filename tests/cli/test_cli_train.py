@@ -112,7 +112,7 @@ def test_eval_bad_checkpoints(tmp_path: Path) -> None:
             "state_dict": other,
         },
     )
-    assert_clean_failure(invoke("eval", tmp_path / "other.pt"), "do not fit the LSTM classifier")
+    assert_clean_failure(invoke("eval", tmp_path / "other.pt"), "do not fit its LSTM 128 classifier")
     assert_clean_failure(invoke("eval", tmp_path / "x.pt", "--limit", "0"), "--limit must be >= 1")
 
 

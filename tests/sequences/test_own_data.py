@@ -253,15 +253,19 @@ def test_eval_on_a_device_takes_the_test_sequences_there(vowels: dict) -> None:
     assert report["accuracy_there"] == report["accuracy_here"] == pytest.approx(vowels["accuracy"])
 
 
-def test_the_same_seed_gives_the_same_weights() -> None:
-    from edge_lstm.training.sequences import SequenceTrainConfig, fit
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_same_seed_gives_the_same_weights_on_any_thread_count(cell: str, tmp_path: Path) -> None:
+    from edge_lstm.training import checkpoint, override, preset_config, train
 
-    data = sequences.load(JV_TRAIN)
-    config = SequenceTrainConfig(epochs=2, hidden=16, seed=5)
-    a, b = fit(config, data, True), fit(config, data, True)
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+    given = dict(data=str(JV_TRAIN), test_data=str(JV_TEST), epochs=2, hidden=16, seed=5, cell=cell, layers=2, shards=2)
+    config = override(preset_config("sequences"), **given)
+    a = train(override(config, threads=1), tmp_path / "a")
+    b = train(override(config, threads=2), tmp_path / "b")
+    sa, sb = (checkpoint.load(r.checkpoint) for r in (a, b))
+    for (name, x), y in zip(sa["state_dict"].items(), sb["state_dict"].values(), strict=True):
         assert torch_equal(x, y), name
-    assert a.config.n_steps == 0 and a.config.n_inputs == 12
+    arch = checkpoint.arch(sa)
+    assert (arch.steps, arch.features, arch.cell, arch.layers) == (None, 12, cell, 2)
 
 
 def torch_equal(x: object, y: object) -> bool:
@@ -271,13 +275,19 @@ def torch_equal(x: object, y: object) -> bool:
 
 
 def test_training_length_follows_the_data() -> None:
-    from edge_lstm.data.sequences import SequenceSet
-    from edge_lstm.training.sequences import MIN_STEPS, STEP_BUDGET, SequenceTrainConfig, epochs_for
+    import torch
 
-    def of(n: int, steps: int) -> SequenceSet:
-        return SequenceSet(np.zeros((n, steps, 1), np.float32), np.full(n, steps), np.arange(n) % 2, ("a", "b"), "x")
+    from edge_lstm.arch import Arch
+    from edge_lstm.training import TrainConfig, preset_config
+    from edge_lstm.training.datasets import TrainingData
+    from edge_lstm.training.recipes import MIN_STEPS, STEP_BUDGET
+    from edge_lstm.training.setup import epochs_for
 
-    config = SequenceTrainConfig()
-    assert epochs_for(config, of(40, 100)) == MIN_STEPS // 2  # 2 batches a pass: 1,500 steps
-    assert epochs_for(config, of(100, 1460)) == STEP_BUDGET // (100 * 1460)  # long: the time-step budget
-    assert epochs_for(SequenceTrainConfig(epochs=3), of(100, 1460)) == 3
+    def of(n: int, steps: int) -> TrainingData:
+        x, y = torch.zeros(n, steps, 1), torch.arange(n) % 2
+        return TrainingData(x, y, None, x, y, None, Arch(steps, 1, ("a", "b")))
+
+    config = preset_config("sequences")
+    assert epochs_for(config, of(40, 100))[0] == MIN_STEPS // 2  # 2 batches a pass: 1,500 steps
+    assert epochs_for(config, of(100, 1460))[0] == STEP_BUDGET // (100 * 1460)  # long: the time-step budget
+    assert epochs_for(TrainConfig(**{**config.to_dict(), "epochs": 3}), of(100, 1460)) == (3, 3 * 4)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from edge_lstm.arch import MNIST
 from edge_lstm.errors import TrainingInterrupted
 from edge_lstm.training import TrainConfig, checkpoint, preset_config, train
-from edge_lstm.training.model import LSTMClassifier, ModelConfig, init_tutorial_
+from edge_lstm.training.model import RecurrentClassifier, init_tutorial_
 
 TINY = dict(subset=384, test_subset=200, batch_size=64, epochs=3, log_every=2)
 
@@ -27,18 +28,18 @@ def states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
 
 @pytest.mark.parametrize("batch", [1, 3, 128])
 def test_model_shapes(batch: int) -> None:
-    model = LSTMClassifier()
+    model = RecurrentClassifier()
     assert model(torch.rand(batch, 28, 28)).shape == (batch, 10)
 
 
 def test_tutorial_init() -> None:
     torch.manual_seed(1)
-    model = LSTMClassifier()
+    model = RecurrentClassifier()
     init_tutorial_(model)
     assert abs(float(model.fc_in.weight.detach().std()) - 1.0) < 0.1
     assert torch.all(model.fc_out.bias == 0.1)
-    b = model.lstm.bias_ih_l0
-    assert torch.all(b[128:256] == 1.0) and torch.all(b[:128] == 0) and torch.all(model.lstm.bias_hh_l0 == 0)
+    b = model.rnn.bias_ih_l0
+    assert torch.all(b[128:256] == 1.0) and torch.all(b[:128] == 0) and torch.all(model.rnn.bias_hh_l0 == 0)
 
 
 def test_seed_preset_is_the_tutorial() -> None:
@@ -52,13 +53,8 @@ def test_seed_preset_is_the_tutorial() -> None:
         "tutorial",
     )
     assert c.schedule == "constant" and c.grad_clip is None and c.weight_decay == 0
-    assert ModelConfig().to_dict() == {
-        "n_inputs": 28,
-        "n_steps": 28,
-        "n_in_units": 64,
-        "n_hidden": 128,
-        "n_classes": 10,
-    }
+    assert (MNIST.steps, MNIST.features, MNIST.in_units, MNIST.hidden, MNIST.n_classes) == (28, 28, 64, 128, 10)
+    assert (MNIST.cell, MNIST.layers, c.cell, c.layers, c.hidden, c.in_units) == ("lstm", 1, "lstm", 1, 128, 64)
 
 
 def test_seed_preset_runs_782_steps(tmp_path: Path) -> None:
@@ -139,7 +135,7 @@ def test_resume_with_other_options_is_refused(tmp_path: Path) -> None:
 def test_run_folder_contents(tmp_path: Path) -> None:
     res = train(tiny_config(epochs=1), tmp_path)
     payload = checkpoint.load(res.checkpoint)
-    assert {"state_dict", "model_config", "train_config", "metrics", "edge_lstm_version"} <= payload.keys()
+    assert {"state_dict", "arch", "train_config", "metrics", "edge_lstm_version"} <= payload.keys()
     assert payload["metrics"]["test_accuracy"] == res.test_accuracy
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("loss" in r for r in rows) and any("test_accuracy" in r for r in rows)
@@ -161,7 +157,7 @@ def test_checkpoint_is_loaded_weights_only(tmp_path: Path) -> None:
 
 
 def test_logits_per_step_ends_with_the_forward_logits() -> None:
-    model = LSTMClassifier().eval()
+    model = RecurrentClassifier().eval()
     x = torch.rand(3, 28, 28)
     with torch.inference_mode():
         per_step = model.logits_per_step(x)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from edge_lstm.training import TrainConfig, checkpoint, train
-from edge_lstm.training.model import LSTMClassifier
+from edge_lstm.training.model import RecurrentClassifier
 from edge_lstm.training.shards import ShardedStep
 from edge_lstm.training.threads import native_bf16
 
@@ -17,7 +17,7 @@ PRECISIONS = ["fp32", pytest.param("bf16", marks=pytest.mark.skipif(not native_b
 
 
 def loss_of(model: nn.Module):  # type: ignore[no-untyped-def]
-    def fn(x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def fn(x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         logits = model(x)
         return nn.functional.cross_entropy(logits, y, reduction="sum") / batch, logits
 
@@ -28,7 +28,7 @@ def steps(precision: str, shards: int, schedule: list[int]) -> list[torch.Tensor
     """Train a few steps with the worker count changing step by step as `schedule` says."""
     before = torch.get_num_threads()
     torch.manual_seed(0)
-    model = LSTMClassifier()
+    model = RecurrentClassifier()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     step = ShardedStep(model, shards, bf16=precision == "bf16")
     g = torch.Generator().manual_seed(1)
@@ -56,7 +56,7 @@ def test_weights_do_not_depend_on_the_worker_count(precision: str) -> None:
 def test_shards_compute_the_batch_gradient() -> None:
     """The sum of the slices' gradients is the whole batch's gradient (up to rounding)."""
     torch.manual_seed(0)
-    model = LSTMClassifier()
+    model = RecurrentClassifier()
     x, y = torch.rand(50, 28, 28), torch.randint(0, 10, (50,))
     nn.functional.cross_entropy(model(x), y).backward()
     whole = [p.grad.clone() for p in model.parameters() if p.grad is not None]

@@ -1,0 +1,177 @@
+"""The model's architecture, declared once: what every stage reads to build, export, run and serve it.
+
+    input (batch, steps, features) -> Linear features -> in_units -> `layers` stacked `cell`s of
+    `hidden` units -> Linear hidden -> classes on the top layer's state after the last (real) step
+
+Training writes it into the checkpoint, export into every file's metadata (`edge_lstm.arch`), and
+every reader takes it from there: the runner and the step model's state tensors, the server's stream
+table, Triton's sequence-batcher state, the browser page, devices, bench's synthetic inputs. A new
+cell is added here (CELLS, its gates and state) and in the two places that turn weights into
+computation: training/model.py (PyTorch) and export/graph_build.py (ONNX).
+
+The step model carries the recurrent state between calls as one tensor per entry of `state_names`
+(LSTM: h and c; GRU: h), each (layers, batch, hidden): ONNX's and PyTorch's own layout. Servers keep
+a stream's state packed as one float32 vector of `state_size` values (pack_state / unpack_state).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from edge_lstm.errors import ConfigError
+
+if TYPE_CHECKING:  # numpy is imported where states are made: `edge-lstm --help` stays instant
+    import numpy as np
+
+# cell -> (ONNX operator, gates per unit, state tensors of the step model)
+CELLS: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "lstm": ("LSTM", 4, ("h", "c")),
+    "gru": ("GRU", 3, ("h",)),
+}
+MAX_LAYERS = 3
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A model's whole shape: sizes from the data (steps, features, classes) and the choices of the
+    recipe (cell, layers, hidden, in_units)."""
+
+    steps: int | None  # time steps of every sequence; None: any length (a `time` axis, a `lengths` input)
+    features: int  # values per time step
+    classes: tuple[str, ...]  # class names, in the order of the logits
+    cell: str = "lstm"  # a key of CELLS
+    layers: int = 1  # stacked recurrent layers
+    hidden: int = 128  # units per recurrent layer
+    in_units: int = 64  # width of the input projection in front of the first layer
+    image: bool = False  # MNIST-style pictures (pixel / 255): pictures, the page and the writing set apply
+
+    def validate(self) -> None:
+        checks = [
+            (self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}"),
+            (1 <= self.layers <= MAX_LAYERS, f"layers must be between 1 and {MAX_LAYERS}, got {self.layers}"),
+            (1 <= self.hidden <= 4096, f"hidden size must be between 1 and 4096, got {self.hidden}"),
+            (1 <= self.in_units <= 4096, f"input units must be between 1 and 4096, got {self.in_units}"),
+            (self.features >= 1, f"features must be >= 1, got {self.features}"),
+            (self.n_classes >= 2, f"a classifier needs two classes or more, got {self.n_classes}"),
+            (self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def input_name(self) -> str:
+        return "images" if self.image else "sequences"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def op(self) -> str:
+        """The ONNX operator of one layer."""
+        return CELLS[self.cell][0]
+
+    @property
+    def gates(self) -> int:
+        return CELLS[self.cell][1]
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """The step model's state inputs, in order; each output is the name + "_out"."""
+        return CELLS[self.cell][2]
+
+    @property
+    def state_outputs(self) -> tuple[str, ...]:
+        return tuple(f"{n}_out" for n in self.state_names)
+
+    def state_shape(self, batch: int) -> tuple[int, int, int]:
+        return (self.layers, batch, self.hidden)
+
+    @property
+    def state_size(self) -> int:
+        """float32 values of one stream's state, all tensors and layers."""
+        return len(self.state_names) * self.layers * self.hidden
+
+    @property
+    def parameters(self) -> int:
+        """Trainable weights: input projection, each layer's input and recurrent matrices and both biases, head."""
+        g, h = self.gates, self.hidden
+        layers = sum(g * h * ((self.in_units if k == 0 else h) + h + 2) for k in range(self.layers))
+        return self.features * self.in_units + self.in_units + layers + h * self.n_classes + self.n_classes
+
+    def describe(self) -> str:
+        """For people: 'LSTM 128', '2 x GRU 96'."""
+        cell = f"{self.op} {self.hidden}"
+        return cell if self.layers == 1 else f"{self.layers} x {cell}"
+
+    def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
+        import numpy as np
+
+        return tuple(np.zeros(self.state_shape(batch), np.float32) for _ in self.state_names)
+
+    def pack_state(self, tensors: Sequence[np.ndarray]) -> np.ndarray:
+        """The step model's state tensors, each (layers, n, hidden) -> (n, state_size), one row a stream."""
+        import numpy as np
+
+        n = tensors[0].shape[1]
+        return np.concatenate([np.asarray(t).transpose(1, 0, 2).reshape(n, -1) for t in tensors], axis=1)
+
+    def unpack_state(self, packed: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(n, state_size) -> the step model's state tensors, each (layers, n, hidden), contiguous."""
+        import numpy as np
+
+        n, per = packed.shape[0], self.layers * self.hidden
+        return tuple(
+            np.ascontiguousarray(
+                packed[:, k * per : (k + 1) * per].reshape(n, self.layers, self.hidden).transpose(1, 0, 2)
+            )
+            for k in range(len(self.state_names))
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Arch:
+        """From a checkpoint or a file's metadata; ConfigError if it is not a possible architecture.
+        Entries missing in files of earlier versions (the `edge_lstm.sizes` of one-layer LSTMs) take
+        those versions' values."""
+        try:
+            steps = d["steps"]
+            arch = cls(
+                steps=None if steps is None else int(steps),
+                features=int(d["features"]),
+                classes=tuple(str(c) for c in d["classes"]),
+                cell=str(d.get("cell", "lstm")),
+                layers=int(d.get("layers", 1)),
+                hidden=int(d["hidden"]),
+                in_units=int(d.get("in_units", 64)),
+                image=bool(d.get("image", False)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"not a model architecture ({type(e).__name__}: {e})") from None
+        arch.validate()
+        return arch
+
+    @classmethod
+    def from_json(cls, text: str) -> Arch:
+        try:
+            d = json.loads(text)
+        except ValueError:
+            raise ConfigError("not a model architecture (unreadable JSON)") from None
+        if not isinstance(d, dict):
+            raise ConfigError("not a model architecture (not a JSON object)")
+        return cls.from_dict(d)
+
+
+# The tutorial's model: 28 rows of 28 pixels, LSTM 128, ten digits.
+MNIST = Arch(steps=28, features=28, classes=tuple(str(d) for d in range(10)), image=True)
