@@ -51,10 +51,18 @@ def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return files
 
 
+@pytest.fixture(scope="session")
+def gru2(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A two-layer GRU's files: what every serving path must stream as exactly as the LSTM's."""
+    from helpers import cell_files
+
+    return cell_files(tmp_path_factory.mktemp("gru2"), "gru", 2)
+
+
 # `pytest -m "not slow"`: the quick inner loop. Slow are the tests that train or export a model (the
 # fixtures below), start servers, a Ray cluster or a browser, or drive a device; the rest runs in
 # well under a minute.
-SLOW_FIXTURES = {"trained", "exported", "server", "cluster", "served", "site", "repo", "arm64"}
+SLOW_FIXTURES = {"trained", "exported", "server", "cluster", "served", "site", "repo", "arm64", "gru2"}
 SLOW_FOLDERS = ("serve", "cluster", "web", "devices", "tritonserver")
 
 

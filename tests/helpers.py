@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,3 +24,15 @@ def hand_drawn(digit: np.ndarray, size: int = 120, at: tuple[int, int] = (10, 45
     y, x = at
     paper[y : y + 70, x : x + 70] = np.minimum(paper[y : y + 70, x : x + 70], 255 - big)
     return paper
+
+
+def cell_files(out: Path, cell: str, layers: int) -> dict[str, Path]:
+    """A tiny MNIST model of another cell or depth (2,000 images, one pass): its classifier and step files."""
+    from edge_lstm.export import ExportConfig, export
+    from edge_lstm.training import TrainConfig, train
+
+    config = TrainConfig(subset=2000, test_subset=200, epochs=1, hidden=24, cell=cell, layers=layers)
+    run = train(config, out / "run")
+    (fp32,) = export(ExportConfig(output=out / "model.onnx", checkpoint=run.checkpoint))
+    (step,) = export(ExportConfig(output=out / "step.onnx", checkpoint=run.checkpoint, streaming=True))
+    return {"fp32": Path(fp32.path), "step": Path(step.path)}

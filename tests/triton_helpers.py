@@ -21,7 +21,7 @@ def http_infer(client: Any, module: Any, x: np.ndarray, model: str = "edge_lstm"
     return np.asarray(client.infer(model, [inp], **kwargs).as_numpy("logits"))
 
 
-def stream_rows(address: str, images: np.ndarray, first_id: int) -> list[np.ndarray]:
+def stream_rows(address: str, images: np.ndarray, first_id: int, model: str = "edge_lstm_step") -> list[np.ndarray]:
     """Every row of every image over one gRPC stream, interleaved; (28, 10) logits per image."""
     answers: queue.Queue[Any] = queue.Queue()
     client = tgrpc.InferenceServerClient(address)
@@ -33,7 +33,7 @@ def stream_rows(address: str, images: np.ndarray, first_id: int) -> list[np.ndar
                 inp = tgrpc.InferInput("row", [1, images.shape[2]], "FP32")
                 inp.set_data_from_numpy(np.ascontiguousarray(images[k, t][None], np.float32))
                 client.async_stream_infer(
-                    "edge_lstm_step",
+                    model,
                     [inp],
                     request_id=f"{k}:{t}",
                     sequence_id=first_id + k,

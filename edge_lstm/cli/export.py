@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -76,7 +76,7 @@ def export(
     as_json: JsonFlag = False,
 ) -> None:
     """Export a checkpoint to ONNX (dynamic batch), verified against PyTorch, plus edge variants."""
-    from edge_lstm.export import ExportConfig
+    from edge_lstm.export import ExportConfig, PartialExport
     from edge_lstm.export import export as run_export
 
     if output is None:
@@ -99,8 +99,18 @@ def export(
         triton_backend=triton_backend,
         data=data,
     )
-    artifacts = run_export(config)
-    # One row per file, its columns aligned whatever the names' lengths (mobile.int8, a long path).
+    try:
+        artifacts = run_export(config)
+    except PartialExport as e:  # the files that passed are written: show them, then the one line of what failed
+        _show(e.artifacts)
+        raise
+    _show(artifacts)
+    if as_json:
+        emit_json({"artifacts": [a.to_dict() for a in artifacts]})
+
+
+def _show(artifacts: list[Any]) -> None:
+    """One row per file, its columns aligned whatever the names' lengths (mobile.int8, a long path)."""
     wv = max(len(a.variant) for a in artifacts)
     wp = max(len(str(a.path)) for a in artifacts)
     ws = max(len(f"{a.size_bytes / 1024:.1f}") for a in artifacts)
@@ -117,5 +127,3 @@ def export(
         else:
             line += "  (not verified)"
         typer.echo(line)
-    if as_json:
-        emit_json({"artifacts": [a.to_dict() for a in artifacts]})

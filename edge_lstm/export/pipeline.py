@@ -116,6 +116,8 @@ def export(config: ExportConfig) -> list[Artifact]:
     refused = [f"{t.flag}: {why}" for t in wanted if (why := t.refuse(arch, config.streaming)) is not None]
     if refused:
         raise ConfigError(f"{refused[0]} ({arch.describe()} on {_data_name(arch)})")
+    for target in wanted:
+        target.ready()  # a missing extra: one line before any file is written
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     opset = config.opset or 20
     spec = contract.spec("streaming-step" if config.streaming else "classifier", arch)
@@ -138,6 +140,11 @@ def export(config: ExportConfig) -> list[Artifact]:
         triton_backend=config.triton_backend,
         verify_step=lambda data: _verify(data, True, "triton step model", ref),
         probe=lambda: _probe(config, arch, ref),
+        step_metadata={
+            **_metadata(config, payload, arch, contract.step_spec(arch)),
+            contract.META_VARIANT: "fp32",
+            contract.META_FUSED: "true",
+        },
     )
     artifacts: list[Artifact] = []
     failures: list[str] = []

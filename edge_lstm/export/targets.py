@@ -41,6 +41,7 @@ class Job:
     # checks a step model's bytes against PyTorch (ExportError if it differs), for the Triton repository
     verify_step: Callable[[bytes], None] = lambda data: None
     probe: Callable[[], np.ndarray] = lambda: np.zeros((1, 1, 1), np.float32)  # inputs the Triton files are compared on
+    step_metadata: dict[str, str] = field(default_factory=dict)  # the step model's, for the Triton repository
     cache: dict[str, Any] = field(default_factory=dict)  # what two entries share (onnx2tf's two files)
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
@@ -59,6 +60,8 @@ class Target:
     tolerance: str  # key of contract.TOLERANCES
     refuse: Callable[[Arch, bool], str | None] = lambda arch, streaming: None  # why not, for this model
     repository: bool = False  # a folder of files (Triton's), not one file
+    # raises ExportError when this installation cannot make it (a missing extra): checked before any file is written
+    ready: Callable[[], None] = lambda: None
 
 
 def _lstm_only(arch: Arch, streaming: bool) -> str | None:
@@ -95,6 +98,12 @@ def _mobile_int8(job: Job) -> onnx.ModelProto:
     return quantize_qdq(_mobile(job), picked[: len(picked) // batch * batch])
 
 
+def _onnx2tf_installed() -> None:
+    from edge_lstm.export.tflite import converter
+
+    converter()
+
+
 def _tflite(job: Job, which: str) -> bytes:
     from edge_lstm.export.tflite import convert
 
@@ -117,7 +126,10 @@ def _triton(job: Job) -> list[Path]:
     from edge_lstm.triton.config import TritonConfig
 
     assert job.repository is not None
+    from edge_lstm.export.graph import set_metadata
+
     step = step_graph(job.state, job.arch, fuse=True)
+    set_metadata(step, job.step_metadata)
     job.verify_step(step.SerializeToString())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "step.onnx"
@@ -161,6 +173,7 @@ TARGETS = (
         "litert",
         "tflite",
         _full_sequence("TFLite (--tflite)"),
+        ready=_onnx2tf_installed,
     ),
     Target(
         "int8-tflite",
@@ -169,6 +182,7 @@ TARGETS = (
         "litert",
         "int8-tflite",
         _full_sequence("TFLite (--tflite)"),
+        ready=_onnx2tf_installed,
     ),
     Target(
         "triton",

@@ -18,6 +18,7 @@ import io
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -27,13 +28,19 @@ from edge_lstm.nativelog import native_output_silenced
 EXTRA = "install the extra with `pip install -e '.[tflite]'` (TensorFlow, onnx2tf, LiteRT)"
 
 
-def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
-    """A fixed-batch fp32 ONNX classifier (graph.fix_batch) -> {"tflite": ..., "int8-tflite": ...}."""
+def converter() -> Any:
+    """The onnx2tf module; ExportError naming the extra where it is not installed."""
     try:
         with native_output_silenced():  # importing onnx2tf imports TensorFlow
             import onnx2tf
     except ImportError:
         raise ExportError(f"--tflite needs onnx2tf: {EXTRA}") from None
+    return onnx2tf
+
+
+def convert(fixed: onnx.ModelProto) -> dict[str, bytes]:
+    """A fixed-batch fp32 ONNX classifier (graph.fix_batch) -> {"tflite": ..., "int8-tflite": ...}."""
+    onnx2tf = converter()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "model.onnx"
         onnx.save(fixed, str(src))

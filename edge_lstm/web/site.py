@@ -38,8 +38,14 @@ def build_site(config: SiteConfig) -> Path:
     clf = Classifier(config.model)  # a missing file, or one the page cannot use, is refused here in one line
     if not clf.arch.image:
         raise ConfigError(f"{config.model} classifies sequences, not drawings: the page is for image models")
+    # the step model's state, as its architecture declares it: the page carries it from row to row
+    state = None
     if config.step is not None:
-        StreamingClassifier(config.step)
+        arch = StreamingClassifier(config.step).arch
+        state = [
+            {"input": n, "output": o, "dims": [arch.layers, 1, arch.hidden]}
+            for n, o in zip(arch.state_names, arch.state_outputs, strict=True)
+        ]
     ort_dir = ortweb.locate(config.ort_web)
     out = Path(config.out)
     check_writable_dir(out, "OUT")
@@ -53,6 +59,7 @@ def build_site(config: SiteConfig) -> Path:
     settings = {
         "model": "model.onnx",
         "step": "step.onnx" if config.step is not None else None,
+        "state": state,
         "edge_lstm": __version__,
         "onnxruntime_web": ortweb.VERSION,
     }

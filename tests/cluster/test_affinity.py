@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edge_lstm.arch import Arch
 from edge_lstm.cluster.affinity import AffineStore
 from edge_lstm.serve.streams import LocalStore, SequenceBatcher
 from edge_lstm.serve.streamtable import SequenceError, StreamTable, TableFull
+
+ARCH = Arch(steps=28, features=28, classes=tuple("0123456789"), cell="gru", hidden=16)  # packed state: 16 values
 
 
 class FakeActor:
@@ -48,10 +51,10 @@ class FakeRemote:
         return self.table.live
 
 
-def step(rows: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A stand-in step model: the state counts the rows' sums, the logits show it."""
-    h2 = h + rows.sum(axis=1)[None, :, None]
-    return h2[0][:, :10].copy(), h2, c + 1
+def step(rows: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stand-in step model on packed states (n, 16): the state counts the rows' sums, the logits show it."""
+    out = states + rows.sum(axis=1)[:, None]
+    return out[:, :10].copy(), out
 
 
 def run(store: Any, requests: list[tuple[Any, bool, bool, int]]) -> list[np.ndarray]:
@@ -68,7 +71,7 @@ def run(store: Any, requests: list[tuple[Any, bool, bool, int]]) -> list[np.ndar
 
 
 def test_a_replica_runs_its_streams_from_its_cache_and_commits_each_row() -> None:
-    table = StreamTable(60, 100, hidden=16, max_steps=28)
+    table = StreamTable(60, 100, state_size=16, max_steps=28)
     remote = FakeRemote(table)
     store = AffineStore(remote, 60, 16, 28)
     answers = run(store, [("a", t == 0, t == 27, t) for t in range(28)])
@@ -78,7 +81,7 @@ def test_a_replica_runs_its_streams_from_its_cache_and_commits_each_row() -> Non
 
 
 def test_a_stale_copy_runs_again_from_the_committed_state() -> None:
-    table = StreamTable(60, 100, hidden=16, max_steps=28)
+    table = StreamTable(60, 100, state_size=16, max_steps=28)
     a, b = AffineStore(FakeRemote(table), 60, 16, 28), AffineStore(FakeRemote(table), 60, 16, 28)
     run(a, [("s", True, False, 0), ("s", False, False, 1)])  # rows 0, 1 on replica a
     run(b, [("s", False, False, 2)])  # row 2 reaches replica b (the routing changed): from the store
@@ -88,7 +91,7 @@ def test_a_stale_copy_runs_again_from_the_committed_state() -> None:
 
 def test_replica_only_streams_refuse_what_they_do_not_hold() -> None:
     """`--ray-streams replica`: each replica runs the single server's own table (the store in this process)."""
-    store = LocalStore(60, 2, hidden=16, max_steps=28)
+    store = LocalStore(60, 2, ARCH)
     run(store, [("x", True, False, 0)])
     with pytest.raises(SequenceError, match="'elsewhere' is not live"):
         run(store, [("elsewhere", False, False, 3)])

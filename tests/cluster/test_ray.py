@@ -26,8 +26,9 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def served(cluster: Any, exported: dict[str, Path]) -> Any:
-    config = ServeConfig(models=(("", exported["fp32"]), ("", exported["step"])), port=free_port("127.0.0.1"))
+def served(cluster: Any, exported: dict[str, Path], gru2: dict[str, Path]) -> Any:
+    models = (("", exported["fp32"]), ("", exported["step"]), ("gru_step", gru2["step"]))  # a 2-layer GRU too
+    config = ServeConfig(models=models, port=free_port("127.0.0.1"))
     url, names = deploy(config, Scaling(replicas=1, proxy_location="HeadOnly", proxy="python"), cluster.address)
     yield url, config
     shutdown(names, Scaling().store_shards)
@@ -60,14 +61,16 @@ def classify(url: str, images: np.ndarray) -> tuple[np.ndarray, str]:
     return logits_of(data, h.get("inference-header-content-length")), h["x-edge-lstm-replica"]
 
 
-def stream_row(url: str, sid: int, t: int, row: np.ndarray) -> tuple[np.ndarray, str, int]:
+def stream_row(
+    url: str, sid: int, t: int, row: np.ndarray, model: str = "edge_lstm_step"
+) -> tuple[np.ndarray, str, int]:
     body = json.dumps(
         {
             "inputs": [{"name": "row", "shape": [1, 28], "datatype": "FP32", "data": row.tolist()}],
             "parameters": {"sequence_id": sid, "sequence_start": t == 0, "sequence_end": t == 27, "sequence_row": t},
         }
     ).encode()
-    data, h, tries = post(url, "/v2/models/edge_lstm_step/infer", body, {})
+    data, h, tries = post(url, f"/v2/models/{model}/infer", body, {})
     out = json.loads(data)["outputs"][0]
     return np.asarray(out["data"], np.float32).reshape(out["shape"]), h["x-edge-lstm-replica"], tries
 
@@ -111,6 +114,17 @@ def test_a_streams_state_survives_its_rows_spread_over_replicas(
             np.testing.assert_allclose(logits[0], expected[k, t], atol=1e-5)
         spread += len(replicas) > 1
     assert spread >= 1  # rows of one stream were answered by different replicas, from one state
+
+
+def test_a_two_layer_gru_streams_over_replicas_as_the_runner(served: Any, gru2: dict, test_split: MnistSplit) -> None:
+    url, _ = served
+    images = test_split.images[4:6].astype(np.float32) / 255
+    local = StreamingClassifier(gru2["step"], batch=2)
+    expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+    for t in range(28):  # two sequences interleaved
+        for k in range(2):
+            logits, _, _ = stream_row(url, 600 + k, t, images[k, t], "gru_step")
+            np.testing.assert_allclose(logits[0], expected[k, t], atol=1e-5)
 
 
 def test_a_replica_killed_mid_traffic_loses_and_duplicates_nothing(

@@ -66,6 +66,6 @@ def test_push_validation_and_reset(exported: dict[str, Path], images: np.ndarray
     with pytest.raises(InputError, match="reset"):
         s.push(images[:2, 0])
     s.reset(batch=5)
-    assert s.steps == 0 and s.h.shape == (1, 5, 128) and not s.h.any()
+    assert s.steps == 0 and [x.shape for x in s.state] == [(1, 5, 128)] * 2 and not any(x.any() for x in s.state)
     with pytest.raises(InputError, match="batch must be >= 1"):
         s.reset(batch=0)

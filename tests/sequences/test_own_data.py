@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_lstm import contract
+from edge_lstm.arch import Arch
 from edge_lstm.cli import app
 from edge_lstm.data import sequences
 from edge_lstm.runtime import Classifier, StreamingClassifier
@@ -53,7 +54,7 @@ def vowels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         str(tmp / "run"),
         "--json",
     )
-    assert "270 sequences of 7-26 steps x 12 features, 9 classes" in out and "epoch    1/4  loss" in out
+    assert "270 sequences of 7-26 steps x 12 features, 9 classes" in out and "epoch   1/4  test accuracy" in out
     result = json.loads(out.splitlines()[-1])
     # (int8 of this 4-epoch model is not within the int8 tolerance; bench/sequences.py measures int8)
     cli(
@@ -72,13 +73,13 @@ def vowels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_the_files_carry_the_data_s_contract(vowels: dict) -> None:
     clf = Classifier(vowels["fp32"])
-    assert clf.sizes == contract.Sizes(None, 12, 24, tuple("123456789"))
+    assert clf.arch == Arch(steps=None, features=12, classes=tuple("123456789"), hidden=24)
     assert clf.spec.input_names == ("sequences", "lengths")
     info = json.loads(cli("inspect", str(vowels["fp32"]), "--json").splitlines()[-1])
-    sizes = info["metadata"][contract.META_SIZES]
-    assert (json.loads(sizes) if isinstance(sizes, str) else sizes)["features"] == 12
+    arch = info["metadata"][contract.META_ARCH]
+    assert (json.loads(arch) if isinstance(arch, str) else arch)["features"] == 12
     step = StreamingClassifier(vowels["step"])
-    assert step.sizes == clf.sizes and step.h.shape == (1, 1, 24)
+    assert step.arch == clf.arch and [s.shape for s in step.state] == [(1, 1, 24), (1, 1, 24)]
     config = (vowels["repo"] / "edge_lstm" / "config.pbtxt").read_text()
     assert 'name: "sequences" data_type: TYPE_FP32 dims: [ -1, 12 ]' in config and "TYPE_INT32" in config
 
@@ -219,7 +220,7 @@ def test_a_fixed_length_set_gives_a_fixed_length_file(tmp_path: Path) -> None:
     assert "40 sequences of 100 steps x 6 features, 4 classes (Standing, Running, Walking, Badminton)" in out
     cli("export", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "run" / "model.pt"))
     clf = Classifier(tmp_path / "m.onnx")
-    assert clf.spec.input_names == ("sequences",) and clf.sizes.steps == 100
+    assert clf.spec.input_names == ("sequences",) and clf.arch.steps == 100
     res = runner.invoke(app, ["eval", str(tmp_path / "m.onnx"), "--data", str(JV_TEST)])
     assert res.exit_code != 0 and "not among the training set's classes" in res.output  # another data set
 
@@ -227,8 +228,12 @@ def test_a_fixed_length_set_gives_a_fixed_length_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["train", "--data", str(JV_TRAIN), "--augment", "none"], "--augment: MNIST's options"),
-        (["train", "--hidden", "8"], "go with --data"),
+        (["train", "--data", str(JV_TRAIN), "--augment", "writing"], "--augment writing is for MNIST"),
+        (["train", "--data", str(JV_TRAIN), "--preset", "seed"], "--preset seed is the TensorFlow tutorial's"),
+        (["train", "--data", str(JV_TRAIN), "--data-dir", "data/mnist"], "--data-dir is MNIST's folder"),
+        (["train", "--test-data", str(JV_TEST)], "--test-data goes with --data"),
+        (["train", "--data", str(JV_TRAIN), "--layers", "4"], "layers must be between 1 and 3"),
+        (["train", "--cell", "rnn"], "'rnn' is not one of 'lstm', 'gru'"),
         (["train", "--data", "nowhere.ts"], "not found"),
     ],
 )
@@ -243,7 +248,7 @@ def test_a_model_of_own_data_needs_its_test_data_and_refuses_image_variants(vowe
     res = runner.invoke(
         app, ["export", str(tmp_path / "m.onnx"), "--checkpoint", str(vowels["checkpoint"]), "--mobile"]
     )
-    assert res.exit_code != 0 and "--mobile and --tflite are for image models" in res.output
+    assert res.exit_code != 0 and "needs a fixed number of steps" in res.output
 
 
 def test_eval_on_a_device_takes_the_test_sequences_there(vowels: dict) -> None:

@@ -17,7 +17,7 @@ def run(
     if isinstance(held, np.ndarray):
         return held
     answer = np.full((rows, 10), float(held.steps), np.float32)  # stands in for the step model
-    table.commit(sid, held, held.h + rows, held.c, answer, end)
+    table.commit(sid, held, held.state + rows, answer, end)
     return answer
 
 
@@ -36,9 +36,9 @@ def test_a_concurrent_commit_loses() -> None:
     run(t, 1, 1, start=True)
     a, b = t.acquire(1, False, 1), t.acquire(1, False, 1)
     assert isinstance(a, Held) and isinstance(b, Held)
-    t.commit(1, a, a.h, a.c, np.zeros((1, 10)), False)
+    t.commit(1, a, a.state, np.zeros((1, 10)), False)
     with pytest.raises(SequenceError, match="another request meanwhile"):
-        t.commit(1, b, b.h, b.c, np.zeros((1, 10)), False)
+        t.commit(1, b, b.state, np.zeros((1, 10)), False)
 
 
 def test_start_resets_and_end_keeps_the_answer_for_a_retry() -> None:

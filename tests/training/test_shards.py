@@ -17,7 +17,9 @@ PRECISIONS = ["fp32", pytest.param("bf16", marks=pytest.mark.skipif(not native_b
 
 
 def loss_of(model: nn.Module):  # type: ignore[no-untyped-def]
-    def fn(x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def fn(
+        x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = model(x)
         return nn.functional.cross_entropy(logits, y, reduction="sum") / batch, logits
 

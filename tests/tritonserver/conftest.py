@@ -25,10 +25,11 @@ def have_triton() -> bool:
 
 
 @pytest.fixture(scope="module")
-def triton(exported: dict[str, Path]) -> Iterator[Server]:
-    """`edge-lstm serve --triton` of the classifier and the step model: a real Triton on loopback ports."""
+def triton(exported: dict[str, Path], gru2: dict[str, Path]) -> Iterator[Server]:
+    """`edge-lstm serve --triton` of the classifier and the step model (and a two-layer GRU's step
+    model, as gru_step): a real Triton on loopback ports."""
     if not have_triton():
         pytest.skip("no tritonserver: pip install --no-deps nvidia-pytriton==0.7.0")
-    server = start_server(str(exported["fp32"]), str(exported["step"]), "--triton")
+    server = start_server(str(exported["fp32"]), str(exported["step"]), f"gru_step={gru2['step']}", "--triton")
     yield server
     server.stop()

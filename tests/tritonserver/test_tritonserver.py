@@ -74,6 +74,15 @@ def test_interleaved_streams_equal_the_streaming_classifier(
         np.testing.assert_allclose(got[k], np.stack([w[3 + k] for w in want]), atol=1e-5)
 
 
+def test_a_two_layer_gru_streams_as_the_runner(triton: Server, gru2: dict[str, Path], test_split: MnistSplit) -> None:
+    images = test_split.images[:2].astype(np.float32) / 255
+    local = StreamingClassifier(gru2["step"], len(images))
+    want = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+    got = stream_rows(grpc_address(triton), images, first_id=3000, model="gru_step")
+    for k in range(2):
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5)
+
+
 def test_bad_requests_get_tritons_4xx_with_a_reason(triton: Server) -> None:
     http = thttp.InferenceServerClient(triton.host)
     with pytest.raises(Exception, match="shape"):

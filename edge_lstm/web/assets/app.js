@@ -3,7 +3,7 @@
 // the anytime prediction shows as it forms. Errors are shown on the page, never a blank page.
 "use strict";
 
-const state = { ep: null, fellBack: false, session: null, step: null, readyMs: null, rows: [], last: null, busy: false };
+const state = { ep: null, fellBack: false, session: null, step: null, config: null, readyMs: null, rows: [], last: null, busy: false };
 window.edgeLstm = state;
 const $ = (id) => document.getElementById(id);
 
@@ -59,6 +59,7 @@ async function start() {
     r.onchange = () => { params.set("ep", r.value); location.search = params.toString(); };
   }
   const config = await (await fetch("config.json")).json();
+  state.config = config;
   await loadScript(ep === "webgpu" ? "ort.webgpu.min.js" : "ort.wasm.min.js");
   ort.env.wasm.wasmPaths = new URL("./", location.href).href;
   // Threads need a cross-origin isolated page (`edge-lstm web --serve` sends the headers).
@@ -92,13 +93,14 @@ async function stream(pixels, generation) {
   // The step model: rows one by one with the state carried, the answer after every row.
   if (!state.step) return;
   const delay = Number(new URLSearchParams(location.search).get("rowdelay") ?? 15);
-  let h = new ort.Tensor("float32", new Float32Array(128), [1, 1, 128]);
-  let c = new ort.Tensor("float32", new Float32Array(128), [1, 1, 128]);
+  // The state tensors (LSTM h and c, GRU h; (layers, 1, hidden) each) come from the model's architecture (config.json).
+  let carried = Object.fromEntries(state.config.state.map((s) =>
+    [s.input, new ort.Tensor("float32", new Float32Array(s.dims.reduce((a, b) => a * b)), s.dims)]));
   state.rows = [];
   for (let t = 0; t < 28; t++) {
     const row = Float32Array.from(pixels.slice(28 * t, 28 * t + 28), (v) => v / 255);
-    const out = await state.step.run({ row: new ort.Tensor("float32", row, [1, 28]), h, c });
-    h = out.h_out; c = out.c_out;
+    const out = await state.step.run({ row: new ort.Tensor("float32", row, [1, 28]), ...carried });
+    carried = Object.fromEntries(state.config.state.map((s) => [s.input, out[s.output]]));
     const probs = softmax(Array.from(out.logits.data)), label = probs.indexOf(Math.max(...probs));
     state.rows.push({ row: t + 1, label, p: probs[label] });
     $("rows").textContent = `streaming: after row ${t + 1} of 28 the answer is ${label} (${(100 * probs[label]).toFixed(0)}%)`;
