@@ -88,7 +88,8 @@ def one(data: str, cell: str, layers: int, seed: int, tmp: Path) -> dict[str, An
         )
         row["batch1_p50_ms"] = next(r["p50_ms"] for r in bench["results"] if r["scenario"] == "single-stream")
         info = json.loads(cli("inspect", str(run / "model.onnx"), "--json").strip().splitlines()[-1])
-        arch = Arch.from_json(info["metadata"]["edge_lstm.arch"])
+        recorded = info["metadata"]["edge_lstm.arch"]  # inspect shows JSON metadata as JSON
+        arch = Arch.from_dict(recorded) if isinstance(recorded, dict) else Arch.from_json(recorded)
         row["parameters"], row["arch"] = arch.parameters, arch.describe()
     return row
 

@@ -60,7 +60,9 @@ def layer_weights(state: dict[str, np.ndarray], arch: Arch, fuse: bool) -> list[
     return out
 
 
-class _Builder:
+class GraphBuilder:
+    """Nodes and initializers of a graph being written (the classifier's, the step model's, the mobile one's)."""
+
     def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
@@ -69,12 +71,12 @@ class _Builder:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) -> None:
+    def node(self, op: str, inputs: list[str], outputs: list[str], name: str | None = None, **attrs: Any) -> None:
         self.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
 
 
 def _layers(
-    g: _Builder,
+    g: GraphBuilder,
     state: dict[str, np.ndarray],
     arch: Arch,
     fuse: bool,
@@ -123,7 +125,7 @@ def _layers(
     return outs
 
 
-def _head(g: _Builder, state: dict[str, np.ndarray], top_h: str) -> None:
+def _head(g: GraphBuilder, state: dict[str, np.ndarray], top_h: str) -> None:
     g.node("Squeeze", [top_h, g.const("head_axes", np.array([0], np.int64))], ["h_last"], "head_squeeze")
     w = g.const("fc_out.weight", state["fc_out.weight"].astype(np.float32))
     b = g.const("fc_out.bias", state["fc_out.bias"].astype(np.float32))
@@ -135,7 +137,7 @@ def _value(spec: contract.TensorSpec) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(spec.name, dtype, list(spec.dims))
 
 
-def _model(g: _Builder, spec: contract.ModelSpec, opset: int) -> onnx.ModelProto:
+def _model(g: GraphBuilder, spec: contract.ModelSpec, opset: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes, f"edge_lstm_{spec.kind}", [_value(t) for t in spec.inputs], [_value(t) for t in spec.outputs], g.inits
     )
@@ -149,7 +151,7 @@ def classifier_graph(
 ) -> onnx.ModelProto:
     """The full-sequence classifier (contract.classifier_spec(arch)) from the model's state dict (numpy)."""
     spec = contract.classifier_spec(arch)
-    g = _Builder()
+    g = GraphBuilder()
     g.node("Transpose", [arch.input_name], ["x_tbf"], "to_time_major", perm=[1, 0, 2])  # (T, B, F)
     lengths = "lengths" if arch.steps is None else ""
     outs = _layers(g, state, arch, fuse, "x_tbf", lengths, [])
@@ -161,7 +163,7 @@ def step_graph(state: dict[str, np.ndarray], arch: Arch, fuse: bool, opset: int 
     """The one-step model (contract.step_spec(arch)): each layer runs one step from its slice of the
     state inputs; the state outputs are every layer's new state, stacked as the inputs are."""
     spec = contract.step_spec(arch)
-    g = _Builder()
+    g = GraphBuilder()
     g.node("Unsqueeze", ["row", g.const("row_axes", np.array([0], np.int64))], ["x_step"], "row_to_one_step")
     # one layer: its state outputs are the model's; several: stacked as the inputs are
     named = list(arch.state_outputs) if arch.layers == 1 else None

@@ -19,29 +19,15 @@ recurrent node (onnxruntime and onnxscript keep the node, which is what the CPU 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from edge_lstm import contract
 from edge_lstm.arch import Arch
+from edge_lstm.export.graph_build import GraphBuilder
 
 OPSET = 17  # the newest the mobile EPs' checkers list every operator here for
-
-
-class _Graph:
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
-        self.nodes.append(helper.make_node(op, inputs, outputs, **attrs))
 
 
 def _layer_input_weights(state: dict[str, np.ndarray], layer: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +39,7 @@ def _layer_input_weights(state: dict[str, np.ndarray], layer: int) -> tuple[np.n
     return w_ih.astype(np.float32), b_ih.astype(np.float32)
 
 
-def _lstm_layer(g: _Graph, state: dict[str, np.ndarray], arch: Arch, layer: int, xs: list[str]) -> list[str]:
+def _lstm_layer(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, layer: int, xs: list[str]) -> list[str]:
     """The unrolled LSTM layer over inputs xs (one (N, in) tensor per step); its h per step."""
     h_units, p = arch.hidden, f"l{layer}_"
     w_ih, b_ih = _layer_input_weights(state, layer)
@@ -72,26 +58,26 @@ def _lstm_layer(g: _Graph, state: dict[str, np.ndarray], arch: Arch, layer: int,
     for t, x in enumerate(xs):
         n = f"{p}s{t}_"
         if t == 0:
-            g.op("Gemm", [x, w_x, bias], [n + "gates"])
+            g.node("Gemm", [x, w_x, bias], [n + "gates"])
         else:
-            g.op("Concat", [x, h], [n + "xh"], axis=1)
-            g.op("Gemm", [n + "xh", w_cat, bias], [n + "gates"])
-        g.op("Split", [n + "gates", split_gates], [n + "ifo_pre", n + "g_pre"], axis=1)
-        g.op("Sigmoid", [n + "ifo_pre"], [n + "ifo"])
-        g.op("Split", [n + "ifo", three], [n + "i", n + "f", n + "o"], axis=1)
-        g.op("Tanh", [n + "g_pre"], [n + "g"])
-        g.op("Mul", [n + "i", n + "g"], [n + "ig" if t else n + "c"])
+            g.node("Concat", [x, h], [n + "xh"], axis=1)
+            g.node("Gemm", [n + "xh", w_cat, bias], [n + "gates"])
+        g.node("Split", [n + "gates", split_gates], [n + "ifo_pre", n + "g_pre"], axis=1)
+        g.node("Sigmoid", [n + "ifo_pre"], [n + "ifo"])
+        g.node("Split", [n + "ifo", three], [n + "i", n + "f", n + "o"], axis=1)
+        g.node("Tanh", [n + "g_pre"], [n + "g"])
+        g.node("Mul", [n + "i", n + "g"], [n + "ig" if t else n + "c"])
         if t:
-            g.op("Mul", [n + "f", c], [n + "fc"])
-            g.op("Add", [n + "fc", n + "ig"], [n + "c"])
-        g.op("Tanh", [n + "c"], [n + "tanh_c"])
-        g.op("Mul", [n + "o", n + "tanh_c"], [n + "h"])
+            g.node("Mul", [n + "f", c], [n + "fc"])
+            g.node("Add", [n + "fc", n + "ig"], [n + "c"])
+        g.node("Tanh", [n + "c"], [n + "tanh_c"])
+        g.node("Mul", [n + "o", n + "tanh_c"], [n + "h"])
         h, c = n + "h", n + "c"
         hs.append(h)
     return hs
 
 
-def _gru_layer(g: _Graph, state: dict[str, np.ndarray], arch: Arch, layer: int, xs: list[str]) -> list[str]:
+def _gru_layer(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, layer: int, xs: list[str]) -> list[str]:
     """The unrolled GRU layer (PyTorch's: the reset gate after the recurrent product); its h per step."""
     h_units, p = arch.hidden, f"l{layer}_"
     w_ih, b_ih = _layer_input_weights(state, layer)
@@ -107,26 +93,26 @@ def _gru_layer(g: _Graph, state: dict[str, np.ndarray], arch: Arch, layer: int, 
     h = ""
     for t, x in enumerate(xs):
         n = f"{p}s{t}_"
-        g.op("Gemm", [x, w_x, b_x], [n + "gi"])
-        g.op("Split", [n + "gi", rz_n], [n + "gi_rz", n + "gi_n"], axis=1)
+        g.node("Gemm", [x, w_x, b_x], [n + "gi"])
+        g.node("Split", [n + "gi", rz_n], [n + "gi_rz", n + "gi_n"], axis=1)
         gh_rz, gh_n = bh_rz, bh_n
         if t > 0:
-            g.op("Gemm", [h, w_h, b_hh], [n + "gh"])
-            g.op("Split", [n + "gh", rz_n], [n + "gh_rz", n + "gh_n"], axis=1)
+            g.node("Gemm", [h, w_h, b_hh], [n + "gh"])
+            g.node("Split", [n + "gh", rz_n], [n + "gh_rz", n + "gh_n"], axis=1)
             gh_rz, gh_n = n + "gh_rz", n + "gh_n"
-        g.op("Add", [n + "gi_rz", gh_rz], [n + "rz_pre"])
-        g.op("Sigmoid", [n + "rz_pre"], [n + "rz"])
-        g.op("Split", [n + "rz", r_z], [n + "r", n + "z"], axis=1)
-        g.op("Mul", [n + "r", gh_n], [n + "r_gh"])
-        g.op("Add", [n + "gi_n", n + "r_gh"], [n + "n_pre"])
-        g.op("Tanh", [n + "n_pre"], [n + "n"])
+        g.node("Add", [n + "gi_rz", gh_rz], [n + "rz_pre"])
+        g.node("Sigmoid", [n + "rz_pre"], [n + "rz"])
+        g.node("Split", [n + "rz", r_z], [n + "r", n + "z"], axis=1)
+        g.node("Mul", [n + "r", gh_n], [n + "r_gh"])
+        g.node("Add", [n + "gi_n", n + "r_gh"], [n + "n_pre"])
+        g.node("Tanh", [n + "n_pre"], [n + "n"])
         if t == 0:  # h' = n + z * (0 - n) = n - z * n
-            g.op("Mul", [n + "z", n + "n"], [n + "zn"])
-            g.op("Sub", [n + "n", n + "zn"], [n + "h"])
+            g.node("Mul", [n + "z", n + "n"], [n + "zn"])
+            g.node("Sub", [n + "n", n + "zn"], [n + "h"])
         else:
-            g.op("Sub", [h, n + "n"], [n + "h_minus_n"])
-            g.op("Mul", [n + "z", n + "h_minus_n"], [n + "z_diff"])
-            g.op("Add", [n + "n", n + "z_diff"], [n + "h"])
+            g.node("Sub", [h, n + "n"], [n + "h_minus_n"])
+            g.node("Mul", [n + "z", n + "h_minus_n"], [n + "z_diff"])
+            g.node("Add", [n + "n", n + "z_diff"], [n + "h"])
         h = n + "h"
         hs.append(h)
     return hs
@@ -137,19 +123,19 @@ def unrolled(state: dict[str, np.ndarray], arch: Arch, batch: int) -> onnx.Model
     if arch.steps is None:
         raise ValueError("the unrolled graph needs a fixed number of steps")
     steps, features = arch.steps, arch.features
-    g = _Graph()
+    g = GraphBuilder()
     row_shape = g.const("row_shape", np.array([batch, features], np.int64))
     one_each = g.const("one_row_each", np.full(steps, 1, np.int64))
     xs = [f"row{t}" for t in range(steps)]
-    g.op("Split", [arch.input_name, one_each], [f"{r}_3d" for r in xs], axis=1)
+    g.node("Split", [arch.input_name, one_each], [f"{r}_3d" for r in xs], axis=1)
     for r in xs:
-        g.op("Reshape", [f"{r}_3d", row_shape], [r])
+        g.node("Reshape", [f"{r}_3d", row_shape], [r])
     layer_fn = _lstm_layer if arch.cell == "lstm" else _gru_layer
     for layer in range(arch.layers):
         xs = layer_fn(g, state, arch, layer, xs)
     w_out = g.const("w_out", state["fc_out.weight"].T.astype(np.float32))  # (H, classes)
     b_out = g.const("b_out", state["fc_out.bias"].astype(np.float32))
-    g.op("Gemm", [xs[-1], w_out, b_out], [contract.OUTPUT])
+    g.node("Gemm", [xs[-1], w_out, b_out], [contract.OUTPUT])
     for i, node in enumerate(g.nodes):
         node.name = f"{node.op_type.lower()}_{i}"
     graph = helper.make_graph(
