@@ -39,13 +39,15 @@ def start_server(*args: str, timeout: float = 60) -> Server:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     deadline = time.time() + timeout
     assert proc.stdout is not None
+    printed = []
     while time.time() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
         if line.startswith("{"):
-            info = json.loads(line)
+            info = {**json.loads(line), "printed": printed}  # and the lines it printed before
             return Server(proc, info["url"], info["url"].removeprefix("http://"), info)
+        printed.append(line.rstrip("\n"))
     proc.kill()
     out, err = proc.communicate()
     raise AssertionError(f"the server did not start: {out}\n{err}")

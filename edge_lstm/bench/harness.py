@@ -75,17 +75,20 @@ def measure(
     progress: Callable[[str], None] | None = None,
 ) -> None:
     """Warm up each configuration, then measure all of them in interleaved rounds."""
+    total, done = len(configs) * (1 + cfg.rounds), 0
     for m in configs:
+        done += 1
         if progress:
-            progress(f"warm-up {m.target.info.label}")
+            progress(f"[{done}/{total}] warm-up {m.target.info.label}")
         _slice(m, cfg.warmup, cfg.warmup_s, cfg, clock, record=False)
     per_count = -(-cfg.min_count // cfg.rounds)  # ceil: the rounds together reach min_count
     per_seconds = cfg.min_seconds / cfg.rounds
     for r in range(cfg.rounds):
         order = configs if r % 2 == 0 else configs[::-1]  # alternate direction: no config always goes first
         for m in order:
+            done += 1
             if progress:
-                progress(f"round {r + 1}/{cfg.rounds} {m.target.info.label}")
+                progress(f"[{done}/{total}] round {r + 1}/{cfg.rounds} {m.target.info.label}")
             _slice(m, min(3, cfg.warmup), 0.0, cfg, clock, record=False)  # re-warm after the switch
             _slice(m, per_count, per_seconds, cfg, clock)
     for m in configs:  # host<->device copies, timed on their own (device providers only)

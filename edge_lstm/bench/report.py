@@ -151,7 +151,7 @@ def server_table(report: BenchReport) -> Any:
             t.add_row(
                 entry["target"],
                 "max rate",
-                "-" if best is None else f"{best:,.0f}",
+                "none" if best is None else f"{best:,.0f}",
                 "",
                 "",
                 "",
@@ -159,7 +159,7 @@ def server_table(report: BenchReport) -> Any:
                 "",
                 "",
                 "",
-                f"the highest with p99 <= {entry['latency_bound_ms']:g} ms",
+                entry.get("none_because") or f"the highest with p99 <= {entry['latency_bound_ms']:g} ms",
             )
     return t
 

@@ -166,6 +166,8 @@ def run_bench(
     images = np.concatenate([images] * -(-biggest // len(images)))[:biggest] if biggest > len(images) else images
     configs: list[Measured] = []
     try:
+        if progress:
+            progress("opening the models" + (" (and PyTorch's)" if cfg.torch_checkpoint else ""))
         configs = build_targets(cfg, images)
         measure(configs, cfg, clock, progress)
         if cfg.profile:

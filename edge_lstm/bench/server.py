@@ -74,13 +74,21 @@ def _judge(
     cpu: float | None,
     min_count: int,
     bound_ms: float | None,
+    failed: dict[int, int] | None = None,
 ) -> ServerRun:
+    """`failed`: the statuses of the requests not answered with 200 (-1: no answer), for the reason."""
     good = np.sort(latency_ms[ok])
     s = summarize(good) if good.size else None
     p99 = None if s is None else s.p99_ms
     why = []
     if (~ok).any():
-        why.append(f"{int((~ok).sum())} of {ok.size} requests were not answered with 200 (overloaded or failed)")
+        seen = ", ".join(
+            f"{n} {'got no answer' if code == -1 else f'answered {code}'}" for code, n in sorted((failed or {}).items())
+        )
+        why.append(
+            f"{int((~ok).sum())} of {ok.size} requests were not answered with 200 ({seen or 'overloaded or failed'}; "
+            "the server's log says why)"
+        )
     if good.size < max(min_count, MIN_FOR_P99):
         why.append(f"{good.size} requests answered; at least {max(min_count, MIN_FOR_P99)} are needed")
     lag = float(np.percentile(lag_ms, 99)) if lag_ms.size else None
@@ -164,12 +172,15 @@ def run_request(
             raise EdgeLstmError(f"the load generator failed: {lines[-1] if lines else proc.returncode}")
         out = json.loads(result.read_text())
     latency = np.array([np.nan if v is None else v for v in out["latency_ms"]], np.float64)
-    ok = (np.asarray(out["status"]) == 200) & ~np.isnan(latency)
+    status = np.asarray(out["status"])
+    ok = (status == 200) & ~np.isnan(latency)
+    codes, counts = np.unique(np.where(np.isnan(latency), -1, status)[~ok], return_counts=True)
     lag = np.array([v for v in out["lag_ms"] if v is not None], np.float64)
     if not ok.any() and (np.asarray(out["status"]) == -1).all():
         raise EdgeLstmError(f"{target}: no request reached the server (is it running?)")
     cpu = out["cpu_seconds"] / max(out["wall_seconds"], 1e-9)
-    return _judge(target, "http", rate, seconds, latency, ok, lag, round(cpu, 3), min_count, bound_ms)
+    failed = {int(c): int(n) for c, n in zip(codes, counts, strict=True)}
+    return _judge(target, "http", rate, seconds, latency, ok, lag, round(cpu, 3), min_count, bound_ms, failed)
 
 
 def run_in_process(
@@ -245,6 +256,12 @@ def max_rate(
 START_RATE = 100.0  # requests per second the search starts from
 
 
+def unmet(lowest: ServerRun, bound_ms: float) -> str:
+    """Why even the lowest rate tried did not meet the bound, in one line."""
+    reasons = lowest.why or [f"p99 {lowest.p99_ms:.2f} ms is over the {bound_ms:g} ms bound"]
+    return f"no rate met the bound: at {lowest.rate:g} requests/s, {'; '.join(reasons)}"
+
+
 def measure_servers(
     cfg: BenchSettings, image: np.ndarray, progress: Callable[[str], None] | None = None
 ) -> list[dict[str, Any]]:
@@ -306,6 +323,7 @@ def measure_servers(
                     "target": name,
                     "latency_bound_ms": cfg.latency_bound_ms,
                     "max_rate": best.rate if best else None,
+                    "none_because": None if best else unmet(trail[-1], cfg.latency_bound_ms),
                     "best": best.to_dict() if best else None,
                     "trail": [t.to_dict() for t in trail],
                 }

@@ -66,9 +66,12 @@ def eval_(
             f"{curve.model} ({curve.backend}), {curve.n} test {what}: accuracy after k of "
             f"{len(curve.accuracy_after_rows)} rows"
         )
-        for k, acc in enumerate(curve.accuracy_after_rows, start=1):
-            typer.echo(f"  {k:2d} rows  {100 * acc:6.2f}%")
-        typer.echo(f"99% of the final accuracy after {curve.rows_needed()} rows; plot: {png}")
+        for line in curve_table(curve.accuracy_after_rows):
+            typer.echo(line)
+        typer.echo(
+            f"90% of the final accuracy after {curve.rows_needed(0.9)} rows, 99% after {curve.rows_needed()}; "
+            f"every row: --json or the plot, {png}"
+        )
         if as_json:
             emit_json({**curve.to_dict(), "plot": str(png), "rows_for_99pct_of_final": curve.rows_needed()})
         return
@@ -101,3 +104,13 @@ def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json
     )
     if as_json:
         emit_json(r)
+
+
+def curve_table(accuracy: list[float], columns: int = 10) -> list[str]:
+    """Accuracy after k rows as two lines, at most `columns` values of k (every tenth of the sequence,
+    the last row always): 100 lines for a 100-step set said nothing that ten do not."""
+    n = len(accuracy)
+    ks = sorted({max(1, round(n * i / columns)) for i in range(1, columns + 1)} | {n})
+    head = "  rows      " + "".join(f"{k:>8d}" for k in ks)
+    values = "  accuracy  " + "".join(f"{100 * accuracy[k - 1]:7.2f}%" for k in ks)
+    return [head, values]

@@ -72,3 +72,46 @@ class TrainPrinter:
         self._line(
             f"epoch {done:3d}/{epochs}  test accuracy {100 * test_accuracy:.2f}%  ({seconds:.1f} s elapsed{eta})"
         )
+
+
+class PhasePrinter:
+    """A long command's phases (bench's warm-ups and rounds, the server search), each with the time
+    since the start: a spinner line on a terminal; elsewhere one line on stderr for each phase still
+    running after `QUIET_S` (a log or a CI job must show that minutes of PyTorch batch-1024 runs are
+    work, not a hang, while a command that fails at once still says so in one line)."""
+
+    QUIET_S = 1.0
+
+    def __init__(self, what: str) -> None:
+        import time
+
+        self.what, self.clock, self.t0 = what, time.perf_counter, time.perf_counter()
+        self.status: Any = None
+        self.timer: Any = None
+
+    def __enter__(self) -> PhasePrinter:
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self.status = Console(stderr=True).status(self.what)
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def __call__(self, phase: str) -> None:
+        import threading
+
+        text = f"{self.what}: {phase} ({self.clock() - self.t0:.0f} s elapsed)"
+        if self.status is not None:
+            self.status.update(text)
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(self.QUIET_S, lambda: print(text, file=sys.stderr, flush=True))
+        self.timer.daemon = True
+        self.timer.start()

@@ -41,6 +41,13 @@ def serve(
             help="MODEL or NAME=MODEL files (default export/model.onnx, and export/step.onnx when present)."
         ),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve the first classifier as NAME and the first step model as NAME_step (default: each "
+            "file's name up to its first dot; export's model.onnx and step.onnx as edge_lstm and edge_lstm_step)."
+        ),
+    ] = None,
     host: Annotated[
         str, typer.Option(help="Address to bind; anything but loopback needs --token or --no-auth.")
     ] = "127.0.0.1",
@@ -123,6 +130,7 @@ def serve(
 
     config = ServeConfig(
         models=parse_models(models),
+        name=name,
         host=host,
         port=port,
         grpc_port=grpc_port,
@@ -288,6 +296,11 @@ def _serve_on_triton(config: ServeConfig, as_json: bool) -> None:
         typer.echo(
             f"serving {server.url} with Triton (gRPC {config.host}:{grpc}, metrics "
             f"http://{config.host}:{metrics}/metrics; Ctrl-C stops)"
+        )
+        # Triton owns the port: its 404 for /predict cannot say why, so this line does.
+        typer.echo(
+            "pictures (/predict) and the page are edge-lstm serve's, not Triton's: run `edge-lstm serve "
+            "--port OTHER` beside it for those"
         )
         if as_json:
             emit_json(

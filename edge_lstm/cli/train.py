@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +13,7 @@ import typer
 
 from edge_lstm import contract
 from edge_lstm.cli.common import DataDir, JsonFlag, emit_json, fail, handle_errors
-from edge_lstm.errors import EdgeLstmError
+from edge_lstm.errors import EdgeLstmError, TrainingInterrupted
 
 
 class PresetName(str, Enum):
@@ -156,8 +159,11 @@ def train(
         config = override(preset_config(name), **given)  # type: ignore[arg-type]
     config.validate()  # before importing/initialising anything slow
     dev = _resolve_device(device.value)
-    with TrainPrinter(quiet=False) as printer:
-        result = run_training(config, run_dir=out, data_dir=data_dir, device=dev, resume=resume, reporter=printer)
+    with TrainPrinter(quiet=False) as printer, stop_signals() as stopped:
+        try:
+            result = run_training(config, run_dir=out, data_dir=data_dir, device=dev, resume=resume, reporter=printer)
+        except TrainingInterrupted as e:  # Ctrl-C or SIGTERM: the line that says how to resume
+            raise fail(str(e), 128 + stopped[0] if stopped else 130) from None
     if result.already_finished:
         typer.echo(
             f"{out} is a finished run ({result.epochs} epochs, {result.steps} steps): nothing to resume; "
@@ -176,6 +182,23 @@ def train(
         typer.echo(summary_line(result.real_writing))
     if as_json:
         emit_json(result.to_dict())
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """SIGTERM (a scheduler's or `kill`'s stop) ends training as Ctrl-C does: the last finished epoch is
+    kept and the resume command printed; the exit status is 128 + the signal, the shell's convention."""
+    stopped: list[int] = []
+
+    def stop(sig: int, frame: object) -> None:
+        stopped.append(sig)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _resolve_device(device: str) -> str:

@@ -8,13 +8,15 @@ against the data (aeon's reader trusts `@dimensions` and `@seriesLength`).
 Lines starting with `#` or `%` are comments. Header keys (case-insensitive): `@problemName`,
 `@timeStamps`, `@missing`, `@univariate`,
 `@dimensions N`, `@equalLength true|false`, `@seriesLength L`, `@classLabel true L1 L2 ...`,
-`@targetLabel true` (regression: refused), then `@data`. A case is its channels separated by `:`,
+`@targetLabel true` (regression: refused), then `@data`; any other key (a typo, say) is refused with
+its line, as aeon's reader does. A case is its channels separated by `:`,
 values by `,`, the class label last; `?` is a missing value. Trailing `?`s of a channel are taken as
 padding (its sequence ended); a `?` inside a sequence is a missing value and is refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,21 @@ import numpy as np
 from edge_lstm.errors import DataError
 
 MAX_CASES = 1_000_000  # bounds memory on a file that is not what it claims to be
+KEYS = {  # the header keys of the archives' format, lower case -> as the format spells them
+    k.lower(): k
+    for k in (
+        "problemName",
+        "timeStamps",
+        "missing",
+        "univariate",
+        "dimensions",
+        "equalLength",
+        "seriesLength",
+        "classLabel",
+        "targetLabel",
+        "data",
+    )
+}
 
 
 @dataclass
@@ -44,6 +61,7 @@ def read_ts(path: Path) -> TsFile:
     """Read a `.ts` classification file; every inconsistency is one DataError line naming the file."""
     path = Path(path)
     header: dict[str, str] = {}
+    lines: dict[str, int] = {}  # the line of each header key, for the messages
     out = TsFile()
     in_data = False
     try:
@@ -60,10 +78,13 @@ def read_ts(path: Path) -> TsFile:
                     if not line.startswith("@"):
                         raise DataError(f"{path}:{number}: expected a @header line or @data before the data")
                     key, _, value = line[1:].partition(" ")
-                    key = key.lower()
+                    key = _known(key, path, number)
+                    if key in header:
+                        raise DataError(f"{path}:{number}: @{KEYS[key]} is given twice (first on line {lines[key]})")
+                    lines[key] = number
                     if key == "data":
                         in_data = True
-                        _check_header(header, path)
+                        _check_header(header, path, lines, number)
                         labels = header.get("classlabel", "").split()
                         out.class_labels = tuple(labels[1:])
                         out.problem = header.get("problemname", path.stem)
@@ -85,17 +106,41 @@ def read_ts(path: Path) -> TsFile:
     return out
 
 
-def _check_header(header: dict[str, str], path: Path) -> None:
-    if "timestamps" in header and _flag(header["timestamps"], "timeStamps", path):
-        raise DataError(f"{path}: values with time stamps (@timeStamps true) are not read; write the values alone")
-    if "targetlabel" in header and _flag(header["targetlabel"].split()[0], "targetLabel", path):
-        raise DataError(f"{path}: a regression set (@targetLabel true); edge-lstm trains classifiers")
-    labels = header.get("classlabel", "").split()
-    if not labels or not _flag(labels[0], "classLabel", path) or len(labels) < 2:
-        raise DataError(f"{path}: @classLabel must be `true` followed by the class names")
+def _known(key: str, path: Path, number: int) -> str:
+    if key.lower() in KEYS:
+        return key.lower()
+    close = difflib.get_close_matches(key.lower(), list(KEYS), n=1, cutoff=0.6)
+    hint = (
+        f" (did you mean @{KEYS[close[0]]}?)"
+        if close
+        else f"; the keys are {', '.join('@' + k for k in KEYS.values())}"
+    )
+    raise DataError(f"{path}:{number}: unknown header @{key}{hint}")
+
+
+def _check_header(header: dict[str, str], path: Path, lines: dict[str, int], data_line: int) -> None:
+    def at(key: str) -> str:
+        return f"{path}:{lines[key]}"
+
+    def flag(key: str, value: str) -> bool:
+        return _flag(value, KEYS[key], Path(at(key)))
+
+    if "timestamps" in header and flag("timestamps", header["timestamps"]):
+        raise DataError(
+            f"{at('timestamps')}: values with time stamps (@timeStamps true) are not read; write the values alone"
+        )
+    if "targetlabel" in header and flag("targetlabel", (header["targetlabel"].split() or [""])[0]):
+        raise DataError(f"{at('targetlabel')}: a regression set (@targetLabel true); edge-lstm trains classifiers")
+    if "classlabel" not in header:
+        raise DataError(
+            f"{path}:{data_line}: no @classLabel line before @data (@classLabel true followed by the class names)"
+        )
+    labels = header["classlabel"].split()
+    if not labels or not flag("classlabel", labels[0]) or len(labels) < 2:
+        raise DataError(f"{at('classlabel')}: @classLabel must be `true` followed by the class names")
     for key in ("dimensions", "serieslength"):
         if key in header and not header[key].isdigit():
-            raise DataError(f"{path}: header @{key} is {header[key]!r}, expected a whole number")
+            raise DataError(f"{at(key)}: header @{KEYS[key]} is {header[key]!r}, expected a whole number")
 
 
 def _case(line: str, path: Path, number: int) -> tuple[np.ndarray, str]:

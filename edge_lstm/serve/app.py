@@ -32,11 +32,12 @@ from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.hotpath import HotPath, read_body, refusal
+from edge_lstm.serve.hotpath import HotPath, read_body
 from edge_lstm.serve.infer import infer_body, model_named
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
 from edge_lstm.serve.peers import Owner, RoutedBatcher, WorkerPlace
+from edge_lstm.serve.refusals import refusal
 from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.streams import LocalStore, StateStore
@@ -117,7 +118,7 @@ def build_app(
             try:
                 response = await handler(request)
             except Exception as e:
-                refused = refusal(e)
+                refused = refusal(e, f"{request.method} {request.url.path}")
                 if refused is None:
                     raise
                 status, message, more = refused
@@ -140,7 +141,7 @@ def build_app(
 
     async def model_metadata(request: Request) -> Response:
         s = model(request)
-        return JSONResponse(protocol.metadata(s.name, s.spec))
+        return JSONResponse(protocol.metadata(s.name, s.spec, s.arch.classes))
 
     async def model_ready(request: Request) -> Response:
         model(request)

@@ -26,6 +26,7 @@ class ServeConfig:
     # (name, model file); an empty name takes the default (default_names); the kind (classifier or
     # step model) is read from the file
     models: tuple[tuple[str, Path], ...]
+    name: str | None = None  # --name: the first classifier's name (its step model's: NAME_step)
     host: str = "127.0.0.1"  # loopback by default: another address must be asked for
     port: int = 8000
     grpc_port: int | None = None  # the protocol's gRPC service too, on this port (Triton's is 8001)
@@ -58,7 +59,7 @@ class ServeConfig:
     def validate(self) -> None:
         if not self.models and self.static is None:
             raise ConfigError("nothing to serve: no model file (export one with `edge-lstm export`)")
-        names = [n for n, _ in self.models if n]
+        names = [n for n, _ in self.models if n] + ([self.name] if self.name else [])
         for n in names:
             if not NAME.match(n):
                 raise ConfigError(f"model name {n!r}: use letters, digits, '_', '-' and '.' (at most 64)")
@@ -92,14 +93,27 @@ class ServeConfig:
             )
 
 
-def default_names(paths: list[Path], kinds: list[str]) -> list[str]:
-    """edge_lstm for the first classifier and edge_lstm_step for the first step model (the names of
-    `export --triton`'s repository), the file's stem for the others."""
-    out, taken = [], set()
+def default_names(paths: list[Path], kinds: list[str], base: str | None = None) -> list[str]:
+    """The file's name up to its first dot (`motions.int8.onnx` is served as motions). export's own file
+    names, `model` and `step`, say nothing, so those are served under the names `export --triton` gives
+    them (edge_lstm, edge_lstm_step). `base` (serve --name) names the first classifier and, with `_step`,
+    the first step model. A name already taken falls back to the file's whole stem."""
+    out: list[str] = []
     for path, kind in zip(paths, kinds, strict=True):
-        name = contract.SERVED_NAMES[kind]
-        if name in taken:
-            name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:64]
-        taken.add(name)
+        stem = path.name.split(".")[0]
+        if base and kind == contract.CLASSIFIER.kind and base not in out:
+            name = base
+        elif base and kind == contract.STEP.kind and f"{base}_step" not in out:
+            name = f"{base}_step"
+        elif stem in ("model", "step"):
+            name = contract.SERVED_NAMES[kind]
+        else:
+            name = _safe(stem)
+        if name in out:
+            name = _safe(path.stem)
         out.append(name)
     return out
+
+
+def _safe(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:64] or "model"

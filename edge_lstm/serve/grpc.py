@@ -20,9 +20,9 @@ from edge_lstm import __version__
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.hotpath import refusal
-from edge_lstm.serve.infer import run_model
+from edge_lstm.serve.infer import answer, run_model
 from edge_lstm.serve.models import Served, triton_config
+from edge_lstm.serve.refusals import refusal
 from edge_lstm.serve.streams import InOrder
 
 
@@ -55,7 +55,14 @@ def decode(request: Any) -> protocol.InferRequest:
     if not inputs:
         raise protocol.ProtocolError("an inference request needs at least one input")
     outputs = {o.name: True for o in request.outputs} or None
-    return protocol.InferRequest(request.id or None, inputs, _parameters(request.parameters), outputs, True)
+    classification = {
+        o.name: protocol.classification_count(o.name, params["classification"])
+        for o in request.outputs
+        if "classification" in (params := _parameters(o.parameters))
+    }
+    return protocol.InferRequest(
+        request.id or None, inputs, _parameters(request.parameters), outputs, True, classification
+    )
 
 
 def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool]) -> Any:
@@ -92,20 +99,21 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             return None, grpc.StatusCode.NOT_FOUND, why
         s = served[request.model_name]
         try:
-            logits = await run_model(s, decode(request), config)
+            req = decode(request)
+            result = answer(s, req, await run_model(s, req, config)).array
         except Exception as e:
-            refused = refusal(e)
+            refused = refusal(e, f"gRPC infer {request.model_name}")
             if refused is None:
                 raise
             status, why, _ = refused
             return None, codes.get(status, grpc.StatusCode.INVALID_ARGUMENT), why
-        out = service_pb2.ModelInferResponse.InferOutputTensor(name="logits", datatype="FP32", shape=list(logits.shape))
+        strings = result.dtype == object  # the classification extension's BYTES
+        out = service_pb2.ModelInferResponse.InferOutputTensor(
+            name="logits", datatype="BYTES" if strings else "FP32", shape=list(result.shape)
+        )
+        raw = protocol.bytes_tensor(result) if strings else np.ascontiguousarray(result, "<f4").tobytes()
         response = service_pb2.ModelInferResponse(
-            model_name=s.name,
-            model_version="1",
-            id=request.id,
-            outputs=[out],
-            raw_output_contents=[np.ascontiguousarray(logits, "<f4").tobytes()],
+            model_name=s.name, model_version="1", id=request.id, outputs=[out], raw_output_contents=[raw]
         )
         return response, None, ""
 

@@ -5,8 +5,7 @@ every inference takes, itself: without Starlette's middleware, exception wrapper
 objects, which cost about a tenth of the server's CPU per request (py-spy; `python bench/serve.py`
 measures the CPU per request). Every other route and the WebSocket go on to Starlette.
 
-Also here: `refusal`, the one mapping from a failed request to its status and message that every
-transport uses (this path, Starlette's routes, gRPC, the WebSocket).
+Its refusals are mapped and logged by refusals.py, as every transport's are.
 """
 
 from __future__ import annotations
@@ -21,11 +20,9 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve import protocol
-from edge_lstm.serve.batcher import Overloaded
 from edge_lstm.serve.metrics import Metrics
-from edge_lstm.serve.streamtable import SequenceError
+from edge_lstm.serve.refusals import refusal
 
 INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 Headers = dict[bytes, bytes]  # a request's headers, names in lower case (as ASGI servers give them)
@@ -34,19 +31,6 @@ RawHeaders = list[tuple[bytes, bytes]]
 InferFn = Callable[[str, str | None, bytes, Headers], Awaitable[tuple[bytes, RawHeaders]]]
 UNAUTHORIZED = "missing or wrong bearer token (Authorization: Bearer TOKEN)"
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
-
-
-def refusal(e: Exception) -> tuple[int, str, dict[str, str]] | None:
-    """A failed request's (status, message, headers); None for a failure that is a bug (a 500)."""
-    if isinstance(e, protocol.ProtocolError):
-        return e.status, str(e), {}
-    if isinstance(e, EdgeLstmError | SequenceError):
-        return 400, str(e), {}
-    if isinstance(e, Overloaded):
-        return 503, f"overloaded: {e}; retry later", {"Retry-After": "1"}
-    if isinstance(e, ClientDisconnect):
-        return 499, "", {}  # nobody to answer; counted, nothing leaks
-    return None
 
 
 async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
@@ -126,7 +110,7 @@ class HotPath:
                 payload, extra = await self.infer(name, version, body, headers)
                 status = 200
             except Exception as e:
-                refused = refusal(e)
+                refused = refusal(e, f"POST {name} infer")
                 if refused is None:
                     raise  # a bug: uvicorn answers 500 and logs it
                 status, message, more = refused

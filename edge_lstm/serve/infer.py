@@ -35,7 +35,7 @@ async def infer_body(
     body = protocol.decompress(body, text.get(b"content-encoding"), config.max_body)
     req = protocol.decode_infer(body, text.get(b"inference-header-content-length"))
     logits = await run_model(s, req, config)
-    payload, header = protocol.encode_infer(s.name, req, [protocol.Tensor(contract.OUTPUT, logits)])
+    payload, header = protocol.encode_infer(s.name, req, [answer(s, req, logits)])
     payload, encoding = (
         protocol.compress(payload, text.get(b"accept-encoding")) if len(payload) > 1024 else (payload, None)
     )
@@ -45,6 +45,12 @@ async def infer_body(
     if encoding:
         out.append((b"content-encoding", encoding.encode()))
     return payload, out
+
+
+def answer(s: Served, req: protocol.InferRequest, logits: np.ndarray) -> protocol.Tensor:
+    """The logits, or the k best classes where the request asked (Triton's classification extension)."""
+    k = req.classification.get(contract.OUTPUT)
+    return protocol.Tensor(contract.OUTPUT, logits if k is None else protocol.classify(logits, k, s.arch.classes))
 
 
 async def run_model(s: Served, req: protocol.InferRequest, config: ServeConfig) -> np.ndarray:

@@ -68,7 +68,7 @@ def kind_of(path: Path) -> str:
 def load(config: ServeConfig) -> dict[str, Served]:
     paths = [p for _, p in config.models]
     kinds = [kind_of(p) for p in paths]
-    names = [n or d for (n, _), d in zip(config.models, default_names(paths, kinds), strict=True)]
+    names = [n or d for (n, _), d in zip(config.models, default_names(paths, kinds, config.name), strict=True)]
     if len(set(names)) != len(names):
         raise ConfigError(f"two models would be named the same ({', '.join(names)}); name them: NAME=PATH")
     served = {}

@@ -49,6 +49,8 @@ class InferRequest:
     parameters: dict[str, Any]
     outputs: dict[str, bool] | None  # name -> binary; None: every output
     binary_default: bool  # the request's binary_data_output
+    # Triton's classification extension: output name -> the k best classes to answer instead of values
+    classification: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,13 +155,15 @@ def decode_infer(body: bytes, header_length: str | None) -> InferRequest:
         inputs[spec["name"]] = array
     if offset != len(rest):
         raise ProtocolError(f"{len(rest) - offset} bytes of binary data belong to no input")
-    outputs = None
+    outputs, classification = None, {}
     if isinstance(request.get("outputs"), list):
-        outputs = {
-            o["name"]: bool((o.get("parameters") or {}).get("binary_data", False))
-            for o in request["outputs"]
-            if isinstance(o, dict) and isinstance(o.get("name"), str)
-        }
+        outputs = {}
+        for o in request["outputs"]:
+            if isinstance(o, dict) and isinstance(o.get("name"), str):
+                params = o.get("parameters") or {}
+                outputs[o["name"]] = bool(params.get("binary_data", False))
+                if "classification" in params:
+                    classification[o["name"]] = classification_count(o["name"], params["classification"])
     request_id = request.get("id")
     return InferRequest(
         str(request_id) if request_id is not None else None,
@@ -167,7 +171,32 @@ def decode_infer(body: bytes, header_length: str | None) -> InferRequest:
         parameters,
         outputs,
         bool(parameters.get("binary_data_output", False)),
+        classification,
     )
+
+
+def classification_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ProtocolError(f"output {name!r}: parameters.classification must be a count of classes >= 1")
+    return value
+
+
+def classify(values: np.ndarray, k: int, labels: tuple[str, ...]) -> np.ndarray:
+    """Triton's classification extension: the k highest values of each row as "value:index:label" (BYTES),
+    best first, in place of the values."""
+    if k > values.shape[-1]:
+        raise ProtocolError(f"parameters.classification {k} is more than the model's {values.shape[-1]} classes")
+    order = np.argsort(-values, axis=-1, kind="stable")[..., :k]
+    out = np.empty(order.shape, dtype=object)
+    for index in np.ndindex(order.shape):
+        c = int(order[index])
+        out[index] = f"{values[(*index[:-1], c)]:f}:{c}:{labels[c]}".encode()
+    return out
+
+
+def bytes_tensor(array: np.ndarray) -> bytes:
+    """A BYTES tensor on the wire: each element as its 4-byte little-endian length and its bytes."""
+    return b"".join(len(b).to_bytes(4, "little") + b for b in array.ravel())
 
 
 def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tuple[bytes, int | None]:
@@ -178,13 +207,15 @@ def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tu
         if wanted is not None and t.name not in wanted:
             continue
         binary = wanted[t.name] if wanted is not None else request.binary_default
-        entry: dict[str, Any] = {"name": t.name, "datatype": NAMES[t.array.dtype], "shape": list(t.array.shape)}
+        strings = t.array.dtype == object
+        datatype = "BYTES" if strings else NAMES[t.array.dtype]
+        entry: dict[str, Any] = {"name": t.name, "datatype": datatype, "shape": list(t.array.shape)}
         if binary:
-            blob = np.ascontiguousarray(t.array).tobytes()
+            blob = bytes_tensor(t.array) if strings else np.ascontiguousarray(t.array).tobytes()
             entry["parameters"] = {"binary_data_size": len(blob), **t.extra}
             blobs.append(blob)
         else:
-            entry["data"] = t.array.ravel().tolist()
+            entry["data"] = [b.decode() for b in t.array.ravel()] if strings else t.array.ravel().tolist()
             if t.extra:
                 entry["parameters"] = dict(t.extra)
         entries.append(entry)
@@ -197,8 +228,12 @@ def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tu
     return b"".join([head, *blobs]), len(head)
 
 
-def metadata(name: str, spec: contract.ModelSpec, platform: str = "onnxruntime_onnx") -> dict[str, Any]:
-    """`GET /v2/models/{name}`: the model's inputs and outputs from the contract (-1: the batch axis)."""
+def metadata(
+    name: str, spec: contract.ModelSpec, classes: tuple[str, ...] = (), platform: str = "onnxruntime_onnx"
+) -> dict[str, Any]:
+    """`GET /v2/models/{name}`: the model's inputs and outputs from the contract (-1: the batch axis), and
+    the names of its classes in the order of the logits (`parameters.classes`: the protocol's metadata has
+    no field for them; JSON clients ignore what they do not know)."""
 
     def one(t: contract.TensorSpec) -> dict[str, Any]:
         datatype = "INT32" if t.dtype == "int32" else "FP32"
@@ -210,4 +245,5 @@ def metadata(name: str, spec: contract.ModelSpec, platform: str = "onnxruntime_o
         "platform": platform,
         "inputs": [one(t) for t in spec.inputs],
         "outputs": [one(t) for t in spec.outputs],
+        **({"parameters": {"classes": list(classes)}} if classes else {}),
     }

@@ -32,8 +32,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.inputs import to_input
-from edge_lstm.serve.hotpath import refusal
 from edge_lstm.serve.models import Served
+from edge_lstm.serve.refusals import refusal
 from edge_lstm.serve.streams import InOrder
 from edge_lstm.serve.streamtable import Scoped, SequenceError
 
@@ -91,7 +91,7 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
         try:
             logits = await here.submit(Scoped(scope, sid), bool(flags & START), bool(flags & END), rows)
         except Exception as e:
-            refused = refusal(e)
+            refused = refusal(e, f"WebSocket {s.name} stream")
             if refused is None:
                 raise
             await out.put(json.dumps({"sequence_id": sid, "error": refused[1]}))
@@ -119,6 +119,9 @@ async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | No
                 sid, flags, raw = parse(frame, s.arch.features)
                 rows = to_input(raw, rank=2, arch=s.arch)  # NaN, infinity and size checked as for every request
             except (SequenceError, EdgeLstmError) as e:
+                if sid is None and frame is not None and len(frame) >= HEADER.size:
+                    sid = HEADER.unpack_from(frame)[0] or None  # the header was read: say whose frame it was
+                refusal(e, f"WebSocket {s.name} frame")  # logged like every other transport's refusals
                 await out.put(json.dumps({"sequence_id": sid, "error": str(e)}))
                 continue
             if flags & START:

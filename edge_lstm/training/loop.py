@@ -231,7 +231,11 @@ def train(
                 )
             epoch += 1
     except KeyboardInterrupt:
-        done = f"epoch {history[-1]['epoch'] + 1} is in {last_path}" if history else "no epoch finished"
+        if not history and not last_path.is_file():  # nothing kept: a resume would have nothing to start from
+            raise TrainingInterrupted(
+                f"interrupted at step {step}, before the first epoch ended: nothing was kept; run the command again"
+            ) from None
+        done = f"epoch {history[-1]['epoch'] + 1} is in {last_path}" if history else f"{last_path} is kept"
         raise TrainingInterrupted(
             f"interrupted at step {step}; {done}; continue with `{resume_command(run_dir, data_dir, device)}`"
         ) from None

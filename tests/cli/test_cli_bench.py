@@ -13,7 +13,12 @@ from edge_lstm.environment import usable_cores
 runner = CliRunner()
 
 
-def test_cli_bench_with_torch_writes_every_output(tmp_path: Path, exported: dict[str, Path], trained: Path) -> None:
+def test_cli_bench_with_torch_writes_every_output(
+    tmp_path: Path, exported: dict[str, Path], trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_lstm.cli.progress import PhasePrinter
+
+    monkeypatch.setattr(PhasePrinter, "QUIET_S", 0.0)  # every phase said (a real run says those over 1 s)
     out = tmp_path / "r"
     args = [
         "bench",
@@ -44,6 +49,10 @@ def test_cli_bench_with_torch_writes_every_output(tmp_path: Path, exported: dict
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "edge-lstm bench" in res.stdout and "nearest-rank" in res.stdout
+    # not a terminal: a phase is a line on stderr, with the time since the start (PyTorch's too)
+    phases = [ln for ln in res.stderr.splitlines() if ln.startswith("benchmarking: ")]
+    assert "opening the models (and PyTorch's)" in phases[0] and "s elapsed)" in phases[0]
+    assert any("warm-up" in p and "torch" in p for p in phases) and any("round 1/" in p for p in phases), phases
     report = json.loads(Path(f"{out}.json").read_text())
     rows = report["results"]
     for r in rows:

@@ -23,7 +23,10 @@ def test_eval_streaming_curve(exported: dict[str, Path], tmp_path: Path) -> None
     )
     assert curve["accuracy_after_rows"][-1] == full["accuracy"]
     assert curve["accuracy_after_rows"][-1] > curve["accuracy_after_rows"][0]
-    assert png.read_bytes()[:4] == b"\x89PNG" and " 1 rows" in res.stdout
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    rows, accuracy = [ln.split() for ln in res.stdout.splitlines() if ln.startswith(("  rows ", "  accuracy "))]
+    assert rows == ["rows", "3", "6", "8", "11", "14", "17", "20", "22", "25", "28"]  # a tenth at a time
+    assert accuracy[-1] == f"{100 * full['accuracy']:.2f}%"
 
 
 def test_eval_streaming_on_a_classifier_is_refused(exported: dict[str, Path]) -> None:

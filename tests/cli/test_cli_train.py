@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from edge_lstm.cli import app
 from edge_lstm.training import checkpoint
+
+SERIES = Path(__file__).resolve().parents[2] / "data" / "series"
 
 runner = CliRunner()
 QUICK = ["--subset", "256", "--test-subset", "100", "--epochs", "1", "--batch-size", "64"]
@@ -128,27 +131,22 @@ def test_version() -> None:
     assert invoke("--version").stdout.startswith("edge-lstm ")  # type: ignore[attr-defined]
 
 
-def test_real_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
-    import signal
+@pytest.mark.parametrize(
+    ("sig", "code", "what"),
+    [
+        (signal.SIGINT, 130, ["--subset", "1000", "--test-subset", "100"]),  # Ctrl-C, MNIST
+        (signal.SIGTERM, 143, ["--data", str(SERIES / "BasicMotions_TRAIN.ts")]),  # `kill`, own sequences
+    ],
+)
+def test_a_stop_signal_keeps_the_last_epoch_and_says_how_to_resume(
+    tmp_path: Path, sig: int, code: int, what: list[str]
+) -> None:
     import subprocess
     import sys
     import time
 
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "edge_lstm",
-        "train",
-        "--subset",
-        "1000",
-        "--test-subset",
-        "100",
-        "--epochs",
-        "200",
-        "--out",
-        str(run),
-    ]
+    cmd = [sys.executable, "-m", "edge_lstm", "train", *what, "--epochs", "200", "--out", str(run)]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_python
     )
@@ -156,9 +154,9 @@ def test_real_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     while not (run / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
     time.sleep(0.3)  # somewhere inside a later epoch
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert err.startswith("error: interrupted at step") and "--resume" in err and len(err.strip().splitlines()) == 1
     assert not (run / "model.pt").exists()
     assert checkpoint.load(run / "last.pt")["epoch"] >= 0

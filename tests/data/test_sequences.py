@@ -145,3 +145,28 @@ def test_inputs_to_classify_from_csv_npy_npz(tmp_path: Path) -> None:
     write(tmp_path / "bad.csv", "1,2\n3,oops\n")
     with pytest.raises(DataError, match=r"bad\.csv:2"):
         sequences.read_inputs(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize(
+    ("typo", "says"),
+    [
+        ("@problemName Tiny", r"h\.ts:3: unknown header @problemNmae \(did you mean @problemName\?\)"),
+        ("@classLabel true up down", r"h\.ts:\d+: unknown header @classLable \(did you mean @classLabel\?\)"),
+        ("@dimensions 2", r"h\.ts:\d+: @dimensions is given twice \(first on line \d+\)"),
+    ],
+)
+def test_header_typos_are_refused_with_their_line(tmp_path: Path, typo: str, says: str) -> None:
+    wrong = {
+        "@problemName Tiny": "@problemNmae Tiny",
+        "@classLabel true up down": "@classLable true up down",
+        "@dimensions 2": "@dimensions 2\n@dimensions 2",
+    }[typo]
+    text = TS_HEADER.replace(typo, wrong) + "1,2:3,4:up\n"
+    with pytest.raises(DataError, match=says):
+        read_ts(write(tmp_path / "h.ts", text))
+
+
+def test_a_missing_class_label_line_names_the_data_line(tmp_path: Path) -> None:
+    text = "".join(ln + "\n" for ln in TS_HEADER.splitlines() if not ln.startswith("@classLabel"))
+    with pytest.raises(DataError, match=r"h\.ts:\d+: no @classLabel line before @data"):
+        read_ts(write(tmp_path / "h.ts", text + "1,2:3,4:up\n"))

@@ -77,6 +77,17 @@ def test_the_server_scenario_runs_against_a_url_and_the_runner(server: Server, e
     assert "server scenario" in res.stdout
 
 
+def test_no_rate_meeting_the_bound_says_why_and_fails(server: Server, tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    url = f"{server.url}/v2/models/edge_lstm"
+    args = ["bench", url, "--scenario", "server", "--latency-bound", "0.001", "--min-time", "0.3"]
+    res = runner.invoke(app, [*args, "--min-count", "20", "--json-file", str(out)])
+    assert res.exit_code == 1, res.output
+    assert f"{url}: no rate met the bound: at " in res.output and "Traceback" not in res.output
+    (entry,) = [e for e in json.loads(out.read_text())["server"] if "max_rate" in e]  # written all the same
+    assert entry["max_rate"] is None and entry["none_because"].startswith("no rate met the bound")
+
+
 def test_the_latency_bound_search_finds_the_highest_passing_rate() -> None:
     def measure(rate: float) -> ServerRun:
         ok = rate <= 700

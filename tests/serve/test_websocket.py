@@ -62,17 +62,17 @@ def test_streams_multiplexed_on_one_socket_equal_the_streaming_classifier(
 def test_every_bad_frame_is_answered_and_the_socket_goes_on(ws_server: Server) -> None:
     row = np.full(28, 0.5, np.float32)
     with connect(socket_url(ws_server, TOKEN)) as ws:  # the browser's way: ?token=
-        cases = [
-            (b"short", "16-byte header"),
-            (HEADER.pack(5, 1, 1) + row[:27].tobytes(), "the frame has 108"),
-            (frame(0, row, start=True), "sequence id 0"),
-            (frame(6, row + np.nan, start=True), "NaN"),
-            (frame(7, row), "not live"),
+        cases = [  # (frame, why, the sequence id the answer names: the header's, where it could be read)
+            (b"short", "16-byte header", None),
+            (HEADER.pack(5, 1, 1) + row[:27].tobytes(), "the frame has 108", 5),
+            (frame(0, row, start=True), "sequence id 0", None),
+            (frame(6, row + np.nan, start=True), "NaN", 6),
+            (frame(7, row), "not live", 7),
         ]
-        for data, reason in cases:
+        for data, reason, sid in cases:
             ws.send(data)
             reply = answer(ws.recv(timeout=30))
-            assert isinstance(reply, dict) and reason in reply["error"], reply
+            assert isinstance(reply, dict) and reason in reply["error"] and reply["sequence_id"] == sid, reply
         ws.send("a text frame")
         assert "binary frames" in answer(ws.recv(timeout=30))["error"]  # type: ignore[call-overload]
         ws.send(frame(8, np.tile(row, (28, 1)), start=True))

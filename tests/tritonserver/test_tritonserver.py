@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
-from serving import Server, start_server
+from serving import Server, get, start_server
 from triton_helpers import grpc_address, http_infer, stream_rows
 
 from edge_lstm.data import MnistSplit
@@ -149,6 +149,9 @@ def test_sigterm_stops_triton_and_removes_its_folder(exported: dict[str, Path], 
     before = set(Path(tempfile.gettempdir()).glob("edge-lstm-triton-*"))
     server = start_server(str(exported["fp32"]), "--triton")
     assert len(set(Path(tempfile.gettempdir()).glob("edge-lstm-triton-*")) - before) == 1  # its repository
+    # Triton's own 404 for the picture route cannot say why; the start-up output does
+    assert get(server.url, "/predict")[0] >= 400
+    assert any("pictures (/predict) and the page are edge-lstm serve's" in ln for ln in server.info["printed"])
     code, out, err = server.stop(signal.SIGTERM, timeout=60)
     assert code == 0, err
     assert "Triton answered every request in flight" in out
