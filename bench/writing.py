@@ -31,10 +31,20 @@ from PIL import Image
 
 from edge_lstm import contract
 from edge_lstm.data import mnist
+from edge_lstm.data.nondigits import FAMILIES as NON_DIGIT_FAMILIES
+from edge_lstm.data.nondigits import make as make_nondigit
 from edge_lstm.data.pictures import FAMILIES as PICTURE_FAMILIES
 from edge_lstm.data.pictures import render
 from edge_lstm.data.writing import Drawing, make_drawing, photograph, rasterise
-from edge_lstm.data.writing_set import FAMILIES, WRITING_FILE, WritingSet, load_writing_set, score
+from edge_lstm.data.writing_set import (
+    FAMILIES,
+    NONDIGITS_FILE,
+    WRITING_FILE,
+    load_nondigits,
+    load_writing_set,
+    refusals,
+    score,
+)
 from edge_lstm.environment import describe
 from edge_lstm.errors import EdgeLstmError, InputError
 from edge_lstm.runtime.preprocess import to_mnist
@@ -42,6 +52,8 @@ from edge_lstm.runtime.preprocess import to_mnist
 ROOT = Path(__file__).resolve().parent.parent
 PER_DIGIT = 100  # drawn and photographed digits of each class (thin_pen: half)
 PER_PICTURE_FAMILY = 200
+NON_DIGITS_PER_FAMILY = 100
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # The pictures drawn in the page, as its canvas held them (1.4 MB): the one part of the set that needs
 # a browser to make, committed so that a change to the normalisation rebuilds the set without one.
 CANVASES = ROOT / "data" / "writing" / "drawn_canvases.npz"
@@ -202,16 +214,45 @@ def build(model: Path, out: Path, cache: Path | None = None) -> dict[str, Any]:
     return info
 
 
-def predictions(model: Path, ws: WritingSet) -> np.ndarray:
+def build_nondigits(out: Path, per_family: int = NON_DIGITS_PER_FAMILY, seed: int = 2026) -> None:
+    """data/writing/nondigits.npz: `per_family` pictures of each non-digit family, normalised as `predict`
+    normalises them (the Liberation fonts: Debian's fonts-liberation; the photographs: scikit-learn's)."""
+    from sklearn.datasets import load_sample_images
+
+    photos = list(load_sample_images().images)
+    rng = np.random.default_rng(seed)
+    images, family, refused = [], [], []
+    for k, name in enumerate(NON_DIGIT_FAMILIES):
+        for _ in range(per_family):
+            img, no = normalise(make_nondigit(name, rng, photos))
+            images.append(img)
+            refused.append(no)
+            family.append(k)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        images=np.stack(images),
+        family=np.asarray(family, np.uint8),
+        refused=np.asarray(refused),
+        families=np.asarray(NON_DIGIT_FAMILIES),
+    )
+    tmp.replace(out)
+
+
+def probabilities(model: Path, images: np.ndarray) -> tuple[np.ndarray, float | None]:
+    """(the model's probabilities, its "no digit" threshold from the file; None for a checkpoint)."""
     if model.suffix == ".pt":
+        import torch
+
         from edge_lstm.training.checkpoint import load_model
         from edge_lstm.training.model import logits_of
 
         net, _ = load_model(model)
-        return np.asarray(logits_of(net, ws.images).argmax(1))
+        return torch.softmax(logits_of(net, images), 1).numpy(), None
     from edge_lstm.runtime import Classifier
 
-    return Classifier(model).predict_labels(ws.images)
+    clf = Classifier(model)
+    return clf.predict(images)[1], clf.no_digit_below
 
 
 def main() -> None:
@@ -231,14 +272,27 @@ def main() -> None:
     try:
         if args.models == ["build"]:
             build(args.model, args.set, args.canvases)
+            build_nondigits(NONDIGITS_FILE)
             return
-        ws = load_writing_set(args.set)
+        ws, nd = load_writing_set(args.set), load_nondigits()
         names = args.name + [str(m) for m in args.models[len(args.name) :]]
         results = {}
         for name, model in zip(names, args.models, strict=True):
-            results[name] = {"model": model, **score(ws, predictions(Path(model), ws))}
+            probs, below = probabilities(Path(model), ws.images)
+            others, _ = probabilities(Path(model), nd.images)
+            results[name] = {"model": model, **score(ws, probs.argmax(1))}
+            results[name]["no_digit"] = refusals(ws, nd, probs, others, below)
+            # the trade-off the threshold was chosen on (contract.NO_DIGIT_BELOW)
+            results[name]["no_digit_sweep"] = [refusals(ws, nd, probs, others, t) for t in SWEEP]
             fams = "  ".join(f"{f} {100 * r['accuracy']:.1f}%" for f, r in results[name]["families"].items())
             print(f"{name}: {100 * results[name]['accuracy']:.1f}%  {fams}", flush=True)
+            no = results[name]["no_digit"]
+            print(
+                f"  no digit (below {below}): {100 * no['non_digits_refused']:.1f}% of non-digits refused, "
+                f"{100 * no['digits_wrongly_refused']:.2f}% of digits; "
+                + "  ".join(f"{f} {100 * v:.0f}%" for f, v in no["per_family"].items()),
+                flush=True,
+            )
     except EdgeLstmError as e:
         sys.exit(f"error: {e}")
     report = {

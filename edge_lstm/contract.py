@@ -54,6 +54,11 @@ META_TRAIN_CONFIG = "edge_lstm.train_config"
 META_CHECKPOINT_SHA = "edge_lstm.checkpoint_sha256"
 META_FUSED = "edge_lstm.input_layer_fused"
 META_ARCH = "edge_lstm.arch"  # JSON of the Arch, in every file
+# A picture whose best class has a lower probability than this holds no digit (image models trained with
+# non-digits, --augment writing; absent otherwise). Chosen on bench/writing.py's real writing and
+# non-digit sets (docs/results.md): predict, serve's /predict and the page refuse below it.
+META_NO_DIGIT = "edge_lstm.no_digit_below"
+NO_DIGIT_BELOW = 0.5
 META_SIZES = "edge_lstm.sizes"  # earlier versions' files of own data: one-layer LSTM sizes (read, never written)
 
 
@@ -256,3 +261,19 @@ TOLERANCES = {
     "int8-tflite": Tolerance(max_abs_logit=1.0, min_agreement=0.99, max_accuracy_drop=0.3),
 }
 PROBE_BATCHES = (1, 3, 7, 128)
+
+
+def no_digit_below(metadata: dict[str, str]) -> float | None:
+    """The file's "no digit" threshold (META_NO_DIGIT), None where it has none."""
+    text = metadata.get(META_NO_DIGIT)
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
+
+
+def no_digit_message(label: int, probability: float, below: float) -> str:
+    return (
+        f"no digit found: the model is not sure this is a digit (its best guess, {label}, at "
+        f"{100 * probability:.0f}%, is under the {100 * below:.0f}% a digit gets)"
+    )

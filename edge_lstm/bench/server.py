@@ -6,9 +6,7 @@ that the HTTP layer's cost is a ratio within one run.
 Latency runs from each request's scheduled arrival to its answer (MLPerf's definition: a request the
 generator or the machine sent late counts its wait). A run is VALID when every request was answered
 (no 503, no reset) and enough of them were measured for their p99. With a latency bound, `max_rate`
-searches for the highest rate whose valid run keeps p99 under the bound,
-like perf_analyzer's `--latency-threshold --binary-search`: doubling from a start rate, then halving
-the interval between the last rate that passed and the first that failed.
+searches for the highest rate whose valid run keeps p99 under the bound (ratesearch.py).
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,36 +28,13 @@ import numpy as np
 
 from edge_lstm.bench.loadgen import DRAIN_S, Job
 from edge_lstm.bench.oip import Endpoint, binary_request
+from edge_lstm.bench.ratesearch import START_RATE, ServerRun, max_rate, unmet
 from edge_lstm.bench.settings import BenchSettings
 from edge_lstm.bench.stats import quantile_ci, summarize
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.inputs import as_float
 
 MIN_FOR_P99 = 100  # nearest-rank p99 needs at least 100 samples
-BISECTIONS = 4
-
-
-@dataclass
-class ServerRun:
-    target: str  # a URL, or a model file run in-process
-    via: str  # "http" or "in-process"
-    rate: float  # offered requests per second
-    seconds: float
-    n: int  # requests answered with 200
-    failed: int  # answered otherwise, reset, or never
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    p50_ci_ms: list[float | None]
-    p99_ci_ms: list[float | None]
-    lag_p99_ms: float | None  # how late requests left against their schedule (included in the latency)
-    generator_cpu: float | None  # cores the load generator itself used (http)
-    valid: bool
-    why: list[str] = field(default_factory=list)
-    meets_bound: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _judge(
@@ -220,46 +194,6 @@ def run_in_process(
     ok = ~np.isnan(latency)
     lag = (sent - start - arrivals) * 1000
     return _judge(name, "in-process", rate, seconds, latency, ok, lag, None, min_count, bound_ms)
-
-
-def max_rate(
-    measure: Callable[[float], ServerRun], start: float, limit: float = 100_000.0
-) -> tuple[ServerRun | None, list[ServerRun]]:
-    """The highest rate whose run meets the bound (valid, p99 under it), and every run tried."""
-    trail: list[ServerRun] = []
-
-    def passes(rate: float) -> bool:
-        trail.append(measure(rate))
-        return bool(trail[-1].meets_bound)
-
-    rate = start
-    if passes(rate):
-        while rate < limit and passes(rate * 2):
-            rate *= 2
-        low, high = rate, rate * 2
-    else:
-        while rate > 1 and not passes(rate / 2):
-            rate /= 2
-        low, high = rate / 2, rate
-        if not trail[-1].meets_bound:
-            return None, trail
-    for _ in range(BISECTIONS):
-        mid = (low + high) / 2
-        if passes(mid):
-            low = mid
-        else:
-            high = mid
-    best = max((r for r in trail if r.meets_bound), key=lambda r: r.rate, default=None)
-    return best, trail
-
-
-START_RATE = 100.0  # requests per second the search starts from
-
-
-def unmet(lowest: ServerRun, bound_ms: float) -> str:
-    """Why even the lowest rate tried did not meet the bound, in one line."""
-    reasons = lowest.why or [f"p99 {lowest.p99_ms:.2f} ms is over the {bound_ms:g} ms bound"]
-    return f"no rate met the bound: at {lowest.rate:g} requests/s, {'; '.join(reasons)}"
 
 
 def measure_servers(

@@ -85,3 +85,43 @@ def summary_line(scored: dict[str, Any]) -> str:
     """'real writing 93.1% (drawn 95.0%, photographed 92.3%, ...)' for the training log."""
     parts = ", ".join(f"{name} {100 * f['accuracy']:.1f}%" for name, f in scored["families"].items())
     return f"real writing {100 * scored['accuracy']:.1f}% ({parts})"
+
+
+NONDIGITS_FILE = WRITING_FILE.with_name("nondigits.npz")
+
+
+@dataclass
+class NonDigitSet:
+    """Pictures that hold no digit (data/nondigits.py), normalised as `predict` normalises them."""
+
+    images: np.ndarray  # (N, 28, 28) uint8 (zeros where the normalisation refused the picture)
+    family: np.ndarray  # (N,) index into families
+    refused: np.ndarray  # (N,) bool: the normalisation itself said "no digit"
+    families: tuple[str, ...]
+
+
+def load_nondigits(path: Path = NONDIGITS_FILE) -> NonDigitSet:
+    if not path.is_file():
+        raise DataError(f"{path} not found: build it with `python bench/writing.py build`")
+    with np.load(path) as z:
+        return NonDigitSet(z["images"], z["family"], z["refused"].astype(bool), tuple(str(f) for f in z["families"]))
+
+
+def refusals(
+    ws: WritingSet, nd: NonDigitSet, digit_probs: np.ndarray, other_probs: np.ndarray, below: float | None
+) -> dict[str, Any]:
+    """ "No digit" as `predict` decides it (the normalisation's refusal, or a top probability under
+    `below`): the share of non-digits refused, per family, and of real digits wrongly refused, with the
+    share of the digits the model refuses that it would have read wrong."""
+    cut = -1.0 if below is None else below
+    no_digit = nd.refused | (other_probs.max(1) < cut)
+    by_model = ~ws.refused & (digit_probs.max(1) < cut)
+    wrong = digit_probs.argmax(1) != ws.labels
+    return {
+        "no_digit_below": below,
+        "non_digits_refused": float(no_digit.mean()),
+        "per_family": {f: float(no_digit[nd.family == k].mean()) for k, f in enumerate(nd.families)},
+        "digits_wrongly_refused": float((ws.refused | by_model).mean()),
+        "digits_refused_by_the_normalisation": float(ws.refused.mean()),
+        "refused_by_the_model_read_wrong": float(wrong[by_model].mean()) if by_model.any() else None,
+    }

@@ -181,6 +181,11 @@ def _metadata(config: ExportConfig, payload: dict[str, Any], arch: Arch, spec: c
         contract.META_CHECKPOINT_SHA: sha256_file(Path(config.checkpoint)),
         contract.META_FUSED: str(config.fuse).lower(),
         contract.META_ARCH: arch.to_json(),
+        **(
+            {contract.META_NO_DIGIT: str(contract.NO_DIGIT_BELOW)}
+            if arch.image and payload.get("train_config", {}).get("outliers", 0) > 0
+            else {}
+        ),
     }
 
 

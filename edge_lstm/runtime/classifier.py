@@ -47,6 +47,7 @@ class Classifier:
         self.takes_lengths = "lengths" in self.spec.input_names
         self.session, self.name, self._data = opened.session, opened.name, opened.data
         self.metadata, self.placement, self.provider = opened.metadata, opened.placement, opened.provider
+        self.no_digit_below = contract.no_digit_below(self.metadata)  # None: no such decision in this file
         self._outputs = [contract.OUTPUT]
         # Auto threading on the CPU: batches of more than _CHUNK images run as chunks spread over one
         # worker per core, each on the shared session's 1 intra-op thread (session.run releases the GIL).

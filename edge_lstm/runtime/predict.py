@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from edge_lstm import contract
 from edge_lstm.data import sequences
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.classifier import Classifier
-from edge_lstm.runtime.preprocess import load_inputs
+from edge_lstm.runtime.preprocess import IMAGE_SUFFIXES, load_inputs
 
 
 @dataclass
@@ -46,9 +47,15 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
             message = str(e) if str(e).startswith(str(path)) else f"{path}: {e}"  # every error names its file
             results.append(Prediction(source=str(path), error=message))
             continue
+        # The model's "no digit" is for pictures people send; arrays (.npy, IDX) are data, answered as /infer does
+        below = clf.no_digit_below if clf.arch.image and path.suffix.lower() in IMAGE_SUFFIXES else None
         for i, p in enumerate(probs):
             order = np.argsort(-p, kind="stable")
             source = str(path) if len(probs) == 1 else f"{path}[{i}]"
+            if below is not None and p[order[0]] < below:  # the model's own "no digit" (contract.py)
+                message = contract.no_digit_message(int(order[0]), float(p[order[0]]), below)
+                results.append(Prediction(source=source, error=f"{source}: {message}"))
+                continue
             top = [(int(k), float(p[k])) for k in order[:top_k]]
             second = int(order[1])
             results.append(

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from edge_lstm import __version__
+from edge_lstm import __version__, contract
 from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
@@ -178,6 +178,9 @@ def build_app(
         logits = await served[name].batcher.submit(to_input(image))
         probs = softmax(logits)[0]
         label = int(probs.argmax())
+        below = served[name].runner.no_digit_below
+        if below is not None and probs[label] < below:  # the model's own "no digit", as `predict` says it
+            raise protocol.ProtocolError(contract.no_digit_message(label, float(probs[label]), below))
         return JSONResponse(
             {
                 "model": name,

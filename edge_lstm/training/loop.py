@@ -26,6 +26,7 @@ from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
 from edge_lstm.training.augment import EpochChanges, batch_generator
 from edge_lstm.training.datasets import load_training_data
+from edge_lstm.training.extra import extra_for
 from edge_lstm.training.finish import TrainResult, finished, write_final
 from edge_lstm.training.model import RecurrentClassifier, init_recurrent_, init_tutorial_
 from edge_lstm.training.recipes import TrainConfig
@@ -128,6 +129,7 @@ def train(
     sharded = ShardedStep(model, config.shards, bf16=config.precision == "bf16", device=device)
     tuner = ThreadTuner(config.threads if device == "cpu" else 1, limit=config.shards, apply=sharded.set_workers)
     loss_of = loss_fn(model, config)
+    extra = extra_for(config)
     every = report_every(epochs)
 
     # The weights evaluated and written: an exponential moving average of the trained ones (config.ema),
@@ -178,7 +180,10 @@ def train(
                 if config.augment == "noise" and config.noise > 0:  # drawn for the whole batch: any shard count
                     noise = torch.randn(xb.shape, generator=batch_generator(config.seed, step)).to(dev)
                     xb = xb + config.noise * noise * (1.0 if mask is None else mask[idx])
-                loss, logits = sharded.backward(xb, y[idx], loss_of, lb)
+                yb = y[idx]
+                if extra is not None:  # typeset digits and non-digits after MNIST's (extra.py)
+                    xb, yb = extra.add(xb, yb, step)
+                loss, logits = sharded.backward(xb, yb, loss_of, lb)
                 if config.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 opt.step()
@@ -188,7 +193,7 @@ def train(
                     sched.step()
                 step += 1
                 if step % config.log_every == 0 or step == 1:
-                    acc = float((logits.argmax(1) == y[idx]).float().mean())  # a device sync point
+                    acc = float((logits[: len(idx)].argmax(1) == y[idx]).float().mean())  # a device sync point
                     lr = opt.param_groups[0]["lr"]
                     reporter.step(step, loss, acc, lr)
                     metrics.write(json.dumps({"step": step, "loss": loss, "batch_accuracy": acc, "lr": lr}) + "\n")

@@ -63,6 +63,13 @@ class TrainConfig:
     # std of the "noise" augmentation. 0.3 is the most that kept BasicMotions at 100% on 3 seeds;
     # JapaneseVowels gains from more (bench/results/sequences_noise.json). The safe one is the default.
     noise: float = 0.3
+    # With "writing" (MNIST), pictures MNIST lacks appended to each batch (data/glyphs.py, extra.py): `typeset`
+    # digits set in type, boxy, bar-like 1s and open 4s, and `outliers` non-digits (shapes, faces, letters,
+    # patterns) whose loss, times `outlier_weight`, pulls their answer toward no confidence (outlier
+    # exposure): what lets a low top probability say "no digit" (NO_DIGIT_BELOW in contract.py).
+    typeset: int = 8
+    outliers: int = 16
+    outlier_weight: float = 0.5
     label_smoothing: float = 0.0
     ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
     seed: int = 1
@@ -97,6 +104,8 @@ class TrainConfig:
             (self.augment in AUGMENTS, f"augment must be {', '.join(AUGMENTS)}, got {self.augment}"),
             (self.augment != "writing" or self.data is None, "--augment writing is for MNIST; own data: noise or none"),
             (self.noise >= 0, f"noise must be >= 0, got {self.noise}"),
+            (self.typeset >= 0 and self.outliers >= 0, "typeset and outliers must be >= 0"),
+            (self.outlier_weight >= 0, f"outlier weight must be >= 0, got {self.outlier_weight}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (0 <= self.ema < 1, f"ema decay must be in [0, 1), got {self.ema}"),
             (self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}"),
@@ -117,6 +126,8 @@ class TrainConfig:
         """The config a run recorded (unknown keys, from other versions, are dropped)."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known.setdefault("augment", "none")  # runs recorded before augmentation existed had none
+        known.setdefault("typeset", 0)  # ... nor pictures beside MNIST's
+        known.setdefault("outliers", 0)
         if known.get("init") == "lstm":  # the name of "recurrent" before there was more than one cell
             known["init"] = "recurrent"
         model = d.get("model") or {}  # earlier versions recorded the LSTM's sizes apart

@@ -79,7 +79,17 @@ def settle(config: TrainConfig, device: str, saved: TrainConfig | None = None) -
 
 def loss_fn(model: RecurrentClassifier, config: TrainConfig) -> Any:
     """(inputs, labels, lengths or None, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
-    loss_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing)
+    # label -1: a non-digit (extra.py): no class to be right about; its loss is the cross-entropy to the
+    # uniform answer (outlier exposure), logsumexp(z) - mean(z), weighted by outlier_weight
+    ce_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing, ignore_index=-1)
+
+    def loss_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = ce_sum(logits, y)
+        other = y < 0
+        if config.outliers and bool(other.any()):
+            z = logits[other].float()
+            loss = loss + config.outlier_weight * (torch.logsumexp(z, 1) - z.mean(1)).sum()
+        return loss
 
     def loss_of(
         x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None, batch: int

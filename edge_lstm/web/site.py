@@ -60,6 +60,7 @@ def build_site(config: SiteConfig) -> Path:
         "model": "model.onnx",
         "step": "step.onnx" if config.step is not None else None,
         "state": state,
+        "no_digit_below": clf.no_digit_below,  # the model's "no digit" (contract.py), null where it has none
         "edge_lstm": __version__,
         "onnxruntime_web": ortweb.VERSION,
     }

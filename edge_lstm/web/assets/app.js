@@ -60,6 +60,7 @@ async function start() {
   }
   const config = await (await fetch("config.json")).json();
   state.config = config;
+  state.noDigitBelow = config.no_digit_below ?? null;
   await loadScript(ep === "webgpu" ? "ort.webgpu.min.js" : "ort.wasm.min.js");
   ort.env.wasm.wasmPaths = new URL("./", location.href).href;
   // Threads need a cross-origin isolated page (`edge-lstm web --serve` sends the headers).
@@ -127,6 +128,13 @@ async function onDrawn() {
     }
     showSeen(pixels);
     const probs = await classify(pixels);
+    const best = probs.indexOf(Math.max(...probs));
+    if (state.noDigitBelow !== null && probs[best] < state.noDigitBelow) {  // the model's own "no digit", as predict
+      state.last = { label: null, probs, pixels: Array.from(pixels), noDigit: true }; $("answer").textContent = "";
+      state.classified = (state.classified || 0) + 1;  // answered: "no digit" is the model's answer
+      $("rows").textContent = `no digit found: the model is not sure this is a digit (its best guess, ${best}, at ${(100 * probs[best]).toFixed(0)}%)`;
+      return;
+    }
     const label = drawBars(probs);
     state.last = { label, probs, pixels: Array.from(pixels) };
     await stream(pixels, generation);
