@@ -7,12 +7,14 @@
 class drawn with the mouse in the page (`edge-lstm web`) in headless Chromium through Playwright (its
 pointer events, the page's own pen of 6-32 pixels, mouse speeds of 2-22 pixels between reported
 points), 50 of each drawn with a 1-4 pixel brush on a 200-800 pixel canvas, 100 of each photographed,
-the 1,797 UCI digits of 43 people that scikit-learn ships, and 200
-MNIST test digits in each of data/pictures.py's families. Every picture is normalised as `predict`
+the 1,797 UCI digits of 43 people that scikit-learn ships, 200 MNIST test digits in each of
+data/pictures.py's families, and 50 boxy digits of each class (data/boxy.py: Debian's
+fonts-comic-neue, fonts-urw-base35 and fonts-dseg). Every picture is normalised as `predict`
 normalises it, and for the drawn ones the page's own answer and pixels are checked against `predict`'s
 (the page runs MODEL). The drawn canvases are kept in data/writing/drawn_canvases.npz and reused
 (a minute); drawing them anew takes ~10 minutes and needs Chromium and Playwright (`.[web]`).
-scikit-learn is needed for the 'people' family.
+scikit-learn is needed for the 'people' family and the photographs of the non-digit set, which
+`build` also makes (data/nondigits.py: 100 pictures of each family; Debian's fonts-liberation).
 
 Scoring runs each MODEL (an exported .onnx, or a checkpoint .pt) on the set, in one run.
 """
@@ -31,6 +33,7 @@ from PIL import Image
 
 from edge_lstm import contract
 from edge_lstm.data import mnist
+from edge_lstm.data.boxy import boxy
 from edge_lstm.data.nondigits import FAMILIES as NON_DIGIT_FAMILIES
 from edge_lstm.data.nondigits import make as make_nondigit
 from edge_lstm.data.pictures import FAMILIES as PICTURE_FAMILIES
@@ -168,6 +171,7 @@ def raw_pictures(
     parts["photographed"] = photographed()
     parts["people"] = people()
     parts["mnist_pictures"] = mnist_pictures()
+    parts["boxy"] = boxy(PER_DIGIT // 2)
     pictures, labels, family = [], [], []
     for k, name in enumerate(FAMILIES):
         pictures += parts[name][0]

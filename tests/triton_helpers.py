@@ -47,3 +47,56 @@ def stream_rows(address: str, images: np.ndarray, first_id: int, model: str = "e
         client.stop_stream()
         client.close()
     return [np.stack(got[str(k)]) for k in range(len(images))]
+
+
+def stream_reusing_ids(
+    address: str,
+    images: np.ndarray,
+    ids: list[int],
+    model: str = "edge_lstm_step",
+    token: str | None = None,
+    wait_for_end: bool = False,
+) -> np.ndarray:
+    """Every image as a sequence over one gRPC stream, with only len(ids) sequence ids: in rounds of
+    len(ids) sequences, the rows of a round interleaved and pipelined (no waiting for answers), and each
+    id taken by the next round's sequence as soon as its sequence ends (END, then START with the same
+    id, as a client recycling its ids does). `wait_for_end`: a round starts only when the previous
+    round's answers, its ENDs included, are in (what Triton needs; edge-lstm serve does not). Returns
+    (N, T, classes) logits."""
+    n, steps, slots = len(images), images.shape[1], len(ids)
+    answers: queue.Queue[Any] = queue.Queue()
+    client = tgrpc.InferenceServerClient(address)
+    headers = {"authorization": f"Bearer {token}"} if token else None
+    client.start_stream(callback=lambda result, error: answers.put((result, error)), headers=headers)
+    got: dict[tuple[int, int], np.ndarray] = {}
+
+    def collect(count: int) -> None:
+        for _ in range(count):
+            result, error = answers.get(timeout=60)
+            assert error is None, error
+            seq, t = map(int, result.get_response().id.split(":"))
+            got[(seq, t)] = result.as_numpy("logits")[0]
+
+    try:
+        sent = 0
+        for first in range(0, n, slots):
+            for t in range(steps):
+                for slot, seq in enumerate(range(first, min(first + slots, n))):
+                    inp = tgrpc.InferInput("row", [1, images.shape[2]], "FP32")
+                    inp.set_data_from_numpy(np.ascontiguousarray(images[seq, t][None], np.float32))
+                    client.async_stream_infer(
+                        model,
+                        [inp],
+                        request_id=f"{seq}:{t}",
+                        sequence_id=ids[slot],
+                        sequence_start=t == 0,
+                        sequence_end=t == steps - 1,
+                    )
+                    sent += 1
+            if wait_for_end:
+                collect(sent - len(got))
+        collect(sent - len(got))
+    finally:
+        client.stop_stream()
+        client.close()
+    return np.stack([np.stack([got[(k, t)] for t in range(steps)]) for k in range(n)])

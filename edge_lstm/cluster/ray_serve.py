@@ -27,6 +27,7 @@ import numpy as np
 
 from edge_lstm.arch import Arch
 from edge_lstm.cluster.affinity import BALANCE, AffineStore
+from edge_lstm.cluster.haproxy import own_haproxy_files, stop_leftover_haproxy
 from edge_lstm.errors import ConfigError, EdgeLstmError
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.server import free_port
@@ -224,6 +225,7 @@ def connect(address: str | None, proxy: str | None = None) -> None:
         # could not start. A local cluster takes free ones unless the user chose.
         for name in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
             env[name] = os.environ.get(name) or str(free_port("127.0.0.1"))
+        env |= own_haproxy_files()  # not the fixed /tmp/haproxy-serve: haproxy.py
     if "ray" not in sys.modules:
         os.environ.update(env)
         if local:
@@ -296,5 +298,8 @@ def shutdown(models: list[str], shards: int, local: bool = False) -> None:
             with contextlib.suppress(ValueError):  # not a stream model, or already gone
                 ray.kill(ray.get_actor(store_name(model, i), namespace=NAMESPACE))
     if local:
-        serve.shutdown()
-        ray.shutdown()
+        try:
+            serve.shutdown()
+            ray.shutdown()
+        finally:
+            stop_leftover_haproxy()

@@ -25,7 +25,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 SIDE = 64  # the drawing canvas
 # Letters no digit resembles (none of O/o/D/Q for 0, l/I/i/j/L/T/J for 1, Z/z for 2, S/s for 5, b/G for 6,
@@ -200,6 +200,8 @@ def non_digit(rng: np.random.Generator, letter_fonts: list[Path], signs: tuple[P
     if kind >= 6:  # a symbol
         face = ImageFont.truetype(str(signs[0]), int(rng.integers(36, 56)))
         d.text((SIDE / 2, SIDE / 2), str(rng.choice(signs[1])), fill=255, font=face, anchor="mm")
+        if rng.random() < 0.4:  # its outline only: a symbol drawn by hand is often just that
+            img = ImageChops.subtract(img.filter(ImageFilter.MaxFilter(int(rng.choice([3, 5, 7])))), img)
         return mnist_form(_finish(img, rng, bold=0.3))
     if kind in (0, 1):
         _shape(d, rng, fill=kind == 0)

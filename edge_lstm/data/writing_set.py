@@ -9,7 +9,9 @@ and scoring a model is one batched forward pass (`train` reports it at the end o
 - thin_pen: those shapes drawn with a 1-4 pixel brush on a 200-800 pixel canvas, as in a paint program;
 - photographed: those shapes in pen, pencil and marker on unevenly lit, shadowed, tilted paper;
 - people: the UCI handwritten digits of 43 people that scikit-learn ships (8x8 scans), as pictures;
-- mnist_pictures: MNIST test digits rendered as real pictures look (data/pictures.py's families).
+- mnist_pictures: MNIST test digits rendered as real pictures look (data/pictures.py's families);
+- boxy: heavy digits stretched to fill their box, bar-like 1s, open 4s, from fonts training never
+  sees (data/boxy.py), photographed.
 
 A picture the normalisation refuses ("no digit found") is kept as a zero image and counts as wrong.
 """
@@ -25,7 +27,7 @@ import numpy as np
 from edge_lstm.errors import DataError
 
 WRITING_FILE = Path(__file__).resolve().parents[2] / "data" / "writing" / "writing.npz"
-FAMILIES = ("drawn", "thin_pen", "photographed", "people", "mnist_pictures")
+FAMILIES = ("drawn", "thin_pen", "photographed", "people", "mnist_pictures", "boxy")
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,15 @@ from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.hotpath import HotPath, read_body
-from edge_lstm.serve.infer import infer_body, model_named
+from edge_lstm.serve.hotpath import HotPath, infer_body, read_body
+from edge_lstm.serve.infer import model_named
 from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
 from edge_lstm.serve.peers import Owner, RoutedBatcher, WorkerPlace
 from edge_lstm.serve.refusals import refusal
 from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
+from edge_lstm.serve.statistics import model_stats
 from edge_lstm.serve.streams import LocalStore, StateStore
 
 log = logging.getLogger("edge_lstm.serve")
@@ -90,7 +91,7 @@ def build_app(
         if config.grpc_port is not None:
             from edge_lstm.serve.grpc import start as start_grpc
 
-            grpc_server = await start_grpc(served, config, state)
+            grpc_server = await start_grpc(served, config, state, metrics)
         state["ready"] = True
         yield
         state["ready"] = False  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
@@ -135,9 +136,7 @@ def build_app(
         return JSONResponse({"ready": state["ready"]}, 200 if state["ready"] else 503)
 
     async def server_metadata(request: Request) -> Response:
-        return JSONResponse(
-            {"name": "edge-lstm", "version": __version__, "extensions": ["binary_tensor_data", "sequence"]}
-        )
+        return JSONResponse({"name": "edge-lstm", "version": __version__, "extensions": protocol.EXTENSIONS})
 
     async def model_metadata(request: Request) -> Response:
         s = model(request)
@@ -149,6 +148,10 @@ def build_app(
 
     async def model_config(request: Request) -> Response:
         return JSONResponse(triton_config(model(request), config))
+
+    async def stats(request: Request) -> Response:
+        names = [model(request).name] if "name" in request.path_params else list(served)
+        return JSONResponse(model_stats(metrics, names))
 
     async def picture(request: Request) -> Response:
         name = request.query_params.get("model") or default_classifier
@@ -205,6 +208,9 @@ def build_app(
         route("/v2/health/live", live, "live"),
         route("/v2/health/ready", ready, "ready"),
         route("/v2", server_metadata, "server_metadata"),
+        route("/v2/models/stats", stats, "statistics"),  # before /v2/models/{name}: "stats" is not a model
+        route("/v2/models/{name}/stats", stats, "statistics"),
+        route("/v2/models/{name}/versions/{version}/stats", stats, "statistics"),
         route("/v2/models/{name}", model_metadata, "model_metadata"),
         route("/v2/models/{name}/versions/{version}", model_metadata, "model_metadata"),
         route("/v2/models/{name}/ready", model_ready, "model_ready"),

@@ -43,6 +43,8 @@ class _Pending:
 
 
 Observer = Callable[[int, int], None]  # (batch size run, queue depth after taking it)
+# after a call: (batch size, seconds its images waited in all, seconds it ran)
+Timer = Callable[[int, float, float], None]
 
 
 class DynamicBatcher:
@@ -54,10 +56,12 @@ class DynamicBatcher:
         max_queue: int,
         instances: int = 1,
         observe: Observer | None = None,
+        timed: Timer | None = None,
     ) -> None:
         self.run, self.max_batch, self.max_delay_s, self.max_queue = run, max_batch, max_delay_s, max_queue
         self.instances = instances
         self.observe = observe or (lambda batch, depth: None)
+        self.timed = timed
         self.queue: deque[_Pending] = deque()
         self.queued = 0  # images waiting
         self.busy = 0  # runner calls in flight
@@ -130,6 +134,7 @@ class DynamicBatcher:
 
     async def _run(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
             if len(x) <= INLINE_IMAGES and self.instances == 1:
@@ -146,6 +151,9 @@ class DynamicBatcher:
                 if not p.future.done():
                     p.future.set_result(out[start : start + len(p.x)])
                 start += len(p.x)
+            if self.timed is not None:
+                waited = sum(started - p.arrived for p in batch)
+                self.timed(len(x), waited, time.perf_counter() - started)
         finally:
             self.busy -= 1
             self._wake.set()

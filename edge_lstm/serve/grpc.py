@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import time
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,10 @@ from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.infer import answer, run_model
+from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, triton_config
 from edge_lstm.serve.refusals import refusal
+from edge_lstm.serve.statistics import model_stats
 from edge_lstm.serve.streams import InOrder
 
 
@@ -65,7 +68,7 @@ def decode(request: Any) -> protocol.InferRequest:
     )
 
 
-def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool]) -> Any:
+def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool], metrics: Metrics) -> Any:
     import grpc
     from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
@@ -98,6 +101,7 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
         if (why := unknown(request.model_name, request.model_version)) is not None:
             return None, grpc.StatusCode.NOT_FOUND, why
         s = served[request.model_name]
+        t0 = time.perf_counter()
         try:
             req = decode(request)
             result = answer(s, req, await run_model(s, req, config)).array
@@ -106,7 +110,9 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             if refused is None:
                 raise
             status, why, _ = refused
+            metrics.answered("infer", s.name, status, time.perf_counter() - t0)
             return None, codes.get(status, grpc.StatusCode.INVALID_ARGUMENT), why
+        metrics.answered("infer", s.name, 200, time.perf_counter() - t0)
         strings = result.dtype == object  # the classification extension's BYTES
         out = service_pb2.ModelInferResponse.InferOutputTensor(
             name="logits", datatype="BYTES" if strings else "FP32", shape=list(result.shape)
@@ -131,13 +137,13 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
         async def ServerMetadata(self, request: Any, context: Any) -> Any:
             await guard(context)
             return service_pb2.ServerMetadataResponse(
-                name="edge-lstm", version=__version__, extensions=["binary_tensor_data", "sequence"]
+                name="edge-lstm", version=__version__, extensions=protocol.EXTENSIONS
             )
 
         async def ModelMetadata(self, request: Any, context: Any) -> Any:
             await guard(context)
             s = await model(request.name, request.version, context)
-            meta = protocol.metadata(s.name, s.spec)
+            meta = protocol.metadata(s.name, s.spec, s.arch.classes)
             tensor = service_pb2.ModelMetadataResponse.TensorMetadata
             return service_pb2.ModelMetadataResponse(
                 name=s.name,
@@ -146,6 +152,13 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
                 inputs=[tensor(**t) for t in meta["inputs"]],
                 outputs=[tensor(**t) for t in meta["outputs"]],
             )
+
+        async def ModelStatistics(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            names = [(await model(request.name, request.version, context)).name] if request.name else list(served)
+            from google.protobuf import json_format
+
+            return json_format.ParseDict(model_stats(metrics, names), service_pb2.ModelStatisticsResponse())
 
         async def ModelConfig(self, request: Any, context: Any) -> Any:
             await guard(context)
@@ -197,13 +210,13 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
     return Service()
 
 
-async def start(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool]) -> Any:
+async def start(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool], metrics: Metrics) -> Any:
     """The gRPC server on config.host:config.grpc_port, started; its `stop(grace)` stops it."""
     import grpc
     from tritonclient.grpc import service_pb2_grpc
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_body)])
-    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(make_service(served, config, ready), server)
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(make_service(served, config, ready, metrics), server)
     address = f"[{config.host}]:{config.grpc_port}" if ":" in config.host else f"{config.host}:{config.grpc_port}"
     try:
         bound = server.add_insecure_port(address)

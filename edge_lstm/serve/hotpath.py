@@ -21,7 +21,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_lstm.serve import protocol
+from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.infer import answer, model_named, run_model
 from edge_lstm.serve.metrics import Metrics
+from edge_lstm.serve.models import Served
 from edge_lstm.serve.refusals import refusal
 
 INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
@@ -135,3 +138,27 @@ class HotPath:
 
 def _error(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
+
+
+WANTED = (b"content-encoding", b"inference-header-content-length", b"accept-encoding")  # what inference reads
+
+
+async def infer_body(
+    served: dict[str, Served], config: ServeConfig, name: str, version: str | None, body: bytes, headers: Headers
+) -> tuple[bytes, RawHeaders]:
+    """One HTTP inference request: its body and headers in, the answer's out (infer.py runs the model)."""
+    s = model_named(served, name, version)
+    text = {k: headers[k].decode("latin-1") for k in WANTED if k in headers}
+    body = protocol.decompress(body, text.get(b"content-encoding"), config.max_body)
+    req = protocol.decode_infer(body, text.get(b"inference-header-content-length"))
+    logits = await run_model(s, req, config)
+    payload, header = protocol.encode_infer(s.name, req, [answer(s, req, logits)])
+    payload, encoding = (
+        protocol.compress(payload, text.get(b"accept-encoding")) if len(payload) > 1024 else (payload, None)
+    )
+    out: RawHeaders = [(b"content-type", b"application/octet-stream" if header is not None else b"application/json")]
+    if header is not None:
+        out.append((b"inference-header-content-length", str(header).encode()))
+    if encoding:
+        out.append((b"content-encoding", encoding.encode()))
+    return payload, out

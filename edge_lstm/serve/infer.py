@@ -1,6 +1,6 @@
-"""One inference request against one served model, whatever carried it (HTTP in app.py and
-hotpath.py, gRPC in grpc.py): the request's tensors checked against the model's contract, then the
-dynamic batcher (classifier) or the stream table and sequence batcher (step model)."""
+"""One inference request against one served model, whatever carried it (HTTP's body in hotpath.py,
+gRPC in grpc.py): the request's tensors checked against the model's contract, then the dynamic batcher
+(classifier) or the stream table and sequence batcher (step model). Nothing here knows a transport."""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ from edge_lstm import contract
 from edge_lstm.runtime.inputs import to_input, to_lengths
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.hotpath import Headers, RawHeaders
 from edge_lstm.serve.models import Served
-
-WANTED = (b"content-encoding", b"inference-header-content-length", b"accept-encoding")  # what inference reads
 
 
 def model_named(served: dict[str, Served], name: str, version: str | None) -> Served:
@@ -24,27 +21,6 @@ def model_named(served: dict[str, Served], name: str, version: str | None) -> Se
     if version not in (None, "1"):
         raise protocol.ProtocolError(f"model {name!r} has version 1 only, not {version!r}", 404)
     return served[name]
-
-
-async def infer_body(
-    served: dict[str, Served], config: ServeConfig, name: str, version: str | None, body: bytes, headers: Headers
-) -> tuple[bytes, RawHeaders]:
-    """One HTTP inference request (hotpath.py carries it): its body and headers in, the answer's out."""
-    s = model_named(served, name, version)
-    text = {k: headers[k].decode("latin-1") for k in WANTED if k in headers}
-    body = protocol.decompress(body, text.get(b"content-encoding"), config.max_body)
-    req = protocol.decode_infer(body, text.get(b"inference-header-content-length"))
-    logits = await run_model(s, req, config)
-    payload, header = protocol.encode_infer(s.name, req, [answer(s, req, logits)])
-    payload, encoding = (
-        protocol.compress(payload, text.get(b"accept-encoding")) if len(payload) > 1024 else (payload, None)
-    )
-    out: RawHeaders = [(b"content-type", b"application/octet-stream" if header is not None else b"application/json")]
-    if header is not None:
-        out.append((b"inference-header-content-length", str(header).encode()))
-    if encoding:
-        out.append((b"content-encoding", encoding.encode()))
-    return payload, out
 
 
 def answer(s: Served, req: protocol.InferRequest, logits: np.ndarray) -> protocol.Tensor:

@@ -9,6 +9,7 @@ worker's: prometheus_client's multiprocess mode.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -64,6 +65,32 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        # Triton's statistics extension (statistics.py) reads these: durations summed, per model
+        self.infer_seconds = Counter(
+            "edge_lstm_infer_seconds",
+            "Inference requests' time from arrival to answer, summed, by outcome (success, fail).",
+            ["model", "outcome"],
+            registry=r,
+        )
+        self.queue_seconds = Counter(
+            "edge_lstm_queue_seconds", "Time images waited for the runner, summed.", ["model"], registry=r
+        )
+        self.compute_seconds = Counter(
+            "edge_lstm_compute_seconds",
+            "Runner calls' time, summed, by batch size.",
+            ["model", "batch_size"],
+            registry=r,
+        )
+        self.executions = Counter(
+            "edge_lstm_executions", "Runner calls, by batch size.", ["model", "batch_size"], registry=r
+        )
+        self.last_inference = Gauge(
+            "edge_lstm_last_inference_ms",
+            "When the model last answered (milliseconds since the epoch).",
+            ["model"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def answered(self, route: str, model: str, code: int, seconds: float) -> None:
@@ -79,11 +106,24 @@ class Metrics:
         if children[1] is not None:
             children[1].inc()
         children[2].observe(seconds)
+        if route == "infer" and code != 499:
+            self.infer_seconds.labels(model, "success" if code == 200 else "fail").inc(seconds)
+
+    def ran(self, model: str, batch: int, queued_s: float, compute_s: float) -> None:
+        """One runner call of `batch` images (or rows) that waited `queued_s` in all and ran `compute_s`."""
+        self.queue_seconds.labels(model).inc(queued_s)
+        self.compute_seconds.labels(model, str(batch)).inc(compute_s)
+        self.executions.labels(model, str(batch)).inc()
+        self.last_inference.labels(model).set(time.time() * 1000)
+
+    def registry_now(self) -> CollectorRegistry:
+        """The registry /metrics reads: every worker's under `serve --workers`."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not folder:
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, folder)
+        return registry
 
     def render(self) -> bytes:
-        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if folder:
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry, folder)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+        return generate_latest(self.registry_now())

@@ -107,6 +107,7 @@ def start_batchers(
                 config.max_queue,
                 config.instances,
                 observe,
+                functools.partial(metrics.ran, s.name),
             )
         else:
             s.batcher = SequenceBatcher(

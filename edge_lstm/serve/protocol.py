@@ -32,6 +32,8 @@ DATATYPES: dict[str, np.dtype[Any]] = {
     "INT64": np.dtype("<i8"),  # a sequence model's lengths
 }
 NAMES = {v: k for k, v in DATATYPES.items()}
+# The protocol's and Triton's extensions this server speaks (server metadata, HTTP and gRPC)
+EXTENSIONS = ["binary_tensor_data", "sequence", "statistics", "classification"]
 
 
 class ProtocolError(Exception):

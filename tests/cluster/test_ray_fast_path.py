@@ -119,6 +119,25 @@ def test_sigterm_deletes_the_deployment_and_exits_0(fast: Any) -> None:
     assert proc.returncode == 0, err[-2000:]
     assert "stopped: the deployment and its stream stores are deleted" in out
     assert "SIGTERM received" not in err and "Traceback" not in err
+    # no HAProxy of its cluster outlives it (cluster/haproxy.py), and its port is free for the next server
+    leftover = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _holds_ours(p)]
+    assert not leftover, [(p / "cmdline").read_bytes() for p in leftover]
+    import socket
+
+    url, _ = fast
+    with socket.socket() as s:  # as a server binds (its clients' closed connections may be in TIME_WAIT)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        s.listen()
+
+
+def _holds_ours(proc_dir: Path) -> bool:
+    from edge_lstm.cluster.haproxy import HAPROXY_PREFIX
+
+    try:
+        return f"/tmp/{HAPROXY_PREFIX}".encode() in (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def test_a_ray_without_the_fast_path_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

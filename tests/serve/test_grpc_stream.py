@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 from serving import Server, start_server
+from triton_helpers import stream_reusing_ids
 
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import StreamingClassifier
@@ -76,6 +77,17 @@ def test_pipelined_interleaved_streams_equal_the_streaming_classifier(
             got[result.get_response().id] = result.as_numpy("logits")[0]
     for k in range(8):
         np.testing.assert_allclose(np.stack([got[f"{k}:{t}"] for t in range(28)]), expected[k], atol=1e-5)
+
+
+def test_ids_reused_at_once_keep_every_sequence_apart(grpc_server: Any, exported: dict, test_split: MnistSplit) -> None:
+    """16 sequences on 4 ids, each id taken again by the next sequence as soon as one ends (END, then
+    START), pipelined on one stream, across the server's workers: every row equals the runner's."""
+    _, address = grpc_server
+    images = test_split.images[:16].astype(np.float32) / 255
+    local = StreamingClassifier(exported["step"], batch=16)
+    expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+    got = stream_reusing_ids(address, images, [7, 8, 9, 10], token=TOKEN)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
 def test_a_refused_request_is_answered_in_stream_and_the_stream_goes_on(grpc_server: Any) -> None:

@@ -19,7 +19,7 @@ import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 from serving import Server, get, start_server
-from triton_helpers import grpc_address, http_infer, stream_rows
+from triton_helpers import grpc_address, http_infer, stream_reusing_ids, stream_rows
 
 from edge_lstm.data import MnistSplit
 from edge_lstm.runtime import Classifier, StreamingClassifier
@@ -72,6 +72,42 @@ def test_interleaved_streams_equal_the_streaming_classifier(
     got = stream_rows(grpc_address(triton), images[3:], first_id=2000)
     for k in range(3):
         np.testing.assert_allclose(got[k], np.stack([w[3 + k] for w in want]), atol=1e-5)
+
+
+def test_ids_reused_at_once_keep_every_sequence_apart(
+    triton: Server, exported: dict[str, Path], test_split: MnistSplit
+) -> None:
+    """16 sequences on 4 ids, each id taken again as soon as its sequence's END is answered (Triton does
+    not order two sequences that share an id), the rows pipelined on one stream: every row equals the
+    runner's."""
+    images = test_split.images[:16].astype(np.float32) / 255
+    local = StreamingClassifier(exported["step"], batch=16)
+    expected = np.stack([local.push(images[:, t]) for t in range(28)], axis=1)
+    got = stream_reusing_ids(grpc_address(triton), images, [7, 8, 9, 10], wait_for_end=True)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_statistics_have_tritons_fields(triton: Server, exported: dict[str, Path]) -> None:
+    """Triton's own statistics answer and edge-lstm serve's, for the same file: the same fields."""
+    from serving import start_server as start_ours
+
+    thttp.InferenceServerClient(triton.host).infer("edge_lstm", [images_input()])
+    theirs = thttp.InferenceServerClient(triton.host).get_inference_statistics("edge_lstm")["model_stats"][0]
+    ours_server = start_ours(str(exported["fp32"]), "--workers", "1")
+    try:
+        thttp.InferenceServerClient(ours_server.host).infer("edge_lstm", [images_input()])
+        ours = thttp.InferenceServerClient(ours_server.host).get_inference_statistics("edge_lstm")["model_stats"][0]
+    finally:
+        ours_server.stop()
+    assert set(ours) == set(theirs) and set(ours["inference_stats"]) == set(theirs["inference_stats"])
+    assert set(ours["batch_stats"][0]) == set(theirs["batch_stats"][0])
+    assert ours["inference_count"] == 1 and theirs["inference_count"] >= 1  # the fixture's Triton served others
+
+
+def images_input() -> thttp.InferInput:
+    inp = thttp.InferInput("images", [1, 28, 28], "FP32")
+    inp.set_data_from_numpy(np.zeros((1, 28, 28), np.float32))
+    return inp
 
 
 def test_a_two_layer_gru_streams_as_the_runner(triton: Server, gru2: dict[str, Path], test_split: MnistSplit) -> None:

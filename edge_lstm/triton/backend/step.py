@@ -53,48 +53,60 @@ class TritonPythonModel:
             end = bool(array(pb_utils.get_input_tensor_by_name(r, "END")).reshape(-1)[0])
             cid = array(pb_utils.get_input_tensor_by_name(r, "CORRID")).reshape(-1)[0].item()
             parsed.append((rows, start, end, cid))
-        # Each request holds its own sequence's state object: a client that reuses an id at once (END,
-        # then START of the same id) may have both in this batch, and the old sequence's last rows must
-        # run on its own state, not the new one's zeros. So every continuing request takes its state
-        # before any START of this batch replaces the id's entry.
-        held = {i: self.states.get(cid) for i, (_, start, _, cid) in enumerate(parsed) if not start}
-        for i, (_, start, _, cid) in enumerate(parsed):
+        # In arrival order: requests of one sequence run one after the other (one job), and where a batch
+        # holds a sequence's END and then a START of the same id, the old sequence's rows run on its own
+        # state and the new one's on fresh zeros. Triton does not order two sequences that share an id:
+        # a START sent before the old sequence's END was answered may run beside the old one's rows, and
+        # nothing here can tell whose a row then is; clients wait for the END's answer (docs/cluster.md).
+        current: dict = {}  # correlation id -> the state its next request in this batch continues
+        jobs: dict = {}  # id(state) -> [state, [(request index, rows, end, correlation id)], rows queued]
+        for i, (rows, start, end, cid) in enumerate(parsed):
+            state: list | None
             if start:
                 zeros = [np.zeros((layers, hidden), np.float32) for _, layers, hidden in self.state_inputs]
-                held[i] = self.states[cid] = [zeros, 0, now]
-        jobs = []  # (request index, correlation id, its state, rows, end)
-        for i, (rows, _, end, cid) in enumerate(parsed):
-            state = held[i]
+                state = current[cid] = self.states[cid] = [zeros, 0, now]
+            else:
+                state = current[cid] if cid in current else self.states.get(cid)
             if state is None:
                 answers[i] = pb_utils.TritonError(
                     f"sequence {cid} is not live (never started, ended, or idle past {self.idle_s:g} s): "
                     "send its first row with sequence_start"
                 )
-            elif not np.isfinite(rows).all():
+                continue
+            current[cid] = state
+            job = jobs.setdefault(id(state), [state, [], state[1]])
+            if not np.isfinite(rows).all():
                 answers[i] = pb_utils.TritonError("the rows hold NaN or infinity")
-            elif self.max_rows is not None and state[1] + len(rows) > self.max_rows:
+            elif self.max_rows is not None and job[2] + len(rows) > self.max_rows:
                 answers[i] = pb_utils.TritonError(
-                    f"sequence {cid} would pass {self.max_rows} rows (it has {state[1]}): end it, start a new one"
+                    f"sequence {cid} would pass {self.max_rows} rows (it has {job[2]}): end it, start a new one"
                 )
             else:
-                jobs.append((i, cid, state, np.asarray(rows, np.float32), end))
-        logits: dict = {job[0]: [] for job in jobs}
+                job[1].append((i, np.asarray(rows, np.float32), end, cid))
+                job[2] += len(rows)
+                if end:
+                    del current[cid]  # a later request of this id in the batch must START again
+        runs = [(state, np.concatenate([r for _, r, _, _ in parts])) for state, parts, _ in jobs.values() if parts]
+        logits: dict = {id(state): [] for state, _ in runs}
         position = 0
         while True:  # one step call per row position, every sequence that still has rows in it
-            live = [(i, state, rows) for i, _, state, rows, _ in jobs if position < len(rows)]
+            live = [(state, rows) for state, rows in runs if position < len(rows)]
             if not live:
                 break
-            feeds = {"row": np.stack([rows[position] for _, _, rows in live])}
+            feeds = {"row": np.stack([rows[position] for _, rows in live])}
             for s, (name, _, _) in enumerate(self.state_inputs):  # (layers, n, hidden)
-                feeds[name] = np.stack([state[0][s] for _, state, _ in live], axis=1)
+                feeds[name] = np.stack([state[0][s] for state, _ in live], axis=1)
             out, *states_out = self.session.run(None, feeds)
-            for k, (i, state, _) in enumerate(live):
+            for k, (state, _) in enumerate(live):
                 state[0] = [s[:, k].copy() for s in states_out]
                 state[1], state[2] = state[1] + 1, now
-                logits[i].append(out[k])
+                logits[id(state)].append(out[k])
             position += 1
-        for i, cid, state, _, end in jobs:
-            answers[i] = np.stack(logits[i])
-            if end and self.states.get(cid) is state:  # not a new sequence that took the id meanwhile
-                del self.states[cid]
+        for state, parts, _ in jobs.values():
+            done = 0
+            for i, rows, end, cid in parts:  # each request's answer: the logits after each of its rows
+                answers[i] = np.stack(logits[id(state)][done : done + len(rows)])
+                done += len(rows)
+                if end and self.states.get(cid) is state:  # not a new sequence that took the id meanwhile
+                    del self.states[cid]
         return responses(answers, "logits")
