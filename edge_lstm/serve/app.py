@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import socket
@@ -149,6 +150,11 @@ def build_app(
     async def model_config(request: Request) -> Response:
         return JSONResponse(triton_config(model(request), config))
 
+    async def repository_index(request: Request) -> Response:
+        """Triton's model repository extension, its index: every served model, version 1, READY (while the
+        server is not stopping). `{"ready": true}` asks for the ready ones only, as Triton's does."""
+        return JSONResponse(protocol.repository_index(list(served), state["ready"], await _ready_only(request)))
+
     async def stats(request: Request) -> Response:
         names = [model(request).name] if "name" in request.path_params else list(served)
         return JSONResponse(model_stats(metrics, names))
@@ -208,6 +214,7 @@ def build_app(
         route("/v2/health/live", live, "live"),
         route("/v2/health/ready", ready, "ready"),
         route("/v2", server_metadata, "server_metadata"),
+        route("/v2/repository/index", repository_index, "repository_index", "POST"),
         route("/v2/models/stats", stats, "statistics"),  # before /v2/models/{name}: "stats" is not a model
         route("/v2/models/{name}/stats", stats, "statistics"),
         route("/v2/models/{name}/versions/{version}/stats", stats, "statistics"),
@@ -234,3 +241,16 @@ def build_app(
     )
     app.state = inner.state  # what the CLI and the tests read: the served models, the metrics
     return app
+
+
+async def _ready_only(request: Request) -> bool:
+    body = await request.body()
+    if not body.strip():
+        return False
+    try:
+        asked = json.loads(body)
+    except ValueError:
+        raise protocol.ProtocolError('the repository index request is JSON: {} or {"ready": true}') from None
+    if not isinstance(asked, dict) or not isinstance(asked.get("ready", False), bool):
+        raise protocol.ProtocolError('the repository index request is JSON: {} or {"ready": true}')
+    return bool(asked.get("ready", False))

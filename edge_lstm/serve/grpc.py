@@ -153,6 +153,12 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
                 outputs=[tensor(**t) for t in meta["outputs"]],
             )
 
+        async def RepositoryIndex(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            index = protocol.repository_index(list(served), ready["ready"], request.ready)
+            model = service_pb2.RepositoryIndexResponse.ModelIndex
+            return service_pb2.RepositoryIndexResponse(models=[model(**m) for m in index])
+
         async def ModelStatistics(self, request: Any, context: Any) -> Any:
             await guard(context)
             names = [(await model(request.name, request.version, context)).name] if request.name else list(served)

@@ -33,7 +33,7 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 }
 NAMES = {v: k for k, v in DATATYPES.items()}
 # The protocol's and Triton's extensions this server speaks (server metadata, HTTP and gRPC)
-EXTENSIONS = ["binary_tensor_data", "sequence", "statistics", "classification"]
+EXTENSIONS = ["binary_tensor_data", "sequence", "statistics", "classification", "model_repository"]
 
 
 class ProtocolError(Exception):
@@ -249,3 +249,14 @@ def metadata(
         "outputs": [one(t) for t in spec.outputs],
         **({"parameters": {"classes": list(classes)}} if classes else {}),
     }
+
+
+def repository_index(names: list[str], ready: bool, ready_only: bool) -> list[dict[str, str]]:
+    """Triton's repository index: each model's name, version and state (READY, or UNAVAILABLE while the
+    server stops); `ready_only` leaves the others out."""
+    state = "READY" if ready else "UNAVAILABLE"
+    return [
+        {"name": n, "version": "1", "state": state, "reason": "" if ready else "the server is stopping"}
+        for n in names
+        if ready or not ready_only
+    ]

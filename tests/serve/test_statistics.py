@@ -60,3 +60,16 @@ def test_statistics_of_an_unknown_model_are_a_404(counted: tuple[Server, str]) -
     server, _ = counted
     with pytest.raises(thttp.InferenceServerException, match="unknown model 'nope'"):
         thttp.InferenceServerClient(server.host).get_inference_statistics("nope")
+
+
+def test_the_repository_index_lists_every_model_on_both_transports(counted: tuple[Server, str]) -> None:
+    server, grpc_host = counted
+    http = thttp.InferenceServerClient(server.host).get_model_repository_index()
+    assert http == [
+        {"name": "edge_lstm", "version": "1", "state": "READY", "reason": ""},
+        {"name": "edge_lstm_step", "version": "1", "state": "READY", "reason": ""},
+    ]
+    grpc = tgrpc.InferenceServerClient(grpc_host).get_model_repository_index(as_json=True)
+    assert [(m["name"], m["state"]) for m in grpc["models"]] == [("edge_lstm", "READY"), ("edge_lstm_step", "READY")]
+    status, _, raw = post(server.url, "/v2/repository/index", b"[1, 2]")
+    assert status == 400 and b"the repository index request is JSON" in raw

@@ -104,6 +104,18 @@ def test_statistics_have_tritons_fields(triton: Server, exported: dict[str, Path
     assert ours["inference_count"] == 1 and theirs["inference_count"] >= 1  # the fixture's Triton served others
 
 
+def test_the_repository_index_has_tritons_fields(triton: Server, exported: dict[str, Path]) -> None:
+    from serving import start_server as start_ours
+
+    theirs = {m["name"]: m for m in thttp.InferenceServerClient(triton.host).get_model_repository_index()}
+    ours_server = start_ours(str(exported["fp32"]), "--workers", "1")
+    try:
+        (ours,) = thttp.InferenceServerClient(ours_server.host).get_model_repository_index()
+    finally:
+        ours_server.stop()
+    assert set(theirs["edge_lstm"]) <= set(ours) and theirs["edge_lstm"]["state"] == ours["state"] == "READY"
+
+
 def images_input() -> thttp.InferInput:
     inp = thttp.InferInput("images", [1, 28, 28], "FP32")
     inp.set_data_from_numpy(np.zeros((1, 28, 28), np.float32))
