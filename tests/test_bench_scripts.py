@@ -8,6 +8,7 @@ import importlib
 from pathlib import Path
 
 import pytest
+from test_architecture import parse
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted([*REPO.glob("bench/*.py"), REPO / "data" / "make_samples.py"])
@@ -15,7 +16,7 @@ SCRIPTS = sorted([*REPO.glob("bench/*.py"), REPO / "data" / "make_samples.py"])
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_script_imports_resolve(script: Path) -> None:
-    for node in ast.walk(ast.parse(script.read_text())):
+    for node in ast.walk(parse(script)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edge_lstm"):
             module = importlib.import_module(node.module)
             for alias in node.names:

@@ -116,6 +116,17 @@ def test_a_streams_state_survives_its_rows_spread_over_replicas(
     assert spread >= 1  # rows of one stream were answered by different replicas, from one state
 
 
+def test_ids_reused_at_once_over_replicas(served: Any, exported: dict, test_split: MnistSplit) -> None:
+    """Four sequences one after another on ONE id (END, then START with that id at once), their rows
+    spread over the replicas: each equals the runner's, none continues the last one's state."""
+    url, _ = served
+    images, expected = _four_streams(exported, test_split)
+    for k in range(4):
+        for t in range(28):
+            logits, _, _ = stream_row(url, 777, t, images[k, t])
+            np.testing.assert_allclose(logits[0], expected[k, t], atol=1e-5)
+
+
 def test_a_two_layer_gru_streams_over_replicas_as_the_runner(served: Any, gru2: dict, test_split: MnistSplit) -> None:
     url, _ = served
     images = test_split.images[4:6].astype(np.float32) / 255
