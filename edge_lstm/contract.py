@@ -272,7 +272,12 @@ def no_digit_below(metadata: dict[str, str]) -> float | None:
         return None
 
 
-def no_digit_message(label: int, probability: float, below: float) -> str:
+def no_digit_reason(label: int, probability: float, below: float | None) -> str | None:
+    """Why a picture whose best class is `label` at `probability` holds no digit for a file whose
+    threshold is `below` (None: the file has none); None when it is answered. predict, serve's /predict
+    (and the page, in JavaScript) decide it so."""
+    if below is None or probability >= below:
+        return None
     return (
         f"no digit found: the model is not sure this is a digit (its best guess, {label}, at "
         f"{100 * probability:.0f}%, is under the {100 * below:.0f}% a digit gets)"

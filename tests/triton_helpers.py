@@ -21,6 +21,15 @@ def http_infer(client: Any, module: Any, x: np.ndarray, model: str = "edge_lstm"
     return np.asarray(client.infer(model, [inp], **kwargs).as_numpy("logits"))
 
 
+def send_row(client: Any, model: str, row: np.ndarray, request_id: str, sid: int, start: bool, end: bool) -> None:
+    """One row of a sequence on an open gRPC stream (tritonclient's async_stream_infer)."""
+    inp = tgrpc.InferInput("row", [1, row.shape[-1]], "FP32")
+    inp.set_data_from_numpy(np.ascontiguousarray(row.reshape(1, -1), np.float32))
+    client.async_stream_infer(
+        model, [inp], request_id=request_id, sequence_id=sid, sequence_start=start, sequence_end=end
+    )
+
+
 def stream_rows(address: str, images: np.ndarray, first_id: int, model: str = "edge_lstm_step") -> list[np.ndarray]:
     """Every row of every image over one gRPC stream, interleaved; (28, 10) logits per image."""
     answers: queue.Queue[Any] = queue.Queue()
@@ -30,16 +39,7 @@ def stream_rows(address: str, images: np.ndarray, first_id: int, model: str = "e
     try:
         for t in range(images.shape[1]):
             for k in range(len(images)):
-                inp = tgrpc.InferInput("row", [1, images.shape[2]], "FP32")
-                inp.set_data_from_numpy(np.ascontiguousarray(images[k, t][None], np.float32))
-                client.async_stream_infer(
-                    model,
-                    [inp],
-                    request_id=f"{k}:{t}",
-                    sequence_id=first_id + k,
-                    sequence_start=t == 0,
-                    sequence_end=t == images.shape[1] - 1,
-                )
+                send_row(client, model, images[k, t], f"{k}:{t}", first_id + k, t == 0, t == images.shape[1] - 1)
                 result, error = answers.get(timeout=30)  # one answer before the next row: rows stay in order
                 assert error is None, error
                 got.setdefault(result.get_response().id.split(":")[0], []).append(result.as_numpy("logits")[0])
@@ -82,16 +82,7 @@ def stream_reusing_ids(
         for first in range(0, n, slots):
             for t in range(steps):
                 for slot, seq in enumerate(range(first, min(first + slots, n))):
-                    inp = tgrpc.InferInput("row", [1, images.shape[2]], "FP32")
-                    inp.set_data_from_numpy(np.ascontiguousarray(images[seq, t][None], np.float32))
-                    client.async_stream_infer(
-                        model,
-                        [inp],
-                        request_id=f"{seq}:{t}",
-                        sequence_id=ids[slot],
-                        sequence_start=t == 0,
-                        sequence_end=t == steps - 1,
-                    )
+                    send_row(client, model, images[seq, t], f"{seq}:{t}", ids[slot], t == 0, t == steps - 1)
                     sent += 1
             if wait_for_end:
                 collect(sent - len(got))

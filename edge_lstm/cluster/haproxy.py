@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 # Short: Ray puts each node's files in a 56-character subfolder of it, and HAProxy takes an admin socket
-# path of at most 97 characters (/tmp/elhp-XXXXXXXX/<node>/admin.sock is 87)
+# path of at most 97 characters (/tmp/elhp-<8 random characters>/<node>/admin.sock is 87)
 HAPROXY_PREFIX = "elhp-"
 _haproxy_folders: list[str] = []  # the HAProxy folders of the local clusters this process started
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from edge_lstm.errors import DataError
+
 FONT_FILES = (
     "opentype/comic-neue/ComicNeue-Bold.otf",
     "opentype/comic-neue/ComicNeue-BoldItalic.otf",
@@ -35,7 +37,7 @@ FONT_FILES = (
 def boxy_fonts(root: Path = Path("/usr/share/fonts")) -> list[Path]:
     found = [root / f for f in FONT_FILES if (root / f).is_file()]
     if not found:
-        raise FileNotFoundError(
+        raise DataError(
             f"none of the boxy family's fonts under {root}: apt install fonts-comic-neue fonts-urw-base35 fonts-dseg"
         )
     return found

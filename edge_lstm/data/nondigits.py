@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from edge_lstm.errors import DataError
+
 FAMILIES = ("shapes", "faces", "letters", "gradients", "textures", "photos", "paper")
 LIBERATION = Path("/usr/share/fonts/truetype/liberation")
 LETTERS = "ACEFHKMNPRUVWXYacdefhkmnprtuvwxy"  # as data/glyphs.py: none that a digit resembles
@@ -130,6 +132,8 @@ def letter(rng: np.random.Generator) -> np.ndarray:
     side = int(rng.integers(100, 260))
     img = _paper(rng, side)
     fonts = sorted(LIBERATION.glob("*.ttf"))
+    if not fonts:
+        raise DataError(f"no Liberation fonts under {LIBERATION}: apt install fonts-liberation")
     font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), int(side * rng.uniform(0.5, 0.8)))
     ImageDraw.Draw(img).text(
         (side / 2, side / 2), str(rng.choice(list(LETTERS))), fill=_ink(rng), font=font, anchor="mm"

@@ -52,9 +52,8 @@ def predict_files(clf: Classifier, paths: list[Path], top_k: int = 1, normalize:
         for i, p in enumerate(probs):
             order = np.argsort(-p, kind="stable")
             source = str(path) if len(probs) == 1 else f"{path}[{i}]"
-            if below is not None and p[order[0]] < below:  # the model's own "no digit" (contract.py)
-                message = contract.no_digit_message(int(order[0]), float(p[order[0]]), below)
-                results.append(Prediction(source=source, error=f"{source}: {message}"))
+            if (why := contract.no_digit_reason(int(order[0]), float(p[order[0]]), below)) is not None:
+                results.append(Prediction(source=source, error=f"{source}: {why}"))  # the model's own "no digit"
                 continue
             top = [(int(k), float(p[k])) for k in order[:top_k]]
             second = int(order[1])

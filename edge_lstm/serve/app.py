@@ -187,9 +187,9 @@ def build_app(
         logits = await served[name].batcher.submit(to_input(image))
         probs = softmax(logits)[0]
         label = int(probs.argmax())
-        below = served[name].runner.no_digit_below
-        if below is not None and probs[label] < below:  # the model's own "no digit", as `predict` says it
-            raise protocol.ProtocolError(contract.no_digit_message(label, float(probs[label]), below))
+        why = contract.no_digit_reason(label, float(probs[label]), served[name].runner.no_digit_below)
+        if why is not None:  # the model's own "no digit", as `predict` says it
+            raise protocol.ProtocolError(why)
         return JSONResponse(
             {
                 "model": name,

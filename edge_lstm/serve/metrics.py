@@ -91,30 +91,41 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
-        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
+        self._ran: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
 
     def answered(self, route: str, model: str, code: int, seconds: float) -> None:
         key = (route, model, code)
         children = self._children.get(key)
         if children is None:  # labels() costs a lock and a dict walk: once per label set, not per request
+            outcome = "success" if code == 200 else "fail"
             children = self._children[key] = (
                 self.requests.labels(route, model, str(code)),
                 self.errors.labels(route, model, str(code)) if code >= 400 else None,
                 self.latency.labels(route, model),
+                self.infer_seconds.labels(model, outcome) if route == "infer" and code != 499 else None,
             )
         children[0].inc()
         if children[1] is not None:
             children[1].inc()
         children[2].observe(seconds)
-        if route == "infer" and code != 499:
-            self.infer_seconds.labels(model, "success" if code == 200 else "fail").inc(seconds)
+        if children[3] is not None:
+            children[3].inc(seconds)
 
     def ran(self, model: str, batch: int, queued_s: float, compute_s: float) -> None:
         """One runner call of `batch` images (or rows) that waited `queued_s` in all and ran `compute_s`."""
-        self.queue_seconds.labels(model).inc(queued_s)
-        self.compute_seconds.labels(model, str(batch)).inc(compute_s)
-        self.executions.labels(model, str(batch)).inc()
-        self.last_inference.labels(model).set(time.time() * 1000)
+        children = self._ran.get((model, batch))
+        if children is None:  # as in answered: the label lookups once per (model, batch size)
+            children = self._ran[(model, batch)] = (
+                self.queue_seconds.labels(model),
+                self.compute_seconds.labels(model, str(batch)),
+                self.executions.labels(model, str(batch)),
+                self.last_inference.labels(model),
+            )
+        children[0].inc(queued_s)
+        children[1].inc(compute_s)
+        children[2].inc()
+        children[3].set(time.time() * 1000)
 
     def registry_now(self) -> CollectorRegistry:
         """The registry /metrics reads: every worker's under `serve --workers`."""

@@ -15,9 +15,9 @@ from edge_lstm.training.recipes import TrainConfig
 
 
 class ExtraPictures:
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu") -> None:
         images, labels = extra_pictures(config.seed)
-        x, y = to_float(images), torch.from_numpy(labels)
+        x, y = to_float(images).to(device), torch.from_numpy(labels).to(device)  # on the device once, not per step
         digit = y >= 0
         self.digits, self.digit_labels = x[digit], y[digit]
         self.others = x[~digit]
@@ -27,11 +27,11 @@ class ExtraPictures:
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + step) * 7 + 3)  # not augment's stream
         d = torch.randint(len(self.digits), (self.typeset,), generator=g)
         o = torch.randint(len(self.others), (self.outliers,), generator=g)
-        x = torch.cat([xb, self.digits[d].to(xb.device), self.others[o].to(xb.device)])
-        y = torch.cat([yb, self.digit_labels[d].to(yb.device), torch.full((self.outliers,), -1, device=yb.device)])
+        x = torch.cat([xb, self.digits[d], self.others[o]])
+        y = torch.cat([yb, self.digit_labels[d], torch.full((self.outliers,), -1, device=yb.device)])
         return x, y
 
 
-def extra_for(config: TrainConfig) -> ExtraPictures | None:
+def extra_for(config: TrainConfig, device: torch.device | str = "cpu") -> ExtraPictures | None:
     wanted = config.augment == "writing" and config.data is None and (config.typeset or config.outliers)
-    return ExtraPictures(config) if wanted else None
+    return ExtraPictures(config, device) if wanted else None

@@ -129,7 +129,7 @@ def train(
     sharded = ShardedStep(model, config.shards, bf16=config.precision == "bf16", device=device)
     tuner = ThreadTuner(config.threads if device == "cpu" else 1, limit=config.shards, apply=sharded.set_workers)
     loss_of = loss_fn(model, config)
-    extra = extra_for(config)
+    extra = extra_for(config, dev)
     every = report_every(epochs)
 
     # The weights evaluated and written: an exponential moving average of the trained ones (config.ema),

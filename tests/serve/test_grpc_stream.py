@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 from serving import Server, start_server
+from triton_helpers import send_row as send_stream_row
 from triton_helpers import stream_reusing_ids
 
 from edge_lstm.data import MnistSplit
@@ -52,11 +53,8 @@ def streaming(address: str, token: str | None = TOKEN) -> Iterator[tuple[Any, qu
 
 
 def send_row(client: Any, sid: int, t: int, row: np.ndarray, rid: str, last: int = 27) -> None:
-    inp = tgrpc.InferInput("row", [1, row.shape[-1]], "FP32")
-    inp.set_data_from_numpy(np.ascontiguousarray(row.reshape(1, -1), np.float32))
-    client.async_stream_infer(
-        "edge_lstm_step", [inp], request_id=rid, sequence_id=sid, sequence_start=t == 0, sequence_end=t == last
-    )
+    """Row t of sequence `sid` on the step model (the first starts it, `last` ends it)."""
+    send_stream_row(client, "edge_lstm_step", row, rid, sid, t == 0, t == last)
 
 
 def test_pipelined_interleaved_streams_equal_the_streaming_classifier(
