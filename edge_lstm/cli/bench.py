@@ -250,15 +250,17 @@ def _bench_on(
     from rich.console import Console
 
     from edge_lstm.devices.fleet import bench_on
-    from edge_lstm.devices.report import fleet_table, plot_devices
+    from edge_lstm.devices.report import fleet_table, mcu_table, plot_devices
     from edge_lstm.fileio import atomic_write_text, not_a_file
 
     for m in [*models, *([streaming] if streaming else [])]:
-        if (why := not_a_file(m)) is not None:
+        if (why := not_a_file(m)) is not None and not (Path(m) / "model.json").is_file():  # or a C library (--mcu)
             raise fail(f"model file {m} {why} (export one with `edge-lstm export`)")
     report = bench_on(devices, models, forwarded, streaming, progress=lambda m: typer.echo(m, err=True))
     if report.rows:
         Console(width=None if sys.stdout.isatty() else 220).print(fleet_table(report))
+    if report.mcu_rows:
+        Console(width=None if sys.stdout.isatty() else 220).print(mcu_table(report))
     if json_file:
         import json
 

@@ -94,6 +94,11 @@ def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json
     from edge_lstm.devices.fleet import eval_on
 
     r = eval_on(device, model, limit, provider=provider, progress=lambda m: typer.echo(m, err=True), data=data)
+    if "variants" in r:  # a microcontroller: a line per variant
+        _mcu_lines(r)
+        if as_json:
+            emit_json(r)
+        return
     emulated = " (emulated)" if r["device_info"].get("emulated") else ""
     typer.echo(
         f"{r['device']}{emulated}, {r['device_info'].get('architecture')}: accuracy {100 * r['accuracy_there']:.2f}% "
@@ -104,6 +109,21 @@ def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json
     )
     if as_json:
         emit_json(r)
+
+
+def _mcu_lines(r: dict[str, object]) -> None:
+    info = r["device_info"]
+    assert isinstance(info, dict) and isinstance(r["variants"], list)
+    where = f"{info['board']} ({info['cpu']}{', QEMU ' + str(info['qemu']) if info['emulated'] else ''})"
+    for v in r["variants"]:
+        unit = "instructions" if info["emulated"] else "cycles"
+        typer.echo(
+            f"{r['device']} {where}, {v['variant']}: accuracy {100 * v['accuracy_there']:.2f}% on {v['n']} test cases "
+            f"(here, {v['reference']}: {100 * v['accuracy_here']:.2f}%), same class for {v['same_class']} of {v['n']}, "
+            f"max |logit diff| {v['max_abs_diff']:.1e}; {v[unit + '_per_inference'] / 1e6:.2f} M {unit} an inference, "
+            f"flash {v['footprint']['library_flash']:,} B, RAM {v['footprint']['library_ram'] + v['stack_peak']:,} B "
+            "(state and scratch + stack)"
+        )
 
 
 def curve_table(accuracy: list[float], columns: int = 10) -> list[str]:

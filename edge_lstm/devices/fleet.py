@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_lstm.devices.mcu import bench_on_mcu, eval_on_mcu, is_mcu, mcu_device
 from edge_lstm.devices.remote import Remote
 from edge_lstm.devices.targets import Device, resolve
 from edge_lstm.errors import EdgeLstmError
@@ -24,11 +25,12 @@ from edge_lstm.errors import EdgeLstmError
 @dataclass
 class FleetReport:
     rows: list[dict[str, Any]] = field(default_factory=list)  # bench rows, each with "device"
+    mcu_rows: list[dict[str, Any]] = field(default_factory=list)  # microcontrollers' rows (devices/mcu.py)
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # what each device is
     failures: dict[str, str] = field(default_factory=dict)  # device -> why it gave no rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"devices": self.devices, "results": self.rows, "failures": self.failures}
+        return {"devices": self.devices, "results": self.rows, "mcu": self.mcu_rows, "failures": self.failures}
 
 
 def remote_for(device: Device) -> Remote:
@@ -48,6 +50,11 @@ def bench_on(
     for name in names:
         try:
             device = resolve(name)
+            if is_mcu(device):
+                for m in models:
+                    report.mcu_rows += bench_on_mcu(device, m, progress)
+                report.devices[device.name] = mcu_device(device).describe()
+                continue
             remote = remote_for(device)
             progress(f"{device.name}: what it is")
             info = remote.info()
@@ -89,10 +96,13 @@ def eval_on(
     data: Path | None = None,
 ) -> dict[str, Any]:
     """The test set through `model` on the device (on `provider` there), its classes compared with this
-    machine's CPU; a model of own sequences: the labelled sequences in `data`, copied there."""
+    machine's CPU; a model of own sequences: the labelled sequences in `data`, copied there. A
+    microcontroller: each variant's firmware, its rows under "variants" (devices/mcu.py)."""
     from edge_lstm.data import mnist, sequences
     from edge_lstm.runtime import Classifier
 
+    if is_mcu(resolve(name)):
+        return eval_on_mcu(resolve(name), model, limit, data, progress)
     here_clf = Classifier(model)
     seqs = None if here_clf.arch.image else sequences.for_model(data, here_clf.arch, model, limit)
 

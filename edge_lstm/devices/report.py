@@ -92,3 +92,29 @@ def plot_devices(report: FleetReport, path: Path) -> None:
             label = r["device"] + (" (emulated)" if r.get("emulated") else "")
             panels.setdefault(label, {})[f"{Path(r['model']).name} {r['scenario']}"] = r["p50_ms"] * 1000
     devices_side_by_side(panels, Path(path))
+
+
+def mcu_table(report: FleetReport) -> Any:
+    """Microcontrollers: cost per variant (instructions under QEMU, cycles on a board), flash, RAM."""
+    from rich.table import Table
+
+    t = Table(
+        title="edge-lstm bench, microcontrollers",
+        caption="QEMU counts instructions (-icount), never cycles; flash and RAM are the model's (library), "
+        "RAM with the stack the firmware used",
+    )
+    for col in ("device", "model", "variant", "per inference", "per step", "flash", "RAM", "firmware flash"):
+        t.add_column(col, justify="left" if col in ("device", "model", "variant") else "right")
+    for r in report.mcu_rows:
+        unit = "instr." if r["unit"] == "instructions" else "cycles"
+        t.add_row(
+            r["device"] + (" (QEMU)" if r.get("emulated") else ""),
+            Path(r["model"]).name,
+            r["variant"],
+            f"{r['per_inference'] / 1e6:.2f} M {unit}",
+            f"{r['per_step'] / 1e3:.1f} k {unit}",
+            f"{r['flash'] / 1024:.1f} KiB",
+            f"{r['ram'] / 1024:.1f} KiB",
+            f"{r['footprint']['firmware_flash'] / 1024:.1f} KiB",
+        )
+    return t

@@ -1,4 +1,5 @@
-"""Devices by name: `ssh://user@host[:port]`, `adb://SERIAL` and `local`, kept in a small devices file
+"""Devices by name: `ssh://user@host[:port]`, `adb://SERIAL`, `local`, and microcontrollers:
+`qemu:MACHINE` (QEMU's Cortex-M boards) and `serial://PORT?board=NAME` (devices/mcu.py), kept in a small devices file
 in the user's config folder (`edge-lstm device add NAME URL`), or given as a URL where a name goes.
 
 A URL may end in `?dir=PATH` (where edge-lstm keeps its venv and files there; default ~/.edge-lstm),
@@ -76,7 +77,15 @@ def check_url(url: str) -> str:
         return url
     if parts.scheme == "adb" and parts.netloc:
         return url
-    raise ConfigError(f"{url}: a device is ssh://[user@]host[:port], adb://SERIAL or local")
+    if parts.scheme == "qemu" or (parts.scheme == "serial" and parts.path):
+        from edge_lstm.devices.mcu import mcu_device
+
+        mcu_device(Device("check", url))  # an unknown board or a missing ?board=: one line now, not at run time
+        return url
+    raise ConfigError(
+        f"{url}: a device is ssh://[user@]host[:port], adb://SERIAL, local, qemu:MACHINE (mps2-an385, mps2-an386, "
+        "mps2-an500) or serial:///dev/PORT?board=NAME"
+    )
 
 
 def devices_file() -> Path:
@@ -97,7 +106,7 @@ def load_devices() -> dict[str, Device]:
 
 def resolve(name_or_url: str) -> Device:
     """A device from its name in the devices file, or from a URL given directly."""
-    if name_or_url == "local" or "://" in name_or_url:
+    if name_or_url == "local" or "://" in name_or_url or name_or_url.startswith("qemu:"):
         return Device(
             name_or_url if name_or_url == "local" else urlsplit(name_or_url).hostname or name_or_url,
             check_url(name_or_url),

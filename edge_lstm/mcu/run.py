@@ -1,0 +1,228 @@
+"""`eval --on` and `bench --on` for a microcontroller: the model's C library built into firmware,
+run on QEMU's board or a real one over serial, and compared with this machine.
+
+For each variant: fp32 is compared with onnxruntime on the ONNX file, int8 with the same C library
+built for this machine (the int8 reference: the firmware must give its classes; with QEMU, its logits
+bit for bit). Costs are instructions (QEMU, -icount) or cycles (a board's SysTick), flash and RAM of
+the library apart from the harness, and the stack the firmware used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_lstm.arch import Arch
+from edge_lstm.errors import ConfigError
+from edge_lstm.mcu import codegen, firmware, weights
+from edge_lstm.mcu.boards import Board
+from edge_lstm.mcu.host import HostLibrary
+from edge_lstm.mcu.link import Firmware, McuError
+from edge_lstm.mcu.qemu import INSTRUCTIONS_PER_TICK, QemuBoard, qemu_version
+
+
+@dataclass(frozen=True)
+class McuDevice:
+    name: str
+    board: Board
+    port: str | None = None  # a serial port; None: QEMU's board
+    baud: int = 115200
+    pyocd: str | None = None  # pyOCD's target name: flash the firmware with `pyocd flash` before running
+
+    @property
+    def emulated(self) -> bool:
+        return self.port is None
+
+    @property
+    def unit(self) -> str:
+        return "instructions" if self.emulated else "cycles"
+
+    def per_tick(self) -> int:
+        return INSTRUCTIONS_PER_TICK if self.emulated else 1
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"board": self.board.name, "cpu": self.board.cpu, "about": self.board.about}
+        info["emulated"] = self.emulated
+        info["qemu"] = qemu_version() if self.emulated else None
+        info["port"] = self.port
+        return info
+
+
+@dataclass
+class Variant:
+    name: str  # fp32 or int8
+    library: Path
+    arch: Arch
+    reference: Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # (x, lengths) -> logits here
+    reference_name: str
+
+
+@contextlib.contextmanager
+def variants(model: Path, work: Path) -> Iterator[list[Variant]]:
+    """An ONNX file -> its fp32 and int8 libraries in `work`; a library folder (export --mcu) -> itself."""
+    hosts: list[HostLibrary] = []
+    try:
+        if Path(model).is_dir():
+            about = firmware.manifest(model)
+            arch = Arch.from_json(json.dumps(about["arch"]))
+            host = HostLibrary(Path(model), arch.features, arch.n_classes)
+            hosts.append(host)
+            yield [Variant(about["variant"], Path(model), arch, host.classify, "this library built here")]
+            return
+        loaded = weights.load(Path(model))
+        out = []
+        for name in codegen.VARIANTS:
+            folder = work / name
+            codegen.write_library(loaded, folder, name)
+            if name == "int8":
+                host = HostLibrary(folder, loaded.arch.features, loaded.arch.n_classes)
+                hosts.append(host)
+                out.append(Variant(name, folder, loaded.arch, host.classify, "the int8 C built here"))
+            else:
+                out.append(Variant(name, folder, loaded.arch, _ort(Path(model)), "onnxruntime"))
+        yield out
+    finally:
+        for h in hosts:
+            h.close()
+
+
+def _ort(model: Path) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+    from edge_lstm.runtime import Classifier
+
+    clf = Classifier(model)
+
+    def run(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+        return np.asarray(clf.logits(x, lengths=lengths))
+
+    return run
+
+
+@contextlib.contextmanager
+def running(
+    device: McuDevice, library: Path, work: Path, max_rows: int
+) -> Iterator[tuple[Firmware, firmware.Footprint]]:
+    """The firmware of `library` running on the device (QEMU started and stopped here)."""
+    elf, footprint = firmware.build(library, device.board, work / f"fw-{library.name}", max_rows)
+    if device.emulated:
+        with QemuBoard(elf, device.board) as fw:
+            yield fw, footprint
+        return
+    from edge_lstm.mcu.serial import open_serial
+
+    if device.pyocd:
+        _flash(elf, device.pyocd)
+    stream = open_serial(str(device.port), device.baud)
+    try:
+        fw = Firmware(stream)
+        about = firmware.manifest(library)
+        if (fw.info.features, fw.info.int8, fw.info.flash_data) != (
+            about["arch"]["features"],
+            about["int8"],
+            about["flash_data_bytes"],
+        ):
+            raise McuError(
+                f"the board on {device.port} runs another model; flash {elf} first "
+                f"(pyocd flash -t TARGET {elf}, or add ?pyocd=TARGET to the device's URL)"
+            )
+        if fw.info.max_rows < max_rows:
+            raise McuError(f"the board's firmware holds {fw.info.max_rows} rows, {max_rows} needed; flash {elf}")
+        yield fw, footprint
+    finally:
+        stream.close()
+
+
+def _flash(elf: Path, target: str) -> None:
+    import shutil
+
+    if shutil.which("pyocd") is None:
+        raise ConfigError("pyocd not found: pip install pyocd (or flash the firmware with the board's own tool)")
+    done = subprocess.run(["pyocd", "flash", "-t", target, str(elf)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise McuError(f"pyocd could not flash {target}: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")
+
+
+def evaluate(
+    device: McuDevice,
+    model: Path,
+    x: np.ndarray,
+    lengths: np.ndarray | None,
+    labels: np.ndarray,
+    progress: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """The test cases through each variant's firmware; per variant its accuracy there and here."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
+        for v in found:
+            progress(f"{device.name}: {v.name} firmware, {len(x)} test cases")
+            max_rows = int(lengths.max()) if lengths is not None else x.shape[1]
+            with running(device, v.library, Path(tmp), max_rows) as (fw, footprint):
+                there, ticks = fw.classify_many(x, lengths)
+                stack = fw.refresh().stack_peak
+            here = v.reference(x, lengths)
+            rows.append(
+                {
+                    "device": device.name,
+                    "model": str(model),
+                    "variant": v.name,
+                    "n": len(x),
+                    "accuracy_there": float((there.argmax(1) == labels).mean()),
+                    "accuracy_here": float((here.argmax(1) == labels).mean()),
+                    "reference": v.reference_name,
+                    "same_class": int((there.argmax(1) == here.argmax(1)).sum()),
+                    "max_abs_diff": float(np.abs(there - here).max()) if len(x) else 0.0,
+                    "differ": [int(i) for i in np.flatnonzero(there.argmax(1) != here.argmax(1))][:20],
+                    f"{device.unit}_per_inference": float(np.median(ticks)) * device.per_tick(),
+                    "footprint": footprint.to_dict(),
+                    "stack_peak": stack,
+                }
+            )
+    return rows
+
+
+def bench(
+    device: McuDevice,
+    model: Path,
+    x: np.ndarray,
+    lengths: np.ndarray | None,
+    progress: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Cost per variant: per inference (median over the cases in x) and per streaming step (median
+    over the rows of x[0]), flash, RAM and stack."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
+        for v in found:
+            progress(f"{device.name}: {v.name} firmware")
+            max_rows = int(lengths.max()) if lengths is not None else x.shape[1]
+            with running(device, v.library, Path(tmp), max_rows) as (fw, footprint):
+                _, ticks = fw.classify_many(x, lengths)
+                fw.reset()
+                n0 = int(lengths[0]) if lengths is not None else x.shape[1]
+                steps = [fw.step(row)[1] for row in x[0][:n0]]
+                info = fw.refresh()
+            per = device.per_tick()
+            rows.append(
+                {
+                    "device": device.name,
+                    "model": str(model),
+                    "variant": v.name,
+                    "unit": device.unit,
+                    "n": len(x),
+                    "per_inference": float(np.median(ticks)) * per,
+                    "per_inference_max": float(np.max(ticks)) * per,
+                    "per_step": float(np.median(steps)) * per,
+                    "flash": footprint.library_flash,
+                    "ram": footprint.library_ram + info.stack_peak,
+                    "footprint": footprint.to_dict(),
+                    "stack_peak": info.stack_peak,
+                    "emulated": device.emulated,
+                }
+            )
+    return rows
