@@ -259,6 +259,10 @@ TOLERANCES = {
     # LiteRT's kernels are not onnxruntime's: the class must still match on >= 99.9% of the test set
     "tflite": Tolerance(max_abs_logit=1e-3, min_agreement=0.999, max_accuracy_drop=0.1),
     "int8-tflite": Tolerance(max_abs_logit=1.0, min_agreement=0.99, max_accuracy_drop=0.3),
+    # the C library for microcontrollers (export --mcu), run here: fp32 as onnxruntime; int8 with
+    # int8 weights and int16 activations (8x16), so tighter than onnxruntime's dynamic int8
+    "mcu-fp32": Tolerance(max_abs_logit=1e-4, min_agreement=1.0, max_accuracy_drop=0.0),
+    "mcu-int8": Tolerance(max_abs_logit=1.0, min_agreement=0.99, max_accuracy_drop=0.3),
 }
 PROBE_BATCHES = (1, 3, 7, 128)
 

@@ -36,12 +36,15 @@ ALLOWED = {
     # Triton's repository and server: used by export, serve --triton and the benchmarks; only launch.py
     # (serve --triton) reaches serve, for its file checks and options
     "triton": {"foundation", "serve"},
-    "export": {"foundation", "data", "training", "triton"},
+    # microcontrollers: the C library from a model file, its firmware, QEMU and serial boards (no torch)
+    "mcu": {"foundation", "data", "runtime"},
+    "export": {"foundation", "data", "training", "triton", "mcu"},
     "runtime": {"foundation", "data"},
     "serve": {"foundation", "data", "runtime"},
     "web": {"foundation", "data", "runtime", "serve"},
-    "devices": {"foundation", "data", "runtime"},  # the device side runs the CLI; this side copies and merges
-    "bench": {"foundation", "data", "runtime", "web", "training", "triton"},
+    # the device side runs the CLI (a microcontroller: firmware, mcu); this side copies and merges
+    "devices": {"foundation", "data", "runtime", "mcu"},
+    "bench": {"foundation", "data", "runtime", "web", "training", "triton", "mcu"},
     "cluster": {"foundation", "data", "runtime", "web", "serve", "triton"},
     "cli": {
         "foundation",
@@ -55,6 +58,7 @@ ALLOWED = {
         "devices",
         "bench",
         "cluster",
+        "mcu",
     },
 }
 

@@ -65,6 +65,21 @@ def export(
             "(a model.py running the file with onnxruntime: the tritonserver of the nvidia-pytriton wheel).",
         ),
     ] = "onnxruntime",
+    mcu: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the C libraries for microcontrollers here (fp32/ and int8/: classify and step, no heap), "
+            "each built and checked on this machine.",
+            metavar="DIR",
+        ),
+    ] = None,
+    board: Annotated[
+        str | None,
+        typer.Option(
+            help="With --mcu: refuse a library that does not fit this board's flash and RAM (m4, m7, m3, "
+            "nucleo-f401re, nucleo-l432kc, nrf52840, nucleo-f746zg, nucleo-h743zi).",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     data: Annotated[
         Path | None,
@@ -98,6 +113,8 @@ def export(
         triton=triton,
         triton_backend=triton_backend,
         data=data,
+        mcu=mcu,
+        board=board,
     )
     try:
         artifacts = run_export(config)
@@ -118,6 +135,12 @@ def _show(artifacts: list[Any]) -> None:
         line = f"{a.variant:<{wv}}  {a.path!s:<{wp}}  {a.size_bytes / 1024:>{ws}.1f} KiB"
         if a.variant == "triton":
             line += "  (config.pbtxt parsed with Triton's schema and checked against the model)"
+        elif a.variant.startswith("mcu-") and a.verified and a.accuracy is not None and a.agreement is not None:
+            worst = max(a.max_abs_diff.values())
+            line += (
+                f"  C built here: max |diff| {worst:.1e}, class agreement {100 * a.agreement:.2f}%, "
+                f"accuracy {100 * a.accuracy:.2f}%; step API = classify"
+            )
         elif a.verified and a.accuracy is not None and a.agreement is not None:
             worst = max(a.max_abs_diff.values())
             line += (

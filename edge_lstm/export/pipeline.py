@@ -51,6 +51,8 @@ class ExportConfig:
     tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
     triton: Path | None = None  # also a Triton model repository here (the classifier and the step model)
     triton_backend: str = "onnxruntime"  # or "python": the files run by onnxruntime in Triton's Python backend
+    mcu: Path | None = None  # also the C libraries for microcontrollers here (fp32/, int8/)
+    board: str | None = None  # with mcu: refuse a library that does not fit this board's flash and RAM
 
     def validate(self) -> None:
         if Path(self.output).suffix.lower() != ".onnx":
@@ -63,6 +65,12 @@ class ExportConfig:
             raise ConfigError(f"--opset must be {MIN_OPSET} or newer (LSTM-14, GRU-14), got {self.opset}")
         if self.triton_backend not in ("onnxruntime", "python"):
             raise ConfigError(f"--triton-backend must be onnxruntime or python, got {self.triton_backend!r}")
+        if self.board is not None:
+            if self.mcu is None:
+                raise ConfigError("--board checks the C libraries of --mcu DIR: add --mcu DIR")
+            from edge_lstm.mcu.boards import board
+
+            board(self.board)  # an unknown board: one line before any work
         if self.triton is not None and self.batch is not None:
             raise ConfigError("--triton writes the classifier and the step model with a batch axis; drop --batch")
 
@@ -74,6 +82,7 @@ class ExportConfig:
             "--mobile": self.mobile,
             "--tflite": self.tflite,
             "--triton": self.triton is not None,
+            "--mcu": self.mcu is not None,
         }
 
 
@@ -118,6 +127,8 @@ def export(config: ExportConfig) -> list[Artifact]:
         raise ConfigError(f"{refused[0]} ({arch.describe()} on {_data_name(arch)})")
     for target in wanted:
         target.ready()  # a missing extra: one line before any file is written
+    if config.mcu is not None:
+        check_writable_dir(Path(config.mcu), "--mcu")
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     opset = config.opset or 20
     spec = contract.spec("streaming-step" if config.streaming else "classifier", arch)
@@ -139,6 +150,9 @@ def export(config: ExportConfig) -> list[Artifact]:
         repository=config.triton,
         triton_backend=config.triton_backend,
         verify_step=lambda data: _verify(data, True, "triton step model", ref),
+        mcu=config.mcu,
+        board=config.board,
+        check=lambda run, what, tol: None if ref is None else compare(run, ref, contract.TOLERANCES[tol], what),
         probe=lambda: _probe(config, arch, ref),
         step_metadata={
             **_metadata(config, payload, arch, contract.step_spec(arch)),
@@ -153,6 +167,8 @@ def export(config: ExportConfig) -> list[Artifact]:
             if target.repository:
                 folders = target.build(job)
                 artifacts += [_folder(target.name, f, config.verify) for f in folders]
+                if target.name.startswith("mcu-") and config.verify:
+                    _verdict_from(artifacts[-1], folders[0])
                 continue
             artifacts.append(_write(target, job, metadata, ref))
         except EdgeLstmError as e:
@@ -163,6 +179,13 @@ def export(config: ExportConfig) -> list[Artifact]:
         written = ", ".join(f"{a.variant} ({a.path})" for a in artifacts)
         raise PartialExport(f"{'; '.join(failures)}; written and verified: {written}", artifacts)
     return artifacts
+
+
+def _verdict_from(art: Artifact, folder: Path) -> None:
+    """A C library's check, from its model.json (export/mcu.py wrote it there)."""
+    verified = json.loads((folder / "model.json").read_text()).get("verified", {})
+    art.agreement, art.accuracy = verified.get("agreement"), verified.get("accuracy")
+    art.max_abs_diff = verified.get("max_abs_diff", {})
 
 
 def _data_name(arch: Arch) -> str:

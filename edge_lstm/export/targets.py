@@ -43,6 +43,10 @@ class Job:
     probe: Callable[[], np.ndarray] = lambda: np.zeros((1, 1, 1), np.float32)  # inputs the Triton files are compared on
     step_metadata: dict[str, str] = field(default_factory=dict)  # the step model's, for the Triton repository
     cache: dict[str, Any] = field(default_factory=dict)  # what two entries share (onnx2tf's two files)
+    mcu: Path | None = None  # --mcu: the C libraries' folder
+    board: str | None = None  # --board: the flash and RAM the C libraries must fit
+    # (engine, what, tolerance key) -> the verdict against PyTorch on the test set (None: --no-verify)
+    check: Callable[[Callable[[np.ndarray, np.ndarray], np.ndarray], str, str], Any] = lambda run, what, tol: None
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self.cache:
@@ -139,6 +143,13 @@ def _triton(job: Job) -> list[Path]:
     return folders
 
 
+def _mcu(job: Job, variant: str) -> list[Path]:
+    from edge_lstm.export.mcu import write_verified
+
+    assert job.mcu is not None
+    return [write_verified(job.output, job.mcu, variant, job.board, job.check, job.probe())]
+
+
 def _classifier_and_step(arch: Arch, streaming: bool) -> str | None:
     return (
         "--triton writes the classifier and the step model with a batch axis; drop --streaming" if streaming else None
@@ -191,6 +202,22 @@ TARGETS = (
         "Triton's model-configuration schema; the step model against PyTorch row by row",
         "fp32",
         _classifier_and_step,
+        repository=True,
+    ),
+    Target(
+        "mcu-fp32",
+        "--mcu",
+        functools.partial(_mcu, variant="fp32"),
+        "the C library built here, against PyTorch; its step API against its classify",
+        "mcu-fp32",
+        repository=True,
+    ),
+    Target(
+        "mcu-int8",
+        "--mcu",
+        functools.partial(_mcu, variant="int8"),
+        "the C library built here, against PyTorch; its step API against its classify",
+        "mcu-int8",
         repository=True,
     ),
 )

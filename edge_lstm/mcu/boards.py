@@ -133,6 +133,6 @@ def check_fits(b: Board, flash: int, ram: int, what: str) -> None:
     ]
     if over:
         raise ConfigError(
-            f"{what} does not fit {b.name} ({b.about}): it needs {' and '.join(over)}; "
+            f"{what} does not fit the board {b.name}: it needs {' and '.join(over)}; "
             "try the int8 variant, fewer hidden units (train --hidden) or a larger board"
         )

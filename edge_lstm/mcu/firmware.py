@@ -115,3 +115,34 @@ def footprint(elf: Path) -> Footprint:
     sizes = subprocess.run([tool("arm-none-eabi-size"), str(elf)], capture_output=True, text=True, check=True)
     text, data, bss = (int(v) for v in sizes.stdout.splitlines()[1].split()[:3])
     return Footprint(lib_flash, lib_ram, text + data, data + bss)
+
+
+CODE_ALLOWANCE = 4096  # the runtime's code without a compiler to measure it (measured: 1.2-1.5 KB on M4)
+STACK_ALLOWANCE = 512  # the library's stack (measured peak of the whole firmware: 100-350 B)
+
+
+def library_size(library: Path, board: Board) -> tuple[int, int, bool]:
+    """(flash, RAM, measured) the library needs on `board`: its objects compiled for the board when
+    arm-none-eabi-gcc is here (text + data, data + bss), else its const data and an allowance for code.
+    RAM includes a stack allowance."""
+    gcc = shutil.which("arm-none-eabi-gcc")
+    about = manifest(library)
+    if gcc is None:
+        return about["flash_data_bytes"] + CODE_ALLOWANCE, about["ram_bytes"] + STACK_ALLOWANCE, False
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edge-lstm-size-") as tmp:
+        objects = []
+        for name in ("edge_lstm.c", "edge_lstm_model.c"):
+            obj = Path(tmp) / f"{name}.o"
+            cmd = [gcc, *board.cflags, "-O2", "-std=c99", "-c", "-o", str(obj), str(Path(library) / name)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ConfigError(f"the library did not compile for {board.name}: {done.stderr.strip()[:200]}")
+            objects.append(str(obj))
+        out = subprocess.run([tool("arm-none-eabi-size"), *objects], capture_output=True, text=True, check=True)
+    flash = ram = 0
+    for line in out.stdout.splitlines()[1:]:
+        text, data, bss = (int(v) for v in line.split()[:3])
+        flash, ram = flash + text + data, ram + data + bss
+    return flash, ram + STACK_ALLOWANCE, True
