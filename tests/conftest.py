@@ -63,7 +63,7 @@ def gru2(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 # fixtures below), start servers, a Ray cluster or a browser, or drive a device; the rest runs in
 # well under a minute.
 SLOW_FIXTURES = {"trained", "exported", "server", "cluster", "served", "site", "repo", "arm64", "gru2"}
-SLOW_FOLDERS = ("serve", "cluster", "web", "devices", "tritonserver")
+SLOW_FOLDERS = ("serve", "cluster", "web", "devices", "tritonserver", "mcu")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

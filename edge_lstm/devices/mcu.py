@@ -1,6 +1,7 @@
 """Microcontrollers as devices: `qemu:MACHINE` (QEMU's MPS2 boards: mps2-an386 a Cortex-M4F,
 mps2-an500 a Cortex-M7, mps2-an385 a Cortex-M3) and `serial://PORT?board=NAME` (a real board running
-edge-lstm's firmware, `&baud=N`, `&pyocd=TARGET` to flash it first). They run C, not edge-lstm's CLI:
+edge-lstm's firmware, `&baud=N`, `&pyocd=TARGET` to flash it first); both take `?timeout=S` (the
+seconds one answer may take, 60 by default). They run C, not edge-lstm's CLI:
 this side builds the firmware (edge_lstm.mcu) and sends the test set through its UART.
 """
 
@@ -31,8 +32,12 @@ def mcu_device(device: Device) -> Any:
 
     parts = urlsplit(device.url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    try:
+        timeout = float(query.get("timeout", "60"))
+    except ValueError:
+        raise ConfigError(f"{device.url}: timeout is not a number of seconds") from None
     if device.kind == "qemu":
-        return McuDevice(device.name, board(parts.path))
+        return McuDevice(device.name, board(parts.path), timeout=timeout)
     if "board" not in query:
         raise ConfigError(
             f"{device.url}: a board over serial needs ?board=NAME (its CPU, flash and RAM), e.g. ?board=nucleo-f401re"
@@ -41,7 +46,9 @@ def mcu_device(device: Device) -> Any:
         baud = int(query.get("baud", "115200"))
     except ValueError:
         raise ConfigError(f"{device.url}: baud is not a number") from None
-    return McuDevice(device.name, board(query["board"]), port=parts.path, baud=baud, pyocd=query.get("pyocd"))
+    return McuDevice(
+        device.name, board(query["board"]), port=parts.path, baud=baud, pyocd=query.get("pyocd"), timeout=timeout
+    )
 
 
 def _arch(model: Path) -> Any:
@@ -49,6 +56,8 @@ def _arch(model: Path) -> Any:
 
     from edge_lstm.arch import Arch
 
+    if not model.exists():
+        raise ConfigError(f"{model}: no such model file; export one with `edge-lstm export` (a C library: --mcu DIR)")
     if model.is_dir():
         from edge_lstm.mcu.firmware import manifest
 

@@ -39,10 +39,10 @@ def qemu_version() -> str:
 class QemuBoard:
     """`with QemuBoard(elf, board) as fw:` a Firmware on a running QEMU; QEMU stopped after."""
 
-    def __init__(self, elf: Path, board: Board) -> None:
+    def __init__(self, elf: Path, board: Board, timeout: float = 60.0) -> None:
         if board.qemu is None:
             raise ConfigError(f"{board.name} has no QEMU board; use m3, m4 or m7, or a real board over serial://")
-        self.elf, self.board = elf, board
+        self.elf, self.board, self.timeout = elf, board, timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="edge-lstm-qemu-")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -88,7 +88,7 @@ class QemuBoard:
                     raise McuError(f"QEMU ({self.board.qemu}) did not open its UART in {START_TIMEOUT_S} s") from None
                 time.sleep(0.02)
         try:
-            return Firmware(ByteStream(sock=sock, what=f"QEMU {self.board.qemu}"), bulk=True)
+            return Firmware(ByteStream(sock=sock, what=f"QEMU {self.board.qemu}"), self.timeout, bulk=True)
         except BaseException:
             sock.close()
             self._stop()

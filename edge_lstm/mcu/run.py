@@ -36,6 +36,7 @@ class McuDevice:
     port: str | None = None  # a serial port; None: QEMU's board
     baud: int = 115200
     pyocd: str | None = None  # pyOCD's target name: flash the firmware with `pyocd flash` before running
+    timeout: float = 60.0  # seconds a board may take to answer one request
 
     @property
     def emulated(self) -> bool:
@@ -112,7 +113,7 @@ def running(
     """The firmware of `library` running on the device (QEMU started and stopped here)."""
     elf, footprint = firmware.build(library, device.board, work / f"fw-{library.name}", max_rows)
     if device.emulated:
-        with QemuBoard(elf, device.board) as fw:
+        with QemuBoard(elf, device.board, device.timeout) as fw:
             yield fw, footprint
         return
     from edge_lstm.mcu.serial import open_serial
@@ -121,7 +122,7 @@ def running(
         _flash(elf, device.pyocd)
     stream = open_serial(str(device.port), device.baud)
     try:
-        fw = Firmware(stream)
+        fw = Firmware(stream, device.timeout)
         about = firmware.manifest(library)
         if (fw.info.features, fw.info.int8, fw.info.flash_data) != (
             about["arch"]["features"],
@@ -149,6 +150,15 @@ def _flash(elf: Path, target: str) -> None:
         raise McuError(f"pyocd could not flash {target}: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")
 
 
+def ready(device: McuDevice) -> None:
+    """What building and running firmware needs, checked before any work: one line if it is missing."""
+    firmware.tool("arm-none-eabi-gcc")
+    if device.emulated:
+        from edge_lstm.mcu.qemu import qemu_binary
+
+        qemu_binary()
+
+
 def evaluate(
     device: McuDevice,
     model: Path,
@@ -158,6 +168,7 @@ def evaluate(
     progress: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """The test cases through each variant's firmware; per variant its accuracy there and here."""
+    ready(device)
     rows = []
     with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
         for v in found:
@@ -196,6 +207,7 @@ def bench(
 ) -> list[dict[str, Any]]:
     """Cost per variant: per inference (median over the cases in x) and per streaming step (median
     over the rows of x[0]), flash, RAM and stack."""
+    ready(device)
     rows = []
     with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
         for v in found:
