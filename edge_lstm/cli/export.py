@@ -65,6 +65,14 @@ def export(
             "(a model.py running the file with onnxruntime: the tritonserver of the nvidia-pytriton wheel).",
         ),
     ] = "onnxruntime",
+    tflite_micro: Annotated[
+        bool,
+        typer.Option(
+            "--tflite-micro",
+            help="Also write TFLite Micro's full-integer LSTM file, its C array and arena (OUTPUT.tflm/), checked with "
+            "the tflite-micro wheel; needs the \\[tflite-micro] extra.",
+        ),
+    ] = False,
     mcu: Annotated[
         Path | None,
         typer.Option(
@@ -115,6 +123,7 @@ def export(
         data=data,
         mcu=mcu,
         board=board,
+        tflite_micro=tflite_micro,
     )
     try:
         artifacts = run_export(config)
@@ -135,11 +144,18 @@ def _show(artifacts: list[Any]) -> None:
         line = f"{a.variant:<{wv}}  {a.path!s:<{wp}}  {a.size_bytes / 1024:>{ws}.1f} KiB"
         if a.variant == "triton":
             line += "  (config.pbtxt parsed with Triton's schema and checked against the model)"
-        elif a.variant.startswith("mcu-") and a.verified and a.accuracy is not None and a.agreement is not None:
+        elif (
+            a.variant.startswith(("mcu-", "tflite-micro"))
+            and a.verified
+            and a.accuracy is not None
+            and a.agreement is not None
+        ):
             worst = max(a.max_abs_diff.values())
+            c = a.variant.startswith("mcu-")
             line += (
-                f"  C built here: max |diff| {worst:.1e}, class agreement {100 * a.agreement:.2f}%, "
-                f"accuracy {100 * a.accuracy:.2f}%; step API = classify"
+                f"  {'C built here' if c else 'the tflite-micro wheel'}: max |diff| {worst:.1e}, "
+                f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
+                + ("; step API = classify" if c else "")
             )
         elif a.verified and a.accuracy is not None and a.agreement is not None:
             worst = max(a.max_abs_diff.values())

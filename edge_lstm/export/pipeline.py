@@ -51,6 +51,7 @@ class ExportConfig:
     tflite: bool = False  # also TensorFlow Lite files (fp32, dynamic-range int8) via onnx2tf; the [tflite] extra
     triton: Path | None = None  # also a Triton model repository here (the classifier and the step model)
     triton_backend: str = "onnxruntime"  # or "python": the files run by onnxruntime in Triton's Python backend
+    tflite_micro: bool = False  # also TFLite Micro's full-integer file, its C array and arena (OUTPUT.tflm/)
     mcu: Path | None = None  # also the C libraries for microcontrollers here (fp32/, int8/)
     board: str | None = None  # with mcu: refuse a library that does not fit this board's flash and RAM
 
@@ -82,6 +83,7 @@ class ExportConfig:
             "--mobile": self.mobile,
             "--tflite": self.tflite,
             "--triton": self.triton is not None,
+            "--tflite-micro": self.tflite_micro,
             "--mcu": self.mcu is not None,
         }
 
@@ -167,7 +169,7 @@ def export(config: ExportConfig) -> list[Artifact]:
             if target.repository:
                 folders = target.build(job)
                 artifacts += [_folder(target.name, f, config.verify) for f in folders]
-                if target.name.startswith("mcu-") and config.verify:
+                if target.name.startswith(("mcu-", "tflite-micro")) and config.verify:
                     _verdict_from(artifacts[-1], folders[0])
                 continue
             artifacts.append(_write(target, job, metadata, ref))

@@ -150,6 +150,30 @@ def _mcu(job: Job, variant: str) -> list[Path]:
     return [write_verified(job.output, job.mcu, variant, job.board, job.check, job.probe())]
 
 
+def _tflite_micro(job: Job) -> list[Path]:
+    from edge_lstm.export.tflite_micro import write_verified
+
+    dest = job.output.parent / f"{job.output.stem}.tflm"
+    return [write_verified(job.output, dest, job.calibration(), job.check)]
+
+
+def _tflite_micro_ready() -> None:
+    from edge_lstm.export.tflite_micro import installed
+
+    installed()
+
+
+def _fused_lstm(arch: Arch, streaming: bool) -> str | None:
+    if (why := _full_sequence("TFLite Micro (--tflite-micro)")(arch, streaming)) is not None:
+        return why
+    if arch.cell != "lstm":
+        return (
+            f"TFLite Micro runs a recurrent layer only as its fused int8 LSTM; a {arch.op} becomes a loop it does "
+            "not run: export --mcu (every cell), or train --cell lstm"
+        )
+    return None
+
+
 def _classifier_and_step(arch: Arch, streaming: bool) -> str | None:
     return (
         "--triton writes the classifier and the step model with a batch axis; drop --streaming" if streaming else None
@@ -203,6 +227,16 @@ TARGETS = (
         "fp32",
         _classifier_and_step,
         repository=True,
+    ),
+    Target(
+        "tflite-micro",
+        "--tflite-micro",
+        _tflite_micro,
+        "the tflite-micro wheel (TFLM's C++ kernels), against PyTorch",
+        "tflite-micro",
+        _fused_lstm,
+        repository=True,
+        ready=_tflite_micro_ready,
     ),
     Target(
         "mcu-fp32",

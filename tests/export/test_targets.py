@@ -52,12 +52,20 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def test_every_target_the_table_allows_is_written_and_verified(model: tuple[Path, str, int], tmp_path: Path) -> None:
     checkpoint, cell, layers = model
-    given = dict(output=tmp_path / "m.onnx", checkpoint=checkpoint, fp16=True, ort=True, triton=tmp_path / "repo")
+    given = dict(
+        output=tmp_path / "m.onnx",
+        checkpoint=checkpoint,
+        fp16=True,
+        ort=True,
+        triton=tmp_path / "repo",
+        mcu=tmp_path / "c",
+    )
     arts = export(ExportConfig(**given, int8=cell == "lstm"))  # type: ignore[arg-type]  # GRU's int8: refused, below
     # the phone-NPU files have a fixed batch: 50 here, for a quicker check on 10,000 test images
     arts += export(ExportConfig(output=tmp_path / "b.onnx", checkpoint=checkpoint, mobile=True, batch=50))[1:]
     files = {a.variant: a for a in arts}
-    expected = {"fp32", "fp16", "ort", "mobile", "mobile-int8", "triton"} | ({"int8"} if cell == "lstm" else set())
+    expected = {"fp32", "fp16", "ort", "mobile", "mobile-int8", "triton", "mcu-fp32", "mcu-int8"}
+    expected |= {"int8"} if cell == "lstm" else set()
     assert set(files) == expected
     for a in arts:
         assert a.verified, a.variant
