@@ -66,9 +66,16 @@ def setup(
 ) -> None:
     """Install the deployment side there: edge-lstm's wheel from this checkout, onnxruntime, numpy and
     Pillow from the device's package index, in a virtual environment of its own."""
+    from edge_lstm.devices.mcu import is_mcu, mcu_info
     from edge_lstm.devices.remote import Remote
     from edge_lstm.devices.targets import resolve
 
+    if is_mcu(resolve(name)):  # nothing to install on a microcontroller: eval/bench --on build its firmware
+        found = mcu_info(resolve(name), check=True)
+        _show(found)
+        if as_json:
+            emit_json(found)
+        return
     checkout = Path(__file__).resolve().parents[2]
     info = Remote(resolve(name)).setup(checkout, progress=lambda m: typer.echo(m, err=True))
     _show(info)
@@ -84,9 +91,11 @@ def info(
 ) -> None:
     """What the device is: CPU, cores, architecture, OS, memory, Python, onnxruntime and its providers."""
     from edge_lstm.devices.fleet import remote_for
+    from edge_lstm.devices.mcu import is_mcu, mcu_info
     from edge_lstm.devices.targets import resolve
 
-    found = remote_for(resolve(name)).info()
+    device = resolve(name)
+    found = mcu_info(device) if is_mcu(device) else remote_for(device).info()
     _show(found)
     if as_json:
         emit_json(found)
@@ -94,7 +103,12 @@ def info(
 
 def _show(info: dict[str, object]) -> None:
     emulated = "  (EMULATED: timings are the emulator's, not the CPU's)" if info.get("emulated") else ""
+    if "board" in info and info.get("emulated"):
+        emulated = "  (EMULATED: QEMU counts instructions, not cycles)"
     typer.echo(f"{info['device']}: {info.get('architecture')}{emulated}")
-    for key in ("cpu", "cores", "memory_gb", "os", "python", "onnxruntime", "providers", "edge_lstm"):
+    keys: tuple[str, ...] = ("cpu", "cores", "memory_gb", "os", "python", "onnxruntime", "providers", "edge_lstm")
+    if "board" in info:  # a microcontroller
+        keys = ("board", "about", "flash_kb", "ram_kb", *(["port"] if info.get("port") else []), "qemu", "arm_gcc")
+    for key in keys:
         value = info.get(key)
         typer.echo(f"  {key:<12} {value if value is not None else 'not installed'}")

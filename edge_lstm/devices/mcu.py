@@ -51,6 +51,31 @@ def mcu_device(device: Device) -> Any:
     )
 
 
+def mcu_info(device: Device, check: bool = False) -> dict[str, Any]:
+    """What the microcontroller is, and the tools this machine has for it (check: missing ones are an error)."""
+    import shutil
+    import subprocess
+
+    from edge_lstm.mcu.run import ready
+
+    target = mcu_device(device)
+    if check:
+        ready(target)
+    gcc = shutil.which("arm-none-eabi-gcc")
+    info = target.describe() if shutil.which("qemu-system-arm") or not target.emulated else {"emulated": True}
+    info.update(
+        device=device.name,
+        architecture=f"{target.board.cpu} (Armv7-M)",
+        board=target.board.name,
+        about=target.board.about,
+        flash_kb=target.board.flash // 1024,
+        ram_kb=target.board.ram // 1024,
+        port=target.port,
+        arm_gcc=subprocess.run([gcc, "-dumpversion"], capture_output=True, text=True).stdout.strip() if gcc else None,
+    )
+    return info
+
+
 def _arch(model: Path) -> Any:
     import json
 

@@ -194,3 +194,13 @@ def test_export_refuses_a_model_over_the_board_s_budget_and_keeps_what_fits(tmp_
     )
     assert (tmp_path / "m.onnx").is_file() and (tmp_path / "mcu" / "int8" / "edge_lstm.h").is_file()
     assert not (tmp_path / "mcu" / "fp32").exists()
+
+
+def test_device_info_and_setup_of_a_microcontroller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert runner.invoke(app, ["device", "add", "m7", "qemu:mps2-an500"]).exit_code == 0
+    info = runner.invoke(app, ["device", "info", "m7", "--json"])
+    assert info.exit_code == 0 and "cortex-m7" in info.output and "QEMU counts instructions" in info.output
+    found = json.loads(info.output.strip().splitlines()[-1])
+    assert found["board"] == "m7" and found["flash_kb"] == 1024 and found["arm_gcc"]
+    assert runner.invoke(app, ["device", "setup", "m7"]).exit_code == 0
