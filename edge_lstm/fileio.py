@@ -107,3 +107,14 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def replace_folder(new: Path, dest: Path) -> None:
+    """new -> dest (both in one folder); a previous dest is removed only once new is in its place."""
+    import shutil
+
+    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+    if dest.exists():
+        dest.rename(old)
+    new.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)

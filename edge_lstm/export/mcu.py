@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.errors import ExportError
+from edge_lstm.fileio import replace_folder
 
 Check = Callable[[Callable[[np.ndarray, np.ndarray], np.ndarray], str, str], Any]  # (engine, what, tolerance)
 STEP_CASES = 8  # test sequences whose step-by-step logits must equal classify's
@@ -50,14 +51,7 @@ def write_verified(
             _check_steps(lib, probe, variant)
         finally:
             lib.close()
-        if verdict is not None:
-            about["verified"] = {
-                "agreement": verdict.agreement,
-                "accuracy": verdict.accuracy,
-                "max_abs_diff": verdict.max_abs_diff,
-            }
-        (tmp / "model.json").write_text(json.dumps(about, indent=1) + "\n")
-        _replace(tmp, dest)
+        keep_folder(tmp, dest, about, verdict)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
@@ -71,10 +65,13 @@ def _check_steps(lib: Any, probe: np.ndarray, variant: str) -> None:
         raise ExportError(f"mcu-{variant}: the step API's logits differ from classify's on the same rows")
 
 
-def _replace(new: Path, dest: Path) -> None:
-    """new -> dest, the previous dest removed only once new is in its place."""
-    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-    if dest.exists():
-        dest.rename(old)
-    new.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+def keep_folder(tmp: Path, dest: Path, about: dict[str, Any], verdict: Any) -> None:
+    """A checked folder into place: its model.json with how the check went, then tmp -> dest."""
+    if verdict is not None:
+        about["verified"] = {
+            "agreement": verdict.agreement,
+            "accuracy": verdict.accuracy,
+            "max_abs_diff": verdict.max_abs_diff,
+        }
+    (tmp / "model.json").write_text(json.dumps(about, indent=1) + "\n")
+    replace_folder(tmp, dest)

@@ -146,6 +146,7 @@ def c_array(data: bytes, name: str = "edge_lstm_tflite") -> tuple[str, str]:
 
 def write_verified(source: Path, dest: Path, calibration: np.ndarray, check: Any) -> Path:
     """dest/: model.tflite, model_data.h/.cc, model.json; only once the file passed `check`."""
+    from edge_lstm.export.mcu import keep_folder
     from edge_lstm.mcu.weights import load
 
     model = load(source)
@@ -171,18 +172,7 @@ def write_verified(source: Path, dest: Path, calibration: np.ndarray, check: Any
             "arch": json.loads(a.to_json()),
             "source": model.source,
         }
-        if verdict is not None:
-            about["verified"] = {
-                "agreement": verdict.agreement,
-                "accuracy": verdict.accuracy,
-                "max_abs_diff": verdict.max_abs_diff,
-            }
-        (tmp / "model.json").write_text(json.dumps(about, indent=1) + "\n")
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
+        keep_folder(tmp, dest, about, verdict)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -20,7 +20,7 @@ from edge_lstm.errors import ConfigError
 from edge_lstm.mcu.boards import Board
 
 TOOLCHAIN_HINT = "install it: apt-get install gcc-arm-none-eabi (Debian/Ubuntu), or Arm GNU Toolchain's release"
-HARNESS = ("startup.c", "main.c", "link.ld")
+HARNESS = ("startup.c", "main.c", "fw.h", "link.ld")
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,19 @@ def ready(device: McuDevice) -> None:
         qemu_binary()
 
 
+def _each_firmware(
+    device: McuDevice, model: Path, x: np.ndarray, lengths: np.ndarray | None, progress: Callable[[str], None]
+) -> Iterator[tuple[Variant, Firmware, firmware.Footprint]]:
+    """Each variant's firmware, built and running on the device, in turn (QEMU stopped after each)."""
+    ready(device)
+    max_rows = int(lengths.max()) if lengths is not None else x.shape[1]
+    with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
+        for v in found:
+            progress(f"{device.name}: {v.name} firmware, {len(x)} cases")
+            with running(device, v.library, Path(tmp), max_rows) as (fw, footprint):
+                yield v, fw, footprint
+
+
 def evaluate(
     device: McuDevice,
     model: Path,
@@ -168,33 +181,28 @@ def evaluate(
     progress: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """The test cases through each variant's firmware; per variant its accuracy there and here."""
-    ready(device)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
-        for v in found:
-            progress(f"{device.name}: {v.name} firmware, {len(x)} test cases")
-            max_rows = int(lengths.max()) if lengths is not None else x.shape[1]
-            with running(device, v.library, Path(tmp), max_rows) as (fw, footprint):
-                there, ticks = fw.classify_many(x, lengths)
-                stack = fw.refresh().stack_peak
-            here = v.reference(x, lengths)
-            rows.append(
-                {
-                    "device": device.name,
-                    "model": str(model),
-                    "variant": v.name,
-                    "n": len(x),
-                    "accuracy_there": float((there.argmax(1) == labels).mean()),
-                    "accuracy_here": float((here.argmax(1) == labels).mean()),
-                    "reference": v.reference_name,
-                    "same_class": int((there.argmax(1) == here.argmax(1)).sum()),
-                    "max_abs_diff": float(np.abs(there - here).max()) if len(x) else 0.0,
-                    "differ": [int(i) for i in np.flatnonzero(there.argmax(1) != here.argmax(1))][:20],
-                    f"{device.unit}_per_inference": float(np.median(ticks)) * device.per_tick(),
-                    "footprint": footprint.to_dict(),
-                    "stack_peak": stack,
-                }
-            )
+    for v, fw, footprint in _each_firmware(device, model, x, lengths, progress):
+        there, ticks = fw.classify_many(x, lengths)
+        stack = fw.refresh().stack_peak
+        here = v.reference(x, lengths)
+        rows.append(
+            {
+                "device": device.name,
+                "model": str(model),
+                "variant": v.name,
+                "n": len(x),
+                "accuracy_there": float((there.argmax(1) == labels).mean()),
+                "accuracy_here": float((here.argmax(1) == labels).mean()),
+                "reference": v.reference_name,
+                "same_class": int((there.argmax(1) == here.argmax(1)).sum()),
+                "max_abs_diff": float(np.abs(there - here).max()) if len(x) else 0.0,
+                "differ": [int(i) for i in np.flatnonzero(there.argmax(1) != here.argmax(1))][:20],
+                f"{device.unit}_per_inference": float(np.median(ticks)) * device.per_tick(),
+                "footprint": footprint.to_dict(),
+                "stack_peak": stack,
+            }
+        )
     return rows
 
 
@@ -207,34 +215,29 @@ def bench(
 ) -> list[dict[str, Any]]:
     """Cost per variant: per inference (median over the cases in x) and per streaming step (median
     over the rows of x[0]), flash, RAM and stack."""
-    ready(device)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="edge-lstm-mcu-") as tmp, variants(model, Path(tmp)) as found:
-        for v in found:
-            progress(f"{device.name}: {v.name} firmware")
-            max_rows = int(lengths.max()) if lengths is not None else x.shape[1]
-            with running(device, v.library, Path(tmp), max_rows) as (fw, footprint):
-                _, ticks = fw.classify_many(x, lengths)
-                fw.reset()
-                n0 = int(lengths[0]) if lengths is not None else x.shape[1]
-                steps = [fw.step(row)[1] for row in x[0][:n0]]
-                info = fw.refresh()
-            per = device.per_tick()
-            rows.append(
-                {
-                    "device": device.name,
-                    "model": str(model),
-                    "variant": v.name,
-                    "unit": device.unit,
-                    "n": len(x),
-                    "per_inference": float(np.median(ticks)) * per,
-                    "per_inference_max": float(np.max(ticks)) * per,
-                    "per_step": float(np.median(steps)) * per,
-                    "flash": footprint.library_flash,
-                    "ram": footprint.library_ram + info.stack_peak,
-                    "footprint": footprint.to_dict(),
-                    "stack_peak": info.stack_peak,
-                    "emulated": device.emulated,
-                }
-            )
+    per = device.per_tick()
+    for v, fw, footprint in _each_firmware(device, model, x, lengths, progress):
+        _, ticks = fw.classify_many(x, lengths)
+        fw.reset()
+        n0 = int(lengths[0]) if lengths is not None else x.shape[1]
+        steps = [fw.step(row)[1] for row in x[0][:n0]]
+        info = fw.refresh()
+        rows.append(
+            {
+                "device": device.name,
+                "model": str(model),
+                "variant": v.name,
+                "unit": device.unit,
+                "n": len(x),
+                "per_inference": float(np.median(ticks)) * per,
+                "per_inference_max": float(np.max(ticks)) * per,
+                "per_step": float(np.median(steps)) * per,
+                "flash": footprint.library_flash,
+                "ram": footprint.library_ram + info.stack_peak,
+                "footprint": footprint.to_dict(),
+                "stack_peak": info.stack_peak,
+                "emulated": device.emulated,
+            }
+        )
     return rows

@@ -16,6 +16,7 @@
  * QEMU's -icount shift=0, 40 instructions a tick at the MPS2's 25 MHz). */
 #include <stdint.h>
 #include "edge_lstm.h"
+#include "fw.h"
 
 #ifndef EL_MAX_ROWS
 #define EL_MAX_ROWS 256
@@ -26,8 +27,16 @@
 #define SYST_RVR REG(0xE000E014u)
 #define SYST_CVR REG(0xE000E018u)
 
-extern volatile uint32_t fw_systick_wraps;
-uint32_t fw_stack_peak(void);
+extern uint32_t _sstack, _estack; /* link.ld */
+static volatile uint32_t fw_systick_wraps;
+
+void fw_systick(void) { fw_systick_wraps++; } /* SysTick's handler: the 24-bit counter wrapped */
+
+static uint32_t fw_stack_peak(void) { /* the stack used since reset: startup.c painted it */
+    const uint32_t *p = &_sstack;
+    while (p < &_estack && *p == FW_STACK_PAINT) p++;
+    return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
+}
 
 static float fw_rows[EL_MAX_ROWS * EDGE_LSTM_FEATURES];
 static float fw_logits[EDGE_LSTM_CLASSES];

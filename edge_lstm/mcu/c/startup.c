@@ -1,16 +1,12 @@
 /* edge-lstm's firmware harness for Cortex-M: vector table, reset (FPU on, .data copied, .bss zeroed,
- * the stack painted so its peak can be measured), SysTick counting and the two functions the compiler
- * may call. Bare metal on purpose: no vendor HAL, so the same ELF runs on QEMU's MPS2 boards and the
- * numbers count the model, not a framework. */
+ * the stack painted so main.c can measure its peak) and the two functions the compiler may call. Bare
+ * metal on purpose: no vendor HAL, so the same ELF runs on QEMU's MPS2 boards and the numbers count the
+ * model, not a framework. The handlers it points at are main.c's. */
 #include <stdint.h>
 #include <stddef.h>
+#include "fw.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
-int main(void);
-void fw_fault(void);
-
-#define STACK_PAINT 0x5AA5C33Cu
-volatile uint32_t fw_systick_wraps;
 
 void Reset_Handler(void) {
 #if defined(__ARM_FP)
@@ -21,26 +17,19 @@ void Reset_Handler(void) {
     for (uint32_t *d = &_sbss; d < &_ebss;) *d++ = 0;
     uint32_t *sp;
     __asm volatile("mov %0, sp" : "=r"(sp));
-    for (uint32_t *d = &_sstack; d < sp - 16; d++) *d = STACK_PAINT;
+    for (uint32_t *d = &_sstack; d < sp - 16; d++) *d = FW_STACK_PAINT;
     main();
     for (;;) {
     }
 }
 
-uint32_t fw_stack_peak(void) {
-    const uint32_t *p = &_sstack;
-    while (p < &_estack && *p == STACK_PAINT) p++;
-    return (uint32_t)((uintptr_t)&_estack - (uintptr_t)p);
-}
-
 static void Default_Handler(void) { fw_fault(); }
-void SysTick_Handler(void) { fw_systick_wraps++; }
 
 __attribute__((section(".vectors"), used)) const void *const fw_vectors[16] = {
     &_estack, (const void *)Reset_Handler, (const void *)Default_Handler, (const void *)Default_Handler,
     (const void *)Default_Handler, (const void *)Default_Handler, (const void *)Default_Handler, 0, 0, 0, 0,
     (const void *)Default_Handler, (const void *)Default_Handler, 0, (const void *)Default_Handler,
-    (const void *)SysTick_Handler,
+    (const void *)fw_systick,
 };
 
 void *memset(void *d, int c, size_t n) {
