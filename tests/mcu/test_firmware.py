@@ -81,11 +81,14 @@ def test_the_firmware_answers_as_onnxruntime_and_the_int8_c_here(models: dict, n
     assert by["int8"]["footprint"]["library_flash"] < by["fp32"]["footprint"]["library_flash"]
 
 
+@pytest.mark.parametrize("name", ["m4", "m7"])
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
-def test_the_step_api_on_the_board_ends_where_classify_does(models: dict, variant: str, tmp_path: Path) -> None:
+def test_the_step_api_on_the_board_ends_where_classify_does(
+    models: dict, variant: str, name: str, tmp_path: Path
+) -> None:
     seqs = sequences.load(SERIES / "BasicMotions_TEST.ts")
-    elf, _ = build(models["motions"][variant], board("m4"), tmp_path, 100)
-    with QemuBoard(elf, board("m4")) as fw:
+    elf, _ = build(models["motions"][variant], board(name), tmp_path, 100)
+    with QemuBoard(elf, board(name)) as fw:
         for seq in seqs.x[:3]:
             whole, _ = fw.classify(seq)
             fw.reset()
