@@ -8,8 +8,9 @@ fixed C file (c/edge_lstm.c, ~200 lines, every cell and depth); what differs per
 sizes and const arrays, written below.
 
 Files written into the folder: edge_lstm.h (the API, the model's sizes, classes, flash and RAM),
-edge_lstm_model.h (the runtime's view of the model), edge_lstm_model.c (the weights), edge_lstm.c, and
-model.json (the architecture, variant and sizes: what `eval --on` and the firmware build read).
+edge_lstm_model.h (the runtime's view of the model), edge_lstm_model.c (the weights), edge_lstm.c,
+example.c (the API in a program), CMakeLists.txt, and model.json (the architecture, variant and sizes:
+what `eval --on` and the firmware build read).
 """
 
 from __future__ import annotations
@@ -26,7 +27,23 @@ from edge_lstm.mcu.weights import McuModel
 
 VARIANTS = ("fp32", "int8")
 INT32_MAX = 2**31 - 1
-FILES = ("edge_lstm.h", "edge_lstm_model.h", "edge_lstm_model.c", "edge_lstm.c", "model.json")
+FILES = (
+    "edge_lstm.h",
+    "edge_lstm_model.h",
+    "edge_lstm_model.c",
+    "edge_lstm.c",
+    "example.c",
+    "CMakeLists.txt",
+    "model.json",
+)
+# For CMake projects (Zephyr, ESP-IDF, the Pico SDK, STM32CubeIDE's CMake): add_subdirectory(DIR), then
+# target_link_libraries(app PRIVATE edge_lstm).
+CMAKE = """cmake_minimum_required(VERSION 3.13)
+project(edge_lstm C)
+add_library(edge_lstm STATIC edge_lstm.c edge_lstm_model.c)
+target_include_directories(edge_lstm PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+set_target_properties(edge_lstm PROPERTIES C_STANDARD 99)
+"""
 
 
 @dataclass(frozen=True)
@@ -156,8 +173,9 @@ def write_library(model: McuModel, folder: Path, variant: str) -> Sizes:
         + dense_in
         + f"const char *const edge_lstm_classes[EDGE_LSTM_CLASSES] = {{{classes}}};\n",
     )
-    runtime = resources.files("edge_lstm.mcu").joinpath("c/edge_lstm.c").read_text()
-    atomic_write_text(folder / "edge_lstm.c", runtime)
+    for name in ("edge_lstm.c", "example.c"):  # the runtime, and how to call it
+        atomic_write_text(folder / name, resources.files("edge_lstm.mcu").joinpath(f"c/{name}").read_text())
+    atomic_write_text(folder / "CMakeLists.txt", CMAKE)
     about = {
         "variant": variant,
         "int8": int8,

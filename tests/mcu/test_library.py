@@ -130,3 +130,25 @@ def test_a_file_that_is_not_an_edge_lstm_graph_is_one_line(tmp_path: Path) -> No
     (tmp_path / "junk.onnx").write_bytes(b"not a protobuf at all")
     with pytest.raises(ConfigError, match="not an ONNX file"):
         load(tmp_path / "junk.onnx")
+
+
+def test_the_example_program_streams_a_sequence_from_stdin(tmp_path: Path) -> None:
+    """The folder builds as a program with the host's compiler, and its example answers as the library."""
+    import subprocess
+
+    from edge_lstm.mcu.host import host_compiler
+
+    model = load(random_model(tmp_path, "gru", 2, 12, 6, 16, 8, True))
+    write_library(model, tmp_path / "int8", "int8")
+    assert sorted(p.name for p in (tmp_path / "int8").iterdir()) == sorted(codegen.FILES)
+    exe = tmp_path / "classify"
+    sources = [str(tmp_path / "int8" / f) for f in ("example.c", "edge_lstm.c", "edge_lstm_model.c")]
+    subprocess.run([host_compiler(), "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(exe), *sources], check=True)
+    x = np.random.default_rng(3).normal(0, 1, (12, 6)).astype(np.float32)
+    out = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout.decode()
+    lib = HostLibrary(tmp_path / "int8", 6, 3)
+    expected = ["abc"[k] for k in lib.steps(x).argmax(1)]
+    lib.close()
+    assert out.splitlines() == [f"row {t + 1}: {c}" for t, c in enumerate(expected)] + [f"class: {expected[-1]}"]
+    empty = subprocess.run([str(exe)], input=b"", capture_output=True)
+    assert empty.returncode == 1 and b"no rows on stdin" in empty.stderr
