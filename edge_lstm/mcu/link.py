@@ -10,6 +10,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,12 @@ class FirmwareInfo:
     ram: int
     max_rows: int
     stack_peak: int  # bytes of stack used since boot (painted stack)
+
+
+def _tick(progress: Callable[[int], None] | None, done: int, total: int) -> None:
+    """Progress at every tenth of a long run (a test set through QEMU takes minutes)."""
+    if progress is not None and total >= 1000 and done % (total // 10) == 0 and done < total:
+        progress(done)
 
 
 class ByteStream:
@@ -117,17 +124,24 @@ class Firmware:
         self.stream.write(b"C" + struct.pack("<I", len(rows)) + rows.tobytes())
         return self._logits()
 
-    def classify_many(self, x: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def classify_many(
+        self, x: np.ndarray, lengths: np.ndarray | None = None, progress: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(N, steps, features) -> logits (N, classes) and ticks (N,); lengths: the real rows of each."""
         n_rows = [int(lengths[i]) if lengths is not None else x.shape[1] for i in range(len(x))]
         if not self.bulk:
-            answers = [self.classify(seq[:n]) for seq, n in zip(x, n_rows, strict=True)]
+            answers = []
+            for seq, n in zip(x, n_rows, strict=True):
+                answers.append(self.classify(seq[:n]))
+                _tick(progress, len(answers), len(x))
         else:
-            answers = self._from_file(x, n_rows)
+            answers = self._from_file(x, n_rows, progress)
         logits = np.stack([a[0] for a in answers]) if answers else np.zeros((0, self.info.classes), np.float32)
         return logits, np.array([a[1] for a in answers], np.int64)
 
-    def _from_file(self, x: np.ndarray, n_rows: list[int]) -> list[tuple[np.ndarray, int]]:
+    def _from_file(
+        self, x: np.ndarray, n_rows: list[int], progress: Callable[[int], None] | None
+    ) -> list[tuple[np.ndarray, int]]:
         import tempfile
 
         too_long = max(n_rows, default=0)
@@ -141,7 +155,11 @@ class Firmware:
             self.stream.write(b"B" + struct.pack("<II", len(x), len(path)) + path)
             if self.stream.read(1, self.timeout) != b"K":
                 raise McuError(f"{self.stream.what} could not open the sequences' file through semihosting")
-            return [self._logits() for _ in range(len(x))]
+            answers = []
+            for _ in range(len(x)):
+                answers.append(self._logits())
+                _tick(progress, len(answers), len(x))
+            return answers
 
     def reset(self) -> None:
         self.stream.write(b"R")

@@ -183,7 +183,11 @@ def evaluate(
     """The test cases through each variant's firmware; per variant its accuracy there and here."""
     rows = []
     for v, fw, footprint in _each_firmware(device, model, x, lengths, progress):
-        there, ticks = fw.classify_many(x, lengths)
+
+        def told(done: int, name: str = v.name) -> None:
+            progress(f"{device.name}: {name} {done:,} of {len(x):,}")
+
+        there, ticks = fw.classify_many(x, lengths, told)
         stack = fw.refresh().stack_peak
         here = v.reference(x, lengths)
         rows.append(
