@@ -112,17 +112,18 @@ def _eval_on(device: str, model: Path, provider: str, limit: int | None, as_json
 
 
 def _mcu_lines(r: dict[str, object]) -> None:
+    """A line per variant: accuracy there and here, agreement, cost, flash and RAM."""
     info = r["device_info"]
     assert isinstance(info, dict) and isinstance(r["variants"], list)
-    where = f"{info['board']} ({info['cpu']}{', QEMU ' + str(info['qemu']) if info['emulated'] else ''})"
+    where = f"{info['cpu']}, QEMU {info['qemu']}" if info["emulated"] else f"{info['board']} on {info['port']}"
+    unit = "instructions" if info["emulated"] else "cycles"
     for v in r["variants"]:
-        unit = "instructions" if info["emulated"] else "cycles"
         typer.echo(
-            f"{r['device']} {where}, {v['variant']}: accuracy {100 * v['accuracy_there']:.2f}% on {v['n']} test cases "
-            f"(here, {v['reference']}: {100 * v['accuracy_here']:.2f}%), same class for {v['same_class']} of {v['n']}, "
-            f"max |logit diff| {v['max_abs_diff']:.1e}; {v[unit + '_per_inference'] / 1e6:.2f} M {unit} an inference, "
-            f"flash {v['footprint']['library_flash']:,} B, RAM {v['footprint']['library_ram'] + v['stack_peak']:,} B "
-            "(state and scratch + stack)"
+            f"{r['device']} ({where}), {v['variant']}: accuracy {100 * v['accuracy_there']:.2f}% on {v['n']} test "
+            f"cases; here ({v['reference']}) {100 * v['accuracy_here']:.2f}%; the same class for {v['same_class']} "
+            f"of {v['n']}, max |logit diff| {v['max_abs_diff']:.1e}; {v[unit + '_per_inference'] / 1e6:.2f} M "
+            f"{unit} an inference, flash {v['footprint']['library_flash']:,} B, RAM "
+            f"{v['footprint']['library_ram'] + v['stack_peak']:,} B (state and scratch + stack)"
         )
 
 

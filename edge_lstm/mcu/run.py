@@ -76,7 +76,7 @@ def variants(model: Path, work: Path) -> Iterator[list[Variant]]:
             arch = Arch.from_json(json.dumps(about["arch"]))
             host = HostLibrary(Path(model), arch.features, arch.n_classes)
             hosts.append(host)
-            yield [Variant(about["variant"], Path(model), arch, host.classify, "this library built here")]
+            yield [Variant(about["variant"], Path(model), arch, host.classify, "the same C built for this machine")]
             return
         loaded = weights.load(Path(model))
         out = []
@@ -86,7 +86,7 @@ def variants(model: Path, work: Path) -> Iterator[list[Variant]]:
             if name == "int8":
                 host = HostLibrary(folder, loaded.arch.features, loaded.arch.n_classes)
                 hosts.append(host)
-                out.append(Variant(name, folder, loaded.arch, host.classify, "the int8 C built here"))
+                out.append(Variant(name, folder, loaded.arch, host.classify, "the int8 C built for this machine"))
             else:
                 out.append(Variant(name, folder, loaded.arch, _ort(Path(model)), "onnxruntime"))
         yield out

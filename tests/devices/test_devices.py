@@ -190,7 +190,8 @@ def test_devices_are_named_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     listed = runner.invoke(app, ["device", "list", "--json"])
     assert json.loads(listed.stdout.strip().splitlines()[-1]) == {"pi": "ssh://pi@127.0.0.1:2200"}
     one_line_error(
-        runner.invoke(app, ["device", "add", "x", "ftp://nope"]), "ssh://[user@]host[:port], adb://SERIAL, local, qemu:MACHINE"
+        runner.invoke(app, ["device", "add", "x", "ftp://nope"]),
+        "ssh://[user@]host[:port], adb://SERIAL, local, qemu:MACHINE",
     )
     one_line_error(runner.invoke(app, ["device", "info", "nosuch"]), "no device named 'nosuch'")
     assert runner.invoke(app, ["device", "remove", "pi"]).exit_code == 0
