@@ -145,7 +145,7 @@ def test_a_board_over_serial_answers_as_on_qemu(models: dict, tmp_path: Path) ->
         url = f"serial://{pty}?board=m4&timeout=20"
         result = runner.invoke(app, ["eval", "--on", url, str(library), "--limit", "30"])
         assert result.exit_code == 0, result.output
-        assert re.search(r"int8: accuracy [\d.]+% on 30 test cases .* same class for 30 of 30", result.output), (
+        assert re.search(r"int8: accuracy [\d.]+% on 30 test cases.*same class for 30 of 30", result.output), (
             result.output
         )
         assert "cycles an inference" in result.output  # a board's SysTick counts cycles, not instructions
