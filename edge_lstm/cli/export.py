@@ -157,6 +157,13 @@ def _show(artifacts: list[Any]) -> None:
                 f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
                 + ("; step API = classify" if c else "")
             )
+            if c:  # the folder's size is C text; what a board holds is in its model.json
+                import json
+
+                about = json.loads((Path(a.path) / "model.json").read_text())
+                line += (
+                    f"; {about['flash_data_bytes'] / 1024:.1f} KiB of weights in flash, {about['ram_bytes']:,} B of RAM"
+                )
         elif a.verified and a.accuracy is not None and a.agreement is not None:
             worst = max(a.max_abs_diff.values())
             line += (
