@@ -106,12 +106,23 @@ def _ort(model: Path) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
     return run
 
 
+def firmware_folder(device: McuDevice, library: Path) -> Path:
+    """Where a board's firmware is kept for the user to flash: ~/.cache/edge-lstm/firmware/DEVICE/VARIANT."""
+    import os
+    import re
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-lstm" / "firmware"
+    return base / re.sub(r"[^A-Za-z0-9_.-]+", "_", device.name) / library.name
+
+
 @contextlib.contextmanager
 def running(
     device: McuDevice, library: Path, work: Path, max_rows: int
 ) -> Iterator[tuple[Firmware, firmware.Footprint]]:
-    """The firmware of `library` running on the device (QEMU started and stopped here)."""
-    elf, footprint = firmware.build(library, device.board, work / f"fw-{library.name}", max_rows)
+    """The firmware of `library` running on the device (QEMU started and stopped here). A board's is
+    built where it stays (firmware_folder), for the user to flash when the board runs another."""
+    out = work / f"fw-{library.name}" if device.emulated else firmware_folder(device, library)
+    elf, footprint = firmware.build(library, device.board, out, max_rows)
     if device.emulated:
         with QemuBoard(elf, device.board, device.timeout) as fw:
             yield fw, footprint
@@ -120,21 +131,22 @@ def running(
 
     if device.pyocd:
         _flash(elf, device.pyocd)
+    flash_it = f"flash {elf} first (pyocd flash -t TARGET {elf}, or add &pyocd=TARGET to the device's URL)"
     stream = open_serial(str(device.port), device.baud)
     try:
-        fw = Firmware(stream, device.timeout)
+        try:
+            fw = Firmware(stream, device.timeout)
+        except McuError as e:  # no firmware of ours there yet, or none at all
+            raise McuError(f"{e}; if it has no edge-lstm firmware yet, {flash_it}") from None
         about = firmware.manifest(library)
         if (fw.info.features, fw.info.int8, fw.info.flash_data) != (
             about["arch"]["features"],
             about["int8"],
             about["flash_data_bytes"],
         ):
-            raise McuError(
-                f"the board on {device.port} runs another model; flash {elf} first "
-                f"(pyocd flash -t TARGET {elf}, or add ?pyocd=TARGET to the device's URL)"
-            )
+            raise McuError(f"the board on {device.port} runs another model; {flash_it}")
         if fw.info.max_rows < max_rows:
-            raise McuError(f"the board's firmware holds {fw.info.max_rows} rows, {max_rows} needed; flash {elf}")
+            raise McuError(f"the board's firmware holds {fw.info.max_rows} rows, {max_rows} needed; {flash_it}")
         yield fw, footprint
     finally:
         stream.close()

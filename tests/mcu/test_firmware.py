@@ -111,8 +111,9 @@ def test_bench_on_a_qemu_board_reports_instructions_flash_and_ram(models: dict, 
     assert rows["int8"]["flash"] < rows["fp32"]["flash"] / 2
 
 
-def test_a_board_over_serial_answers_as_on_qemu(models: dict, tmp_path: Path) -> None:
+def test_a_board_over_serial_answers_as_on_qemu(models: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A real board's path (serial://, termios), with QEMU's UART on a pty standing in for the board."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     library = models["mnist"]["int8"]
     elf, _ = build(library, board("m4"), tmp_path / "fw", 28)
     log = tmp_path / "qemu.log"
@@ -150,13 +151,18 @@ def test_a_board_over_serial_answers_as_on_qemu(models: dict, tmp_path: Path) ->
         )
         assert "cycles an inference" in result.output  # a board's SysTick counts cycles, not instructions
         other = runner.invoke(app, ["eval", "--on", url, str(models["mnist"]["fp32"]), "--limit", "5"])
-        assert other.exit_code == 1 and "runs another model; flash" in other.output, other.output
+        assert other.exit_code == 1 and "runs another model; flash " in other.output, other.output
+        elf = Path(re.search(r"flash (\S+fw\.elf) first", other.output).group(1))  # type: ignore[union-attr]
+        assert elf.is_file() and elf.parent.name == "fp32"  # kept for the user to flash
     finally:
         qemu.kill()
         qemu.wait()
 
 
-def test_a_board_that_does_not_answer_is_one_line(models: dict) -> None:
+def test_a_board_that_does_not_answer_is_one_line(
+    models: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     master, slave = os.openpty()  # a port nobody answers on
     try:
         url = f"serial://{os.ttyname(slave)}?board=m4&timeout=1"
@@ -165,7 +171,8 @@ def test_a_board_that_does_not_answer_is_one_line(models: dict) -> None:
         os.close(master)
         os.close(slave)
     assert result.exit_code == 1 and "did not answer within 1 s" in result.output, result.output
-    assert "Traceback" not in result.output
+    assert "if it has no edge-lstm firmware yet, flash " in result.output and "Traceback" not in result.output
+    assert list(tmp_path.glob("edge-lstm/firmware/*/int8/fw.elf"))  # what to flash, kept
 
 
 def test_a_missing_toolchain_is_one_line(models: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
