@@ -70,14 +70,15 @@ def setup(
     from edge_lstm.devices.remote import Remote
     from edge_lstm.devices.targets import resolve
 
-    if is_mcu(resolve(name)):  # nothing to install on a microcontroller: eval/bench --on build its firmware
-        found = mcu_info(resolve(name), check=True)
+    device = resolve(name)
+    if is_mcu(device):  # nothing to install on a microcontroller: eval/bench --on build its firmware
+        found = mcu_info(device, check=True)
         _show(found)
         if as_json:
             emit_json(found)
         return
     checkout = Path(__file__).resolve().parents[2]
-    info = Remote(resolve(name)).setup(checkout, progress=lambda m: typer.echo(m, err=True))
+    info = Remote(device).setup(checkout, progress=lambda m: typer.echo(m, err=True))
     _show(info)
     if as_json:
         emit_json(info)

@@ -144,32 +144,22 @@ def _show(artifacts: list[Any]) -> None:
         line = f"{a.variant:<{wv}}  {a.path!s:<{wp}}  {a.size_bytes / 1024:>{ws}.1f} KiB"
         if a.variant == "triton":
             line += "  (config.pbtxt parsed with Triton's schema and checked against the model)"
-        elif (
-            a.variant.startswith(("mcu-", "tflite-micro"))
-            and a.verified
-            and a.accuracy is not None
-            and a.agreement is not None
-        ):
+        elif a.verified and a.accuracy is not None and a.agreement is not None:
             worst = max(a.max_abs_diff.values())
             c = a.variant.startswith("mcu-")
+            checked = "C built here" if c else "the tflite-micro wheel" if a.variant == "tflite-micro" else "verified"
             line += (
-                f"  {'C built here' if c else 'the tflite-micro wheel'}: max |diff| {worst:.1e}, "
+                f"  {checked}: max |diff| {worst:.1e} at batch {'/'.join(a.max_abs_diff)}, "
                 f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
-                + ("; step API = classify" if c else "")
             )
             if c:  # the folder's size is C text; what a board holds is in its model.json
                 import json
 
                 about = json.loads((Path(a.path) / "model.json").read_text())
                 line += (
-                    f"; {about['flash_data_bytes'] / 1024:.1f} KiB of weights in flash, {about['ram_bytes']:,} B of RAM"
+                    f"; step API = classify; {about['flash_data_bytes'] / 1024:.1f} KiB of weights in flash, "
+                    f"{about['ram_bytes']:,} B of RAM"
                 )
-        elif a.verified and a.accuracy is not None and a.agreement is not None:
-            worst = max(a.max_abs_diff.values())
-            line += (
-                f"  verified: max |diff| {worst:.1e} at batch {'/'.join(a.max_abs_diff)}, "
-                f"class agreement {100 * a.agreement:.2f}%, accuracy {100 * a.accuracy:.2f}%"
-            )
         else:
             line += "  (not verified)"
         typer.echo(line)

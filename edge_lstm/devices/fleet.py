@@ -51,9 +51,10 @@ def bench_on(
         try:
             device = resolve(name)
             if is_mcu(device):
+                target = mcu_device(device.name, device.url)
+                report.devices[device.name] = target.describe()
                 for m in models:
-                    report.mcu_rows += bench_on_mcu(device, m, progress)
-                report.devices[device.name] = mcu_device(device).describe()
+                    report.mcu_rows += bench_on_mcu(target, m, progress)
                 continue
             remote = remote_for(device)
             progress(f"{device.name}: what it is")
@@ -101,12 +102,12 @@ def eval_on(
     from edge_lstm.data import mnist, sequences
     from edge_lstm.runtime import Classifier
 
-    if is_mcu(resolve(name)):
-        return eval_on_mcu(resolve(name), model, limit, data, progress)
+    device = resolve(name)
+    if is_mcu(device):
+        return eval_on_mcu(device, model, limit, data, progress)
     here_clf = Classifier(model)
     seqs = None if here_clf.arch.image else sequences.for_model(data, here_clf.arch, model, limit)
 
-    device = resolve(name)
     remote = remote_for(device)
     info = remote.info()
     where = _place(remote, model)

@@ -78,15 +78,9 @@ def check_url(url: str) -> str:
     if parts.scheme == "adb" and parts.netloc:
         return url
     if parts.scheme == "qemu" or (parts.scheme == "serial" and parts.path):
-        from edge_lstm.mcu.boards import board
+        from edge_lstm.devices.mcu import mcu_device
 
-        # an unknown board or a missing ?board=: one line now, not at run time
-        name = parts.path if parts.scheme == "qemu" else (parse_qs(parts.query).get("board") or [""])[0]
-        if not name:
-            raise ConfigError(
-                f"{url}: a board over serial needs ?board=NAME (its CPU, flash and RAM), e.g. ?board=nucleo-f401re"
-            )
-        board(name)
+        mcu_device("check", url)  # an unknown board or a missing ?board=: one line now, not at run time
         return url
     raise ConfigError(
         f"{url}: a device is ssh://[user@]host[:port], adb://SERIAL, local, qemu:MACHINE (mps2-an385, mps2-an386, "

@@ -38,8 +38,7 @@ def write_verified(
     tmp = folder / f".{variant}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        codegen.write_library(model, tmp, variant)
-        about = json.loads((tmp / "model.json").read_text())
+        about = codegen.write_library(model, tmp, variant)
         if board is not None:
             b = boards.board(board)
             flash, ram, measured = library_size(tmp, b)

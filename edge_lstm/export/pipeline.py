@@ -10,6 +10,7 @@ what was written and what failed.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from edge_lstm.export import targets
 from edge_lstm.export.graph import check_contract, fix_batch, set_metadata
 from edge_lstm.export.graph_build import MIN_OPSET, classifier_graph, step_graph
 from edge_lstm.export.variants import variant_path
-from edge_lstm.export.verify import Reference, compare, ort_logits, reference
+from edge_lstm.export.verify import Engine, Reference, Verdict, compare, ort_logits, reference
 from edge_lstm.fileio import atomic_path, check_writable_dir, sha256_file
 from edge_lstm.training.checkpoint import arch as checkpoint_arch
 from edge_lstm.training.checkpoint import load_model, recorded_test_data
@@ -141,6 +142,7 @@ def export(config: ExportConfig) -> list[Artifact]:
     metadata = _metadata(config, payload, arch, spec)
     set_metadata(base, {**metadata, contract.META_VARIANT: "fp32"})
     ref = reference(model, config.data_dir, _test_sequences(config, payload, arch)) if config.verify else None
+    verdicts: dict[str, Verdict] = {}  # what a target's own check found, by its name (a folder's artifact)
     job = targets.Job(
         arch=arch,
         state=state,
@@ -154,7 +156,7 @@ def export(config: ExportConfig) -> list[Artifact]:
         verify_step=lambda data: _verify(data, True, "triton step model", ref),
         mcu=config.mcu,
         board=config.board,
-        check=lambda run, what, tol: None if ref is None else compare(run, ref, contract.TOLERANCES[tol], what),
+        check=functools.partial(_check, ref, verdicts),
         probe=lambda: _probe(config, arch, ref),
         step_metadata={
             **_metadata(config, payload, arch, contract.step_spec(arch)),
@@ -168,9 +170,7 @@ def export(config: ExportConfig) -> list[Artifact]:
         try:
             if target.repository:
                 folders = target.build(job)
-                artifacts += [_folder(target.name, f, config.verify) for f in folders]
-                if target.name.startswith(("mcu-", "tflite-micro")) and config.verify:
-                    _verdict_from(artifacts[-1], folders[0])
+                artifacts += [_folder(target.name, f, config.verify, verdicts.get(target.name)) for f in folders]
                 continue
             artifacts.append(_write(target, job, metadata, ref))
         except EdgeLstmError as e:
@@ -183,11 +183,14 @@ def export(config: ExportConfig) -> list[Artifact]:
     return artifacts
 
 
-def _verdict_from(art: Artifact, folder: Path) -> None:
-    """A C library's check, from its model.json (export/mcu.py wrote it there)."""
-    verified = json.loads((folder / "model.json").read_text()).get("verified", {})
-    art.agreement, art.accuracy = verified.get("agreement"), verified.get("accuracy")
-    art.max_abs_diff = verified.get("max_abs_diff", {})
+def _check(
+    ref: Reference | None, verdicts: dict[str, Verdict], run: Engine, what: str, tolerance: str
+) -> Verdict | None:
+    """A target's own check against PyTorch (its verdict kept for its artifact); None without --verify."""
+    if ref is None:
+        return None
+    verdicts[what] = compare(run, ref, contract.TOLERANCES[tolerance], what)
+    return verdicts[what]
 
 
 def _data_name(arch: Arch) -> str:
@@ -248,9 +251,12 @@ def _verify(data: bytes, streaming: bool, what: str, ref: Reference | None) -> N
         compare(ort_logits(data, streaming, what), ref, contract.TOLERANCES["fp32"], what)
 
 
-def _folder(variant: str, folder: Path, verified: bool) -> Artifact:
+def _folder(variant: str, folder: Path, verified: bool, verdict: Verdict | None = None) -> Artifact:
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    return Artifact(variant, str(folder), size, verified=verified)
+    art = Artifact(variant, str(folder), size, verified=verified)
+    if verdict is not None:
+        art.max_abs_diff, art.agreement, art.accuracy = verdict.max_abs_diff, verdict.agreement, verdict.accuracy
+    return art
 
 
 def _test_sequences(config: ExportConfig, payload: dict[str, Any], arch: Arch) -> SequenceSet | None:

@@ -106,7 +106,7 @@ def write_verified(source: Path, dest: Path, calibration: np.ndarray, check: Any
             "arena_bytes": arena,
             "input_quantization": {"scale": micro.in_scale, "zero_point": micro.in_zero},
             "output_quantization": {"scale": micro.out_scale, "zero_point": micro.out_zero},
-            "arch": json.loads(a.to_json()),
+            "arch": a.to_dict(),
             "source": model.source,
         }
         keep_folder(tmp, dest, about, verdict)

@@ -30,11 +30,6 @@ class Board:
         flags = [f"-mcpu={self.cpu}", "-mthumb"]
         return flags + ([f"-mfpu={self.fpu}", "-mfloat-abi=hard"] if self.fpu else ["-mfloat-abi=soft"])
 
-    @property
-    def dsp(self) -> bool:
-        """SMLAD and SXTB16 (the int8 dot product's two multiply-accumulates an instruction)."""
-        return self.cpu not in ("cortex-m0", "cortex-m0plus", "cortex-m3")
-
 
 BOARDS = {
     b.name: b

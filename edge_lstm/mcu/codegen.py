@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,8 +142,8 @@ def _max_cols_pad(model: McuModel) -> int:
     return max(_pad4(c) for c in cols)
 
 
-def write_library(model: McuModel, folder: Path, variant: str) -> Sizes:
-    """The four C files of `model` in `variant` (fp32 or int8) into `folder`; what they need."""
+def write_library(model: McuModel, folder: Path, variant: str) -> dict[str, Any]:
+    """The library of `model` in `variant` (fp32 or int8) into `folder` (FILES); its model.json's entries."""
     a = model.arch
     int8 = variant == "int8"
     w = _Writer(variant)
@@ -179,14 +180,14 @@ def write_library(model: McuModel, folder: Path, variant: str) -> Sizes:
     about = {
         "variant": variant,
         "int8": int8,
-        "arch": json.loads(a.to_json()),
+        "arch": a.to_dict(),
         "source": model.source,
         "flash_data_bytes": sizes.flash_data,
         "ram_bytes": sizes.ram,
         "macs_per_step": model.macs_per_step,
     }
     atomic_write_text(folder / "model.json", json.dumps(about, indent=1) + "\n")
-    return sizes
+    return about
 
 
 def _model_header(model: McuModel, int8: bool) -> str:

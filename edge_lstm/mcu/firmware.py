@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edge_lstm.arch import Arch
 from edge_lstm.errors import ConfigError
 from edge_lstm.mcu.boards import Board
 
@@ -43,17 +44,35 @@ def tool(name: str) -> str:
     return found
 
 
+MANIFEST_KEYS = ("variant", "int8", "arch", "flash_data_bytes", "ram_bytes")  # codegen.write_library's
+
+
 def manifest(library: Path) -> dict[str, Any]:
+    """A library folder's model.json, with every entry the build and the checks read (else ConfigError)."""
     path = Path(library) / "model.json"
+    redo = "write the library again with export --mcu"
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(
             f"{library}: not a C library of edge-lstm (no model.json); write one with export --mcu"
         ) from None
     except ValueError:
-        raise ConfigError(f"{path}: not valid JSON; write the library again with export --mcu") from None
-    return data
+        raise ConfigError(f"{path}: not valid JSON; {redo}") from None
+    missing = [k for k in MANIFEST_KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ConfigError(f"{path}: no {', '.join(missing)}; {redo}")
+    return dict(data)
+
+
+def library_arch(library: Path) -> Arch:
+    return Arch.from_dict(manifest(library)["arch"])  # ConfigError if it is not one
+
+
+def toolchain_version() -> str | None:
+    """arm-none-eabi-gcc's version, or None where it is not installed."""
+    gcc = shutil.which("arm-none-eabi-gcc")
+    return subprocess.run([gcc, "-dumpversion"], capture_output=True, text=True).stdout.strip() if gcc else None
 
 
 def build(library: Path, board: Board, out: Path, max_rows: int) -> tuple[Path, Footprint]:

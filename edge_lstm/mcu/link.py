@@ -47,9 +47,12 @@ class ByteStream:
 
     def __init__(self, sock: socket.socket | None = None, fd: int | None = None, what: str = "the board") -> None:
         self.sock, self.fd, self.what = sock, fd, what
+        found = sock.fileno() if sock is not None else fd
+        assert found is not None, "a socket or a file descriptor"
+        self._fileno = found
 
     def fileno(self) -> int:
-        return self.sock.fileno() if self.sock is not None else int(self.fd)  # type: ignore[arg-type]
+        return self._fileno
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)

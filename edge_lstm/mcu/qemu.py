@@ -31,9 +31,13 @@ def qemu_binary() -> str:
     return found
 
 
-def qemu_version() -> str:
-    out = subprocess.run([qemu_binary(), "--version"], capture_output=True, text=True).stdout
-    return out.split()[3] if out.startswith("QEMU emulator version") else "unknown"  # "7.2.22"
+def qemu_version() -> str | None:
+    """ "7.2.22"; None where QEMU is not installed."""
+    found = shutil.which("qemu-system-arm")
+    if found is None:
+        return None
+    out = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+    return out.split()[3] if out.startswith("QEMU emulator version") else "unknown"
 
 
 class QemuBoard:

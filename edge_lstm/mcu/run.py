@@ -10,7 +10,6 @@ the library apart from the harness, and the stack the firmware used.
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -50,11 +49,16 @@ class McuDevice:
         return INSTRUCTIONS_PER_TICK if self.emulated else 1
 
     def describe(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"board": self.board.name, "cpu": self.board.cpu, "about": self.board.about}
-        info["emulated"] = self.emulated
-        info["qemu"] = qemu_version() if self.emulated else None
-        info["port"] = self.port
-        return info
+        b = self.board
+        qemu = qemu_version() if self.emulated else None
+        return {
+            "board": b.name,
+            "cpu": b.cpu,
+            "about": b.about,
+            "emulated": self.emulated,
+            "qemu": qemu,
+            "port": self.port,
+        }
 
 
 @dataclass
@@ -72,11 +76,11 @@ def variants(model: Path, work: Path) -> Iterator[list[Variant]]:
     hosts: list[HostLibrary] = []
     try:
         if Path(model).is_dir():
-            about = firmware.manifest(model)
-            arch = Arch.from_json(json.dumps(about["arch"]))
+            arch = firmware.library_arch(model)
             host = HostLibrary(Path(model), arch.features, arch.n_classes)
             hosts.append(host)
-            yield [Variant(about["variant"], Path(model), arch, host.classify, "the same C built for this machine")]
+            variant = firmware.manifest(model)["variant"]
+            yield [Variant(variant, Path(model), arch, host.classify, "the same C built for this machine")]
             return
         loaded = weights.load(Path(model))
         out = []

@@ -56,7 +56,7 @@ def load(path: Path) -> McuModel:
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get(contract.META_VARIANT, "fp32") != "fp32":
         raise ConfigError(
-            f"{path}: a {meta[contract.META_VARIANT]} file; the C library is made from the fp32 file "
+            f"{path}: the {meta[contract.META_VARIANT]} file; the C library is made from the fp32 file "
             "(export --mcu quantizes it for int8 itself)"
         )
     arch = contract.arch_from_metadata(meta)
