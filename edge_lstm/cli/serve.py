@@ -18,6 +18,20 @@ if TYPE_CHECKING:
     from edge_lstm.serve import ServeConfig
 
 
+def repository_of(specs: list[str] | None) -> Path | None:
+    """The one argument, when it is a folder: a model repository (NAME/VERSION/model.onnx)."""
+    if specs and len(specs) == 1 and Path(specs[0]).is_dir():
+        from edge_lstm.serve.repository import is_repository
+
+        if not is_repository(Path(specs[0])):
+            raise fail(
+                f"{specs[0]} is a folder with no NAME/VERSION/model.onnx in it: give model files, or a model "
+                "repository in Triton's layout (export --triton writes one)"
+            )
+        return Path(specs[0])
+    return None
+
+
 def parse_models(specs: list[str] | None) -> tuple[tuple[str, Path], ...]:
     """MODEL or NAME=MODEL; none: export/model.onnx, plus export/step.onnx when it exists."""
     if not specs:
@@ -38,7 +52,21 @@ def serve(
     models: Annotated[
         list[str] | None,
         typer.Argument(
-            help="MODEL or NAME=MODEL files (default export/model.onnx, and export/step.onnx when present)."
+            help="MODEL or NAME=MODEL files (default export/model.onnx, and export/step.onnx when present), or "
+            "one model repository in Triton's layout: REPO/NAME/VERSION/model.onnx."
+        ),
+    ] = None,
+    versions: Annotated[
+        str,
+        typer.Option(
+            help="A repository's versions to serve: latest, latest:N, all, or specific:V1,V2 (Triton's policy)."
+        ),
+    ] = "latest",
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            help="Look at the repository (or the files) every SECONDS and load what changed, without dropping a "
+            "request; without it, the model-control API (POST /v2/repository/models/NAME/load, /unload) does."
         ),
     ] = None,
     name: Annotated[
@@ -128,8 +156,12 @@ def serve(
     from edge_lstm.serve import ServeConfig, bind, build_app, run
     from edge_lstm.serve.server import url_of
 
+    repository = repository_of(models)
     config = ServeConfig(
-        models=parse_models(models),
+        models=() if repository else parse_models(models),
+        repository=repository,
+        versions=versions,
+        poll_s=poll,
         name=name,
         host=host,
         port=port,
@@ -157,6 +189,11 @@ def serve(
         raise fail("--workers is edge-lstm's own server's; --ray scales with --replicas, --triton with its instances")
     if workers is not None and not 1 <= workers <= 256:
         raise fail(f"--workers must be 1..256, got {workers}")
+    if (repository is not None or poll is not None) and (ray is not None or triton):
+        raise fail(
+            "--ray and --triton serve model files: a repository's versions and --poll are edge-lstm serve's "
+            "(docs/serving.md says how Ray Serve and Triton roll out a new version)"
+        )
     if triton:
         return _serve_on_triton(config, as_json)
     if ray is not None:
@@ -167,14 +204,13 @@ def serve(
     n = workers or default_workers()
     if n == 1:
         app = build_app(config)  # loads and checks every model before the port is bound
-        served = app.state.served
+        registry = app.state.registry
     else:
-        from edge_lstm.serve.models import load
+        from edge_lstm.serve.registry import Registry
 
-        config.validate()
-        served = load(config)  # checked here once, before the port is bound and workers start
-    listing = {name: (s.path, s.kind) for name, s in served.items()}
-    del served  # with workers, the sessions are theirs: none held here
+        registry = Registry(config)  # checked here once, before the port is bound and workers start
+    listing = {name: (s.path, s.kind, ",".join(map(str, registry.loaded[name]))) for name, s in registry.latest.items()}
+    del registry  # with workers, the sessions are theirs: none held here
     if grpc_port is not None:
         bind(host, grpc_port, "--grpc-port").close()  # a taken gRPC port: this one line, not a failed start-up later
     sock = bind(host, port)
@@ -183,8 +219,11 @@ def serve(
         typer.echo(f"WARNING: serving {url} to anyone who can reach it, with no token (--no-auth)", err=True)
 
     def ready(pids: list[int] | None = None) -> None:
-        for name, (path, kind) in listing.items():
-            typer.echo(f"{name}: {path} ({kind}) at {url}/v2/models/{name}")
+        for name, (path, kind, numbers) in listing.items():
+            version = f", version {numbers}" if repository is not None else ""
+            typer.echo(f"{name}: {path} ({kind}{version}) at {url}/v2/models/{name}")
+        if poll is not None:
+            typer.echo(f"polling {repository or 'the files'} every {poll:g} s for new versions")
         how = f", {n} workers" if n > 1 else ""
         typer.echo(f"serving {url}{how}  (pictures: POST {url}/predict; metrics: {url}/metrics; Ctrl-C stops)")
         if grpc_port is not None:
@@ -193,7 +232,7 @@ def serve(
             emit_json(
                 {
                     "url": url,
-                    "models": {name: str(path) for name, (path, _) in listing.items()},
+                    "models": {name: str(path) for name, (path, _, _) in listing.items()},
                     "workers": pids or [os.getpid()],
                 }
             )

@@ -33,16 +33,13 @@ from edge_lstm.runtime.inputs import softmax, to_input
 from edge_lstm.runtime.preprocess import load_image
 from edge_lstm.serve import protocol
 from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.core import Core
 from edge_lstm.serve.hotpath import HotPath, infer_body, read_body
-from edge_lstm.serve.infer import model_named
-from edge_lstm.serve.metrics import Metrics
-from edge_lstm.serve.models import Served, StoreFactory, load, local_store, start_batchers, triton_config
-from edge_lstm.serve.peers import Owner, RoutedBatcher, WorkerPlace
+from edge_lstm.serve.models import Served, StoreFactory, local_store, triton_config
+from edge_lstm.serve.peers import WorkerPlace
 from edge_lstm.serve.refusals import refusal
-from edge_lstm.serve.server import GRACE_S
 from edge_lstm.serve.static import IsolatedStatic
 from edge_lstm.serve.statistics import model_stats
-from edge_lstm.serve.streams import LocalStore, StateStore
 
 log = logging.getLogger("edge_lstm.serve")
 
@@ -50,11 +47,6 @@ log = logging.getLogger("edge_lstm.serve")
 def replica_tag() -> bytes:
     """host:pid, the X-Edge-Lstm-Replica header: which process of a cluster or of --workers answered."""
     return f"{socket.gethostname()}:{os.getpid()}".encode()
-
-
-def worker_store(place: WorkerPlace, s: Served, config: ServeConfig) -> StateStore:
-    """A worker's table of the sequences it owns, max_sequences counted over every worker's."""
-    return LocalStore(config.stream_idle_s, config.max_sequences, s.arch, (place.live[s.name], place.index))
 
 
 def error(message: str, status: int, **headers: str) -> JSONResponse:
@@ -71,42 +63,22 @@ def build_app(
     states live in this process unless `stream_store` says otherwise (a cluster's shared store);
     `tag_replica` adds an X-Edge-Lstm-Replica header (host:pid) saying which process answered; `place`
     makes it one worker of `serve --workers` (workers.py), its streams routed by owner (peers.py)."""
-    config.validate()
-    served = load(config)
-    if place is not None:
-        stream_store = functools.partial(worker_store, place)
-    metrics = Metrics()
-    state = {"ready": False}  # shared with the gRPC service
+    core = Core(config, stream_store, place)
+    registry, metrics = core.registry, core.metrics
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        start_batchers(served, config, metrics, stream_store)
-        owner = None
-        if place is not None:
-            for s in served.values():
-                if s.kind == "streaming-step":
-                    s.batcher = RoutedBatcher(s.name, s.batcher, place.index, place.workers, place.folder)
-            owner = Owner({n: s.batcher.local for n, s in served.items() if s.kind == "streaming-step"})
-            await owner.listen(place.folder, place.index)
-        grpc_server = None
+        fronts = []
         if config.grpc_port is not None:
             from edge_lstm.serve.grpc import start as start_grpc
 
-            grpc_server = await start_grpc(served, config, state, metrics)
-        state["ready"] = True
+            fronts.append(start_grpc)
+        await core.start(fronts)
         yield
-        state["ready"] = False  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
-        if grpc_server is not None:
-            await grpc_server.stop(GRACE_S)
-        if owner is not None:
-            await owner.drain(GRACE_S)  # the other workers' last forwarded rows, before the batchers stop
-        for s in served.values():
-            await s.batcher.stop()
+        await core.stop()  # SIGTERM: uvicorn stopped accepting; what is in flight finishes here
 
     def model(request: Request) -> Served:
-        return model_named(served, request.path_params["name"], request.path_params.get("version"))
-
-    default_classifier = next((n for n, s in served.items() if s.kind == "classifier"), "")
+        return registry.get(request.path_params["name"], request.path_params.get("version"))
 
     def answer(
         route: str, handler: Callable[[Request], Awaitable[Response]]
@@ -115,8 +87,8 @@ def build_app(
 
         async def endpoint(request: Request) -> Response:
             t0 = time.perf_counter()
-            name = request.path_params.get("name") or request.query_params.get("model") or default_classifier
-            name = name if name in served else "(unknown)"  # a label per unknown name would grow without end
+            name = request.path_params.get("name") or request.query_params.get("model") or core.default_classifier()
+            name = name if name in registry.latest else "(unknown)"  # a label per unknown name would grow without end
             try:
                 response = await handler(request)
             except Exception as e:
@@ -134,36 +106,44 @@ def build_app(
         return JSONResponse({"live": True})
 
     async def ready(request: Request) -> Response:
-        return JSONResponse({"ready": state["ready"]}, 200 if state["ready"] else 503)
+        return JSONResponse({"ready": core.ready}, 200 if core.ready else 503)
 
     async def server_metadata(request: Request) -> Response:
         return JSONResponse({"name": "edge-lstm", "version": __version__, "extensions": protocol.EXTENSIONS})
 
     async def model_metadata(request: Request) -> Response:
         s = model(request)
-        return JSONResponse(protocol.metadata(s.name, s.spec, s.arch.classes))
+        return JSONResponse(protocol.metadata(s.name, s.spec, s.arch.classes, versions=tuple(registry.loaded[s.name])))
 
     async def model_ready(request: Request) -> Response:
         model(request)
-        return JSONResponse({"ready": state["ready"]}, 200 if state["ready"] else 503)
+        return JSONResponse({"ready": core.ready}, 200 if core.ready else 503)
 
     async def model_config(request: Request) -> Response:
         return JSONResponse(triton_config(model(request), config))
 
     async def repository_index(request: Request) -> Response:
-        """Triton's model repository extension, its index: every served model, version 1, READY (while the
-        server is not stopping). `{"ready": true}` asks for the ready ones only, as Triton's does."""
-        return JSONResponse(protocol.repository_index(list(served), state["ready"], await _ready_only(request)))
+        """Triton's model repository extension, its index (registry.py). `{"ready": true}` asks for the
+        ready ones only, as Triton's does."""
+        return JSONResponse(registry.index(await _ready_only(request), stopping=not core.ready))
+
+    async def control(request: Request) -> Response:
+        """Triton's model control: load (or reload: what changed on disk) or unload a model."""
+        await _control_body(request)
+        name = request.path_params["name"]
+        await (registry.load(name) if request.path_params["op"] == "load" else registry.unload(name))
+        return Response(status_code=200)
 
     async def stats(request: Request) -> Response:
-        names = [model(request).name] if "name" in request.path_params else list(served)
-        return JSONResponse(model_stats(metrics, names))
+        names = [model(request).name] if "name" in request.path_params else registry.names()
+        return JSONResponse(model_stats(metrics, names, registry.latest))
 
     async def picture(request: Request) -> Response:
-        name = request.query_params.get("model") or default_classifier
-        if name not in served or served[name].kind != "classifier":
+        name = request.query_params.get("model") or core.default_classifier()
+        s = registry.latest.get(name)
+        if s is None or s.kind != "classifier":
             raise protocol.ProtocolError(f"no classifier named {name!r} on this server", 404)
-        if not served[name].arch.image:
+        if not s.arch.image:
             raise protocol.ProtocolError(
                 f"model {name!r} classifies sequences, not pictures; send them to /v2/models/{name}/infer", 400
             )
@@ -184,10 +164,10 @@ def build_app(
         from starlette.concurrency import run_in_threadpool
 
         image = await run_in_threadpool(load_image, data, True, filename)  # decoding is CPU work: off the loop
-        logits = await served[name].batcher.submit(to_input(image))
+        logits = await s.batcher.submit(to_input(image))
         probs = softmax(logits)[0]
         label = int(probs.argmax())
-        why = contract.no_digit_reason(label, float(probs[label]), served[name].runner.no_digit_below)
+        why = contract.no_digit_reason(label, float(probs[label]), s.runner.no_digit_below)
         if why is not None:  # the model's own "no digit", as `predict` says it
             raise protocol.ProtocolError(why)
         return JSONResponse(
@@ -205,7 +185,7 @@ def build_app(
     async def stream_socket(ws: WebSocket) -> None:
         from edge_lstm.serve.websocket import serve_socket
 
-        await serve_socket(ws, served, config.token)
+        await serve_socket(ws, core)
 
     def route(path: str, handler: Callable[[Request], Awaitable[Response]], name: str, method: str = "GET") -> Route:
         return Route(path, answer(name, handler), methods=[method])
@@ -215,6 +195,7 @@ def build_app(
         route("/v2/health/ready", ready, "ready"),
         route("/v2", server_metadata, "server_metadata"),
         route("/v2/repository/index", repository_index, "repository_index", "POST"),
+        Route("/v2/repository/models/{name}/{op:str}", answer("model_control", control), methods=["POST"]),
         route("/v2/models/stats", stats, "statistics"),  # before /v2/models/{name}: "stats" is not a model
         route("/v2/models/{name}/stats", stats, "statistics"),
         route("/v2/models/{name}/versions/{version}/stats", stats, "statistics"),
@@ -229,18 +210,30 @@ def build_app(
     if config.static is not None:
         routes.append(Mount("/", app=IsolatedStatic(directory=config.static, html=True)))
     inner = Starlette(routes=routes, lifespan=lifespan)
-    inner.state.served, inner.state.metrics = served, metrics
-    app = HotPath(
-        inner,
-        functools.partial(infer_body, served, config),
-        metrics,
-        served.__contains__,
-        config.token,
-        replica_tag() if tag_replica else None,
-        config.max_body,
-    )
-    app.state = inner.state  # what the CLI and the tests read: the served models, the metrics
+    inner.state.core, inner.state.registry, inner.state.metrics = core, registry, metrics
+    app = HotPath(inner, functools.partial(infer_body, core), core, replica_tag() if tag_replica else None)
+    app.state = inner.state  # what the CLI and the tests read: the core, its models, the metrics
     return app
+
+
+async def _control_body(request: Request) -> None:
+    """A load or unload request's body: nothing, or JSON {"parameters": {...}}. Triton's parameters that
+    give a model's config or files in the request are not taken: the repository's files are."""
+    if request.path_params["op"] not in ("load", "unload"):
+        raise protocol.ProtocolError("model control is POST /v2/repository/models/NAME/load or /unload", 404)
+    body = (await request.body()).strip()
+    try:
+        asked = json.loads(body) if body else {}
+    except ValueError:
+        raise protocol.ProtocolError('a load or unload request is JSON: {} or {"parameters": {...}}') from None
+    parameters = asked.get("parameters", {}) if isinstance(asked, dict) else None
+    if not isinstance(parameters, dict):
+        raise protocol.ProtocolError('a load or unload request is JSON: {} or {"parameters": {...}}')
+    given = [k for k in parameters if k == "config" or k.startswith("file:")]
+    if given:
+        raise protocol.ProtocolError(
+            f"{given[0]!r}: a model's config and files come from its repository here, not from the request"
+        )
 
 
 async def _ready_only(request: Request) -> bool:

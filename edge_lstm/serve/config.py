@@ -26,6 +26,11 @@ class ServeConfig:
     # (name, model file); an empty name takes the default (default_names); the kind (classifier or
     # step model) is read from the file
     models: tuple[tuple[str, Path], ...]
+    # a model repository in Triton's layout instead (NAME/VERSION/model.onnx: repository.py), its versions
+    # chosen by `versions` (Triton's version policy: latest, latest:N, all, specific:V1,V2)
+    repository: Path | None = None
+    versions: str = "latest"
+    poll_s: float | None = None  # --poll: look at the repository (or the files) this often; load what changed
     name: str | None = None  # --name: the first classifier's name (its step model's: NAME_step)
     host: str = "127.0.0.1"  # loopback by default: another address must be asked for
     port: int = 8000
@@ -57,8 +62,10 @@ class ServeConfig:
             return False
 
     def validate(self) -> None:
-        if not self.models and self.static is None:
+        if not self.models and self.repository is None and self.static is None:
             raise ConfigError("nothing to serve: no model file (export one with `edge-lstm export`)")
+        if self.repository is not None and self.models:
+            raise ConfigError("serve a model repository or model files, not both (put the files in the repository)")
         names = [n for n, _ in self.models if n] + ([self.name] if self.name else [])
         for n in names:
             if not NAME.match(n):
@@ -80,6 +87,10 @@ class ServeConfig:
             (self.max_sequences >= 1, "--max-sequences must be >= 1"),
             (self.max_body >= 1024, "--max-body must be at least 1024 bytes"),
             (self.max_request_batch >= 1, "--max-request-batch must be >= 1"),
+            (
+                self.poll_s is None or (math.isfinite(self.poll_s) and 0.05 <= self.poll_s <= 86400),
+                f"--poll must be 0.05..86400 seconds, got {self.poll_s}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

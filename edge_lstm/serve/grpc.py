@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import time
 from typing import Any
 
@@ -20,9 +19,8 @@ import numpy as np
 from edge_lstm import __version__
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.serve import protocol
-from edge_lstm.serve.config import ServeConfig
+from edge_lstm.serve.core import UNAUTHORIZED, Core
 from edge_lstm.serve.infer import answer, run_model
-from edge_lstm.serve.metrics import Metrics
 from edge_lstm.serve.models import Served, triton_config
 from edge_lstm.serve.refusals import refusal
 from edge_lstm.serve.statistics import model_stats
@@ -68,43 +66,48 @@ def decode(request: Any) -> protocol.InferRequest:
     )
 
 
-def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool], metrics: Metrics) -> Any:
+def make_service(core: Core) -> Any:
     import grpc
     from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
+    config, registry, metrics = core.config, core.registry, core.metrics
     # any other refusal: INVALID_ARGUMENT
     codes = {404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE}
-    token = f"Bearer {config.token}" if config.token else None
 
-    async def guard(context: Any, open_route: bool = False) -> None:
-        if token is None or open_route:
-            return
-        given = dict(context.invocation_metadata()).get("authorization", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (authorization: Bearer TOKEN)"
-            )
+    async def guard(context: Any) -> None:
+        if not core.authorized(dict(context.invocation_metadata()).get("authorization")):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHORIZED)
 
-    def unknown(name: str, version: str) -> str | None:
-        if name not in served or version not in ("", "1"):
-            return f"unknown model {name!r} (version {version or '1'!r}); this server has {', '.join(served)}"
-        return None
+    def found(name: str, version: str) -> tuple[Served | None, str]:
+        try:
+            return registry.get(name, version or None), ""
+        except protocol.ProtocolError as e:
+            return None, str(e)
 
     async def model(name: str, version: str, context: Any) -> Served:
-        if (why := unknown(name, version)) is not None:
+        s, why = found(name, version)
+        if s is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, why)
-        return served[name]
+        assert s is not None
+        return s
+
+    async def refused(context: Any, e: Exception, what: str) -> None:
+        """A refusal (refusals.py) as this front's status: the call aborts with its one line."""
+        out = refusal(e, what)
+        if out is None:
+            raise e
+        await context.abort(codes.get(out[0], grpc.StatusCode.INVALID_ARGUMENT), out[1])
 
     async def infer(request: Any) -> tuple[Any, Any, str]:
         """(the response, None, "") or (None, the gRPC status, why): ModelInfer aborts with it, a stream
         answers it in-stream and goes on."""
-        if (why := unknown(request.model_name, request.model_version)) is not None:
+        s, why = found(request.model_name, request.model_version)
+        if s is None:
             return None, grpc.StatusCode.NOT_FOUND, why
-        s = served[request.model_name]
         t0 = time.perf_counter()
         try:
             req = decode(request)
-            result = answer(s, req, await run_model(s, req, config)).array
+            result = answer(s, req, await run_model(s, req, config, pinned=bool(request.model_version))).array
         except Exception as e:
             refused = refusal(e, f"gRPC infer {request.model_name}")
             if refused is None:
@@ -119,7 +122,7 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
         )
         raw = protocol.bytes_tensor(result) if strings else np.ascontiguousarray(result, "<f4").tobytes()
         response = service_pb2.ModelInferResponse(
-            model_name=s.name, model_version="1", id=request.id, outputs=[out], raw_output_contents=[raw]
+            model_name=s.name, model_version=str(s.version), id=request.id, outputs=[out], raw_output_contents=[raw]
         )
         return response, None, ""
 
@@ -128,11 +131,13 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             return service_pb2.ServerLiveResponse(live=True)
 
         async def ServerReady(self, request: Any, context: Any) -> Any:
-            return service_pb2.ServerReadyResponse(ready=ready["ready"])
+            return service_pb2.ServerReadyResponse(ready=core.ready)
 
         async def ModelReady(self, request: Any, context: Any) -> Any:
             await guard(context)
-            return service_pb2.ModelReadyResponse(ready=ready["ready"] and request.name in served)
+            return service_pb2.ModelReadyResponse(
+                ready=core.ready and found(request.name, request.version)[0] is not None
+            )
 
         async def ServerMetadata(self, request: Any, context: Any) -> Any:
             await guard(context)
@@ -147,7 +152,7 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
             tensor = service_pb2.ModelMetadataResponse.TensorMetadata
             return service_pb2.ModelMetadataResponse(
                 name=s.name,
-                versions=["1"],
+                versions=[str(v) for v in registry.loaded[s.name]],
                 platform=meta["platform"],
                 inputs=[tensor(**t) for t in meta["inputs"]],
                 outputs=[tensor(**t) for t in meta["outputs"]],
@@ -155,16 +160,37 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
 
         async def RepositoryIndex(self, request: Any, context: Any) -> Any:
             await guard(context)
-            index = protocol.repository_index(list(served), ready["ready"], request.ready)
+            index = registry.index(request.ready, stopping=not core.ready)
             model = service_pb2.RepositoryIndexResponse.ModelIndex
             return service_pb2.RepositoryIndexResponse(models=[model(**m) for m in index])
 
+        async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            if "config" in request.parameters or any(k.startswith("file:") for k in request.parameters):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "a model's config and files come from its repository here"
+                )
+            try:
+                await registry.load(request.model_name)
+            except protocol.ProtocolError as e:
+                await refused(context, e, f"gRPC load {request.model_name}")
+            return service_pb2.RepositoryModelLoadResponse()
+
+        async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
+            await guard(context)
+            try:
+                await registry.unload(request.model_name)
+            except protocol.ProtocolError as e:
+                await refused(context, e, f"gRPC unload {request.model_name}")
+            return service_pb2.RepositoryModelUnloadResponse()
+
         async def ModelStatistics(self, request: Any, context: Any) -> Any:
             await guard(context)
-            names = [(await model(request.name, request.version, context)).name] if request.name else list(served)
+            names = [(await model(request.name, request.version, context)).name] if request.name else registry.names()
             from google.protobuf import json_format
 
-            return json_format.ParseDict(model_stats(metrics, names), service_pb2.ModelStatisticsResponse())
+            stats = model_stats(metrics, names, registry.latest)
+            return json_format.ParseDict(stats, service_pb2.ModelStatisticsResponse())
 
         async def ModelConfig(self, request: Any, context: Any) -> Any:
             await guard(context)
@@ -216,13 +242,14 @@ def make_service(served: dict[str, Served], config: ServeConfig, ready: dict[str
     return Service()
 
 
-async def start(served: dict[str, Served], config: ServeConfig, ready: dict[str, bool], metrics: Metrics) -> Any:
+async def start(core: Core) -> Any:
     """The gRPC server on config.host:config.grpc_port, started; its `stop(grace)` stops it."""
     import grpc
     from tritonclient.grpc import service_pb2_grpc
 
+    config = core.config
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_body)])
-    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(make_service(served, config, ready, metrics), server)
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(make_service(core), server)
     address = f"[{config.host}]:{config.grpc_port}" if ":" in config.host else f"{config.host}:{config.grpc_port}"
     try:
         bound = server.add_insecure_port(address)

@@ -10,7 +10,6 @@ Its refusals are mapped and logged by refusals.py, as every transport's are.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import time
@@ -21,10 +20,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_lstm.serve import protocol
-from edge_lstm.serve.config import ServeConfig
-from edge_lstm.serve.infer import answer, model_named, run_model
-from edge_lstm.serve.metrics import Metrics
-from edge_lstm.serve.models import Served
+from edge_lstm.serve.core import UNAUTHORIZED, Core
+from edge_lstm.serve.infer import answer, run_model
 from edge_lstm.serve.refusals import refusal
 
 INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
@@ -32,7 +29,6 @@ Headers = dict[bytes, bytes]  # a request's headers, names in lower case (as ASG
 RawHeaders = list[tuple[bytes, bytes]]
 # (model name, version or None, body, headers) -> (response body, its headers)
 InferFn = Callable[[str, str | None, bytes, Headers], Awaitable[tuple[bytes, RawHeaders]]]
-UNAUTHORIZED = "missing or wrong bearer token (Authorization: Bearer TOKEN)"
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
 
 
@@ -58,18 +54,10 @@ async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
 class HotPath:
     state: Any = None  # the Starlette app's state (app.py sets it)
 
-    def __init__(
-        self,
-        inner: ASGIApp,
-        infer: InferFn,
-        metrics: Metrics,
-        known: Callable[[str], bool],
-        token: str | None,
-        tag: bytes | None,
-        limit: int,
-    ) -> None:
-        self.inner, self.infer, self.metrics, self.known, self.limit = inner, infer, metrics, known, limit
-        self.token = f"Bearer {token}".encode() if token else None
+    def __init__(self, inner: ASGIApp, infer: InferFn, core: Core, tag: bytes | None) -> None:
+        self.inner, self.infer, self.core, self.limit = inner, infer, core, core.config.max_body
+        self.metrics, self.known = core.metrics, core.registry.latest.__contains__
+        self.open = core.config.token is None
         self.tag = [(b"x-edge-lstm-replica", tag)] if tag else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,7 +69,7 @@ class HotPath:
         match = INFER.fullmatch(path)
         if match is not None:
             await self._infer(scope, receive, send, match.group(1), match.group(2))
-        elif self.token is not None and not path.startswith(OPEN) and not self._authorized(dict(scope["headers"])):
+        elif not self.open and not path.startswith(OPEN) and not self._authorized(dict(scope["headers"])):
             await self._send(send, 401, _error(UNAUTHORIZED), [(b"www-authenticate", b"Bearer")])
         elif self.tag:
 
@@ -95,7 +83,7 @@ class HotPath:
             await self.inner(scope, receive, send)
 
     def _authorized(self, headers: Headers) -> bool:
-        return self.token is None or hmac.compare_digest(headers.get(b"authorization", b""), self.token)
+        return self.open or self.core.authorized(headers.get(b"authorization"))
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, name: str, version: str | None) -> None:
         t0 = time.perf_counter()
@@ -144,15 +132,16 @@ WANTED = (b"content-encoding", b"inference-header-content-length", b"accept-enco
 
 
 async def infer_body(
-    served: dict[str, Served], config: ServeConfig, name: str, version: str | None, body: bytes, headers: Headers
+    core: Core, name: str, version: str | None, body: bytes, headers: Headers
 ) -> tuple[bytes, RawHeaders]:
     """One HTTP inference request: its body and headers in, the answer's out (infer.py runs the model)."""
-    s = model_named(served, name, version)
+    config = core.config
+    s = core.registry.get(name, version)
     text = {k: headers[k].decode("latin-1") for k in WANTED if k in headers}
     body = protocol.decompress(body, text.get(b"content-encoding"), config.max_body)
     req = protocol.decode_infer(body, text.get(b"inference-header-content-length"))
-    logits = await run_model(s, req, config)
-    payload, header = protocol.encode_infer(s.name, req, [answer(s, req, logits)])
+    logits = await run_model(s, req, config, pinned=bool(version))
+    payload, header = protocol.encode_infer(s.name, req, [answer(s, req, logits)], s.version)
     payload, encoding = (
         protocol.compress(payload, text.get(b"accept-encoding")) if len(payload) > 1024 else (payload, None)
     )

@@ -15,23 +15,18 @@ from edge_lstm.serve.config import ServeConfig
 from edge_lstm.serve.models import Served
 
 
-def model_named(served: dict[str, Served], name: str, version: str | None) -> Served:
-    if name not in served:
-        raise protocol.ProtocolError(f"unknown model {name!r}; this server has {', '.join(served) or 'none'}", 404)
-    if version not in (None, "1"):
-        raise protocol.ProtocolError(f"model {name!r} has version 1 only, not {version!r}", 404)
-    return served[name]
-
-
 def answer(s: Served, req: protocol.InferRequest, logits: np.ndarray) -> protocol.Tensor:
     """The logits, or the k best classes where the request asked (Triton's classification extension)."""
     k = req.classification.get(contract.OUTPUT)
     return protocol.Tensor(contract.OUTPUT, logits if k is None else protocol.classify(logits, k, s.arch.classes))
 
 
-async def run_model(s: Served, req: protocol.InferRequest, config: ServeConfig) -> np.ndarray:
-    """The logits of a request: (B, 10) for a classifier, (rows, 10) for a stream's rows."""
-    return await (run_stream(s, req) if s.kind == "streaming-step" else run_classifier(s, req, config))
+async def run_model(s: Served, req: protocol.InferRequest, config: ServeConfig, pinned: bool = False) -> np.ndarray:
+    """The logits of a request: (B, 10) for a classifier, (rows, 10) for a stream's rows. `pinned`: the
+    request named its version (a stream's rows otherwise run on the version the stream started on)."""
+    if s.kind == "streaming-step":
+        return await run_stream(s, req, s.version if pinned else None)
+    return await run_classifier(s, req, config)
 
 
 def one_input(s: Served, req: protocol.InferRequest, optional: tuple[str, ...] = ()) -> np.ndarray:
@@ -64,7 +59,7 @@ async def run_classifier(s: Served, req: protocol.InferRequest, config: ServeCon
     return result
 
 
-async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
+async def run_stream(s: Served, req: protocol.InferRequest, version: int | None = None) -> np.ndarray:
     p = req.parameters
     sequence = p.get("sequence_id")
     if sequence in (None, 0, "") or isinstance(sequence, bool) or not isinstance(sequence, int | str):
@@ -77,5 +72,5 @@ async def run_stream(s: Served, req: protocol.InferRequest) -> np.ndarray:
         raise protocol.ProtocolError("parameters.sequence_row must be the index (>= 0) of the request's first row")
     rows = to_input(one_input(s, req), rank=2, arch=s.arch)
     start, end = bool(p.get("sequence_start")), bool(p.get("sequence_end"))
-    result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row)
+    result: np.ndarray = await s.batcher.submit(sequence, start, end, rows, first_row, version)
     return result

@@ -40,13 +40,17 @@ def served_step(arch: Arch) -> contract.ModelSpec:
 SERVED_STEP = served_step(contract.MNIST)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: one loaded version of one model
 class Served:
     name: str
     path: Path
     kind: str  # "classifier" or "streaming-step"
     runner: Any  # Classifier or StreamingClassifier
-    batcher: Any = None  # DynamicBatcher or SequenceBatcher, made when the event loop runs
+    # DynamicBatcher (a classifier's, this version's own) or the step model's streams over its versions
+    # (VersionedStreams, or peers.RoutedBatcher in front of it), made when the event loop runs
+    batcher: Any = None
+    version: int = 1
+    stamp: tuple[int, int] = (0, 0)  # the file's (size, mtime) when it was opened (repository.Version)
 
     @property
     def arch(self) -> Arch:
@@ -65,59 +69,69 @@ def kind_of(path: Path) -> str:
     return (contract.kind_for(peeked[0]) if peeked else None) or "classifier"
 
 
-def load(config: ServeConfig) -> dict[str, Served]:
+def named_files(config: ServeConfig) -> list[tuple[str, Path, str]]:
+    """(name, file, kind) of every file given (not a repository's), named as `serve` names them."""
     paths = [p for _, p in config.models]
     kinds = [kind_of(p) for p in paths]
     names = [n or d for (n, _), d in zip(config.models, default_names(paths, kinds, config.name), strict=True)]
     if len(set(names)) != len(names):
         raise ConfigError(f"two models would be named the same ({', '.join(names)}); name them: NAME=PATH")
-    served = {}
-    for name, path, kind in zip(names, paths, kinds, strict=True):
-        if kind == "classifier":
-            runner: Any = Classifier(path, config.session)
-        else:
-            runner = StreamingClassifier(path, 1, config.session)
-            if runner.fixed_batch is not None:
-                raise ConfigError(
-                    f"{path}: a step model of a fixed batch; serve one with a batch axis (export --streaming)"
-                )
-        served[name] = Served(name, path, kind, runner)
-    return served
+    return list(zip(names, paths, kinds, strict=True))
+
+
+def open_served(
+    name: str, path: Path, kind: str, config: ServeConfig, version: int = 1, stamp: tuple[int, int] = (0, 0)
+) -> Served:
+    """One version of one model, opened through the runtime (which checks its contract)."""
+    if kind == "classifier":
+        runner: Any = Classifier(path, config.session)
+    else:
+        runner = StreamingClassifier(path, 1, config.session)
+        if runner.fixed_batch is not None:
+            raise ConfigError(
+                f"{path}: a step model of a fixed batch; serve one with a batch axis (export --streaming)"
+            )
+    return Served(name, path, kind, runner, version=version, stamp=stamp)
+
+
+def load(config: ServeConfig) -> dict[str, Served]:
+    """Every file given, opened (version 1): what `serve --ray` and `serve --triton` deploy."""
+    return {name: open_served(name, path, kind, config) for name, path, kind in named_files(config)}
 
 
 def local_store(s: Served, config: ServeConfig) -> StateStore:
     return LocalStore(config.stream_idle_s, config.max_sequences, s.arch)
 
 
-def start_batchers(
-    served: dict[str, Served], config: ServeConfig, metrics: Metrics, store: StoreFactory = local_store
-) -> None:
-    """Inside the running event loop (the app's startup)."""
-    for s in served.values():
-        if s.kind == "classifier":
+def start_batcher(s: Served, config: ServeConfig, metrics: Metrics, store: StoreFactory = local_store) -> Any:
+    """This version's batcher, started (inside the running event loop): a DynamicBatcher for a
+    classifier, a SequenceBatcher with its own stream table for a step model."""
+    batcher: Any
+    if s.kind == "classifier":
 
-            def observe(batch: int, depth: int, name: str = s.name) -> None:
-                metrics.batch.labels(name).observe(batch)
-                metrics.queue.labels(name).set(depth)
+        def observe(batch: int, depth: int, name: str = s.name) -> None:
+            metrics.batch.labels(name).observe(batch)
+            metrics.queue.labels(name).set(depth)
 
-            s.batcher = DynamicBatcher(
-                s.runner.logits,
-                config.max_batch if config.batching else 1,
-                config.max_delay_us / 1e6,
-                config.max_queue,
-                config.instances,
-                observe,
-                functools.partial(metrics.ran, s.name),
-            )
-        else:
-            s.batcher = SequenceBatcher(
-                s.runner.step_packed,
-                config.stream_max_batch,
-                store(s, config),
-                metrics.batch.labels(s.name).observe,
-                metrics.streams.labels(s.name).set,
-            )
-        s.batcher.start()
+        batcher = DynamicBatcher(
+            s.runner.logits,
+            config.max_batch if config.batching else 1,
+            config.max_delay_us / 1e6,
+            config.max_queue,
+            config.instances,
+            observe,
+            functools.partial(metrics.ran, s.name),
+        )
+    else:
+        batcher = SequenceBatcher(
+            s.runner.step_packed,
+            config.stream_max_batch,
+            store(s, config),
+            metrics.batch.labels(s.name).observe,
+            metrics.streams.labels(s.name).set,
+        )
+    batcher.start()
+    return batcher
 
 
 def triton_config(s: Served, config: ServeConfig) -> dict[str, Any]:

@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import pickle
 import struct
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from edge_lstm.errors import EdgeLstmError
-from edge_lstm.serve.streams import SequenceBatcher
+from edge_lstm.serve.stream_versions import VersionedStreams
 from edge_lstm.serve.streamtable import Scoped, SequenceError, Sid
 
 LENGTH = struct.Struct("<I")
@@ -82,7 +84,7 @@ class Peer:
     """This worker's one connection to another worker: requests multiplexed by number."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path  # the other worker's socket
         self.writer: asyncio.StreamWriter | None = None
         self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.numbers = itertools.count()
@@ -131,31 +133,40 @@ class Peer:
                     future.set_result((False, lost))
 
 
-class RoutedBatcher:
-    """The step model's batcher in a worker: rows of the sequences it owns run in its own batcher, the
-    others are forwarded to their owner. Duck-types SequenceBatcher for app.py, grpc.py, websocket.py."""
+def connect(place: WorkerPlace) -> dict[int, Peer]:
+    """This worker's connections to every other worker (made on first use)."""
+    return {i: Peer(socket_path(place.folder, i)) for i in range(place.workers) if i != place.index}
 
-    def __init__(self, name: str, local: SequenceBatcher, worker: int, workers: int, folder: Path) -> None:
-        self.name, self.local, self.worker, self.workers = name, local, worker, workers
-        self.peers = {i: Peer(socket_path(folder, i)) for i in range(workers) if i != worker}
+
+async def broadcast(peers: dict[int, Peer], op: str, name: str) -> None:
+    """A model-control call ("load" or "unload" of `name`) made on every other worker too: every worker
+    serves the same versions. A worker that cannot do it says why in its own log."""
+    results = await asyncio.gather(*(p.call((op, name)) for p in peers.values()), return_exceptions=True)
+    for worker, r in zip(peers, results, strict=True):
+        if isinstance(r, BaseException):
+            logging.getLogger("edge_lstm.serve").error("worker %d did not %s %s: %s", worker, op, name, r)
+
+
+class RoutedBatcher:
+    """The step model's streams in a worker: rows of the sequences it owns run in its own batchers (one
+    per version: stream_versions.py), the others are forwarded to their owner. Duck-types
+    VersionedStreams for infer.py, grpc.py, websocket.py."""
+
+    def __init__(self, name: str, local: VersionedStreams, worker: int, workers: int, peers: dict[int, Peer]) -> None:
+        self.name, self.local, self.worker, self.workers, self.peers = name, local, worker, workers, peers
 
     @property
-    def here(self) -> SequenceBatcher:
+    def here(self) -> VersionedStreams:
         return self.local
 
-    def start(self) -> None:
-        self.local.start()
-
-    async def stop(self) -> None:
-        await self.local.stop()
-
     async def submit(
-        self, sid: Sid, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None
+        self, sid: Sid, start: bool, end: bool, rows: np.ndarray, first_row: int | None = None, version: Any = None
     ) -> np.ndarray:
         home = owner(sid, self.workers)
         if home == self.worker:
-            return await self.local.submit(sid, start, end, rows, first_row)
-        result: np.ndarray = await self.peers[home].call(("submit", self.name, sid, start, end, rows, first_row))
+            return await self.local.submit(sid, start, end, rows, first_row, version)
+        request = ("submit", self.name, sid, start, end, rows, first_row, version)
+        result: np.ndarray = await self.peers[home].call(request)
         return result
 
     async def forget(self, sid: Sid) -> None:
@@ -170,12 +181,15 @@ QUIET_S = 0.3  # a stopping worker keeps answering its peers until they have bee
 
 
 class Owner:
-    """This worker's end: rows other workers forward to the sequences it owns. A stopping worker
-    drains it after its own requests: the others may still be forwarding rows of the requests they
-    are finishing (every worker got the same SIGTERM), and those must be answered, not dropped."""
+    """This worker's end: rows other workers forward to the sequences it owns, and the model-control
+    calls another worker was given. A stopping worker drains it after its own requests: the others may
+    still be forwarding rows of the requests they are finishing (every worker got the same SIGTERM),
+    and those must be answered, not dropped."""
 
-    def __init__(self, batchers: dict[str, SequenceBatcher]) -> None:
-        self.batchers = batchers
+    def __init__(
+        self, streams: Callable[[str], VersionedStreams], control: Callable[[str, str], Awaitable[None]]
+    ) -> None:
+        self.streams, self.control = streams, control
         self.busy = 0  # forwarded requests in flight here
         self.last = time.monotonic()  # when one last arrived or was answered
         self.server: asyncio.Server | None = None
@@ -198,8 +212,13 @@ class Owner:
         op, name, *args = request
         self.busy += 1
         try:
-            batcher = self.batchers[name]
-            value = await (batcher.submit(*args) if op == "submit" else batcher.forget(*args))
+            value: Any = None
+            if op in ("load", "unload"):
+                await self.control(op, name)
+            elif op == "submit":
+                value = await self.streams(name).submit(*args)
+            else:
+                await self.streams(name).forget(*args)
             answer: tuple[bool, Any] = (True, value)
         except Exception as e:  # the owner's refusal (or failure) goes back to the forwarding worker
             answer = (False, _portable(e))

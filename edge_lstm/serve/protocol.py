@@ -201,7 +201,9 @@ def bytes_tensor(array: np.ndarray) -> bytes:
     return b"".join(len(b).to_bytes(4, "little") + b for b in array.ravel())
 
 
-def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tuple[bytes, int | None]:
+def encode_infer(
+    model: str, request: InferRequest, outputs: list[Tensor], version: int = 1
+) -> tuple[bytes, int | None]:
     """The response body and, when it carries binary tensors, its JSON header's length."""
     wanted = request.outputs
     entries, blobs = [], []
@@ -221,7 +223,7 @@ def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tu
             if t.extra:
                 entry["parameters"] = dict(t.extra)
         entries.append(entry)
-    response: dict[str, Any] = {"model_name": model, "model_version": "1", "outputs": entries}
+    response: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": entries}
     if request.id is not None:
         response["id"] = request.id
     head = json.dumps(response, separators=(",", ":")).encode()
@@ -231,7 +233,11 @@ def encode_infer(model: str, request: InferRequest, outputs: list[Tensor]) -> tu
 
 
 def metadata(
-    name: str, spec: contract.ModelSpec, classes: tuple[str, ...] = (), platform: str = "onnxruntime_onnx"
+    name: str,
+    spec: contract.ModelSpec,
+    classes: tuple[str, ...] = (),
+    platform: str = "onnxruntime_onnx",
+    versions: tuple[int, ...] = (1,),
 ) -> dict[str, Any]:
     """`GET /v2/models/{name}`: the model's inputs and outputs from the contract (-1: the batch axis), and
     the names of its classes in the order of the logits (`parameters.classes`: the protocol's metadata has
@@ -243,20 +249,9 @@ def metadata(
 
     return {
         "name": name,
-        "versions": ["1"],
+        "versions": [str(v) for v in versions],
         "platform": platform,
         "inputs": [one(t) for t in spec.inputs],
         "outputs": [one(t) for t in spec.outputs],
         **({"parameters": {"classes": list(classes)}} if classes else {}),
     }
-
-
-def repository_index(names: list[str], ready: bool, ready_only: bool) -> list[dict[str, str]]:
-    """Triton's repository index: each model's name, version and state (READY, or UNAVAILABLE while the
-    server stops); `ready_only` leaves the others out."""
-    state = "READY" if ready else "UNAVAILABLE"
-    return [
-        {"name": n, "version": "1", "state": state, "reason": "" if ready else "the server is stopping"}
-        for n in names
-        if ready or not ready_only
-    ]

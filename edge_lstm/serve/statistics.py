@@ -10,6 +10,7 @@ are 0.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from edge_lstm.serve.metrics import Metrics
@@ -21,8 +22,10 @@ def _duration(count: float = 0, seconds: float = 0) -> dict[str, int]:
     return {"count": int(count), "ns": int(seconds * 1e9)}
 
 
-def model_stats(metrics: Metrics, names: list[str]) -> dict[str, Any]:
-    """{"model_stats": [...]} for `names` (in order), as Triton's HTTP statistics answer."""
+def model_stats(metrics: Metrics, names: list[str], served: Mapping[str, Any]) -> dict[str, Any]:
+    """{"model_stats": [...]} for `names` (in order), as Triton's HTTP statistics answer. Counted per
+    model over its versions (the metrics' labels are the model's name), under its newest served
+    version's number (`served`: name -> that version, as registry.latest holds it)."""
     values: dict[tuple[str, ...], float] = defaultdict(float)
     for family in metrics.registry_now().collect():
         for sample in family.samples:
@@ -52,7 +55,7 @@ def model_stats(metrics: Metrics, names: list[str]) -> dict[str, Any]:
         out.append(
             {
                 "name": name,
-                "version": "1",
+                "version": str(served[name].version) if name in served else "",
                 "last_inference": int(values[("edge_lstm_last_inference_ms", name, "")]),
                 "inference_count": int(values[("edge_lstm_batch_size_sum", name, "")]),
                 "execution_count": int(executions),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
 import json
 import secrets
 import struct
@@ -32,7 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edge_lstm.errors import EdgeLstmError
 from edge_lstm.runtime.inputs import to_input
-from edge_lstm.serve.models import Served
+from edge_lstm.serve.core import Core
 from edge_lstm.serve.refusals import refusal
 from edge_lstm.serve.streams import InOrder
 from edge_lstm.serve.streamtable import Scoped, SequenceError
@@ -42,11 +41,9 @@ START, END = 1, 2
 POLICY = 1008  # the WebSocket close code for a refused connection (no token, not a step model)
 
 
-def authorized(ws: WebSocket, token: str | None) -> bool:
-    if token is None:
-        return True
-    given = ws.headers.get("authorization") or f"Bearer {ws.query_params.get('token', '')}"
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+def authorized(ws: WebSocket, core: Core) -> bool:
+    """The Authorization header, or ?token= (a browser's WebSocket cannot set headers)."""
+    return core.authorized(ws.headers.get("authorization") or f"Bearer {ws.query_params.get('token', '')}")
 
 
 def parse(frame: bytes, features: int) -> tuple[int, int, np.ndarray]:
@@ -67,14 +64,14 @@ def parse(frame: bytes, features: int) -> tuple[int, int, np.ndarray]:
     return sid, flags, np.frombuffer(frame, "<f4", offset=HEADER.size).reshape(k, features)
 
 
-async def serve_socket(ws: WebSocket, served: dict[str, Served], token: str | None) -> None:
+async def serve_socket(ws: WebSocket, core: Core) -> None:
     name = ws.path_params["name"]
-    s = served.get(name)
+    s = core.registry.latest.get(name)
     why = None
-    if not authorized(ws, token):
+    if not authorized(ws, core):
         why = "missing or wrong bearer token (Authorization: Bearer TOKEN, or ?token=)"
     elif s is None or s.kind != "streaming-step":
-        steps = [n for n, m in served.items() if m.kind == "streaming-step"]
+        steps = [n for n, m in core.registry.latest.items() if m.kind == "streaming-step"]
         why = f"no step model named {name!r}; this server streams {', '.join(steps) or 'none'}"
     await ws.accept()
     if why is not None or s is None:  # accepted only to say why (a refusal before it is a bare HTTP 403)

@@ -182,7 +182,7 @@ def test_unknown_model_and_no_digit(server: Server) -> None:
     assert status == 404 and "unknown model 'nope'" in json.loads(raw)["error"]
     assert headers["content-type"] == "application/json"
     status, _, raw = post(server.url, "/v2/models/edge_lstm/versions/2/infer", _json_infer(ZEROS, [1, 28, 28]))
-    assert status == 404 and "version 1 only" in json.loads(raw)["error"]
+    assert status == 404 and "version(s) 1 loaded, not '2'" in json.loads(raw)["error"]
     assert get(server.url, "/v2/models/edge_lstm/infer")[0] == 405  # the route takes POST only
     _, text = get(server.url, "/metrics")
     assert 'edge_lstm_requests_total{code="404",model="(unknown)",route="infer"}' in text.decode()
