@@ -42,7 +42,8 @@ class Registry:
         self.policy = VersionPolicy.parse(config.versions)
         self.loaded: dict[str, dict[int, Served]] = {}  # name -> version -> Served
         self.latest: dict[str, Served] = {}  # name -> its newest loaded version (what a request without one gets)
-        self.reasons: dict[str, str] = {}  # a model not loaded now: why
+        # versions not served, and why (unloaded, failed to load; version 0: the model as a whole)
+        self.unavailable: dict[str, dict[int, str]] = {}
         self.streams: dict[str, VersionedStreams] = {}
         self.kinds: dict[str, str] = {}
         self.unloaded: set[str] = set(self._remembered())
@@ -56,7 +57,7 @@ class Registry:
         for name, versions in self.sources().items():
             chosen = self._chosen(versions)
             if name in self.unloaded or not chosen:
-                self.reasons[name] = "unloaded" if chosen else self._none_chosen(versions)
+                self.unavailable[name] = {v: "unloaded" for v in chosen} or {0: self._none_chosen(versions)}
             else:
                 self._install(name, {v: self._open(name, v, ver) for v, ver in chosen.items()})
 
@@ -89,8 +90,8 @@ class Registry:
     def get(self, name: str, version: str | None) -> Served:
         s = self.latest.get(name)
         if s is None:
-            if name in self.reasons:
-                why = f"model {name!r} is not loaded ({self.reasons[name]})"
+            if name in self.unavailable:
+                why = f"model {name!r} is not loaded ({next(iter(self.unavailable[name].values()))})"
                 raise protocol.ProtocolError(f"{why}; load it: POST /v2/repository/models/{name}/load", 404)
             raise protocol.ProtocolError(
                 f"unknown model {name!r}; this server has {', '.join(self.latest) or 'none'}", 404
@@ -116,16 +117,19 @@ class Registry:
                 else [{**m, "state": "UNAVAILABLE", "reason": "the server is stopping"} for m in self.index()]
             )
         names = sorted(
-            set(self.latest) | set(self.reasons) | (set(self.sources()) if self.config.repository else set())
+            set(self.latest) | set(self.unavailable) | (set(self.sources()) if self.config.repository else set())
         )
-        out = []
+        out: list[dict[str, str]] = []
         for name in names:
-            for v in sorted(self.loaded.get(name, {})):
-                out.append({"name": name, "version": str(v), "state": "READY", "reason": ""})
-            if name not in self.loaded and not ready_only:
-                out.append(
-                    {"name": name, "version": "", "state": "UNAVAILABLE", "reason": self.reasons.get(name, "unloaded")}
-                )
+            states = {v: ("READY", "") for v in self.loaded.get(name, {})}
+            if not ready_only:
+                states |= {v: ("UNAVAILABLE", why) for v, why in self.unavailable.get(name, {}).items()}
+            for v, (state, why) in sorted(states.items()):
+                # Triton's fields: no version for a model as a whole, no reason where there is none
+                entry = {"name": name, **({"version": str(v)} if v else {}), "state": state}
+                out.append(entry | ({"reason": why} if why else {}))
+            if not states and not ready_only:
+                out.append({"name": name})  # in the repository, never loaded: what Triton says of it
         return out
 
     # --- the event loop's side
@@ -175,6 +179,7 @@ class Registry:
                 try:
                     new[v] = await loop.run_in_executor(None, self._open, name, v, ver)
                 except EdgeLstmError as e:
+                    self.unavailable[name] = {v: str(e)}  # listed by the index as Triton lists it
                     serving = (
                         f"version(s) {', '.join(map(str, old))} still served" if old else "nothing served under it"
                     )
@@ -191,13 +196,13 @@ class Registry:
     async def unload(self, name: str, explicit: bool = True, reason: str = "unloaded", spread: bool = True) -> None:
         if explicit and self.config.poll_s is not None:
             raise protocol.ProtocolError(f"{POLLING} (this server polls its files: --poll)", 503)
-        if name not in self.latest and name not in self.reasons:
+        if name not in self.latest and name not in self.unavailable:
             raise protocol.ProtocolError(f"failed to unload {name!r}: no such model on this server", 400)
         assert self._lock is not None, "start() first"
         async with self._lock:
             old = self.loaded.pop(name, {})
             self.latest.pop(name, None)
-            self.reasons[name] = reason
+            self.unavailable[name] = {v: reason for v in old} or {0: reason}
             self._retire(list(old.values()))
             if explicit:
                 self.unloaded.add(name)
@@ -230,7 +235,7 @@ class Registry:
     def _install(self, name: str, versions: dict[int, Served]) -> None:
         self.loaded[name] = dict(sorted(versions.items()))
         self.latest[name] = self.loaded[name][max(versions)]
-        self.reasons.pop(name, None)
+        self.unavailable.pop(name, None)
 
     def _start(self, name: str, versions: Any) -> None:
         if self.metrics is None:

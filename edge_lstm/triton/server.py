@@ -85,6 +85,10 @@ class TritonSettings:
     # On SIGTERM Triton finishes the requests in flight, then waits for clients to close their
     # connections: at most this long (Triton's default is 30 s; idle keep-alive clients would hold it).
     exit_timeout_s: int = 5
+    # Triton's --model-control-mode: "none" (the repository as it was at start), "explicit" (every model
+    # loaded at start, then its load/unload API), or "poll" (the repository looked at every poll_s)
+    model_control: str = "none"
+    poll_s: int = 5
 
 
 @dataclass
@@ -129,6 +133,10 @@ class TritonServer:
         ]
         if s.metrics_port is not None:
             args += [f"--metrics-address={s.host}", f"--metrics-port={s.metrics_port}"]
+        if s.model_control == "explicit":
+            args += ["--model-control-mode=explicit", "--load-model=*"]
+        elif s.model_control == "poll":
+            args += ["--model-control-mode=poll", f"--repository-poll-secs={s.poll_s}"]
         if s.token is not None:  # Triton's restricted APIs: a header that must carry this exact value
             args += [
                 f"--http-restricted-api={RESTRICTED_HTTP}:authorization=Bearer {s.token}",
