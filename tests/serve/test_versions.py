@@ -12,7 +12,6 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +83,7 @@ def test_the_control_api_loads_unloads_and_refuses_a_bad_version(
         assert http.get_model_metadata("edge_lstm")["versions"] == ["2"]
 
         put(repo, "edge_lstm", 3, b"not an onnx file")  # a bad version: refused, version 2 serves on
-        with pytest.raises(thttp.InferenceServerException, match="failed to load 'edge_lstm' version 3.*still served"):
+        with pytest.raises(thttp.InferenceServerException, match=r"failed to load 'edge_lstm' version 3.*still served"):
             http.load_model("edge_lstm")
         with pytest.raises(tgrpc.InferenceServerException, match="failed to load 'edge_lstm' version 3"):
             grpc.load_model("edge_lstm")
