@@ -73,6 +73,17 @@ def find() -> Install:
     raise TritonError(f"no tritonserver found: {INSTALL_HINT}")
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies, however it dies (SIGKILL,
+    the OOM killer), so that no Triton outlives `serve --triton` (Linux's PR_SET_PDEATHSIG; elsewhere
+    nothing). Triton then stops its Python backend's stubs itself."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 @dataclass(frozen=True)
 class TritonSettings:
     repo: Path
@@ -153,7 +164,13 @@ class TritonServer:
         args, env = self.command()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                args,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it in order
+                preexec_fn=_stop_with_parent,
             )
         deadline = time.monotonic() + self.settings.start_timeout_s
         while time.monotonic() < deadline:

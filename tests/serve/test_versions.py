@@ -9,7 +9,9 @@ answers differ, so which version answered is read from the logits, not only from
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -202,3 +204,37 @@ def test_poll_refuses_a_bad_new_file_once_and_the_control_api(repo: Path, export
     finally:
         code, _, err = server.stop()
     assert code == 0 and err.count("failed to load 'edge_lstm' version 2") == 1, err
+
+
+def test_every_worker_follows_the_control_api_and_a_restarted_one_too(repo: Path, gru2: dict) -> None:
+    server = start_server(str(repo), "--workers", "2")
+    x = np.zeros((1, 28, 28), np.float32)
+
+    def ask(n: int = 30) -> tuple[set[int], set[str], set[str]]:
+        """n requests, a connection each (the kernel spreads them over the workers): statuses, versions, pids."""
+        statuses, versions, pids = set(), set(), set()
+        for _ in range(n):
+            status, headers, raw = post(server.url, "/v2/models/edge_lstm/infer", image_body(x))
+            statuses.add(status)
+            versions.add(json.loads(raw).get("model_version", ""))
+            pids.add(headers["x-edge-lstm-replica"].split(":")[1])
+        return statuses, versions, pids
+
+    try:
+        http = thttp.InferenceServerClient(server.host)
+        put(repo, "edge_lstm", 2, gru2["fp32"])
+        http.load_model("edge_lstm")  # one worker is asked; it tells the other
+        statuses, versions, pids = ask()
+        assert statuses == {200} and versions == {"2"} and len(pids) == 2
+        http.unload_model("edge_lstm")
+        assert ask()[0] == {404}
+        os.kill(int(server.info["workers"][0]), signal.SIGKILL)  # its replacement serves what was asked
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            statuses, _, pids = ask(10)
+            if pids - {str(p) for p in server.info["workers"]}:  # the new worker answered
+                break
+            time.sleep(0.5)
+        assert pids - {str(p) for p in server.info["workers"]} and statuses == {404}
+    finally:
+        server.stop()

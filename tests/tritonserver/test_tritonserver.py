@@ -5,10 +5,12 @@ answers as edge-lstm's own runner does, through Triton's own clients, streams in
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
+from conftest import have_triton
 from serving import Server, get, start_server
 from triton_helpers import grpc_address, http_infer, stream_reusing_ids, stream_rows
 
@@ -231,3 +234,51 @@ def test_triton_options_that_cannot_hold_are_refused(exported: dict[str, Path]) 
     for extra, message in ((["--ray", "local"], "choose one"), (["--provider", "cuda"], "drop --provider")):
         result = CliRunner().invoke(app, ["serve", str(exported["fp32"]), "--triton", *extra])
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (tritonserver, its Python backend's stubs), from /proc."""
+    parents: dict[int, int] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                parents[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out, todo = [], [pid]
+    while todo:
+        above = todo.pop()
+        children = [c for c, parent in parents.items() if parent == above]
+        out += children
+        todo += children
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c", "sigkill"])
+def test_no_process_outlives_serve_triton(exported: dict[str, Path], how: str) -> None:
+    """SIGTERM, Ctrl-C (SIGINT to the terminal's process group) or SIGKILL of `serve --triton`: tritonserver
+    and its stubs are gone after each (a SIGKILLed CLI cannot stop them: the kernel tells Triton)."""
+    if not have_triton():
+        pytest.skip("no tritonserver")
+    cmd = [sys.executable, "-m", "edge_lstm", "serve", str(exported["fp32"]), "--triton", "--port", "0", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    while not (line := proc.stdout.readline()).startswith("{"):
+        assert line, proc.communicate()[1]
+    below = _descendants(proc.pid)
+    assert len(below) >= 2, below  # tritonserver and at least one stub
+    {"sigterm": lambda: proc.send_signal(signal.SIGTERM), "ctrl-c": lambda: os.killpg(proc.pid, signal.SIGINT)}.get(
+        how, proc.kill
+    )()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(_running(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in below if _running(p)], how
