@@ -185,3 +185,20 @@ def test_every_subpackage_states_its_job_and_exports_its_api() -> None:
         assert ast.get_docstring(tree), sub
         if sub != "cli":
             assert any(isinstance(n, ast.Assign) and n.targets[0].id == "__all__" for n in tree.body), sub  # type: ignore[attr-defined]
+
+
+# The server's rooms (docs/serving.md, "One core, thin fronts"): the core serves every transport; a
+# front (HTTP's hot path, gRPC, the WebSocket) reaches the core and what it holds, never another front,
+# and nothing below the fronts reaches up to one.
+SERVE_FRONTS = {"edge_lstm.serve.hotpath", "edge_lstm.serve.grpc", "edge_lstm.serve.websocket"}
+SERVE_ASSEMBLY = {"edge_lstm.serve.app", "edge_lstm.serve", "edge_lstm.serve.server"}  # puts fronts together
+
+
+def test_serving_fronts_stand_on_one_core_and_not_on_each_other() -> None:
+    graph = import_graph({m: imports(p) for m, p in MODULES.items()})
+    serve = {m for m in graph if m.startswith("edge_lstm.serve.") or m == "edge_lstm.serve"}
+    for front in SERVE_FRONTS:
+        assert "edge_lstm.serve.core" in graph[front], front
+        assert not graph[front] & (SERVE_FRONTS | SERVE_ASSEMBLY) - {front}, (front, graph[front])
+    for m in serve - SERVE_FRONTS - SERVE_ASSEMBLY:
+        assert not graph[m] & SERVE_FRONTS, (m, graph[m] & SERVE_FRONTS)

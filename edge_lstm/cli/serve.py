@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from edge_lstm import contract
 from edge_lstm.cli.common import AllowFallback, JsonFlag, ProviderOptions, Verbose, emit_json, fail, handle_errors
-
-if TYPE_CHECKING:
-    from edge_lstm.cluster.ray_serve import Scaling
-    from edge_lstm.serve import ServeConfig
+from edge_lstm.cli.serve_elsewhere import ray_scaling, serve_on_ray, serve_on_triton
 
 
 def repository_of(specs: list[str] | None) -> Path | None:
@@ -195,10 +191,10 @@ def serve(
             "(docs/serving.md says how Ray Serve and Triton roll out a new version)"
         )
     if triton:
-        return _serve_on_triton(config, as_json)
+        return serve_on_triton(config, as_json)
     if ray is not None:
-        scaling = _scaling(replicas, autoscale, target_ongoing, replica_cpus, store_shards, ray_proxy, ray_streams)
-        return _serve_on_ray(config, ray, scaling, as_json)
+        scaling = ray_scaling(replicas, autoscale, target_ongoing, replica_cpus, store_shards, ray_proxy, ray_streams)
+        return serve_on_ray(config, ray, scaling, as_json)
     from edge_lstm.serve.workers import default_workers, run_workers
 
     n = workers or default_workers()
@@ -245,115 +241,4 @@ def serve(
         stopped = run_workers(config, sock, n, steps, level, ready)
     typer.echo("stopped: every request in flight was answered")
     if stopped.signal == signal.SIGINT:
-        raise typer.Exit(130)
-
-
-def _scaling(
-    replicas: int | None, autoscale: str | None, target: float, cpus: float, shards: int, proxy: str, streams: str
-) -> Scaling:
-    from edge_lstm.cluster.ray_serve import Scaling
-
-    lo, hi = 1, 1
-    if autoscale is not None:
-        try:
-            lo, hi = (int(v) for v in autoscale.split(":"))
-        except ValueError:
-            raise fail(f"--autoscale must be MIN:MAX, got {autoscale!r}") from None
-    return Scaling(
-        replicas=None if autoscale else (replicas or 1),
-        min_replicas=lo,
-        max_replicas=hi,
-        target_ongoing_requests=target,
-        replica_cpus=cpus,
-        store_shards=shards,
-        proxy=proxy,
-        streams=streams,
-    )
-
-
-def _serve_on_ray(config: ServeConfig, address: str, scaling: Scaling, as_json: bool) -> None:
-    from edge_lstm.cluster.ray_serve import deploy, shutdown
-
-    stopped: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda s, f: stopped.append(s))
-    url, names = deploy(config, scaling, address)
-    for sig in (signal.SIGINT, signal.SIGTERM):  # again: ray.init put its own SIGTERM handler (a stack dump, exit 134)
-        signal.signal(sig, lambda s, f: stopped.append(s))
-    for name in names:
-        typer.echo(f"{name} at {url}/v2/models/{name}")
-    how = (
-        f"{scaling.replicas} replica(s)"
-        if scaling.replicas
-        else f"{scaling.min_replicas}-{scaling.max_replicas} replicas (autoscaling)"
-    )
-    via = "HAProxy ingress" if scaling.proxy == "haproxy" else "Ray's Python proxy"
-    typer.echo(f"serving {url} on Ray Serve, {how}, {via}  (Ctrl-C stops and deletes the deployment)")
-    if as_json:
-        emit_json({"url": url, "models": names, "ray": address})
-    while not stopped:
-        time.sleep(0.2)
-    shutdown(names, scaling.store_shards, local=address == "local")
-    typer.echo("stopped: the deployment and its stream stores are deleted")
-    if stopped[0] == signal.SIGINT:
-        raise typer.Exit(130)
-
-
-def _serve_on_triton(config: ServeConfig, as_json: bool) -> None:
-    import shutil
-    import tempfile
-
-    from edge_lstm.triton import TritonSettings
-    from edge_lstm.triton.launch import batching_of, files_of, ports, start
-
-    config.validate()
-    if config.session.provider != "cpu":
-        raise fail(
-            "--triton runs the files with onnxruntime's CPU provider in Triton's Python backend: drop --provider"
-        )
-    files = files_of(config)
-    http, grpc, metrics = ports(config.host, config.port, config.grpc_port)
-    stopped: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda s, f: stopped.append(s))
-    workdir = Path(tempfile.mkdtemp(prefix="edge-lstm-triton-"))
-    server = None
-    try:
-        settings = TritonSettings(
-            repo=workdir / "repository",
-            host=config.host,
-            http_port=http,
-            grpc_port=grpc,
-            token=config.token,
-            metrics_port=metrics,
-        )
-        server = start(files, settings, batching_of(config), workdir)
-        if not config.loopback() and config.token is None:
-            typer.echo(f"WARNING: serving {server.url} to anyone who can reach it, with no token (--no-auth)", err=True)
-        for f in files:
-            typer.echo(f"{f.name}: {f.path} ({f.kind}) at {server.url}/v2/models/{f.name}")
-        typer.echo(
-            f"serving {server.url} with Triton (gRPC {config.host}:{grpc}, metrics "
-            f"http://{config.host}:{metrics}/metrics; Ctrl-C stops)"
-        )
-        # Triton owns the port: its 404 for /predict cannot say why, so this line does.
-        typer.echo(
-            "pictures (/predict) and the page are edge-lstm serve's, not Triton's: run `edge-lstm serve "
-            "--port OTHER` beside it for those"
-        )
-        if as_json:
-            emit_json(
-                {"url": server.url, "grpc": f"{config.host}:{grpc}", "models": {f.name: str(f.path) for f in files}}
-            )
-        while not stopped and server.process is not None and server.process.poll() is None:
-            time.sleep(0.2)
-        if not stopped:
-            raise fail(f"tritonserver stopped by itself: {server.why()}")
-        server.stop()
-        typer.echo("stopped: Triton answered every request in flight and exited")
-        shutil.rmtree(workdir, ignore_errors=True)  # kept on a failure: the error names its log
-    finally:
-        if server is not None:
-            server.stop()
-    if stopped[0] == signal.SIGINT:
         raise typer.Exit(130)

@@ -190,6 +190,12 @@ class TritonServer:
             return bool(r.status == 200)
         return False
 
+    def failure(self) -> str | None:
+        """Why it stopped by itself (None while it runs): what `serve --triton` watches for."""
+        if self.process is not None and self.process.poll() is None:
+            return None
+        return f"tritonserver stopped by itself: {self.why()}"
+
     def failed(self) -> bool:
         return any(mark in ln for ln in self._lines() for mark in LOAD_FAILURES)
 
@@ -205,6 +211,7 @@ class TritonServer:
         return " | ".join((errors or lines)[-3:]) + f" (log: {self.log})"
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM: Triton finishes what is in flight, then exits (killed after timeout_s)."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         self.process.send_signal(signal.SIGTERM)
