@@ -58,7 +58,7 @@ def batched(run: Callable[[np.ndarray], np.ndarray], fixed: int | None, step: bo
     def one(x: np.ndarray) -> np.ndarray:
         if not step:
             return run(x)
-        h = np.zeros((1, len(x), contract.N_HIDDEN), np.float32)
+        h = np.zeros((1, len(x), contract.MNIST.hidden), np.float32)
         c = np.zeros_like(h)
         for t in range(x.shape[1]):
             logits, h, c = run((x[:, t], h, c))  # type: ignore[arg-type]

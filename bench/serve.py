@@ -45,6 +45,7 @@ from edge_lstm.runtime import Classifier, StreamingClassifier
 
 ROOT = Path(__file__).resolve().parent.parent
 START_RATE = 200.0
+ROWS = 28  # an MNIST image: 28 rows of 28 pixels, a stream of 28 steps
 
 
 def free_port() -> int:
@@ -86,7 +87,7 @@ def stream_requests(host: str, port: int, model: str, images: np.ndarray) -> lis
     for k, image in enumerate(images):
         rows = image.astype("<f4") / 255
         reqs = []
-        for t in range(contract.N_STEPS):
+        for t in range(ROWS):
             head = json.dumps(
                 {
                     "inputs": [
@@ -96,7 +97,7 @@ def stream_requests(host: str, port: int, model: str, images: np.ndarray) -> lis
                     "parameters": {
                         "sequence_id": k + 1,
                         "sequence_start": t == 0,
-                        "sequence_end": t == contract.N_STEPS - 1,
+                        "sequence_end": t == ROWS - 1,
                     },
                 }
             ).encode()
@@ -190,7 +191,7 @@ def streams_in_process(step: Path, n: int, seconds: float, batched: bool) -> dic
     while time.perf_counter() < stop:
         for r in runners:
             r.reset()
-        for t in range(contract.N_STEPS):
+        for t in range(ROWS):
             for k, r in enumerate(runners):
                 a = time.perf_counter()
                 r.push(images[:, t] if batched else images[k, t])
