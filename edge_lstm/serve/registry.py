@@ -46,6 +46,7 @@ class Registry:
         self.unavailable: dict[str, dict[int, str]] = {}
         self.streams: dict[str, VersionedStreams] = {}
         self.kinds: dict[str, str] = {}
+        self._files: list[tuple[str, Path, str]] | None = None  # the files given: (name, file, kind)
         self.unloaded: set[str] = set(self._remembered())
         self.metrics: Metrics | None = None
         self.store: StoreFactory = local_store
@@ -66,11 +67,12 @@ class Registry:
         """Every model the files or the repository hold now, with their versions."""
         if self.config.repository is not None:
             return scan(self.config.repository)
-        out = {}
-        for name, path, kind in named_files(self.config):
-            self.kinds[name] = kind
-            out[name] = {1: Version.of(path) if path.is_file() else Version(path, (0, 0))}
-        return out
+        if self._files is None:  # named once (reading each file's inputs), then only looked at (--poll)
+            self._files = named_files(self.config)
+            self.kinds.update({name: kind for name, _, kind in self._files})
+        return {
+            name: {1: Version.of(path) if path.is_file() else Version(path, (0, 0))} for name, path, _ in self._files
+        }
 
     def _chosen(self, versions: dict[int, Version]) -> dict[int, Version]:
         return {v: versions[v] for v in self.policy.choose(versions)}
