@@ -135,8 +135,11 @@ def build_app(
         return Response(status_code=200)
 
     async def stats(request: Request) -> Response:
-        names = [model(request).name] if "name" in request.path_params else registry.names()
-        return JSONResponse(model_stats(metrics, names, registry.latest))
+        if "name" not in request.path_params:
+            return JSONResponse(model_stats(metrics, registry.names(), registry.loaded))
+        s = model(request)  # one model: its versions, or the one asked for
+        asked = {s.name: {s.version: s}} if "version" in request.path_params else registry.loaded
+        return JSONResponse(model_stats(metrics, [s.name], asked))
 
     async def picture(request: Request) -> Response:
         name = request.query_params.get("model") or core.default_classifier()

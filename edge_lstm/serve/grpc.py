@@ -113,9 +113,9 @@ def make_service(core: Core) -> Any:
             if refused is None:
                 raise
             status, why, _ = refused
-            metrics.answered("infer", s.name, status, time.perf_counter() - t0)
+            metrics.answered("infer", s.name, status, time.perf_counter() - t0, str(s.version))
             return None, codes.get(status, grpc.StatusCode.INVALID_ARGUMENT), why
-        metrics.answered("infer", s.name, 200, time.perf_counter() - t0)
+        metrics.answered("infer", s.name, 200, time.perf_counter() - t0, str(s.version))
         strings = result.dtype == object  # the classification extension's BYTES
         out = service_pb2.ModelInferResponse.InferOutputTensor(
             name="logits", datatype="BYTES" if strings else "FP32", shape=list(result.shape)
@@ -186,10 +186,13 @@ def make_service(core: Core) -> Any:
 
         async def ModelStatistics(self, request: Any, context: Any) -> Any:
             await guard(context)
-            names = [(await model(request.name, request.version, context)).name] if request.name else registry.names()
             from google.protobuf import json_format
 
-            stats = model_stats(metrics, names, registry.latest)
+            if request.name:  # one model: its versions, or the one asked for
+                s = await model(request.name, request.version, context)
+                stats = model_stats(metrics, [s.name], {s.name: {s.version: s}} if request.version else registry.loaded)
+            else:
+                stats = model_stats(metrics, registry.names(), registry.loaded)
             return json_format.ParseDict(stats, service_pb2.ModelStatisticsResponse())
 
         async def ModelConfig(self, request: Any, context: Any) -> Any:

@@ -27,8 +27,8 @@ from edge_lstm.serve.refusals import refusal
 INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 Headers = dict[bytes, bytes]  # a request's headers, names in lower case (as ASGI servers give them)
 RawHeaders = list[tuple[bytes, bytes]]
-# (model name, version or None, body, headers) -> (response body, its headers)
-InferFn = Callable[[str, str | None, bytes, Headers], Awaitable[tuple[bytes, RawHeaders]]]
+# (model name, version or None, body, headers) -> (response body, its headers, the version that answered)
+InferFn = Callable[[str, str | None, bytes, Headers], Awaitable[tuple[bytes, RawHeaders, str]]]
 OPEN = ("/v2/health/",)  # probes need no token (what Kubernetes and load balancers call)
 
 
@@ -89,6 +89,7 @@ class HotPath:
         t0 = time.perf_counter()
         headers: Headers = dict(scope["headers"])
         extra: RawHeaders = []
+        answered_by = ""  # the version that answered ("": none was reached)
         if not self._authorized(headers):
             status, payload = 401, _error(UNAUTHORIZED)
             extra = [(b"www-authenticate", b"Bearer")]
@@ -98,7 +99,7 @@ class HotPath:
         else:
             try:
                 body = await read_body(receive, headers, self.limit)
-                payload, extra = await self.infer(name, version, body, headers)
+                payload, extra, answered_by = await self.infer(name, version, body, headers)
                 status = 200
             except Exception as e:
                 refused = refusal(e, f"POST {name} infer")
@@ -107,7 +108,8 @@ class HotPath:
                 status, message, more = refused
                 payload = _error(message)
                 extra = [(k.lower().encode(), v.encode()) for k, v in more.items()]
-        self.metrics.answered("infer", name if self.known(name) else "(unknown)", status, time.perf_counter() - t0)
+        known = name if self.known(name) else "(unknown)"
+        self.metrics.answered("infer", known, status, time.perf_counter() - t0, answered_by)
         if status != 499:
             await self._send(send, status, payload, extra)
 
@@ -133,8 +135,9 @@ WANTED = (b"content-encoding", b"inference-header-content-length", b"accept-enco
 
 async def infer_body(
     core: Core, name: str, version: str | None, body: bytes, headers: Headers
-) -> tuple[bytes, RawHeaders]:
-    """One HTTP inference request: its body and headers in, the answer's out (infer.py runs the model)."""
+) -> tuple[bytes, RawHeaders, str]:
+    """One HTTP inference request: its body and headers in, the answer's out (infer.py runs the model), and
+    which version answered (the statistics count it there)."""
     config = core.config
     s = core.registry.get(name, version)
     text = {k: headers[k].decode("latin-1") for k in WANTED if k in headers}
@@ -150,4 +153,4 @@ async def infer_body(
         out.append((b"inference-header-content-length", str(header).encode()))
     if encoding:
         out.append((b"content-encoding", encoding.encode()))
-    return payload, out
+    return payload, out, str(s.version)

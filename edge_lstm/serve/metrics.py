@@ -65,45 +65,58 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
-        # Triton's statistics extension (statistics.py) reads these: durations summed, per model
+        # Triton's statistics extension (statistics.py) reads these: counts and durations summed, per model
+        # and version (version "": a request refused before it reached a version, a malformed body)
+        self.infer_requests = Counter(
+            "edge_lstm_infer_requests",
+            "Inference requests, by model, version and outcome (success, fail).",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
         self.infer_seconds = Counter(
             "edge_lstm_infer_seconds",
             "Inference requests' time from arrival to answer, summed, by outcome (success, fail).",
-            ["model", "outcome"],
+            ["model", "version", "outcome"],
             registry=r,
         )
         self.queue_seconds = Counter(
-            "edge_lstm_queue_seconds", "Time images waited for the runner, summed.", ["model"], registry=r
+            "edge_lstm_queue_seconds", "Time images waited for the runner, summed.", ["model", "version"], registry=r
         )
         self.compute_seconds = Counter(
             "edge_lstm_compute_seconds",
             "Runner calls' time, summed, by batch size.",
-            ["model", "batch_size"],
+            ["model", "version", "batch_size"],
             registry=r,
         )
         self.executions = Counter(
-            "edge_lstm_executions", "Runner calls, by batch size.", ["model", "batch_size"], registry=r
+            "edge_lstm_executions",
+            "Runner calls (step calls of a stream model), by batch size.",
+            ["model", "version", "batch_size"],
+            registry=r,
         )
         self.last_inference = Gauge(
             "edge_lstm_last_inference_ms",
             "When the model last answered (milliseconds since the epoch).",
-            ["model"],
+            ["model", "version"],
             registry=r,
             multiprocess_mode="max",
         )
-        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
-        self._ran: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
+        self._children: dict[tuple[str, str, int, str], tuple[Any, ...]] = {}
+        self._ran: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
 
-    def answered(self, route: str, model: str, code: int, seconds: float) -> None:
-        key = (route, model, code)
+    def answered(self, route: str, model: str, code: int, seconds: float, version: str = "") -> None:
+        """One answered request; an inference's `version`: the one that answered ("" if none was reached)."""
+        key = (route, model, code, version)
         children = self._children.get(key)
         if children is None:  # labels() costs a lock and a dict walk: once per label set, not per request
             outcome = "success" if code == 200 else "fail"
+            counted = route == "infer" and code != 499  # Triton's statistics count what the model answered
             children = self._children[key] = (
                 self.requests.labels(route, model, str(code)),
                 self.errors.labels(route, model, str(code)) if code >= 400 else None,
                 self.latency.labels(route, model),
-                self.infer_seconds.labels(model, outcome) if route == "infer" and code != 499 else None,
+                self.infer_seconds.labels(model, version, outcome) if counted else None,
+                self.infer_requests.labels(model, version, outcome) if counted else None,
             )
         children[0].inc()
         if children[1] is not None:
@@ -111,16 +124,18 @@ class Metrics:
         children[2].observe(seconds)
         if children[3] is not None:
             children[3].inc(seconds)
+            children[4].inc()
 
-    def ran(self, model: str, batch: int, queued_s: float, compute_s: float) -> None:
+    def ran(self, model: str, version: int, batch: int, queued_s: float, compute_s: float) -> None:
         """One runner call of `batch` images (or rows) that waited `queued_s` in all and ran `compute_s`."""
-        children = self._ran.get((model, batch))
-        if children is None:  # as in answered: the label lookups once per (model, batch size)
-            children = self._ran[(model, batch)] = (
-                self.queue_seconds.labels(model),
-                self.compute_seconds.labels(model, str(batch)),
-                self.executions.labels(model, str(batch)),
-                self.last_inference.labels(model),
+        key = (model, str(version), batch)
+        children = self._ran.get(key)
+        if children is None:  # as in answered: the label lookups once per (model, version, batch size)
+            children = self._ran[key] = (
+                self.queue_seconds.labels(model, str(version)),
+                self.compute_seconds.labels(model, str(version), str(batch)),
+                self.executions.labels(model, str(version), str(batch)),
+                self.last_inference.labels(model, str(version)),
             )
         children[0].inc(queued_s)
         children[1].inc(compute_s)

@@ -120,7 +120,7 @@ def start_batcher(s: Served, config: ServeConfig, metrics: Metrics, store: Store
             config.max_queue,
             config.instances,
             observe,
-            functools.partial(metrics.ran, s.name),
+            functools.partial(metrics.ran, s.name, s.version),
         )
     else:
         batcher = SequenceBatcher(
@@ -129,6 +129,7 @@ def start_batcher(s: Served, config: ServeConfig, metrics: Metrics, store: Store
             store(s, config),
             metrics.batch.labels(s.name).observe,
             metrics.streams.labels(s.name).set,
+            functools.partial(metrics.ran, s.name, s.version),
         )
     batcher.start()
     return batcher

@@ -120,7 +120,7 @@ def test_sigterm_deletes_the_deployment_and_exits_0(fast: Any) -> None:
     assert "stopped: the deployment and its stream stores are deleted" in out
     assert "SIGTERM received" not in err and "Traceback" not in err
     # no HAProxy of its cluster outlives it (cluster/haproxy.py), and its port is free for the next server
-    leftover = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _holds_ours(p)]
+    leftover = [p for p in Path("/proc").iterdir() if p.name.isdigit() and holds_ours(p)]
     assert not leftover, [(p / "cmdline").read_bytes() for p in leftover]
     import socket
 
@@ -131,7 +131,7 @@ def test_sigterm_deletes_the_deployment_and_exits_0(fast: Any) -> None:
         s.listen()
 
 
-def _holds_ours(proc_dir: Path) -> bool:
+def holds_ours(proc_dir: Path) -> bool:
     from edge_lstm.cluster.haproxy import HAPROXY_PREFIX
 
     try:

@@ -121,7 +121,16 @@ def test_a_version_policy_serves_several_and_a_bad_policy_is_one_line(repo: Path
             ("edge_lstm", "2"),
             ("edge_lstm_step", "1"),
         ]
-        assert infer(server, np.zeros((1, 28, 28), np.float32), "/v2/models/edge_lstm/versions/1/infer")[0] == 200
+        x = np.zeros((1, 28, 28), np.float32)
+        for version, times in (("1", 2), ("2", 3)):
+            for _ in range(times):
+                assert infer(server, x, f"/v2/models/edge_lstm/versions/{version}/infer")[0] == 200
+        assert infer(server, x)[1]["model_version"] == "2"  # no version: the newest
+        stats = thttp.InferenceServerClient(server.host).get_inference_statistics("edge_lstm")["model_stats"]
+        counts = {m["version"]: m["inference_stats"]["success"]["count"] for m in stats}
+        assert counts == {"1": 2, "2": 4}, stats  # per version, as Triton counts them
+        one = thttp.InferenceServerClient(server.host).get_inference_statistics("edge_lstm", "1")["model_stats"]
+        assert [(m["version"], m["execution_count"]) for m in one] == [("1", 2)]
     finally:
         server.stop()
     from typer.testing import CliRunner

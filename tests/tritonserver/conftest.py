@@ -4,24 +4,12 @@ skipping them."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from serving import Server, start_server
-
-from edge_lstm.triton.server import TritonError, find
-
-
-def have_triton() -> bool:
-    try:
-        find()
-    except TritonError:
-        if os.environ.get("EDGE_LSTM_REQUIRE_TRITON"):
-            raise
-        return False
-    return True
+from triton_helpers import have_triton
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
-from conftest import have_triton
 from serving import start_server
+from triton_helpers import have_triton
 
 from edge_lstm.serve.server import free_port
 from edge_lstm.triton.config import TritonConfig
@@ -61,9 +61,10 @@ def start_triton(repo: Path, work: Path, control: str) -> TritonServer:
     return TritonServer(settings, work).start()
 
 
-@pytest.fixture
-def pair(repository: Path, tmp_path: Path) -> Iterator[Pair]:
-    triton = start_triton(repository, tmp_path / "triton", "explicit")
+@pytest.fixture(scope="module")
+def pair(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """One Triton and one edge-lstm serve for the module: the tests below leave every model loaded."""
+    triton = start_triton(repository, tmp_path_factory.mktemp("triton"), "explicit")
     grpc_port = free_port("127.0.0.1")
     ours = start_server(str(repository), "--grpc-port", str(grpc_port), "--workers", "1")
     try:
@@ -112,8 +113,8 @@ def test_statistics_answer_with_tritons_fields_and_version(pair: Pair) -> None:
     theirs, ours = stats
     assert set(ours) == set(theirs) and set(ours["inference_stats"]) == set(theirs["inference_stats"])
     assert ours["version"] == theirs["version"] == "2"
-    assert ours["inference_count"] == theirs["inference_count"] == 2
-    assert ours["inference_stats"]["success"]["count"] == theirs["inference_stats"]["success"]["count"] == 1
+    assert ours["inference_count"] == theirs["inference_count"]  # both counted the same requests
+    assert ours["inference_stats"]["success"]["count"] == theirs["inference_stats"]["success"]["count"] >= 1
     grpc_stats = [c.get_inference_statistics("edge_lstm", as_json=True)["model_stats"][0] for c in pair.grpc]
     assert set(grpc_stats[0]) == set(grpc_stats[1]) and grpc_stats[0]["version"] == grpc_stats[1]["version"]
 
