@@ -171,21 +171,18 @@ def echo_server(port: int) -> None:
     asyncio.run(serve())
 
 
-def run_node_grpc(
-    address: str, streams: int, clients: int, seconds: float, modules: Path, proto: Path, label: str, ids: int = 1
-) -> dict[str, Any]:
-    """gRPC rows again with bench/grpc_client.mjs (Node.js, @grpc/grpc-js): `clients` processes, one
-    ModelStreamInfer call each."""
+def node_clients(script: str, modules: Path, argv: Any, streams: int, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` processes of a Node.js client script, the streams split over them (`argv(n, first)`: each
+    one's arguments), their results pooled as the Python clients' are."""
     import os
     import subprocess
 
     from edge_lstm.bench.streamload import pooled, split
 
     env = {**os.environ, "NODE_PATH": str(modules)}
-    script = str(ROOT / "bench" / "grpc_client.mjs")
     procs = [
         subprocess.Popen(
-            ["node", script, address, "edge_lstm_step", str(n), str(seconds), str(first + ids), str(proto)],
+            ["node", str(ROOT / "bench" / script), *argv(n, first)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -197,46 +194,34 @@ def run_node_grpc(
     for p in procs:
         out, err = p.communicate(timeout=seconds + 120)
         if p.returncode != 0 or not out.strip():
-            raise RuntimeError(f"bench/grpc_client.mjs: {(err.strip().splitlines() or ['no output'])[-1]}")
+            raise RuntimeError(f"bench/{script}: {(err.strip().splitlines() or ['no output'])[-1]}")
         results.append(json.loads(out.strip().splitlines()[-1]))
-    return {
-        "transport": f"{label}, second client (Node.js @grpc/grpc-js: bench/grpc_client.mjs)",
-        "streams": streams,
-        "clients": clients,
-        **pooled(results),
-    }
+    return {"streams": streams, "clients": clients, **pooled(results)}
+
+
+def run_node_grpc(
+    address: str, streams: int, clients: int, seconds: float, modules: Path, proto: Path, label: str, ids: int = 1
+) -> dict[str, Any]:
+    """gRPC rows again with bench/grpc_client.mjs (Node.js, @grpc/grpc-js): one ModelStreamInfer call each."""
+
+    def argv(n: int, first: int) -> list[str]:
+        return [address, "edge_lstm_step", str(n), str(seconds), str(first + ids), str(proto)]
+
+    measured = node_clients("grpc_client.mjs", modules, argv, streams, clients, seconds)
+    return {"transport": f"{label}, second client (Node.js @grpc/grpc-js: bench/grpc_client.mjs)", **measured}
 
 
 def run_node(url: str, streams: int, clients: int, seconds: float, modules: Path) -> dict[str, Any]:
     """The WebSocket rows again with bench/ws_client.mjs (Node, `ws`): `clients` processes, one socket each."""
-    import os
-    import subprocess
-
-    from edge_lstm.bench.streamload import pooled, split
-
-    env = {**os.environ, "NODE_PATH": str(modules)}
-    procs = [
-        subprocess.Popen(
-            ["node", str(ROOT / "bench" / "ws_client.mjs"), url, str(n), str(seconds), str(first + 1)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for n, first in split(streams, clients)
-    ]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=seconds + 120)
-        if p.returncode != 0:
-            raise RuntimeError(f"bench/ws_client.mjs: {(err.strip().splitlines() or ['no output'])[-1]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return {
-        "transport": "websocket, second client (Node.js ws: bench/ws_client.mjs)",
-        "streams": streams,
-        "clients": clients,
-        **pooled(results),
-    }
+    measured = node_clients(
+        "ws_client.mjs",
+        modules,
+        lambda n, first: [url, str(n), str(seconds), str(first + 1)],
+        streams,
+        clients,
+        seconds,
+    )
+    return {"transport": "websocket, second client (Node.js ws: bench/ws_client.mjs)", **measured}
 
 
 def measured(label: str, streams: int, measure: Any) -> dict[str, Any]:
@@ -281,40 +266,12 @@ def main() -> None:
         echo = multiprocessing.get_context("spawn").Process(target=echo_server, args=(echo_port,), daemon=True)
         echo.start()
         stack.callback(echo.terminate)
-        sb.start(
-            [
-                sys.executable,
-                "-m",
-                "edge_lstm",
-                "serve",
-                str(args.model),
-                str(args.step),
-                "--triton",
-                "--port",
-                str(triton_port),
-                "--grpc-port",
-                str(triton_grpc),
-            ],
-            f"http://127.0.0.1:{triton_port}/v2/health/ready",
-            stack,
-        )
-        sb.start(
-            [
-                sys.executable,
-                "-m",
-                "edge_lstm",
-                "serve",
-                str(args.model),
-                str(args.step),
-                "--port",
-                str(port),
-                "--grpc-port",
-                str(grpc_port),
-                *(["--workers", str(args.workers)] if args.workers else []),
-            ],
-            f"http://127.0.0.1:{port}/v2/health/ready",
-            stack,
-        )
+        serve = [sys.executable, "-m", "edge_lstm", "serve", str(args.model), str(args.step)]
+        triton = ["--triton", "--port", str(triton_port), "--grpc-port", str(triton_grpc)]
+        sb.start([*serve, *triton], f"http://127.0.0.1:{triton_port}/v2/health/ready", stack)
+        ours = ["--port", str(port), "--grpc-port", str(grpc_port)]
+        workers = ["--workers", str(args.workers)] if args.workers else []
+        sb.start([*serve, *ours, *workers], f"http://127.0.0.1:{port}/v2/health/ready", stack)
         step_url = parse_url(f"http://127.0.0.1:{port}/v2/models/edge_lstm_step")
         for streams in (16, 256):
             print(f"streams: {streams}", file=sys.stderr, flush=True)

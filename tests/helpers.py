@@ -36,3 +36,29 @@ def cell_files(out: Path, cell: str, layers: int) -> dict[str, Path]:
     (fp32,) = export(ExportConfig(output=out / "model.onnx", checkpoint=run.checkpoint))
     (step,) = export(ExportConfig(output=out / "step.onnx", checkpoint=run.checkpoint, streaming=True))
     return {"fp32": Path(fp32.path), "step": Path(step.path)}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (a server's workers, Triton and its stubs, Ray's daemons), from /proc."""
+    parents: dict[int, int] = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                parents[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out, todo = [], [pid]
+    while todo:
+        above = todo.pop()
+        children = [c for c, parent in parents.items() if parent == above]
+        out += children
+        todo += children
+    return out
+
+
+def running(pid: int) -> bool:
+    """A live process (a zombie, exited but not yet reaped by whoever adopted it, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

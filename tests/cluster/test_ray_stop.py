@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import descendants, running
 from test_ray import classify
 from test_ray_fast_path import holds_ours
 
@@ -24,30 +25,6 @@ from edge_lstm.cluster.ray_serve import fast_path_missing
 from edge_lstm.serve.server import free_port
 
 pytestmark = pytest.mark.ray
-
-
-def descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                parents[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    out, todo = [], [pid]
-    while todo:
-        above = todo.pop()
-        children = [c for c, parent in parents.items() if parent == above]
-        out += children
-        todo += children
-    return out
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_ctrl_c_to_the_group_under_load_leaves_no_process(exported: dict[str, Path]) -> None:

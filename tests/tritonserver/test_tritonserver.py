@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
+from helpers import descendants, running
 from serving import Server, get, start_server
 from triton_helpers import grpc_address, have_triton, http_infer, stream_reusing_ids, stream_rows
 
@@ -235,31 +236,6 @@ def test_triton_options_that_cannot_hold_are_refused(exported: dict[str, Path]) 
         assert result.exit_code == 1 and message in result.output, result.output
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (tritonserver, its Python backend's stubs), from /proc."""
-    parents: dict[int, int] = {}
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                parents[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    out, todo = [], [pid]
-    while todo:
-        above = todo.pop()
-        children = [c for c, parent in parents.items() if parent == above]
-        out += children
-        todo += children
-    return out
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
 def test_no_process_outlives_serve_triton(exported: dict[str, Path], how: str) -> None:
     """Ctrl-C (SIGINT to the terminal's process group; SIGTERM takes the same path) or SIGKILL of `serve
@@ -272,7 +248,7 @@ def test_no_process_outlives_serve_triton(exported: dict[str, Path], how: str) -
     assert proc.stdout is not None
     while not (line := proc.stdout.readline()).startswith("{"):
         assert line, proc.communicate()[1]
-    below = _descendants(proc.pid)
+    below = descendants(proc.pid)
     assert len(below) >= 2, below  # tritonserver and at least one stub
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)
@@ -280,6 +256,6 @@ def test_no_process_outlives_serve_triton(exported: dict[str, Path], how: str) -
         proc.kill()
     proc.communicate(timeout=60)
     deadline = time.monotonic() + 30
-    while any(_running(p) for p in below) and time.monotonic() < deadline:
+    while any(running(p) for p in below) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not [p for p in below if _running(p)], how
+    assert not [p for p in below if running(p)], how
