@@ -167,6 +167,9 @@ def build_app(
         from starlette.concurrency import run_in_threadpool
 
         image = await run_in_threadpool(load_image, data, True, filename)  # decoding is CPU work: off the loop
+        # The version serving now: a new one may have been loaded while the picture was read and decoded
+        # (the one found before is stopping), and the lookup and the submit must meet in one step.
+        s = registry.get(name, None)
         logits = await s.batcher.submit(to_input(image))
         probs = softmax(logits)[0]
         label = int(probs.argmax())

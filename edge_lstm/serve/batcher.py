@@ -69,6 +69,7 @@ class DynamicBatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
+        self.stopped = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="edge-lstm-batcher")
@@ -77,11 +78,14 @@ class DynamicBatcher:
         """After the server stopped accepting: let what is queued finish, then stop."""
         while self.queue or self.busy:
             await asyncio.sleep(0.005)
+        self.stopped = True
         if self._task is not None:
             self._task.cancel()
         self.executor.shutdown(wait=True)
 
     async def submit(self, x: np.ndarray) -> np.ndarray:
+        if self.stopped:  # a version replaced meanwhile (registry.py): never a request left waiting forever
+            raise Overloaded("this model version was just replaced; send the request again")
         if self.queued + len(x) > self.max_queue:
             raise Overloaded(f"{self.queued} images are queued (limit {self.max_queue})")
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()

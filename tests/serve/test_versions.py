@@ -247,3 +247,20 @@ def test_every_worker_follows_the_control_api_and_a_restarted_one_too(repo: Path
         assert pids - {str(p) for p in server.info["workers"]} and statuses == {404}
     finally:
         server.stop()
+
+
+def test_a_replaced_versions_batcher_refuses_instead_of_leaving_a_request_waiting() -> None:
+    """A request that found a version just before it was replaced gets a 503 to send again, not a hang."""
+    import asyncio
+
+    from edge_lstm.serve.batcher import DynamicBatcher, Overloaded
+
+    async def main() -> None:
+        batcher = DynamicBatcher(lambda x: np.zeros((len(x), 10), np.float32), 64, 0.0, 4096)
+        batcher.start()
+        assert (await batcher.submit(np.zeros((2, 28, 28), np.float32))).shape == (2, 10)
+        await batcher.stop()
+        with pytest.raises(Overloaded, match="just replaced; send the request again"):
+            await asyncio.wait_for(batcher.submit(np.zeros((1, 28, 28), np.float32)), 5)
+
+    asyncio.run(main())
