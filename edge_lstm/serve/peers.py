@@ -52,7 +52,7 @@ class WorkerPlace:
 def owner(sid: Sid, workers: int) -> int:
     """The worker holding sequence `sid`: the same in every worker (str's hash() differs per process)."""
     if isinstance(sid, Scoped):
-        raise TypeError("a socket's sequence stays in its worker (SequenceBatcher.here)")
+        raise TypeError("a socket's sequence stays in its worker (VersionedStreams.here)")
     key = sid if isinstance(sid, int) else zlib.crc32(sid.encode())
     return key % workers
 

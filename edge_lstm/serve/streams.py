@@ -177,11 +177,6 @@ class SequenceBatcher:
         """A stream whose client went away: its state is freed."""
         await self.store.forget(sid)
 
-    @property
-    def here(self) -> SequenceBatcher:
-        """The batcher of this process (a worker's own, under `serve --workers`: peers.py)."""
-        return self
-
     async def _loop(self) -> None:
         while True:
             self.jobs = [j for j in self.jobs if not j.future.cancelled()]  # clients that went away
