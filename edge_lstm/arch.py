@@ -1,7 +1,8 @@
 """The model's architecture, declared once: what every stage reads to build, export, run and serve it.
 
-    input (batch, steps, features) -> Linear features -> in_units -> `layers` stacked `cell`s of
-    `hidden` units -> Linear hidden -> classes on the top layer's state after the last (real) step
+    input (batch, steps, features) -> [causal convolutions: `conv` channels, `kernel` wide, the first
+    `stride` apart, ReLU] -> Linear -> in_units -> `layers` stacked `cell`s of `hidden` units ->
+    Linear hidden -> classes on the top layer's state after the last (real) step
 
 Training writes it into the checkpoint, export into every file's metadata (`edge_lstm.arch`), and
 every reader takes it from there: the runner and the step model's state tensors, the server's stream
@@ -32,6 +33,7 @@ CELLS: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "gru": ("GRU", 3, ("h",)),
 }
 MAX_LAYERS = 3
+MAX_CONV = 3  # convolution layers in front of the recurrent ones
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,13 @@ class Arch:
     hidden: int = 128  # units per recurrent layer
     in_units: int = 64  # width of the input projection in front of the first layer
     image: bool = False  # MNIST-style pictures (pixel / 255): pictures, the page and the writing set apply
+    # A convolutional front-end (own sequences, `train --arch conv-lstm`): channels of each causal 1-D
+    # convolution (each step sees itself and the kernel - 1 before it; the sequence's first value repeats
+    # before its start), ReLU after each; the first one's `stride` cuts the steps the recurrent layers run
+    # to ceil(steps / stride). () : none, the tutorial's model.
+    conv: tuple[int, ...] = ()
+    kernel: int = 1
+    stride: int = 1
 
     def validate(self) -> None:
         checks = [
@@ -57,10 +66,28 @@ class Arch:
             (self.features >= 1, f"features must be >= 1, got {self.features}"),
             (self.n_classes >= 2, f"a classifier needs two classes or more, got {self.n_classes}"),
             (self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
+            (len(self.conv) <= MAX_CONV, f"at most {MAX_CONV} convolution layers, got {len(self.conv)}"),
+            (all(1 <= c <= 1024 for c in self.conv), f"convolution channels must be 1-1024, got {list(self.conv)}"),
+            (1 <= self.kernel <= 64 and 1 <= self.stride <= 16, "kernel must be 1-64 and stride 1-16"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    @property
+    def streams(self) -> bool:
+        """Whether a step model (one row in, the answer so far out) exists for it: not yet with a
+        convolutional front-end (its state would hold the last kernel - 1 rows of every convolution)."""
+        return not self.conv
+
+    @property
+    def recurrent_inputs(self) -> int:
+        """Values per step that the input projection reads: the features, or the last convolution's channels."""
+        return self.conv[-1] if self.conv else self.features
+
+    def recurrent_steps(self, steps: int) -> int:
+        """Steps the recurrent layers run for a sequence of `steps`."""
+        return -(-steps // self.stride) if self.conv else steps
 
     @property
     def input_name(self) -> str:
@@ -101,12 +128,18 @@ class Arch:
         """Trainable weights: input projection, each layer's input and recurrent matrices and both biases, head."""
         g, h = self.gates, self.hidden
         layers = sum(g * h * ((self.in_units if k == 0 else h) + h + 2) for k in range(self.layers))
-        return self.features * self.in_units + self.in_units + layers + h * self.n_classes + self.n_classes
+        widths = (self.features, *self.conv)
+        conv = sum(widths[k] * c * self.kernel + c for k, c in enumerate(self.conv))
+        return conv + (self.recurrent_inputs + 1) * self.in_units + layers + h * self.n_classes + self.n_classes
 
     def describe(self) -> str:
         """For people: 'LSTM 128', '2 x GRU 96'."""
         cell = f"{self.op} {self.hidden}"
-        return cell if self.layers == 1 else f"{self.layers} x {cell}"
+        cell = cell if self.layers == 1 else f"{self.layers} x {cell}"
+        if not self.conv:
+            return cell
+        every = "" if self.stride == 1 else f", stride {self.stride}"
+        return f"causal conv {'-'.join(map(str, self.conv))} (kernel {self.kernel}{every}) + {cell}"
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
         import numpy as np
@@ -135,6 +168,10 @@ class Arch:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["classes"] = list(self.classes)
+        if not self.conv:  # the files of models without one read as before
+            del d["conv"], d["kernel"], d["stride"]
+        else:
+            d["conv"] = list(self.conv)
         return d
 
     def to_json(self) -> str:
@@ -156,6 +193,9 @@ class Arch:
                 hidden=int(d["hidden"]),
                 in_units=int(d.get("in_units", 64)),
                 image=bool(d.get("image", False)),
+                conv=tuple(int(c) for c in d.get("conv", ())),
+                kernel=int(d.get("kernel", 1)),
+                stride=int(d.get("stride", 1)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"not a model architecture ({type(e).__name__}: {e})") from None

@@ -45,6 +45,7 @@ DEFAULT_STEP_MODEL = Path("export/step.onnx")
 # metadata_props keys written at export and shown by `inspect`
 META_KIND = "edge_lstm.kind"  # ModelSpec.kind: "classifier" or "streaming-step"
 META_VARIANT = "edge_lstm.variant"  # fp32, int8, fp16, mobile, mobile-int8
+META_INT8_SCHEME = "edge_lstm.int8_scheme"  # a sequence model's int8 file: which layers are int8 (export/targets.py)
 META_VERSION = "edge_lstm.version"
 META_LAYOUT = "edge_lstm.input_layout"
 META_PREPROCESSING = "edge_lstm.preprocessing"

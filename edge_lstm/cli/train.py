@@ -23,8 +23,14 @@ class PresetName(str, Enum):
 
 class AugmentName(str, Enum):
     writing = "writing"
+    sensor = "sensor"
     noise = "noise"
     none = "none"
+
+
+class ArchName(str, Enum):
+    lstm = "lstm"
+    conv_lstm = "conv-lstm"
 
 
 class CellName(str, Enum):
@@ -82,8 +88,9 @@ def train(
         AugmentName | None,
         typer.Option(
             help="writing (MNIST): half of each batch slanted, rotated, stretched, bolder or finer, blurred, "
-            "re-contrasted as real writing differs from MNIST; noise (--data): Gaussian noise on the standardised "
-            "inputs; none: the data as it is. [default: writing; seed preset: none; --data: noise]"
+            "re-contrasted as real writing differs from MNIST; sensor (--data): time and magnitude warps, window "
+            "slices and noise (--noise); noise (--data): the noise alone; none: the data as it is. "
+            "[default: writing; seed preset: none; --data: sensor]"
         ),
     ] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing of the loss (0 = off).")] = None,
@@ -105,10 +112,26 @@ def train(
         typer.Option(help="The recurrent cell: lstm, or gru (3 gates, not 4: 25% fewer weights). [default: lstm]"),
     ] = None,
     layers: Annotated[int | None, typer.Option(help="Stacked recurrent layers, 1-3. [default: 1]")] = None,
+    arch: Annotated[
+        ArchName | None,
+        typer.Option(
+            help="With --data: lstm (the input projection, then the recurrent layers), or conv-lstm (two causal "
+            "convolutions of 64 channels, 8 steps wide, first; for sequences over ~140 steps the first is strided "
+            "so the recurrent layers run ~100 steps: faster, and often better on long series; no --streaming, "
+            "--mobile, --tflite, --mcu or --triton yet). [default: lstm]"
+        ),
+    ] = None,
     hidden: Annotated[int | None, typer.Option(help="Units per recurrent layer. [default: 128]")] = None,
     noise: Annotated[
         float | None,
         typer.Option(help="With --data: std of the noise added to standardised inputs while training. [default: 0.3]"),
+    ] = None,
+    class_weights: Annotated[
+        bool | None,
+        typer.Option(
+            "--class-weights/--no-class-weights",
+            help="Weigh each class's loss by how rare it is in training. [default: on with --data, off for MNIST]",
+        ),
     ] = None,
     out: Annotated[
         Path, typer.Option(help="Run folder: model.pt, last.pt, metrics.jsonl, training_curve.png.")
@@ -150,6 +173,8 @@ def train(
         layers=layers,
         hidden=hidden,
         noise=noise,
+        class_weights=class_weights,
+        arch=arch.value if arch else None,
     )
     # --resume continues the run with the options it recorded; a given option that differs is refused.
     if resume:

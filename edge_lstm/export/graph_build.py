@@ -1,7 +1,8 @@
 """The model's ONNX graphs, written from its weights: the classifier and the one-step model, for every
 cell and depth the architecture allows (edge_lstm/arch.py).
 
-    classifier: input (B, T, F) -> Transpose -> [MatMul + Add: the input layer, unless fused] ->
+    classifier: input (B, T, F) -> [a convolutional front-end: Transpose, then per layer Pad (edge, the
+                kernel - 1 steps before) + Conv + Relu] -> Transpose -> [MatMul + Add: the input layer, unless fused] ->
                 layer 1 .. L (ONNX LSTM or GRU, sequence_lens = lengths where lengths differ;
                 Squeeze between layers) -> Squeeze(Y_h of the top layer) -> Gemm -> logits (B, classes)
     step:       row (B, F), state (L, B, H) per tensor -> the same layers over one step, each starting
@@ -146,14 +147,40 @@ def _model(g: GraphBuilder, spec: contract.ModelSpec, opset: int) -> onnx.ModelP
     return model
 
 
+def _front(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, lengths: str) -> tuple[str, str]:
+    """The causal convolutions (training/model.py's `front`) on the input: (time-major x, lengths after
+    the stride)."""
+    g.node("Transpose", [arch.input_name], ["x_bft"], "to_channels", perm=[0, 2, 1])  # (B, F, T)
+    x, pads = "x_bft", g.const("conv_pads", np.array([0, 0, arch.kernel - 1, 0, 0, 0], np.int64))
+    for k in range(len(arch.conv)):
+        g.node("Pad", [x, pads], [f"conv{k}_padded"], f"conv{k}_pad", mode="edge")
+        w = g.const(f"conv.{k}.weight", state[f"conv.{k}.weight"].astype(np.float32))
+        b = g.const(f"conv.{k}.bias", state[f"conv.{k}.bias"].astype(np.float32))
+        strides = [arch.stride if k == 0 else 1]
+        g.node(
+            "Conv", [f"conv{k}_padded", w, b], [f"conv{k}_out"], f"conv{k}", kernel_shape=[arch.kernel], strides=strides
+        )
+        g.node("Relu", [f"conv{k}_out"], [f"conv{k}_relu"], f"conv{k}_relu")
+        x = f"conv{k}_relu"
+    g.node("Transpose", [x], ["x_tbf"], "to_time_major", perm=[2, 0, 1])  # (T', B, C)
+    if lengths and arch.stride > 1:  # ceil(lengths / stride): the steps the recurrent layers run
+        g.node("Add", [lengths, g.const("stride_less_one", np.array(arch.stride - 1, np.int32))], ["lengths_up"])
+        g.node("Div", ["lengths_up", g.const("stride", np.array(arch.stride, np.int32))], ["lengths_strided"])
+        lengths = "lengths_strided"
+    return "x_tbf", lengths
+
+
 def classifier_graph(
     state: dict[str, np.ndarray], arch: Arch, fuse: bool, opset: int = DEFAULT_OPSET
 ) -> onnx.ModelProto:
     """The full-sequence classifier (contract.classifier_spec(arch)) from the model's state dict (numpy)."""
     spec = contract.classifier_spec(arch)
     g = GraphBuilder()
-    g.node("Transpose", [arch.input_name], ["x_tbf"], "to_time_major", perm=[1, 0, 2])  # (T, B, F)
     lengths = "lengths" if arch.steps is None else ""
+    if arch.conv:
+        _, lengths = _front(g, state, arch, lengths)
+    else:
+        g.node("Transpose", [arch.input_name], ["x_tbf"], "to_time_major", perm=[1, 0, 2])  # (T, B, F)
     outs = _layers(g, state, arch, fuse, "x_tbf", lengths, [])
     _head(g, state, outs[-1][0])
     return _model(g, spec, opset)
@@ -162,6 +189,8 @@ def classifier_graph(
 def step_graph(state: dict[str, np.ndarray], arch: Arch, fuse: bool, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     """The one-step model (contract.step_spec(arch)): each layer runs one step from its slice of the
     state inputs; the state outputs are every layer's new state, stacked as the inputs are."""
+    if not arch.streams:
+        raise ValueError(f"a {arch.describe()} model has no step model (arch.streams)")
     spec = contract.step_spec(arch)
     g = GraphBuilder()
     g.node("Unsqueeze", ["row", g.const("row_axes", np.array([0], np.int64))], ["x_step"], "row_to_one_step")

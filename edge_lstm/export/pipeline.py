@@ -99,6 +99,7 @@ class Artifact:
     agreement: float | None = None  # share of test cases with PyTorch's predicted class
     accuracy: float | None = None  # test accuracy through the file's engine
     reference_accuracy: float | None = None  # the PyTorch model's test accuracy
+    note: str | None = None  # what the file holds, where export chose (the int8 scheme of a sequence model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +126,11 @@ def export(config: ExportConfig) -> list[Artifact]:
     model, payload = load_model(config.checkpoint)
     arch = checkpoint_arch(payload, config.checkpoint)
     wanted = targets.requested(config.flags())
+    if config.streaming and not arch.streams:
+        raise ConfigError(
+            f"--streaming: a {arch.describe()} model has no step model yet (its state would hold every "
+            "convolution's last rows); export the full-sequence file, or train --arch lstm to stream"
+        )
     refused = [f"{t.flag}: {why}" for t in wanted if (why := t.refuse(arch, config.streaming)) is not None]
     if refused:
         raise ConfigError(f"{refused[0]} ({arch.describe()} on {_data_name(arch)})")
@@ -232,7 +238,7 @@ def _write(target: targets.Target, job: targets.Job, metadata: dict[str, str], r
     dest = variant_path(job.output, target.name)
     with atomic_path(dest) as tmp:  # renamed into place when the block ends without an error
         tmp.write_bytes(data)
-        art = Artifact(variant=target.name, path=str(dest), size_bytes=len(data))
+        art = Artifact(variant=target.name, path=str(dest), size_bytes=len(data), note=job.notes.get(target.name))
         if ref is not None:
             verdict = compare(
                 targets.engine(target, data, job.streaming, job.arch), ref, _tolerance(target), target.name

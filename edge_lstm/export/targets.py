@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import onnx
 
+from edge_lstm import contract
 from edge_lstm.arch import Arch
+from edge_lstm.errors import ExportError
 from edge_lstm.export.graph import fix_batch
 from edge_lstm.export.mobile import quantize_qdq, unrolled
 from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8
@@ -47,6 +49,7 @@ class Job:
     board: str | None = None  # --board: the flash and RAM the C libraries must fit
     # (engine, what, tolerance key) -> the verdict against PyTorch on the test set (None: --no-verify)
     check: Callable[[Callable[[np.ndarray, np.ndarray], np.ndarray], str, str], Any] = lambda run, what, tol: None
+    notes: dict[str, str] = field(default_factory=dict)  # target -> what people should know of its file
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self.cache:
@@ -68,6 +71,37 @@ class Target:
     ready: Callable[[], None] = lambda: None
 
 
+# int8 of a model of own sequences: dynamic int8 schemes, tried in this order until one is within the int8
+# tolerance (export's verification against PyTorch on the test sequences): everything; the convolutions
+# in fp32 (their activations' ranges are the widest); only the recurrent layer in int8 (the input
+# projection, where it is not fused, and the head in fp32). The file says which one it holds
+# (edge_lstm.int8_scheme), export prints it. MNIST's int8 file is as before (everything, per tensor).
+INT8_SCHEMES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
+    ("all", None, "every layer in int8"),
+    ("fp32-conv", ("LSTM", "MatMul", "Gemm"), "the convolutions in fp32, the rest in int8"),
+    ("lstm", ("LSTM",), "the recurrent layer in int8, the layers around it in fp32"),
+)
+
+
+def _int8(job: Job) -> onnx.ModelProto:
+    if job.arch.image:
+        return quantize_int8(job.base, per_channel=False)
+    failed = []
+    for name, ops, says in INT8_SCHEMES:
+        if name == "fp32-conv" and not job.arch.conv:
+            continue
+        proto = quantize_int8(job.base, per_channel=True, op_types=ops)
+        try:
+            job.check(ort_logits(proto.SerializeToString(), job.streaming, "int8"), "int8", "int8")
+        except ExportError as e:
+            failed.append(f"{name}: {str(e).removeprefix('int8 verification failed: ')}")
+            continue
+        job.notes["int8"] = f"{says} (int8 scheme {name}" + (f"; {'; '.join(failed)}" if failed else "") + ")"
+        proto.metadata_props.add(key=contract.META_INT8_SCHEME, value=name)
+        return proto
+    raise ExportError(f"int8 verification failed for every scheme tried ({' | '.join(failed)})")
+
+
 def _lstm_only(arch: Arch, streaming: bool) -> str | None:
     if arch.cell != "lstm":
         return (
@@ -75,6 +109,21 @@ def _lstm_only(arch: Arch, streaming: bool) -> str | None:
             "recurrence would stay in fp32; export --fp16, or train --cell lstm"
         )
     return None
+
+
+def _no_front_end(what: str, then: Callable[[Arch, bool], str | None]) -> Callable[[Arch, bool], str | None]:
+    """Targets whose builders know the recurrent layers only (unrolled graphs, TFLite, C, the step
+    model): a convolutional front-end is refused in one line before anything is written."""
+
+    def refuse(arch: Arch, streaming: bool) -> str | None:
+        if arch.conv:
+            return (
+                f"{what} is not written for a convolutional front-end yet; export the ONNX files (fp32, "
+                "--int8, --fp16, --ort), or train --arch lstm"
+            )
+        return then(arch, streaming)
+
+    return refuse
 
 
 def _full_sequence(what: str) -> Callable[[Arch, bool], str | None]:
@@ -180,26 +229,27 @@ def _classifier_and_step(arch: Arch, streaming: bool) -> str | None:
     )
 
 
+MOBILE = "the phone-NPU graph (--mobile)"
 TARGETS = (
     Target("fp32", "(the output file)", lambda job: job.base, "onnxruntime", "fp32"),
     Target(
         "int8",
         "--int8",
-        lambda job: quantize_int8(job.base, per_channel=not job.arch.image),
+        _int8,
         "onnxruntime",
         "int8",
         _lstm_only,
     ),
     Target("fp16", "--fp16", lambda job: convert_fp16(job.base), "onnxruntime", "fp16"),
     Target("ort", "--ort", lambda job: ort_format(job.base.SerializeToString()), "onnxruntime", "fp32"),
-    Target("mobile", "--mobile", _mobile, "onnxruntime", "fp32", _full_sequence("the phone-NPU graph (--mobile)")),
+    Target("mobile", "--mobile", _mobile, "onnxruntime", "fp32", _no_front_end(MOBILE, _full_sequence(MOBILE))),
     Target(
         "mobile-int8",
         "--mobile",
         _mobile_int8,
         "onnxruntime",
         "mobile-int8",
-        _full_sequence("the phone-NPU graph (--mobile)"),
+        _no_front_end(MOBILE, _full_sequence(MOBILE)),
     ),
     Target(
         "tflite",
@@ -207,7 +257,7 @@ TARGETS = (
         functools.partial(_tflite, which="tflite"),
         "litert",
         "tflite",
-        _full_sequence("TFLite (--tflite)"),
+        _no_front_end("TFLite (--tflite)", _full_sequence("TFLite (--tflite)")),
         ready=_onnx2tf_installed,
     ),
     Target(
@@ -216,7 +266,7 @@ TARGETS = (
         functools.partial(_tflite, which="int8-tflite"),
         "litert",
         "int8-tflite",
-        _full_sequence("TFLite (--tflite)"),
+        _no_front_end("TFLite (--tflite)", _full_sequence("TFLite (--tflite)")),
         ready=_onnx2tf_installed,
     ),
     Target(
@@ -225,7 +275,7 @@ TARGETS = (
         _triton,
         "Triton's model-configuration schema; the step model against PyTorch row by row",
         "fp32",
-        _classifier_and_step,
+        _no_front_end("--triton (its step model)", _classifier_and_step),
         repository=True,
     ),
     Target(
@@ -234,7 +284,7 @@ TARGETS = (
         _tflite_micro,
         "the tflite-micro wheel (TFLM's C++ kernels), against PyTorch",
         "tflite-micro",
-        _fused_lstm,
+        _no_front_end("TFLite Micro (--tflite-micro)", _fused_lstm),
         repository=True,
         ready=_tflite_micro_ready,
     ),
@@ -244,6 +294,7 @@ TARGETS = (
         functools.partial(_mcu, variant="fp32"),
         "the C library built here, against PyTorch; its step API against its classify",
         "mcu-fp32",
+        _no_front_end("the C library (--mcu)", lambda arch, streaming: None),
         repository=True,
     ),
     Target(
@@ -252,6 +303,7 @@ TARGETS = (
         functools.partial(_mcu, variant="int8"),
         "the C library built here, against PyTorch; its step API against its classify",
         "mcu-int8",
+        _no_front_end("the C library (--mcu)", lambda arch, streaming: None),
         repository=True,
     ),
 )

@@ -26,11 +26,13 @@ def variant_path(output: Path, variant: str) -> Path:
     return output.with_suffix(f".{variant.replace('-', '.')}{output.suffix or '.onnx'}")
 
 
-def quantize_int8(fp32: onnx.ModelProto, per_channel: bool = False) -> onnx.ModelProto:
+def quantize_int8(
+    fp32: onnx.ModelProto, per_channel: bool = False, op_types: tuple[str, ...] | None = None
+) -> onnx.ModelProto:
     """Dynamic int8 (weights int8, activations quantized at run time). per_channel: a scale per
     output row; models of own sequences use it (their small test sets leave verification little
     room: a JapaneseVowels model per tensor failed it, per channel passed), MNIST's files stay as
-    they were."""
+    they were. op_types: the operators quantized (None: every one quantize_dynamic knows)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,7 +43,13 @@ def quantize_int8(fp32: onnx.ModelProto, per_channel: bool = False) -> onnx.Mode
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                quantize_dynamic(fp32, out, weight_type=QuantType.QInt8, per_channel=per_channel)
+                quantize_dynamic(
+                    fp32,
+                    out,
+                    weight_type=QuantType.QInt8,
+                    per_channel=per_channel,
+                    op_types_to_quantize=None if op_types is None else list(op_types),
+                )
         finally:
             root.setLevel(level)
         proto = onnx.load(str(out))

@@ -23,7 +23,7 @@ from edge_lstm.data import mnist, sequences
 from edge_lstm.data.sequences import SequenceSet, feature_stats
 from edge_lstm.errors import ConfigError, DataError
 from edge_lstm.training.model import RecurrentClassifier, to_float
-from edge_lstm.training.recipes import TrainConfig
+from edge_lstm.training.recipes import CONV, KERNEL, TrainConfig, conv_stride
 
 TEST_FRACTION = 0.2  # own data without --test-data: a stratified share held out for testing
 
@@ -104,11 +104,15 @@ def _own(config: TrainConfig) -> TrainingData:
     mean, std = feature_stats(train)
     # Any length when the sequences differ in length, the test set's included.
     fixed = train.equal_length and test.equal_length and test.x.shape[1] == train.x.shape[1]
+    front: dict[str, Any] = {}
+    if config.arch == "conv-lstm":
+        front = {"conv": CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
     arch = Arch(
         steps=int(train.x.shape[1]) if fixed else None,
         features=train.features,
         classes=train.classes,
         **_choices(config),
+        **front,
     )
     assert config.data is not None
     record = {
@@ -147,9 +151,14 @@ def _standardised(
 
 
 def fold_standardisation_(model: RecurrentClassifier, mean: np.ndarray, std: np.ndarray) -> None:
-    """W ((x - m) / s) + b = (W / s) x + (b - (W / s) m): the model then reads raw features."""
+    """W ((x - m) / s) + b = (W / s) x + (b - (W / s) m): the model then reads raw features. Folded into
+    the first layer that reads them: the input projection, or the first convolution (exact there too:
+    its padding repeats the first step, so a padded step is standardised like a real one)."""
+    first: torch.nn.Conv1d | torch.nn.Linear = model.conv[0] if len(model.conv) else model.fc_in  # type: ignore[assignment]
+    assert first.bias is not None
     with torch.no_grad():
-        w = model.fc_in.weight.double() / torch.from_numpy(std).double()
-        b = model.fc_in.bias.double() - w @ torch.from_numpy(mean).double()
-        model.fc_in.weight.copy_(w.float())
-        model.fc_in.bias.copy_(b.float())
+        per_input = torch.from_numpy(std).double()[:, None] if len(model.conv) else torch.from_numpy(std).double()
+        w = first.weight.double() / per_input  # conv: (out, F, kernel); linear: (out, F)
+        shift = (w * torch.from_numpy(mean).double()[(slice(None), *((None,) * (w.dim() - 2)))]).reshape(len(w), -1)
+        first.weight.copy_(w.float())
+        first.bias.copy_((first.bias.double() - shift.sum(1)).float())

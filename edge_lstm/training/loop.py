@@ -31,7 +31,16 @@ from edge_lstm.training.finish import TrainResult, finished, write_final
 from edge_lstm.training.model import RecurrentClassifier, init_recurrent_, init_tutorial_
 from edge_lstm.training.recipes import TrainConfig
 from edge_lstm.training.resume import FINAL, LAST, refuse_differences, resume_command
-from edge_lstm.training.setup import averaged_model, epochs_for, loss_fn, make_optimizer, report_every, settle
+from edge_lstm.training.sensor_augment import sensor_augment
+from edge_lstm.training.setup import (
+    averaged_model,
+    class_weights,
+    epochs_for,
+    loss_fn,
+    make_optimizer,
+    report_every,
+    settle,
+)
 from edge_lstm.training.shards import ShardedStep
 from edge_lstm.training.threads import ThreadTuner, policy_line
 
@@ -128,7 +137,8 @@ def train(
     assert config.shards is not None  # settled
     sharded = ShardedStep(model, config.shards, bf16=config.precision == "bf16", device=device)
     tuner = ThreadTuner(config.threads if device == "cpu" else 1, limit=config.shards, apply=sharded.set_workers)
-    loss_of = loss_fn(model, config)
+    weights = class_weights(data.y, data.arch.n_classes).to(dev) if config.class_weights else None
+    loss_of = loss_fn(model, config, weights)
     extra = extra_for(config, dev)
     every = report_every(epochs)
 
@@ -177,7 +187,9 @@ def train(
                 opt.zero_grad(set_to_none=True)
                 xb = x[idx] if xb is None else xb
                 lb = None if lengths is None else lengths[idx]
-                if config.augment == "noise" and config.noise > 0:  # drawn for the whole batch: any shard count
+                if config.augment == "sensor":  # drawn for the whole batch: any shard count
+                    xb = sensor_augment(xb, lb, batch_generator(config.seed, step), config.noise).to(dev)
+                elif config.augment == "noise" and config.noise > 0:
                     noise = torch.randn(xb.shape, generator=batch_generator(config.seed, step)).to(dev)
                     xb = xb + config.noise * noise * (1.0 if mask is None else mask[idx])
                 yb = y[idx]

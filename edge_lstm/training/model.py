@@ -24,14 +24,31 @@ class RecurrentClassifier(nn.Module):
         super().__init__()
         arch.validate()
         self.arch = arch
-        self.fc_in = nn.Linear(arch.features, arch.in_units)
+        widths = (arch.features, *arch.conv)
+        self.conv = nn.ModuleList(
+            nn.Conv1d(widths[k], c, arch.kernel, stride=arch.stride if k == 0 else 1) for k, c in enumerate(arch.conv)
+        )
+        self.fc_in = nn.Linear(arch.recurrent_inputs, arch.in_units)
         self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
         self.fc_out = nn.Linear(arch.hidden, arch.n_classes)
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional front-end: (B, T, F) -> (B, ceil(T / stride), channels); x itself without one.
+        Causal: the kernel - 1 steps before each are read, the first step repeated before the start
+        (replicate padding: the input standardisation then folds into the first convolution exactly)."""
+        if not self.conv:
+            return x
+        y = x.transpose(1, 2)  # (B, F, T)
+        for conv in self.conv:
+            y = torch.relu(conv(nn.functional.pad(y, (self.arch.kernel - 1, 0), mode="replicate")))
+        return y.transpose(1, 2)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths (the
         state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
-        x = self.fc_in(x)  # (B, T, in_units)
+        x = self.fc_in(self.front(x))  # (B, T', in_units)
+        if lengths is not None and self.conv:
+            lengths = torch.div(lengths + self.arch.stride - 1, self.arch.stride, rounding_mode="floor")
         if lengths is not None:
             # Padding comes after each sequence's real steps, so the state after its last real step is
             # the same whatever follows: run the padded batch whole (faster than a packed one,
@@ -44,7 +61,7 @@ class RecurrentClassifier(nn.Module):
 
     def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, classes): the logits after each step, what the streaming model answers at every step."""
-        out, _ = self.rnn(self.fc_in(x))  # (B, T, hidden)
+        out, _ = self.rnn(self.fc_in(self.front(x)))  # (B, T', hidden)
         return self.fc_out(out)
 
 

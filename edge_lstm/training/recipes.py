@@ -15,13 +15,27 @@ from edge_lstm.arch import CELLS, MAX_LAYERS
 from edge_lstm.errors import ConfigError
 
 Preset = Literal["default", "seed", "sequences"]
-AUGMENTS = ("writing", "noise", "none")
-# Own data with `epochs` None: as many passes as make MIN_STEPS optimizer steps however few the
-# sequences (hundreds of passes), unless that would run the recurrent layers over more than STEP_BUDGET
-# time steps in all (ACSF1's 100 sequences of 1,460 steps took 10 s a pass here: 1,500 steps would be
-# 375 passes, an hour); the sets of bench/sequences.py all stay below it (ArrowHead, the largest, 6.8 M).
-MIN_STEPS = 1500
-STEP_BUDGET = 8_000_000
+AUGMENTS = ("writing", "sensor", "noise", "none")
+# Own data with `epochs` None: the training's length is set by its work, WORK time steps of the
+# recurrent layers (batch x steps of the sequences, per optimizer step), as optimizer steps between
+# MIN_STEPS and MAX_STEPS, then rounded up to whole passes. Short sequences get MAX_STEPS (JapaneseVowels'
+# 7-29 steps), long ones fewer (ArrowHead's 251: ~500), and a set of 1,000 sequences of 500 steps
+# 250 (8 passes). Before, every set got 1,500 steps however long its sequences, up to 8 M time
+# steps: a public smartwatch-gesture set of 132 sequences of 100-455 steps took 292 s (issue 38).
+WORK = 4_000_000
+MIN_STEPS = 150
+MAX_STEPS = 1500
+# `--arch` (own sequences): what sits in front of the recurrent layers. lstm: the input projection
+# alone (the tutorial's model); conv-lstm: CONV causal 1-D convolutions of KERNEL steps first, the first
+# one STRIDE steps apart (conv_stride: long sequences run the recurrent layers over fewer steps).
+ARCHS = ("lstm", "conv-lstm")
+CONV = (64, 64)
+KERNEL = 8
+
+
+def conv_stride(mean_length: float) -> int:
+    """1 up to ~140 steps, then the power of two that leaves the recurrent layers ~100 steps (at most 8)."""
+    return int(min(8, 2 ** max(0, round(math.log2(max(1.0, mean_length / 100))))))
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,7 @@ class TrainConfig:
     data: str | None = None  # a user's labelled sequences (.npz, .ts); None: MNIST
     test_data: str | None = None  # their test sequences; None: a stratified 20% of `data`
     # 8 passes at a one-cycle peak of 5e-3 (bench/train_speed.py, bench/results/train_speed.json).
-    # None (own data): as many as MIN_STEPS optimizer steps take, within STEP_BUDGET.
+    # None (own data): as many as WORK takes (see above).
     epochs: int | None = 8
     max_samples: int | None = None  # stop after this many samples (the tutorial: 100,000)
     batch_size: int = 128
@@ -57,9 +71,10 @@ class TrainConfig:
     # The weights depend on this, not on the threads; None: one per core, at most 4 (recorded in the run).
     shards: int | None = None
     # "writing" (MNIST): a share of each batch slanted, rotated, stretched, made bolder or finer, blurred
-    # and re-contrasted as real writing differs from MNIST (augment.py); "noise" (own data): Gaussian
-    # noise of std `noise` on the standardised inputs; "none": the data as it is.
-    augment: Literal["writing", "noise", "none"] = "writing"
+    # and re-contrasted as real writing differs from MNIST (augment.py); "sensor" (own data): time and
+    # magnitude warps, window slicing and noise of std `noise` (sensor_augment.py); "noise" (own data):
+    # Gaussian noise of std `noise` on the standardised inputs alone; "none": the data as it is.
+    augment: Literal["writing", "sensor", "noise", "none"] = "writing"
     # std of the "noise" augmentation. 0.3 is the most that kept BasicMotions at 100% on 3 seeds;
     # JapaneseVowels gains from more (bench/results/sequences_noise.json). The safe one is the default.
     noise: float = 0.3
@@ -71,6 +86,9 @@ class TrainConfig:
     outliers: int = 16
     outlier_weight: float = 0.5
     label_smoothing: float = 0.0
+    # Each class's loss weighted by N / (classes x its count): an imbalanced set's rare classes count as
+    # much as its common ones (a balanced set is unchanged).
+    class_weights: bool = False
     ema: float = 0.0  # decay of an exponential moving average of the weights, evaluated and kept (0: off)
     seed: int = 1
     log_every: int = 20  # steps between loss / batch-accuracy lines, like the tutorial
@@ -81,6 +99,7 @@ class TrainConfig:
     layers: int = 1
     hidden: int = 128
     in_units: int = 64
+    arch: str = "lstm"  # a key of ARCHS
 
     def validate(self) -> None:
         checks = [
@@ -102,7 +121,14 @@ class TrainConfig:
                 f"shards must be between 1 and min(64, batch size), got {self.shards}",
             ),
             (self.augment in AUGMENTS, f"augment must be {', '.join(AUGMENTS)}, got {self.augment}"),
-            (self.augment != "writing" or self.data is None, "--augment writing is for MNIST; own data: noise or none"),
+            (
+                self.augment != "writing" or self.data is None,
+                "--augment writing is for MNIST; own data: sensor, noise or none",
+            ),
+            (
+                self.augment != "sensor" or self.data is not None,
+                "--augment sensor is for own data (--data); MNIST: writing",
+            ),
             (self.noise >= 0, f"noise must be >= 0, got {self.noise}"),
             (self.typeset >= 0 and self.outliers >= 0, "typeset and outliers must be >= 0"),
             (self.outlier_weight >= 0, f"outlier weight must be >= 0, got {self.outlier_weight}"),
@@ -113,6 +139,8 @@ class TrainConfig:
             (1 <= self.hidden <= 4096, f"hidden size must be between 1 and 4096, got {self.hidden}"),
             (1 <= self.in_units <= 4096, f"input units must be between 1 and 4096, got {self.in_units}"),
             (self.test_data is None or self.data is not None, "--test-data goes with --data (your own sequences)"),
+            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.arch == "lstm" or self.data is not None, f"--arch {self.arch} is for own sequences (--data)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -128,6 +156,7 @@ class TrainConfig:
         known.setdefault("augment", "none")  # runs recorded before augmentation existed had none
         known.setdefault("typeset", 0)  # ... nor pictures beside MNIST's
         known.setdefault("outliers", 0)
+        known.setdefault("class_weights", False)  # ... nor class weights
         if known.get("init") == "lstm":  # the name of "recurrent" before there was more than one cell
             known["init"] = "recurrent"
         model = d.get("model") or {}  # earlier versions recorded the LSTM's sizes apart
@@ -163,7 +192,7 @@ def preset_config(preset: Preset) -> TrainConfig:
         )
     if preset == "sequences":
         # Small data sets (tens to hundreds of sequences) are another regime than MNIST's 60,000
-        # images: small batches, many passes (MIN_STEPS), a short warm-up, noise on the standardised
+        # images: small batches, many passes (WORK), a short warm-up, sensor augmentation of the standardised
         # inputs; fp32 as it was measured (bench/sequences.py; docs/sequences.md says what was tried).
         return TrainConfig(
             preset="sequences",
@@ -172,7 +201,8 @@ def preset_config(preset: Preset) -> TrainConfig:
             lr=3e-3,
             weight_decay=1e-2,
             warmup_frac=0.1,
-            augment="noise",
+            augment="sensor",
+            class_weights=True,
             precision="fp32",
             log_every=200,
         )

@@ -13,7 +13,7 @@ from torch import nn
 
 from edge_lstm.training.datasets import TrainingData
 from edge_lstm.training.model import RecurrentClassifier
-from edge_lstm.training.recipes import MIN_STEPS, STEP_BUDGET, TrainConfig
+from edge_lstm.training.recipes import MAX_STEPS, MIN_STEPS, WORK, TrainConfig
 from edge_lstm.training.shards import default_shards
 from edge_lstm.training.threads import resolve_precision
 
@@ -24,14 +24,14 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 
 def epochs_for(config: TrainConfig, data: TrainingData) -> tuple[int, int]:
     """(passes, optimizer steps): config.epochs passes (or max_samples samples, the tutorial's
-    `while step * batch < N`); with epochs None, enough passes for MIN_STEPS optimizer steps within
-    STEP_BUDGET time steps of work."""
+    `while step * batch < N`); with epochs None, the passes that hold WORK time steps of work, as
+    MIN_STEPS to MAX_STEPS optimizer steps (recipes.py)."""
     per_pass = steps_per_epoch(data.n_train, config.batch_size)
     epochs = config.epochs
     if epochs is None:
-        by_steps = math.ceil(MIN_STEPS / per_pass)
-        by_budget = STEP_BUDGET // max(1, data.step_count())
-        epochs = max(1, min(by_steps, by_budget))
+        mean_length = data.step_count() / max(1, data.n_train)
+        steps = min(MAX_STEPS, max(MIN_STEPS, int(WORK / (config.batch_size * mean_length))))
+        epochs = max(1, math.ceil(steps / per_pass))
     if config.max_samples is not None:
         steps = math.ceil(config.max_samples / config.batch_size)
         return math.ceil(steps / per_pass), steps
@@ -77,11 +77,20 @@ def settle(config: TrainConfig, device: str, saved: TrainConfig | None = None) -
     return replace(config, precision=precision, shards=shards)
 
 
-def loss_fn(model: RecurrentClassifier, config: TrainConfig) -> Any:
-    """(inputs, labels, lengths or None, whole batch) -> (this slice's share of the mean batch loss, final logits)."""
+def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:
+    """N / (classes x count) per class: config.class_weights (a class absent from training gets 0)."""
+    counts = torch.bincount(y.cpu(), minlength=classes).float()
+    return torch.where(counts > 0, len(y) / (classes * counts.clamp(min=1)), torch.zeros(()))
+
+
+def loss_fn(model: RecurrentClassifier, config: TrainConfig, weights: torch.Tensor | None = None) -> Any:
+    """(inputs, labels, lengths or None, whole batch) -> (this slice's share of the mean batch loss, final
+    logits); `weights` per class (class_weights) or None."""
     # label -1: a non-digit (extra.py): no class to be right about; its loss is the cross-entropy to the
     # uniform answer (outlier exposure), logsumexp(z) - mean(z), weighted by outlier_weight
-    ce_sum = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config.label_smoothing, ignore_index=-1)
+    ce_sum = nn.CrossEntropyLoss(
+        weight=weights, reduction="sum", label_smoothing=config.label_smoothing, ignore_index=-1
+    )
 
     def loss_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = ce_sum(logits, y)

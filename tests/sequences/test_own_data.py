@@ -229,6 +229,7 @@ def test_a_fixed_length_set_gives_a_fixed_length_file(tmp_path: Path) -> None:
     ("args", "says"),
     [
         (["train", "--data", str(JV_TRAIN), "--augment", "writing"], "--augment writing is for MNIST"),
+        (["train", "--augment", "sensor"], "--augment sensor is for own data"),
         (["train", "--data", str(JV_TRAIN), "--preset", "seed"], "--preset seed is the TensorFlow tutorial's"),
         (["train", "--data", str(JV_TRAIN), "--data-dir", "data/mnist"], "--data-dir is MNIST's folder"),
         (["train", "--test-data", str(JV_TEST)], "--test-data goes with --data"),
@@ -285,7 +286,7 @@ def test_training_length_follows_the_data() -> None:
     from edge_lstm.arch import Arch
     from edge_lstm.training import TrainConfig, preset_config
     from edge_lstm.training.datasets import TrainingData
-    from edge_lstm.training.recipes import MIN_STEPS, STEP_BUDGET
+    from edge_lstm.training.recipes import MAX_STEPS, MIN_STEPS
     from edge_lstm.training.setup import epochs_for
 
     def of(n: int, steps: int) -> TrainingData:
@@ -293,6 +294,8 @@ def test_training_length_follows_the_data() -> None:
         return TrainingData(x, y, None, x, y, None, Arch(steps, 1, ("a", "b")))
 
     config = preset_config("sequences")
-    assert epochs_for(config, of(40, 100))[0] == MIN_STEPS // 2  # 2 batches a pass: 1,500 steps
-    assert epochs_for(config, of(100, 1460))[0] == STEP_BUDGET // (100 * 1460)  # long: the time-step budget
+    assert epochs_for(config, of(270, 15))[0] == -(-MAX_STEPS // 9)  # short: the most steps (9 batches a pass)
+    assert epochs_for(config, of(40, 100))[0] == 1250 // 2  # 4 M time steps / (32 x 100), 2 batches a pass
+    assert epochs_for(config, of(132, 300))[0] == -(-416 // 5)  # a gesture set: 84 passes (416 steps), not 259
+    assert epochs_for(config, of(100, 1460))[0] == -(-MIN_STEPS // 4)  # long: the fewest steps
     assert epochs_for(TrainConfig(**{**config.to_dict(), "epochs": 3}), of(100, 1460)) == (3, 3 * 4)
