@@ -2,7 +2,8 @@
 
     input (batch, steps, features) -> [causal convolutions: `conv` channels, `kernel` wide, the first
     `stride` apart, ReLU] -> Linear -> in_units -> `layers` stacked `cell`s of `hidden` units ->
-    Linear hidden -> classes on the top layer's state after the last (real) step
+    Linear hidden [+ with `pool`, the last convolution's channels averaged over the steps] -> classes
+    on the top layer's state after the last (real) step
 
 Training writes it into the checkpoint, export into every file's metadata (`edge_lstm.arch`), and
 every reader takes it from there: the runner and the step model's state tensors, the server's stream
@@ -56,6 +57,10 @@ class Arch:
     conv: tuple[int, ...] = ()
     kernel: int = 1
     stride: int = 1
+    # `train --arch lstm-fcn` (after Karim et al.'s LSTM-FCN): the last convolution's channels, averaged
+    # over each sequence's steps, beside the top layer's state into the head (a shape anywhere in the
+    # series counts alike, where the recurrent state weighs the end most).
+    pool: bool = False
 
     def validate(self) -> None:
         checks = [
@@ -69,6 +74,7 @@ class Arch:
             (len(self.conv) <= MAX_CONV, f"at most {MAX_CONV} convolution layers, got {len(self.conv)}"),
             (all(1 <= c <= 1024 for c in self.conv), f"convolution channels must be 1-1024, got {list(self.conv)}"),
             (1 <= self.kernel <= 64 and 1 <= self.stride <= 16, "kernel must be 1-64 and stride 1-16"),
+            (not self.pool or bool(self.conv), "pooling averages convolution channels: it needs a convolution"),
         ]
         for ok, message in checks:
             if not ok:
@@ -84,6 +90,11 @@ class Arch:
     def recurrent_inputs(self) -> int:
         """Values per step that the input projection reads: the features, or the last convolution's channels."""
         return self.conv[-1] if self.conv else self.features
+
+    @property
+    def head_inputs(self) -> int:
+        """Values the head reads: the top layer's state, and the pooled channels with `pool`."""
+        return self.hidden + (self.conv[-1] if self.pool else 0)
 
     def recurrent_steps(self, steps: int) -> int:
         """Steps the recurrent layers run for a sequence of `steps`."""
@@ -130,7 +141,8 @@ class Arch:
         layers = sum(g * h * ((self.in_units if k == 0 else h) + h + 2) for k in range(self.layers))
         widths = (self.features, *self.conv)
         conv = sum(widths[k] * c * self.kernel + c for k, c in enumerate(self.conv))
-        return conv + (self.recurrent_inputs + 1) * self.in_units + layers + h * self.n_classes + self.n_classes
+        head = (self.head_inputs + 1) * self.n_classes
+        return conv + (self.recurrent_inputs + 1) * self.in_units + layers + head
 
     def describe(self) -> str:
         """For people: 'LSTM 128', '2 x GRU 96'."""
@@ -139,7 +151,8 @@ class Arch:
         if not self.conv:
             return cell
         every = "" if self.stride == 1 else f", stride {self.stride}"
-        return f"causal conv {'-'.join(map(str, self.conv))} (kernel {self.kernel}{every}) + {cell}"
+        pooled = " + average pool" if self.pool else ""
+        return f"causal conv {'-'.join(map(str, self.conv))} (kernel {self.kernel}{every}) + {cell}{pooled}"
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
         import numpy as np
@@ -169,7 +182,7 @@ class Arch:
         d = asdict(self)
         d["classes"] = list(self.classes)
         if not self.conv:  # the files of models without one read as before
-            del d["conv"], d["kernel"], d["stride"]
+            del d["conv"], d["kernel"], d["stride"], d["pool"]
         else:
             d["conv"] = list(self.conv)
         return d
@@ -196,6 +209,7 @@ class Arch:
                 conv=tuple(int(c) for c in d.get("conv", ())),
                 kernel=int(d.get("kernel", 1)),
                 stride=int(d.get("stride", 1)),
+                pool=bool(d.get("pool", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"not a model architecture ({type(e).__name__}: {e})") from None

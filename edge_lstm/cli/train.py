@@ -31,6 +31,7 @@ class AugmentName(str, Enum):
 class ArchName(str, Enum):
     lstm = "lstm"
     conv_lstm = "conv-lstm"
+    lstm_fcn = "lstm-fcn"
 
 
 class CellName(str, Enum):
@@ -117,8 +118,10 @@ def train(
         typer.Option(
             help="With --data: lstm (the input projection, then the recurrent layers), or conv-lstm (two causal "
             "convolutions of 64 channels, 8 steps wide, first; for sequences over ~140 steps the first is strided "
-            "so the recurrent layers run ~100 steps: faster, and often better on long series; no --streaming, "
-            "--mobile, --tflite, --mcu or --triton yet). [default: lstm]"
+            "so the recurrent layers run ~100 steps: faster, and often better on long series), or lstm-fcn (three "
+            "convolutions, 64-128-64, whose channels averaged over the sequence join the LSTM's state in the head, "
+            "after LSTM-FCN). The convolutional ones have no --streaming, --mobile, --tflite, --mcu or --triton yet. "
+            "[default: lstm]"
         ),
     ] = None,
     hidden: Annotated[int | None, typer.Option(help="Units per recurrent layer. [default: 128]")] = None,

@@ -126,11 +126,15 @@ def _layers(
     return outs
 
 
-def _head(g: GraphBuilder, state: dict[str, np.ndarray], top_h: str) -> None:
+def _head(g: GraphBuilder, state: dict[str, np.ndarray], top_h: str, pooled: bool = False) -> None:
     g.node("Squeeze", [top_h, g.const("head_axes", np.array([0], np.int64))], ["h_last"], "head_squeeze")
     w = g.const("fc_out.weight", state["fc_out.weight"].astype(np.float32))
     b = g.const("fc_out.bias", state["fc_out.bias"].astype(np.float32))
-    g.node("Gemm", ["h_last", w, b], [contract.OUTPUT], "head_gemm", transB=1)
+    last = "h_last"
+    if pooled:  # the state beside the pooled channels, as training/model.py concatenates them
+        g.node("Concat", ["h_last", "pooled"], ["head_in"], "head_concat", axis=1)
+        last = "head_in"
+    g.node("Gemm", [last, w, b], [contract.OUTPUT], "head_gemm", transB=1)
 
 
 def _value(spec: contract.TensorSpec) -> onnx.ValueInfoProto:
@@ -167,7 +171,32 @@ def _front(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, lengths: s
         g.node("Add", [lengths, g.const("stride_less_one", np.array(arch.stride - 1, np.int32))], ["lengths_up"])
         g.node("Div", ["lengths_up", g.const("stride", np.array(arch.stride, np.int32))], ["lengths_strided"])
         lengths = "lengths_strided"
+    if arch.pool:
+        _pool(g, x, lengths)
     return "x_tbf", lengths
+
+
+def _pool(g: GraphBuilder, x: str, lengths: str) -> None:
+    """ "pooled" (B, C): the channels of x (B, C, T') averaged over each sequence's own steps."""
+    two = g.const("pool_axes", np.array([2], np.int64))
+    if not lengths:
+        g.node("GlobalAveragePool", [x], ["pool_mean"], "pool_mean")
+        g.node("Squeeze", ["pool_mean", two], ["pooled"], "pool_squeeze")
+        return
+    # mask (B, 1, T'): step t < the sequence's length; the masked sum over time / the length
+    g.node("Shape", [x], ["pool_shape"], "pool_shape")
+    g.node("Gather", ["pool_shape", g.const("pool_time", np.array(2, np.int64))], ["pool_steps"], "pool_steps")
+    zero, one = g.const("pool_zero", np.array(0, np.int64)), g.const("pool_one", np.array(1, np.int64))
+    g.node("Range", [zero, "pool_steps", one], ["pool_range"], "pool_range")
+    g.node("Cast", [lengths], ["pool_lengths"], "pool_lengths", to=TensorProto.INT64)
+    g.node("Unsqueeze", ["pool_lengths", g.const("pool_bt", np.array([1], np.int64))], ["pool_len_b1"])
+    g.node("Less", ["pool_range", "pool_len_b1"], ["pool_valid"], "pool_valid")  # (B, T')
+    g.node("Cast", ["pool_valid"], ["pool_mask_bt"], "pool_mask", to=TensorProto.FLOAT)
+    g.node("Unsqueeze", ["pool_mask_bt", g.const("pool_b1t", np.array([1], np.int64))], ["pool_mask"])
+    g.node("Mul", [x, "pool_mask"], ["pool_masked"], "pool_masked")
+    g.node("ReduceSum", ["pool_masked", two], ["pool_sum"], "pool_sum", keepdims=0)
+    g.node("Cast", ["pool_len_b1"], ["pool_count"], "pool_count", to=TensorProto.FLOAT)
+    g.node("Div", ["pool_sum", "pool_count"], ["pooled"], "pool_divide")
 
 
 def classifier_graph(
@@ -182,7 +211,7 @@ def classifier_graph(
     else:
         g.node("Transpose", [arch.input_name], ["x_tbf"], "to_time_major", perm=[1, 0, 2])  # (T, B, F)
     outs = _layers(g, state, arch, fuse, "x_tbf", lengths, [])
-    _head(g, state, outs[-1][0])
+    _head(g, state, outs[-1][0], arch.pool)
     return _model(g, spec, opset)
 
 

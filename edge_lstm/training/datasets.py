@@ -23,7 +23,7 @@ from edge_lstm.data import mnist, sequences
 from edge_lstm.data.sequences import SequenceSet, feature_stats
 from edge_lstm.errors import ConfigError, DataError
 from edge_lstm.training.model import RecurrentClassifier, to_float
-from edge_lstm.training.recipes import CONV, KERNEL, TrainConfig, conv_stride
+from edge_lstm.training.recipes import CONV, FCN, KERNEL, TrainConfig, conv_stride
 
 TEST_FRACTION = 0.2  # own data without --test-data: a stratified share held out for testing
 
@@ -105,8 +105,10 @@ def _own(config: TrainConfig) -> TrainingData:
     # Any length when the sequences differ in length, the test set's included.
     fixed = train.equal_length and test.equal_length and test.x.shape[1] == train.x.shape[1]
     front: dict[str, Any] = {}
-    if config.arch == "conv-lstm":
-        front = {"conv": CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
+    if config.arch in ("conv-lstm", "lstm-fcn"):
+        fcn = config.arch == "lstm-fcn"
+        front = {"conv": FCN if fcn else CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
+        front["pool"] = fcn
     arch = Arch(
         steps=int(train.x.shape[1]) if fixed else None,
         features=train.features,

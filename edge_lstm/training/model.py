@@ -30,7 +30,7 @@ class RecurrentClassifier(nn.Module):
         )
         self.fc_in = nn.Linear(arch.recurrent_inputs, arch.in_units)
         self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
-        self.fc_out = nn.Linear(arch.hidden, arch.n_classes)
+        self.fc_out = nn.Linear(arch.head_inputs, arch.n_classes)
 
     def front(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutional front-end: (B, T, F) -> (B, ceil(T / stride), channels); x itself without one.
@@ -46,18 +46,28 @@ class RecurrentClassifier(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths (the
         state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
-        x = self.fc_in(self.front(x))  # (B, T', in_units)
+        features = self.front(x)  # (B, T', channels)
         if lengths is not None and self.conv:
             lengths = torch.div(lengths + self.arch.stride - 1, self.arch.stride, rounding_mode="floor")
+        x = self.fc_in(features)  # (B, T', in_units)
         if lengths is not None:
             # Padding comes after each sequence's real steps, so the state after its last real step is
             # the same whatever follows: run the padded batch whole (faster than a packed one,
             # whose batch shrinks step by step)
             out, _ = self.rnn(x)  # (B, T, hidden): the top layer's state after every step
-            return self.fc_out(out[torch.arange(len(x)), lengths.long() - 1])
-        _, state = self.rnn(x)
-        h = state[0] if isinstance(state, tuple) else state  # (layers, B, hidden); an LSTM's is (h, c)
-        return self.fc_out(h[-1])  # (B, classes): the top layer after the last step
+            last = out[torch.arange(len(x)), lengths.long() - 1]
+        else:
+            _, state = self.rnn(x)
+            h = state[0] if isinstance(state, tuple) else state  # (layers, B, hidden); an LSTM's is (h, c)
+            last = h[-1]  # (B, hidden): the top layer after the last step
+        if self.arch.pool:  # the channels' mean over each sequence's own steps
+            if lengths is None:
+                pooled = features.mean(1)
+            else:
+                valid = torch.arange(features.shape[1], device=x.device)[None, :] < lengths[:, None]
+                pooled = (features * valid[..., None]).sum(1) / lengths[:, None].to(features.dtype)
+            last = torch.cat([last, pooled], 1)
+        return self.fc_out(last)
 
     def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, classes): the logits after each step, what the streaming model answers at every step."""

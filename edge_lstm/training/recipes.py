@@ -28,9 +28,12 @@ MAX_STEPS = 1500
 # `--arch` (own sequences): what sits in front of the recurrent layers. lstm: the input projection
 # alone (the tutorial's model); conv-lstm: CONV causal 1-D convolutions of KERNEL steps first, the first
 # one STRIDE steps apart (conv_stride: long sequences run the recurrent layers over fewer steps).
-ARCHS = ("lstm", "conv-lstm")
+ARCHS = ("lstm", "conv-lstm", "lstm-fcn")
 CONV = (64, 64)
 KERNEL = 8
+# lstm-fcn: three convolutions (after LSTM-FCN's 128-256-128, narrower), their channels also averaged
+# over the steps into the head (arch.Arch.pool)
+FCN = (64, 128, 64)
 
 
 def conv_stride(mean_length: float) -> int:
@@ -140,6 +143,7 @@ class TrainConfig:
             (1 <= self.in_units <= 4096, f"input units must be between 1 and 4096, got {self.in_units}"),
             (self.test_data is None or self.data is not None, "--test-data goes with --data (your own sequences)"),
             (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.anytime == 0 or self.arch == "lstm", "--anytime trains a step model's early answers: --arch lstm only"),
             (self.arch == "lstm" or self.data is not None, f"--arch {self.arch} is for own sequences (--data)"),
         ]
         for ok, message in checks:

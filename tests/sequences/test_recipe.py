@@ -132,9 +132,11 @@ def test_targets_a_conv_front_end_lacks_are_refused_in_one_line(
     assert not out.exists() or not any(out.iterdir())  # nothing written
 
 
-def test_a_strided_front_end_reads_each_sequence_to_its_own_end() -> None:
+@pytest.mark.parametrize("pool", [False, True])
+def test_a_strided_front_end_reads_each_sequence_to_its_own_end(pool: bool) -> None:
     """Stride 3 over padded sequences of other lengths: the ONNX graph (lengths -> ceil(lengths / 3) for
-    the LSTM's sequence_lens) equals PyTorch on each sequence alone, unpadded."""
+    the LSTM's sequence_lens, and the pooled channels' mean over each one's own steps) equals PyTorch
+    on each sequence alone, unpadded; and a fixed-length file (GlobalAveragePool) equals PyTorch."""
     import onnxruntime as ort
 
     from edge_lstm.arch import Arch
@@ -142,7 +144,7 @@ def test_a_strided_front_end_reads_each_sequence_to_its_own_end() -> None:
     from edge_lstm.training.model import RecurrentClassifier
 
     torch.manual_seed(0)
-    arch = Arch(steps=None, features=3, classes=("a", "b", "c"), conv=(8, 5), kernel=4, stride=3, hidden=16)
+    arch = Arch(steps=None, features=3, classes=("a", "b", "c"), conv=(8, 5), kernel=4, stride=3, hidden=16, pool=pool)
     model = RecurrentClassifier(arch).eval()
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     session = ort.InferenceSession(classifier_graph(state, arch, fuse=True).SerializeToString())
@@ -154,4 +156,8 @@ def test_a_strided_front_end_reads_each_sequence_to_its_own_end() -> None:
     got = session.run(None, {"sequences": x, "lengths": lengths})[0]
     with torch.no_grad():
         alone = [model(torch.from_numpy(x[i : i + 1, :n])).numpy()[0] for i, n in enumerate(lengths)]
+        whole = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, np.stack(alone), atol=1e-5)
+    fixed = Arch(**{**arch.to_dict(), "steps": 20, "classes": arch.classes, "conv": arch.conv})
+    session = ort.InferenceSession(classifier_graph(state, fixed, fuse=False).SerializeToString())
+    np.testing.assert_allclose(session.run(None, {"sequences": x})[0], whole, atol=1e-5)
