@@ -17,14 +17,16 @@ from edge_lstm.errors import ConfigError
 Preset = Literal["default", "seed", "sequences"]
 AUGMENTS = ("writing", "sensor", "noise", "none")
 # Own data with `epochs` None: the training's length is set by its work, WORK time steps of the
-# recurrent layers (batch x steps of the sequences, per optimizer step), as optimizer steps between
-# MIN_STEPS and MAX_STEPS, then rounded up to whole passes. Short sequences get MAX_STEPS (JapaneseVowels'
-# 7-29 steps), long ones fewer (ArrowHead's 251: ~500), and a set of 1,000 sequences of 500 steps
-# 250 (8 passes). Before, every set got 1,500 steps however long its sequences, up to 8 M time
-# steps: a public smartwatch-gesture set of 132 sequences of 100-455 steps took 292 s (issue 38).
-WORK = 4_000_000
-MIN_STEPS = 150
-MAX_STEPS = 1500
+# recurrent layers (batch x the steps they run per sequence: after a strided front-end's stride, per
+# optimizer step), as optimizer steps between MIN_STEPS and MAX_STEPS, then rounded up to whole passes.
+# Short sequences get MAX_STEPS (JapaneseVowels' 7-26 steps), long ones fewer (ArrowHead's 251: ~1,500;
+# a set of 1,000 sequences of 500 steps 750, 24 passes), the longest MIN_STEPS (ACSF1's 1,460). Before,
+# every set got 1,500 steps however long its sequences (up to 8 M time steps): a public smartwatch-gesture
+# set of 132 sequences of 100-455 steps took 292 s on a busy machine (issue 38). Chosen with
+# bench/sequence_suite.py (docs/sequences.md): 4 M cost the plain LSTM 26-36 points on Coffee and ArrowHead.
+WORK = 12_000_000
+MIN_STEPS = 300
+MAX_STEPS = 3000
 # `--arch` (own sequences): what sits in front of the recurrent layers. lstm: the input projection
 # alone (the tutorial's model); conv-lstm: CONV causal 1-D convolutions of KERNEL steps first, the first
 # one STRIDE steps apart (conv_stride: long sequences run the recurrent layers over fewer steps).
@@ -34,6 +36,9 @@ KERNEL = 8
 # lstm-fcn: three convolutions (after LSTM-FCN's 128-256-128, narrower), their channels also averaged
 # over the steps into the head (arch.Arch.pool)
 FCN = (64, 128, 64)
+# The peak learning rate of the convolutional presets (the plain LSTM's stays `sequences`' 3e-3): on
+# ArrowHead, lstm-fcn at 2,000 steps reached 78.3% with 1e-3 and 75.4% with 3e-3 (seed 1).
+CONV_LR = 1e-3
 
 
 def conv_stride(mean_length: float) -> int:
@@ -143,7 +148,10 @@ class TrainConfig:
             (1 <= self.in_units <= 4096, f"input units must be between 1 and 4096, got {self.in_units}"),
             (self.test_data is None or self.data is not None, "--test-data goes with --data (your own sequences)"),
             (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
-            (self.anytime == 0 or self.arch == "lstm", "--anytime trains a step model's early answers: --arch lstm only"),
+            (
+                self.anytime == 0 or self.arch == "lstm",
+                "--anytime trains a step model's early answers: --arch lstm only",
+            ),
             (self.arch == "lstm" or self.data is not None, f"--arch {self.arch} is for own sequences (--data)"),
         ]
         for ok, message in checks:
@@ -214,6 +222,9 @@ def preset_config(preset: Preset) -> TrainConfig:
 
 
 def override(config: TrainConfig, **changes: Any) -> TrainConfig:
-    """Apply CLI overrides that were actually given (None means 'keep the preset's value')."""
+    """Apply CLI overrides that were actually given (None means 'keep the preset's value'). A
+    convolutional --arch on the sequences preset brings its own learning rate (CONV_LR) unless --lr is given."""
     given = {k: v for k, v in changes.items() if v is not None}
+    if config.preset == "sequences" and given.get("arch", config.arch) != "lstm" and "lr" not in given:
+        given["lr"] = CONV_LR
     return replace(config, **given)

@@ -29,7 +29,7 @@ def epochs_for(config: TrainConfig, data: TrainingData) -> tuple[int, int]:
     per_pass = steps_per_epoch(data.n_train, config.batch_size)
     epochs = config.epochs
     if epochs is None:
-        mean_length = data.step_count() / max(1, data.n_train)
+        mean_length = data.step_count() / max(1, data.n_train) / (data.arch.stride if data.arch.conv else 1)
         steps = min(MAX_STEPS, max(MIN_STEPS, int(WORK / (config.batch_size * mean_length))))
         epochs = max(1, math.ceil(steps / per_pass))
     if config.max_samples is not None:

@@ -295,7 +295,7 @@ def test_training_length_follows_the_data() -> None:
 
     config = preset_config("sequences")
     assert epochs_for(config, of(270, 15))[0] == -(-MAX_STEPS // 9)  # short: the most steps (9 batches a pass)
-    assert epochs_for(config, of(40, 100))[0] == 1250 // 2  # 4 M time steps / (32 x 100), 2 batches a pass
-    assert epochs_for(config, of(132, 300))[0] == -(-416 // 5)  # a gesture set: 84 passes (416 steps), not 259
+    assert epochs_for(config, of(50, 250))[0] == 1500 // 2  # 12 M time steps / (32 x 250), 2 batches a pass
+    assert epochs_for(config, of(1000, 500))[0] == -(-750 // 32)  # 1,000 x 500: 750 steps, 24 passes
     assert epochs_for(config, of(100, 1460))[0] == -(-MIN_STEPS // 4)  # long: the fewest steps
     assert epochs_for(TrainConfig(**{**config.to_dict(), "epochs": 3}), of(100, 1460)) == (3, 3 * 4)

@@ -161,3 +161,22 @@ def test_a_strided_front_end_reads_each_sequence_to_its_own_end(pool: bool) -> N
     fixed = Arch(**{**arch.to_dict(), "steps": 20, "classes": arch.classes, "conv": arch.conv})
     session = ort.InferenceSession(classifier_graph(state, fixed, fuse=False).SerializeToString())
     np.testing.assert_allclose(session.run(None, {"sequences": x})[0], whole, atol=1e-5)
+
+
+def test_a_strided_front_end_trains_for_the_steps_its_recurrent_layers_run() -> None:
+    """The work that sets the training's length counts the recurrent layers' steps: a stride of 4
+    runs them over a quarter of the steps, so the same work buys 4x the optimizer steps (up to the most)."""
+    from edge_lstm.arch import Arch
+    from edge_lstm.training import preset_config
+    from edge_lstm.training.datasets import TrainingData
+    from edge_lstm.training.recipes import CONV_LR, override
+    from edge_lstm.training.setup import epochs_for
+
+    x, y = torch.zeros(100, 1000, 1), torch.arange(100) % 2
+    plain = TrainingData(x, y, None, x, y, None, Arch(1000, 1, ("a", "b")))
+    strided = TrainingData(x, y, None, x, y, None, Arch(1000, 1, ("a", "b"), conv=(4,), kernel=8, stride=4))
+    config = preset_config("sequences")
+    assert epochs_for(config, plain)[1] == 4 * 94  # 12 M / (32 x 1,000) = 375 steps: 94 passes of 4 batches
+    assert epochs_for(config, strided)[1] == 4 * 375  # / (32 x 250) = 1,500
+    assert override(config, arch="lstm-fcn").lr == CONV_LR and override(config, arch="lstm-fcn", lr=0.01).lr == 0.01
+    assert override(config, arch="lstm").lr == config.lr
