@@ -18,12 +18,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edge_lstm import contract
 from edge_lstm.arch import Arch
-from edge_lstm.errors import ExportError
 from edge_lstm.export.graph import fix_batch
 from edge_lstm.export.mobile import quantize_qdq, unrolled
-from edge_lstm.export.variants import convert_fp16, ort_format, quantize_int8
+from edge_lstm.export.variants import convert_fp16, first_passing_int8, ort_format, quantize_int8
 from edge_lstm.export.verify import Engine, ort_logits
 
 
@@ -71,35 +69,15 @@ class Target:
     ready: Callable[[], None] = lambda: None
 
 
-# int8 of a model of own sequences: dynamic int8 schemes, tried in this order until one is within the int8
-# tolerance (export's verification against PyTorch on the test sequences): everything; the convolutions
-# in fp32 (their activations' ranges are the widest); only the recurrent layer in int8 (the input
-# projection, where it is not fused, and the head in fp32). The file says which one it holds
-# (edge_lstm.int8_scheme), export prints it. MNIST's int8 file is as before (everything, per tensor).
-INT8_SCHEMES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
-    ("all", None, "every layer in int8"),
-    ("fp32-conv", ("LSTM", "MatMul", "Gemm"), "the convolutions in fp32, the rest in int8"),
-    ("lstm", ("LSTM",), "the recurrent layer in int8, the layers around it in fp32"),
-)
-
-
 def _int8(job: Job) -> onnx.ModelProto:
-    if job.arch.image:
+    if job.arch.image:  # MNIST's int8 file is as before: everything, a scale per tensor
         return quantize_int8(job.base, per_channel=False)
-    failed = []
-    for name, ops, says in INT8_SCHEMES:
-        if name == "fp32-conv" and not job.arch.conv:
-            continue
-        proto = quantize_int8(job.base, per_channel=True, op_types=ops)
-        try:
-            job.check(ort_logits(proto.SerializeToString(), job.streaming, "int8"), "int8", "int8")
-        except ExportError as e:
-            failed.append(f"{name}: {str(e).removeprefix('int8 verification failed: ')}")
-            continue
-        job.notes["int8"] = f"{says} (int8 scheme {name}" + (f"; {'; '.join(failed)}" if failed else "") + ")"
-        proto.metadata_props.add(key=contract.META_INT8_SCHEME, value=name)
-        return proto
-    raise ExportError(f"int8 verification failed for every scheme tried ({' | '.join(failed)})")
+
+    def check(proto: onnx.ModelProto) -> None:
+        job.check(ort_logits(proto.SerializeToString(), job.streaming, "int8"), "int8", "int8")
+
+    proto, job.notes["int8"] = first_passing_int8(job.base, bool(job.arch.conv), check)
+    return proto
 
 
 def _lstm_only(arch: Arch, streaming: bool) -> str | None:

@@ -7,10 +7,12 @@ import io
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 
+from edge_lstm import contract
 from edge_lstm.errors import ExportError
 from edge_lstm.export.graph import strip_intermediate_shapes
 
@@ -93,3 +95,35 @@ def ort_format(model_bytes: bytes) -> bytes:
         so.add_session_config_entry("session.save_model_format", "ORT")
         ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
         return dest.read_bytes()
+
+
+# int8 of a model of own sequences: dynamic int8 schemes, tried in this order until one is within the int8
+# tolerance (export's verification against PyTorch on the test sequences): everything; the convolutions
+# in fp32 (their activations' ranges are the widest); only the recurrent layer in int8 (the input
+# projection, where it is not fused, and the head in fp32). The file says which one it holds
+# (edge_lstm.int8_scheme), export prints it.
+INT8_SCHEMES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
+    ("all", None, "every layer in int8"),
+    ("fp32-conv", ("LSTM", "MatMul", "Gemm"), "the convolutions in fp32, the rest in int8"),
+    ("lstm", ("LSTM",), "the recurrent layer in int8, the layers around it in fp32"),
+)
+
+
+def first_passing_int8(
+    fp32: onnx.ModelProto, conv: bool, check: Callable[[onnx.ModelProto], None]
+) -> tuple[onnx.ModelProto, str]:
+    """(the first scheme's file that `check` lets through, what it holds and why the ones before failed);
+    ExportError with every scheme's numbers when none does."""
+    failed = []
+    for name, ops, says in INT8_SCHEMES:
+        if name == "fp32-conv" and not conv:
+            continue
+        proto = quantize_int8(fp32, per_channel=True, op_types=ops)
+        try:
+            check(proto)
+        except ExportError as e:
+            failed.append(f"{name}: {str(e).removeprefix('int8 verification failed: ')}")
+            continue
+        proto.metadata_props.add(key=contract.META_INT8_SCHEME, value=name)
+        return proto, f"{says} (int8 scheme {name}" + (f"; {'; '.join(failed)}" if failed else "") + ")"
+    raise ExportError(f"int8 verification failed for every scheme tried ({' | '.join(failed)})")
