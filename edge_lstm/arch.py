@@ -35,7 +35,6 @@ CELLS: dict[str, tuple[str, int, tuple[str, ...]]] = {
 }
 MAX_LAYERS = 3
 MAX_CONV = 3  # convolution layers in front of the recurrent ones
-SCALE_EPS = 1e-12  # added to a sequence's variance (per_sequence): a constant sequence becomes 0
 
 
 @dataclass(frozen=True)
@@ -62,10 +61,6 @@ class Arch:
     # over each sequence's steps, beside the top layer's state into the head (a shape anywhere in the
     # series counts alike, where the recurrent state weighs the end most).
     pool: bool = False
-    # `train --normalise sequence`: each sequence is scaled by its own mean and deviation, per channel over
-    # its own steps, before anything else (signals whose amplitude says little: a device's current, a
-    # gesture's force); the file then reads any scale alike.
-    per_sequence: bool = False
 
     def validate(self) -> None:
         checks = [
@@ -88,15 +83,8 @@ class Arch:
     @property
     def streams(self) -> bool:
         """Whether a step model (one row in, the answer so far out) exists for it: not yet with a
-        convolutional front-end (its state would hold the last kernel - 1 rows of every convolution), nor
-        with per-sequence scaling (it needs the whole sequence)."""
-        return not self.conv and not self.per_sequence
-
-    @property
-    def whole_sequence_only(self) -> bool:
-        """What only the ONNX builders know (a convolutional front-end, per-sequence scaling): the
-        unrolled, TFLite, C and step-model builders refuse it."""
-        return bool(self.conv) or self.per_sequence
+        convolutional front-end (its state would hold the last kernel - 1 rows of every convolution)."""
+        return not self.conv
 
     @property
     def recurrent_inputs(self) -> int:
@@ -160,8 +148,6 @@ class Arch:
         """For people: 'LSTM 128', '2 x GRU 96'."""
         cell = f"{self.op} {self.hidden}"
         cell = cell if self.layers == 1 else f"{self.layers} x {cell}"
-        if self.per_sequence:
-            cell = f"{cell} (per-sequence scaling)"
         if not self.conv:
             return cell
         every = "" if self.stride == 1 else f", stride {self.stride}"
@@ -195,8 +181,6 @@ class Arch:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["classes"] = list(self.classes)
-        if not self.per_sequence:
-            del d["per_sequence"]
         if not self.conv:  # the files of models without one read as before
             del d["conv"], d["kernel"], d["stride"], d["pool"]
         else:
@@ -226,7 +210,6 @@ class Arch:
                 kernel=int(d.get("kernel", 1)),
                 stride=int(d.get("stride", 1)),
                 pool=bool(d.get("pool", False)),
-                per_sequence=bool(d.get("per_sequence", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"not a model architecture ({type(e).__name__}: {e})") from None

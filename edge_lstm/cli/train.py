@@ -34,11 +34,6 @@ class ArchName(str, Enum):
     lstm_fcn = "lstm-fcn"
 
 
-class NormaliseName(str, Enum):
-    global_ = "global"
-    sequence = "sequence"
-
-
 class CellName(str, Enum):
     lstm = "lstm"
     gru = "gru"
@@ -134,14 +129,6 @@ def train(
         float | None,
         typer.Option(help="With --data: std of the noise added to standardised inputs while training. [default: 0.3]"),
     ] = None,
-    normalise: Annotated[
-        NormaliseName | None,
-        typer.Option(
-            help="With --data: global (the training set's mean and deviation per channel), or sequence (each "
-            "sequence scaled by its own, inside the model: for signals whose amplitude says little; no "
-            "--streaming). [default: global]"
-        ),
-    ] = None,
     class_weights: Annotated[
         bool | None,
         typer.Option(
@@ -191,7 +178,6 @@ def train(
         noise=noise,
         class_weights=class_weights,
         arch=arch.value if arch else None,
-        normalise=normalise.value if normalise else None,
     )
     # --resume continues the run with the options it recorded; a given option that differs is refused.
     if resume:

@@ -30,7 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_lstm import contract
-from edge_lstm.arch import SCALE_EPS, Arch
+from edge_lstm.arch import Arch
 
 DEFAULT_OPSET = 20  # what torch.onnx wrote for these files before (torch 2.13's default)
 MIN_OPSET = 14  # LSTM-14/GRU-14 (layout attribute), Squeeze with axes as an input (13)
@@ -151,47 +151,10 @@ def _model(g: GraphBuilder, spec: contract.ModelSpec, opset: int) -> onnx.ModelP
     return model
 
 
-def _scale(g: GraphBuilder, arch: Arch, lengths: str) -> str:
-    """Per-sequence scaling (training/model.py's `scaled`): each sequence minus its mean over its deviation,
-    per channel over its own steps; padding stays 0. Returns the scaled (B, T, F) input's name."""
-    x, one = arch.input_name, g.const("scale_axes", np.array([1], np.int64))
-    if lengths:  # mask (B, T, 1): step t < the sequence's length; count (B, 1, 1)
-        g.node("Shape", [x], ["scale_shape"], "scale_shape")
-        g.node("Gather", ["scale_shape", g.const("scale_time", np.array(1, np.int64))], ["scale_steps"])
-        zero, step = g.const("scale_zero", np.array(0, np.int64)), g.const("scale_one", np.array(1, np.int64))
-        g.node("Range", [zero, "scale_steps", step], ["scale_range"], "scale_range")
-        g.node("Cast", [lengths], ["scale_lengths"], "scale_lengths", to=TensorProto.INT64)
-        g.node("Unsqueeze", ["scale_lengths", one], ["scale_len_b1"], "scale_len_b1")
-        g.node("Less", ["scale_range", "scale_len_b1"], ["scale_valid"], "scale_valid")
-        g.node("Cast", ["scale_valid"], ["scale_mask_bt"], "scale_mask_bt", to=TensorProto.FLOAT)
-        g.node("Unsqueeze", ["scale_mask_bt", g.const("scale_last", np.array([2], np.int64))], ["scale_mask"])
-        g.node("Cast", ["scale_len_b1"], ["scale_count_b1"], "scale_count_b1", to=TensorProto.FLOAT)
-        g.node("Unsqueeze", ["scale_count_b1", g.const("scale_last2", np.array([2], np.int64))], ["scale_count"])
-        g.node("Mul", [x, "scale_mask"], ["scale_masked"], "scale_masked")
-        masked = "scale_masked"
-    else:
-        g.const("scale_count", np.array(float(arch.steps or 1), np.float32))
-        masked = x
-    g.node("ReduceSum", [masked, one], ["scale_sum"], "scale_sum", keepdims=1)
-    g.node("Div", ["scale_sum", "scale_count"], ["scale_mean"], "scale_mean")
-    g.node("Sub", [x, "scale_mean"], ["scale_centred_all"], "scale_centred_all")
-    centred = "scale_centred_all"
-    if lengths:
-        g.node("Mul", [centred, "scale_mask"], ["scale_centred"], "scale_centred")
-        centred = "scale_centred"
-    g.node("Mul", [centred, centred], ["scale_square"], "scale_square")
-    g.node("ReduceSum", ["scale_square", one], ["scale_square_sum"], "scale_square_sum", keepdims=1)
-    g.node("Div", ["scale_square_sum", "scale_count"], ["scale_var"], "scale_var")
-    g.node("Add", ["scale_var", g.const("scale_eps", np.array(SCALE_EPS, np.float32))], ["scale_var_eps"])
-    g.node("Sqrt", ["scale_var_eps"], ["scale_std"], "scale_std")
-    g.node("Div", [centred, "scale_std"], ["x_scaled"], "scale_divide")
-    return "x_scaled"
-
-
-def _front(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, x_in: str, lengths: str) -> tuple[str, str]:
+def _front(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, lengths: str) -> tuple[str, str]:
     """The causal convolutions (training/model.py's `front`) on the input: (time-major x, lengths after
     the stride)."""
-    g.node("Transpose", [x_in], ["x_bft"], "to_channels", perm=[0, 2, 1])  # (B, F, T)
+    g.node("Transpose", [arch.input_name], ["x_bft"], "to_channels", perm=[0, 2, 1])  # (B, F, T)
     x, pads = "x_bft", g.const("conv_pads", np.array([0, 0, arch.kernel - 1, 0, 0, 0], np.int64))
     for k in range(len(arch.conv)):
         g.node("Pad", [x, pads], [f"conv{k}_padded"], f"conv{k}_pad", mode="edge")
@@ -243,11 +206,10 @@ def classifier_graph(
     spec = contract.classifier_spec(arch)
     g = GraphBuilder()
     lengths = "lengths" if arch.steps is None else ""
-    x_in = _scale(g, arch, lengths) if arch.per_sequence else arch.input_name
     if arch.conv:
-        _, lengths = _front(g, state, arch, x_in, lengths)
+        _, lengths = _front(g, state, arch, lengths)
     else:
-        g.node("Transpose", [x_in], ["x_tbf"], "to_time_major", perm=[1, 0, 2])  # (T, B, F)
+        g.node("Transpose", [arch.input_name], ["x_tbf"], "to_time_major", perm=[1, 0, 2])  # (T, B, F)
     outs = _layers(g, state, arch, fuse, "x_tbf", lengths, [])
     _head(g, state, outs[-1][0], arch.pool)
     return _model(g, spec, opset)

@@ -128,9 +128,8 @@ def export(config: ExportConfig) -> list[Artifact]:
     wanted = targets.requested(config.flags())
     if config.streaming and not arch.streams:
         raise ConfigError(
-            f"--streaming: a {arch.describe()} model has no step model yet (a convolution's state would hold "
-            "its last rows; per-sequence scaling needs the whole sequence); export the full-sequence file, or "
-            "train --arch lstm --normalise global to stream"
+            f"--streaming: a {arch.describe()} model has no step model yet (its state would hold every "
+            "convolution's last rows); export the full-sequence file, or train --arch lstm to stream"
         )
     refused = [f"{t.flag}: {why}" for t in wanted if (why := t.refuse(arch, config.streaming)) is not None]
     if refused:

@@ -94,10 +94,10 @@ def _no_front_end(what: str, then: Callable[[Arch, bool], str | None]) -> Callab
     model): a convolutional front-end is refused in one line before anything is written."""
 
     def refuse(arch: Arch, streaming: bool) -> str | None:
-        if arch.whole_sequence_only:
+        if arch.conv:
             return (
-                f"{what} is not written for a convolutional front-end or per-sequence scaling yet; export the "
-                "ONNX files (fp32, --int8, --fp16, --ort), or train --arch lstm --normalise global"
+                f"{what} is not written for a convolutional front-end yet; export the ONNX files (fp32, "
+                "--int8, --fp16, --ort), or train --arch lstm"
             )
         return then(arch, streaming)
 

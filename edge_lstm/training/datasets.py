@@ -109,8 +109,6 @@ def _own(config: TrainConfig) -> TrainingData:
         fcn = config.arch == "lstm-fcn"
         front = {"conv": FCN if fcn else CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
         front["pool"] = fcn
-    if config.normalise == "sequence":
-        front["per_sequence"] = True
     arch = Arch(
         steps=int(train.x.shape[1]) if fixed else None,
         features=train.features,

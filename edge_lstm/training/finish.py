@@ -58,10 +58,8 @@ def write_final(
     seconds: float,
     metrics_path: Path | None = None,
 ) -> TrainResult:
-    """model.pt from the kept weights (own data: the standardisation folded into the input layer; with
-    per-sequence scaling there is nothing to fold: a sequence scaled by its own statistics is the same
-    whether it was standardised first or not)."""
-    if data.mean is not None and data.std is not None and not data.arch.per_sequence:
+    """model.pt from the kept weights (own data: the standardisation folded into the input layer)."""
+    if data.mean is not None and data.std is not None:
         fold_standardisation_(model, data.mean, data.std)
     writing = real_writing(model) if data.arch.image else None
     test_acc = history[-1]["test_accuracy"]

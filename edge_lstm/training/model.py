@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge_lstm.arch import MNIST, SCALE_EPS, Arch
+from edge_lstm.arch import MNIST, Arch
 
 RNN_MODULES: dict[str, type[nn.LSTM] | type[nn.GRU]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -32,21 +32,6 @@ class RecurrentClassifier(nn.Module):
         self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
         self.fc_out = nn.Linear(arch.head_inputs, arch.n_classes)
 
-    def scaled(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        """With per_sequence: each sequence minus its mean, over its deviation, per channel over its own
-        steps (padding stays 0); x itself otherwise."""
-        if not self.arch.per_sequence:
-            return x
-        if lengths is None:
-            valid = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device)
-        else:
-            valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
-        valid = valid[..., None]  # (B, T, 1)
-        count = valid.sum(1, keepdim=True)
-        mean = (x * valid).sum(1, keepdim=True) / count
-        var = (((x - mean) * valid) ** 2).sum(1, keepdim=True) / count
-        return (x - mean) / torch.sqrt(var + SCALE_EPS) * valid
-
     def front(self, x: torch.Tensor) -> torch.Tensor:
         """The convolutional front-end: (B, T, F) -> (B, ceil(T / stride), channels); x itself without one.
         Causal: the kernel - 1 steps before each are read, the first step repeated before the start
@@ -61,7 +46,7 @@ class RecurrentClassifier(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths (the
         state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
-        features = self.front(self.scaled(x, lengths))  # (B, T', channels)
+        features = self.front(x)  # (B, T', channels)
         if lengths is not None and self.conv:
             lengths = torch.div(lengths + self.arch.stride - 1, self.arch.stride, rounding_mode="floor")
         x = self.fc_in(features)  # (B, T', in_units)
@@ -86,7 +71,7 @@ class RecurrentClassifier(nn.Module):
 
     def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, classes): the logits after each step, what the streaming model answers at every step."""
-        out, _ = self.rnn(self.fc_in(self.front(self.scaled(x, None))))  # (B, T', hidden)
+        out, _ = self.rnn(self.fc_in(self.front(x)))  # (B, T', hidden)
         return self.fc_out(out)
 
 

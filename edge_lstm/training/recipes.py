@@ -108,9 +108,6 @@ class TrainConfig:
     hidden: int = 128
     in_units: int = 64
     arch: str = "lstm"  # a key of ARCHS
-    # "sequence" (own data): each sequence scaled by its own mean and deviation inside the model
-    # (arch.Arch.per_sequence); "global": the training set's standardisation alone
-    normalise: Literal["global", "sequence"] = "global"
 
     def validate(self) -> None:
         checks = [
