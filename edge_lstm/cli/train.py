@@ -91,7 +91,7 @@ def train(
             help="writing (MNIST): half of each batch slanted, rotated, stretched, bolder or finer, blurred, "
             "re-contrasted as real writing differs from MNIST; sensor (--data): time and magnitude warps, window "
             "slices and noise (--noise); noise (--data): the noise alone; none: the data as it is. "
-            "[default: writing; seed preset: none; --data: sensor]"
+            "[default: writing; seed preset: none; --data: noise, with a convolutional --arch: sensor]"
         ),
     ] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing of the loss (0 = off).")] = None,

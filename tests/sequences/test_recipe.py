@@ -179,4 +179,6 @@ def test_a_strided_front_end_trains_for_the_steps_its_recurrent_layers_run() -> 
     assert epochs_for(config, plain)[1] == 4 * 94  # 12 M / (32 x 1,000) = 375 steps: 94 passes of 4 batches
     assert epochs_for(config, strided)[1] == 4 * 375  # / (32 x 250) = 1,500
     assert override(config, arch="lstm-fcn").lr == CONV_LR and override(config, arch="lstm-fcn", lr=0.01).lr == 0.01
-    assert override(config, arch="lstm").lr == config.lr
+    assert override(config, arch="conv-lstm").augment == "sensor" and config.augment == "noise"
+    assert override(config, arch="lstm-fcn", augment="none").augment == "none"
+    assert override(config, arch="lstm") == config
