@@ -22,7 +22,7 @@ AUGMENTS = ("writing", "sensor", "noise", "none")
 # Short sequences get MAX_STEPS (JapaneseVowels' 7-26 steps), long ones fewer (ArrowHead's 251: ~1,500;
 # a set of 1,000 sequences of 500 steps 750, 24 passes), the longest MIN_STEPS (ACSF1's 1,460). Before,
 # every set got 1,500 steps however long its sequences (up to 8 M time steps): a public smartwatch-gesture
-# set of 132 sequences of 100-455 steps took 292 s on a busy machine (issue 38). Chosen with
+# set of 132 sequences of 100-455 steps took 292 s on a busy machine. Chosen with
 # bench/sequence_suite.py (docs/sequences.md): 4 M cost the plain LSTM 26-36 points on Coffee and ArrowHead.
 WORK = 12_000_000
 MIN_STEPS = 300
