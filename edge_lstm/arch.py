@@ -96,10 +96,6 @@ class Arch:
         """Values the head reads: the top layer's state, and the pooled channels with `pool`."""
         return self.hidden + (self.conv[-1] if self.pool else 0)
 
-    def recurrent_steps(self, steps: int) -> int:
-        """Steps the recurrent layers run for a sequence of `steps`."""
-        return -(-steps // self.stride) if self.conv else steps
-
     @property
     def input_name(self) -> str:
         return "images" if self.image else "sequences"

@@ -74,7 +74,7 @@ JV_TRAIN, JV_TEST = SERIES / "JapaneseVowels_TRAIN.ts", SERIES / "JapaneseVowels
 
 @pytest.fixture(scope="module")
 def conv_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A conv-lstm of sequences of any length, stride 2 (a long series' front-end) on JapaneseVowels."""
+    """A conv-lstm of sequences of any length (JapaneseVowels, 7-26 steps: stride 1)."""
     tmp = tmp_path_factory.mktemp("conv")
     out = cli(
         "train",
