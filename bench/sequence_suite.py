@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sequences import ROOT, Failed, cli, last_json, nearest_neighbour_of  # bench/sequences.py
+from sequences import ROOT, Failed, cli, last_json, nearest_neighbour_of, padded_by_last  # bench/sequences.py
 
 from edge_lstm.data import sequences
 from edge_lstm.environment import describe
@@ -105,24 +105,10 @@ def set_files(name: str) -> tuple[Path, Path]:
     return files[0], files[1]
 
 
-def padded(train: sequences.SequenceSet, test: sequences.SequenceSet) -> tuple[np.ndarray, np.ndarray]:
-    """Both sets as (N, channels, length) with each series padded by its last value: the baselines'
-    input (aeon's layout)."""
-    length = max(train.x.shape[1], test.x.shape[1])
-
-    def pad(s: sequences.SequenceSet) -> np.ndarray:
-        out = np.empty((len(s), length, s.features), np.float64)
-        for i, n in enumerate(s.lengths):
-            out[i, :n], out[i, n:] = s.x[i, :n], s.x[i, n - 1]
-        return out.transpose(0, 2, 1)
-
-    return pad(train), pad(test)
-
-
 def minirocket(train: sequences.SequenceSet, test: sequences.SequenceSet, seed: int) -> float:
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    a, b = padded(train, test)
+    a, b = (p.transpose(0, 2, 1) for p in padded_by_last(train, test))  # aeon's (N, channels, length)
     clf = MiniRocketClassifier(random_state=seed, n_jobs=1)
     clf.fit(a, train.labels)
     return float((clf.predict(b) == test.labels).mean())

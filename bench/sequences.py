@@ -126,16 +126,22 @@ def nearest_neighbour(name: str) -> float:
     return nearest_neighbour_of(train, sequences.load(ROOT / f"data/series/{name}_TEST.ts", train.classes))
 
 
-def nearest_neighbour_of(train: sequences.SequenceSet, test: sequences.SequenceSet) -> float:
+def padded_by_last(train: sequences.SequenceSet, test: sequences.SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets as (N, length, F) float64, each series padded with its last value to the longest length
+    of either: what the baselines (1-NN here, MiniRocket in sequence_suite.py) read."""
     length = max(train.x.shape[1], test.x.shape[1])
 
     def padded(s: sequences.SequenceSet) -> np.ndarray:
         out = np.empty((len(s), length, s.features), np.float64)
         for i, n in enumerate(s.lengths):
             out[i, :n], out[i, n:] = s.x[i, :n], s.x[i, n - 1]
-        return out.reshape(len(s), -1)
+        return out
 
-    a, b = padded(train), padded(test)
+    return padded(train), padded(test)
+
+
+def nearest_neighbour_of(train: sequences.SequenceSet, test: sequences.SequenceSet) -> float:
+    a, b = (p.reshape(len(p), -1) for p in padded_by_last(train, test))
     d = ((b[:, None, :] - a[None, :, :]) ** 2).sum(-1)
     return float((train.labels[d.argmin(1)] == test.labels).mean())
 

@@ -163,5 +163,5 @@ def _show(artifacts: list[Any]) -> None:
         else:
             line += "  (not verified)"
         typer.echo(line)
-        if getattr(a, "note", None):
+        if a.note:
             typer.echo(f"{'':<{wv}}  {a.note}")

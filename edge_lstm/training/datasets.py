@@ -159,8 +159,10 @@ def fold_standardisation_(model: RecurrentClassifier, mean: np.ndarray, std: np.
     first: torch.nn.Conv1d | torch.nn.Linear = model.conv[0] if len(model.conv) else model.fc_in  # type: ignore[assignment]
     assert first.bias is not None
     with torch.no_grad():
-        per_input = torch.from_numpy(std).double()[:, None] if len(model.conv) else torch.from_numpy(std).double()
-        w = first.weight.double() / per_input  # conv: (out, F, kernel); linear: (out, F)
-        shift = (w * torch.from_numpy(mean).double()[(slice(None), *((None,) * (w.dim() - 2)))]).reshape(len(w), -1)
-        first.weight.copy_(w.float())
-        first.bias.copy_((first.bias.double() - shift.sum(1)).float())
+        w = first.weight.double()  # conv: (out, F, kernel); linear: (out, F)
+        if w.dim() == 2:
+            w = w[..., None]  # a linear layer is a convolution of kernel 1
+        w = w / torch.from_numpy(std).double()[:, None]
+        shift = (w * torch.from_numpy(mean).double()[:, None]).sum((1, 2))
+        first.weight.copy_(w.reshape(first.weight.shape).float())
+        first.bias.copy_((first.bias.double() - shift).float())

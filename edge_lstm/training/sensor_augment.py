@@ -34,11 +34,10 @@ def _curve(knots: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return knots.gather(1, lo) * (1 - frac) + knots.gather(1, lo + 1) * frac
 
 
-def _time_map(b: int, t: int, lengths: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(b, t) positions, in steps of each sequence, to read output step j from (j < its length)."""
-    j = torch.arange(t, dtype=torch.float32)[None, :]
-    span = (lengths - 1).clamp(min=1)[:, None]
-    r = (j / span).clamp(0, 1)  # where step j is in its own sequence
+def _time_map(r: torch.Tensor, span: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(b, t) positions, in steps of each sequence, to read output step j from (j < its length); r: where
+    step j is in its own sequence (0..1), span: each sequence's length - 1, (b, 1)."""
+    b = r.shape[0]
     speed = (1 + SPEED * torch.randn(b, TIME_KNOTS, generator=gen)).clamp(0.5, 1.5)
     # the warped position is the integral of the speed, normalised to end at 1
     grid = torch.linspace(0, 1, 65)[None, :].expand(b, -1)
@@ -65,9 +64,10 @@ def sensor_augment(x: torch.Tensor, lengths: torch.Tensor | None, gen: torch.Gen
     b, t, f = x.shape
     x = x.float().cpu()
     n = torch.full((b,), t, dtype=torch.float32) if lengths is None else lengths.float().cpu()
-    r = (torch.arange(t, dtype=torch.float32)[None, :] / (n - 1).clamp(min=1)[:, None]).clamp(0, 1)
+    span = (n - 1).clamp(min=1)[:, None]
+    r = (torch.arange(t, dtype=torch.float32)[None, :] / span).clamp(0, 1)  # where each step is in its sequence
     timed = torch.rand(b, generator=gen) < 0.5
-    pos = _time_map(b, t, n, gen)
+    pos = _time_map(r, span, gen)
     warped = _resample(x, pos)
     x = torch.where(timed[:, None, None], warped, x)
     scaled = torch.rand(b, generator=gen) < 0.5
