@@ -12,8 +12,11 @@ cell is added here (CELLS, its gates and state) and in the two places that turn 
 computation: training/model.py (PyTorch) and export/graph_build.py (ONNX).
 
 The step model carries the recurrent state between calls as one tensor per entry of `state_names`
-(LSTM: h and c; GRU: h), each (layers, batch, hidden): ONNX's and PyTorch's own layout. Servers keep
-a stream's state packed as one float32 vector of `state_size` values (pack_state / unpack_state).
+(LSTM: h and c; GRU: h), each (layers, batch, hidden): ONNX's and PyTorch's own layout. A model with a
+convolutional front-end adds `front` (1, batch, front_size): the rows seen, each convolution's last
+kernel - 1 input rows and, with `pool`, the pooled channels' running sum (FRONT_STATE). Servers keep a
+stream's state packed as one float32 vector of `state_size` values (pack_state / unpack_state); zeros
+are a stream's start for every tensor.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ CELLS: dict[str, tuple[str, int, tuple[str, ...]]] = {
 }
 MAX_LAYERS = 3
 MAX_CONV = 3  # convolution layers in front of the recurrent ones
+FRONT_STATE = "front"  # the step model's state tensor of a convolutional front-end
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,21 @@ class Arch:
             if not ok:
                 raise ConfigError(message)
 
+    def front_state(self) -> list[tuple[str, int, int]]:
+        """The parts of the `front` state tensor of one stream, in order: (what, rows, values per row).
+        `seen` the rows pushed so far (0: the stream's start, when the first row is also the padding
+        before it), `in{k}` convolution k's last kernel - 1 input rows (oldest first), `pool_sum` the
+        last convolution's outputs summed over the recurrent steps run."""
+        if not self.conv:
+            return []
+        widths = (self.features, *self.conv)
+        rows = self.kernel - 1
+        parts = [("seen", 1, 1)] + [(f"in{k}", rows, widths[k]) for k in range(len(self.conv)) if rows]
+        return parts + ([("pool_sum", 1, self.conv[-1])] if self.pool else [])
+
     @property
-    def streams(self) -> bool:
-        """Whether a step model (one row in, the answer so far out) exists for it: not yet with a
-        convolutional front-end (its state would hold the last kernel - 1 rows of every convolution)."""
-        return not self.conv
+    def front_size(self) -> int:
+        return sum(rows * width for _, rows, width in self.front_state())
 
     @property
     def recurrent_inputs(self) -> int:
@@ -114,21 +128,32 @@ class Arch:
         return CELLS[self.cell][1]
 
     @property
+    def cell_states(self) -> tuple[str, ...]:
+        """The recurrent layers' state tensors (LSTM: h, c; GRU: h)."""
+        return CELLS[self.cell][2]
+
+    @property
     def state_names(self) -> tuple[str, ...]:
         """The step model's state inputs, in order; each output is the name + "_out"."""
-        return CELLS[self.cell][2]
+        return self.cell_states + ((FRONT_STATE,) if self.conv else ())
 
     @property
     def state_outputs(self) -> tuple[str, ...]:
         return tuple(f"{n}_out" for n in self.state_names)
 
-    def state_shape(self, batch: int) -> tuple[int, int, int]:
-        return (self.layers, batch, self.hidden)
+    def state_dims(self, name: str) -> tuple[int, int]:
+        """(leading, values) of a state tensor (leading, batch, values): (layers, hidden) for the cell's,
+        (1, front_size) for `front`."""
+        return (1, self.front_size) if name == FRONT_STATE else (self.layers, self.hidden)
+
+    def state_shape(self, name: str, batch: int) -> tuple[int, int, int]:
+        lead, values = self.state_dims(name)
+        return (lead, batch, values)
 
     @property
     def state_size(self) -> int:
         """float32 values of one stream's state, all tensors and layers."""
-        return len(self.state_names) * self.layers * self.hidden
+        return sum(lead * values for lead, values in map(self.state_dims, self.state_names))
 
     @property
     def parameters(self) -> int:
@@ -153,26 +178,25 @@ class Arch:
     def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
         import numpy as np
 
-        return tuple(np.zeros(self.state_shape(batch), np.float32) for _ in self.state_names)
+        return tuple(np.zeros(self.state_shape(n, batch), np.float32) for n in self.state_names)
 
     def pack_state(self, tensors: Sequence[np.ndarray]) -> np.ndarray:
-        """The step model's state tensors, each (layers, n, hidden) -> (n, state_size), one row a stream."""
+        """The step model's state tensors, each (leading, n, values) -> (n, state_size), one row a stream."""
         import numpy as np
 
         n = tensors[0].shape[1]
         return np.concatenate([np.asarray(t).transpose(1, 0, 2).reshape(n, -1) for t in tensors], axis=1)
 
     def unpack_state(self, packed: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(n, state_size) -> the step model's state tensors, each (layers, n, hidden), contiguous."""
+        """(n, state_size) -> the step model's state tensors, each (leading, n, values), contiguous."""
         import numpy as np
 
-        n, per = packed.shape[0], self.layers * self.hidden
-        return tuple(
-            np.ascontiguousarray(
-                packed[:, k * per : (k + 1) * per].reshape(n, self.layers, self.hidden).transpose(1, 0, 2)
-            )
-            for k in range(len(self.state_names))
-        )
+        n, start, out = packed.shape[0], 0, []
+        for lead, values in map(self.state_dims, self.state_names):
+            part = packed[:, start : start + lead * values].reshape(n, lead, values)
+            out.append(np.ascontiguousarray(part.transpose(1, 0, 2)))
+            start += lead * values
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

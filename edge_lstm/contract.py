@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_lstm.arch import CELLS, MNIST, Arch
+from edge_lstm.arch import CELLS, FRONT_STATE, MNIST, Arch
 
 BATCH = "batch"  # the symbolic batch axis's name in every exported model
 TIME = "time"  # the symbolic time axis of a model for sequences of any length
@@ -170,13 +170,22 @@ def classifier_spec(arch: Arch) -> ModelSpec:
 
 
 def step_spec(arch: Arch) -> ModelSpec:
-    state = (arch.layers, BATCH, arch.hidden)
-    names = ", ".join(arch.state_names)
+    shapes = {
+        n: (lead, BATCH, values)
+        for n, (lead, values) in zip(arch.state_names, map(arch.state_dims, arch.state_names), strict=True)
+    }
+    cells = ", ".join(n for n in arch.state_names if n != FRONT_STATE)
+    layout = f"row ({BATCH}, {arch.features}); {cells} ({arch.layers}, {BATCH}, {arch.hidden})"
+    if arch.conv:
+        layout += f"; {FRONT_STATE} (1, {BATCH}, {arch.front_size})"
     return ModelSpec(
         kind="streaming-step",
-        inputs=(TensorSpec("row", (BATCH, arch.features)), *(TensorSpec(n, state) for n in arch.state_names)),
-        outputs=(TensorSpec("logits", (BATCH, arch.n_classes)), *(TensorSpec(n, state) for n in arch.state_outputs)),
-        layout=f"row ({BATCH}, {arch.features}); {names} ({arch.layers}, {BATCH}, {arch.hidden})",
+        inputs=(TensorSpec("row", (BATCH, arch.features)), *(TensorSpec(n, s) for n, s in shapes.items())),
+        outputs=(
+            TensorSpec("logits", (BATCH, arch.n_classes)),
+            *(TensorSpec(f"{n}_out", s) for n, s in shapes.items()),
+        ),
+        layout=layout,
         arch=arch,
     )
 
@@ -195,7 +204,7 @@ def arch_from_metadata(metadata: dict[str, str]) -> Arch:
 
 
 # Every state tensor name a step model may have, whatever its cell
-STATE_NAMES = tuple(sorted({name for _, _, names in CELLS.values() for name in names}))
+STATE_NAMES = tuple(sorted({name for _, _, names in CELLS.values() for name in names} | {FRONT_STATE}))
 CLASSIFIER = classifier_spec(MNIST)
 STEP = step_spec(MNIST)
 SPECS = {s.kind: s for s in (CLASSIFIER, STEP)}
@@ -238,7 +247,9 @@ def kind_for(input_names: Sequence[str]) -> str | None:
     names = tuple(input_names)
     if names in (CLASSIFIER.input_names, ("sequences",), ("sequences", "lengths")):
         return CLASSIFIER.kind
-    states = {(a.state_names) for a in (Arch(1, 1, ("a", "b"), cell=c) for c in CELLS)}
+    states = {
+        (a.state_names) for a in (Arch(1, 1, ("a", "b"), cell=c, conv=conv) for c in CELLS for conv in ((), (1,)))
+    }
     return STEP.kind if names[:1] == ("row",) and names[1:] in states else None
 
 

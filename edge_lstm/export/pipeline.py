@@ -126,11 +126,6 @@ def export(config: ExportConfig) -> list[Artifact]:
     model, payload = load_model(config.checkpoint)
     arch = checkpoint_arch(payload, config.checkpoint)
     wanted = targets.requested(config.flags())
-    if config.streaming and not arch.streams:
-        raise ConfigError(
-            f"--streaming: a {arch.describe()} model has no step model yet (its state would hold every "
-            "convolution's last rows); export the full-sequence file, or train --arch lstm to stream"
-        )
     refused = [f"{t.flag}: {why}" for t in wanted if (why := t.refuse(arch, config.streaming)) is not None]
     if refused:
         raise ConfigError(f"{refused[0]} ({arch.describe()} on {_data_name(arch)})")

@@ -253,7 +253,7 @@ TARGETS = (
         _triton,
         "Triton's model-configuration schema; the step model against PyTorch row by row",
         "fp32",
-        _no_front_end("--triton (its step model)", _classifier_and_step),
+        _classifier_and_step,
         repository=True,
     ),
     Target(

@@ -15,6 +15,7 @@ import onnx
 from edge_lstm import contract
 from edge_lstm.errors import ExportError
 from edge_lstm.export.graph import strip_intermediate_shapes
+from edge_lstm.export.graph_build import BOOKKEEPING
 
 
 def variant_path(output: Path, variant: str) -> Path:
@@ -67,7 +68,10 @@ def convert_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        proto = convert_float_to_float16(fp32, keep_io_types=True)
+        kept = [n.name for n in fp32.graph.node if n.name.startswith(BOOKKEEPING)]
+        proto = convert_float_to_float16(fp32, keep_io_types=True, node_block_list=kept or None)
+    if kept:
+        _float32_between(proto.graph, set(kept))
     # The converter appends the input Casts at the end of the node list; onnx.checker (rightly)
     # wants topological order.
     model = ir.from_proto(proto)
@@ -76,6 +80,27 @@ def convert_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto:
     # The converter leaves value_info typed float16 where a node still computes float32: drop them.
     strip_intermediate_shapes(proto.graph)
     return proto
+
+
+def _float32_between(graph: onnx.GraphProto, kept: set[str]) -> None:
+    """The converter casts every output of a node it keeps in float32 (and every input) to float16 and
+    back before the next one: where a float32 value is cast to float16 and straight back, it is read
+    directly (the Cast to float32 becomes an Identity; the Cast to float16, unread, goes)."""
+    made = {out: n for n in graph.node for out in n.output}
+    inputs = {i.name for i in graph.input}  # float32 as they were (keep_io_types)
+    for node in graph.node:
+        before = made.get(node.input[0]) if node.op_type == "Cast" and node.input else None
+        if before is None or before.op_type != "Cast" or not before.input:
+            continue
+        source = made.get(before.input[0])
+        exact = before.input[0] in inputs or (source is not None and source.name in kept)
+        if exact and node.attribute[0].i == onnx.TensorProto.FLOAT:
+            node.op_type, node.input[0] = "Identity", before.input[0]
+            del node.attribute[:]
+    read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    unread = [n for n in graph.node if n.op_type == "Cast" and not any(o in read for o in n.output)]
+    for n in unread:
+        graph.node.remove(n)
 
 
 def ort_format(model_bytes: bytes) -> bytes:

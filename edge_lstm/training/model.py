@@ -70,9 +70,14 @@ class RecurrentClassifier(nn.Module):
         return self.fc_out(last)
 
     def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, classes): the logits after each step, what the streaming model answers at every step."""
-        out, _ = self.rnn(self.fc_in(self.front(x)))  # (B, T', hidden)
-        return self.fc_out(out)
+        """(B, T, classes): the logits after each step, what the streaming model answers at every step
+        (with a stride s, rows s k .. s k + s - 1 all answer from recurrent step k)."""
+        features = self.front(x)  # (B, T', channels)
+        out, _ = self.rnn(self.fc_in(features))  # (B, T', hidden)
+        if self.arch.pool:  # the channels' mean over the steps so far
+            runs = torch.arange(1, features.shape[1] + 1, device=x.device, dtype=features.dtype)
+            out = torch.cat([out, features.cumsum(1) / runs[None, :, None]], 2)
+        return self.fc_out(out).repeat_interleave(self.arch.stride, 1)[:, : x.shape[1]]
 
 
 def init_tutorial_(model: RecurrentClassifier) -> None:

@@ -75,7 +75,6 @@ def _classifier_inputs(arch: Arch) -> str:
 
 
 def step_config(c: TritonConfig) -> str:
-    hidden = c.arch.hidden
     if c.backend == "python":  # the state lives in step.py; Triton supplies the sequence controls
         control = "\n".join(
             f'    {{ name: "{name}" control [ {{ kind: {kind} {value} }} ] }}{sep}'
@@ -93,10 +92,10 @@ def step_config(c: TritonConfig) -> str:
         steps = f'parameters {{ key: "steps" value: {{ string_value: "{c.arch.steps or ""}" }} }}\n'
     else:
         # batch-first state, as export/triton.py writes the file: (batch, hidden) for one layer,
-        # (batch, layers, hidden) for several
-        dims = f"{hidden}" if c.arch.layers == 1 else f"{c.arch.layers}, {hidden}"
-
+        # (batch, layers, hidden) for several (a front-end's: (batch, values), (batch, 1, values))
         def state(name: str) -> str:
+            lead, values = c.arch.state_dims(name)
+            dims = f"{values}" if c.arch.layers == 1 else f"{lead}, {values}"
             return (
                 f'    {{ input_name: "{name}" output_name: "{name}_out" data_type: TYPE_FP32 dims: [ {dims} ]\n'
                 f'      initial_state: {{ name: "zeros" data_type: TYPE_FP32 dims: [ {dims} ] zero_data: true }} }}'

@@ -5,6 +5,7 @@ test_own_data.py)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from edge_lstm.cli import app
 from edge_lstm.training.sensor_augment import sensor_augment
 from edge_lstm.training.setup import class_weights
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
 runner = CliRunner()
 
 
@@ -115,21 +117,125 @@ def test_a_conv_front_end_exports_to_the_onnx_files_and_runs_as_pytorch(conv_mod
 @pytest.mark.parametrize(
     ("option", "says"),
     [
-        ("--streaming", "has no step model yet"),
         ("--mcu", "the C library (--mcu) is not written for a convolutional front-end yet"),
-        ("--triton", "--triton (its step model) is not written for a convolutional front-end yet"),
+        ("--tflite-micro", "TFLite Micro (--tflite-micro) is not written for a convolutional front-end yet"),
     ],
 )
 def test_targets_a_conv_front_end_lacks_are_refused_in_one_line(
     conv_model: dict[str, Any], option: str, says: str
 ) -> None:
     out = conv_model["tmp"] / "refused"
-    extra = [str(out / "lib")] if option in ("--mcu", "--triton") else []
+    extra = [str(out / "lib")] if option == "--mcu" else []
     res = runner.invoke(
         app, ["export", str(out / "x.onnx"), "--checkpoint", str(conv_model["checkpoint"]), option, *extra]
     )
     assert res.exit_code != 0 and says in res.output and "Traceback" not in res.output, res.output
     assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+def test_a_conv_front_end_streams_as_the_full_sequence_file(conv_model: dict[str, Any]) -> None:
+    """export --streaming (verified against PyTorch row by row on the test sequences) and --triton
+    (its step model against the file's, row by row); eval of the step file reads the accuracy train
+    reported; served, two interleaved streams answer as the runner's full sequences do."""
+    import tritonclient.http as thttp
+    from serving import start_server  # type: ignore[import-not-found]
+
+    from edge_lstm.data import sequences
+    from edge_lstm.runtime.classifier import Classifier
+
+    tmp, checkpoint = conv_model["tmp"], str(conv_model["checkpoint"])
+    cli("export", str(tmp / "step.onnx"), "--checkpoint", checkpoint, "--streaming", "--int8", "--fp16")
+    cli("export", str(tmp / "t.onnx"), "--checkpoint", checkpoint, "--triton", str(tmp / "repo"))
+    assert (tmp / "repo" / "edge_lstm_step" / "1" / "model.onnx").is_file()
+    names = [i.name for i in onnx.load(str(tmp / "step.onnx")).graph.input]
+    assert names == ["row", "h", "c", "front"]
+    report = json.loads(
+        cli("eval", str(tmp / "step.onnx"), "--streaming", "--data", str(JV_TEST), "--json").splitlines()[-1]
+    )
+    assert report["accuracy_after_rows"][-1] == pytest.approx(conv_model["accuracy"])
+
+    test = sequences.load(JV_TEST, tuple("123456789"))
+    local = Classifier(tmp / "m.onnx").logits(test.x[:2], test.lengths[:2])
+    s = start_server(str(tmp / "step.onnx"))
+    try:
+        http = thttp.InferenceServerClient(s.host)
+        for t in range(int(test.lengths[:2].max())):
+            for i in (0, 1):
+                if t < test.lengths[i]:
+                    row = thttp.InferInput("row", [1, 12], "FP32")
+                    row.set_data_from_numpy(test.x[i, t : t + 1])
+                    answer = http.infer("edge_lstm_step", [row], sequence_id=20 + i, sequence_start=t == 0)
+                    if t == test.lengths[i] - 1:
+                        np.testing.assert_allclose(answer.as_numpy("logits")[0], local[i], atol=1e-5)
+    finally:
+        code, _, err = s.stop()
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("conv", "kernel", "stride", "pool", "layers", "cell"),
+    [
+        ((8,), 4, 1, False, 1, "lstm"),
+        ((8, 5), 4, 3, True, 1, "lstm"),
+        ((6, 5, 4), 8, 2, True, 2, "gru"),
+        ((3,), 1, 4, True, 2, "lstm"),
+    ],
+)
+def test_the_step_model_of_a_front_end_answers_every_prefix_as_pytorch(
+    conv: tuple[int, ...], kernel: int, stride: int, pool: bool, layers: int, cell: str
+) -> None:
+    """Row by row from the zero state (the convolutions' past rows and the pooled sum in `front`; with a
+    stride the recurrent layers run at every stride-th row): after each row, the logits of the full
+    model on the rows so far, and PyTorch's logits_per_step; the packed state round-trips."""
+    import onnxruntime as ort
+
+    from edge_lstm.arch import Arch
+    from edge_lstm.export.graph_build import step_graph
+    from edge_lstm.training.model import RecurrentClassifier
+
+    torch.manual_seed(0)
+    arch = Arch(None, 3, ("a", "b", "c"), cell, layers, 16, 8, conv=conv, kernel=kernel, stride=stride, pool=pool)
+    model = RecurrentClassifier(arch).eval()
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    session = ort.InferenceSession(step_graph(state, arch, fuse=True).SerializeToString())
+    x = torch.randn(4, 17, 3)
+    with torch.no_grad():
+        per_step = model.logits_per_step(x).numpy()
+        prefixes = np.stack([model(x[:, : t + 1]).numpy() for t in range(17)], 1)
+    np.testing.assert_allclose(per_step, prefixes, atol=1e-5)
+    packed = np.zeros((4, arch.state_size), np.float32)  # what a server keeps: zeros start a stream
+    for t in range(17):
+        logits, *after = session.run(
+            None, {"row": x[:, t].numpy(), **dict(zip(arch.state_names, arch.unpack_state(packed), strict=True))}
+        )
+        packed = arch.pack_state(after)
+        np.testing.assert_allclose(logits, prefixes[:, t], atol=1e-5)
+
+
+def test_the_fp16_step_model_counts_rows_in_float32() -> None:
+    """fp16 counts exactly to 2,048 only: the rows seen, the stride's phase and the pooled sum stay
+    float32 in the fp16 step model, so a stream past 2,048 rows keeps its stride and its mean."""
+    import onnxruntime as ort
+
+    from edge_lstm.arch import Arch
+    from edge_lstm.export.graph_build import step_graph
+    from edge_lstm.export.variants import convert_fp16
+    from edge_lstm.training.model import RecurrentClassifier
+
+    torch.manual_seed(0)
+    arch = Arch(None, 3, ("a", "b", "c"), hidden=8, in_units=8, conv=(8,), kernel=3, stride=3, pool=True)
+    model = RecurrentClassifier(arch).eval()
+    fp32 = step_graph({k: v.detach().numpy() for k, v in model.state_dict().items()}, arch, fuse=True)
+    runs = [ort.InferenceSession(m.SerializeToString()) for m in (fp32, convert_fp16(fp32))]
+    states = [list(arch.zero_state(1)), list(arch.zero_state(1))]
+    x = np.random.default_rng(0).normal(size=(2100, 1, 3)).astype(np.float32)
+    for row in x:
+        answers = []
+        for k, session in enumerate(runs):
+            logits, *states[k] = session.run(None, {"row": row, **dict(zip(arch.state_names, states[k], strict=True))})
+            answers.append(logits)
+    assert states[1][-1][0, 0, 0] == states[0][-1][0, 0, 0] == 2100  # the rows seen
+    np.testing.assert_allclose(answers[1], answers[0], atol=2e-3)
 
 
 @pytest.mark.parametrize("pool", [False, True])
