@@ -75,7 +75,7 @@ def test_the_step_model_row_by_row_equals_the_whole_sequence(cell: str, layers: 
     carried = arch.zero_state(len(X))
     for t in range(X.shape[1]):
         logits, *carried = sess.run(None, {"row": X[:, t], **dict(zip(arch.state_names, carried, strict=True))})
-        assert all(s.shape == arch.state_shape(len(X)) for s in carried)
+        assert [s.shape for s in carried] == [arch.state_shape(n, len(X)) for n in arch.state_names]
         assert np.abs(logits - per_step[:, t]).max() < 1e-5
     packed = arch.pack_state(carried)  # what a server keeps per stream
     assert packed.shape == (len(X), arch.state_size)

@@ -90,7 +90,7 @@ def test_the_step_model_streams_the_classifier_exactly(model: tuple[Path, str, i
     for t in range(x.shape[1]):
         logits = stream.push(x[:, t])
     assert np.abs(logits - clf.logits(x)).max() < 1e-4
-    assert [s.shape for s in stream.state] == [arch.state_shape(3)] * len(arch.state_names)
+    assert [s.shape for s in stream.state] == [arch.state_shape(n, 3) for n in arch.state_names]
 
 
 def test_what_the_table_does_not_allow_is_refused_in_one_line(model: tuple[Path, str, int], tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ test_own_data.py)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from edge_lstm.cli import app
 from edge_lstm.training.sensor_augment import sensor_augment
 from edge_lstm.training.setup import class_weights
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
 runner = CliRunner()
 
 
