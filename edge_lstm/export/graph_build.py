@@ -6,7 +6,8 @@ cell and depth the architecture allows (edge_lstm/arch.py).
                 layer 1 .. L (ONNX LSTM or GRU, sequence_lens = lengths where lengths differ;
                 Squeeze between layers) -> Squeeze(Y_h of the top layer) -> Gemm -> logits (B, classes)
     step:       row (B, F), state (L, B, H) per tensor -> the same layers over one step, each starting
-                from its slice of the state -> logits, and the state after the step (Concat of the layers')
+                from its slice of the state -> logits, and the state after the step (Concat of the layers');
+                a front-end's convolutions each run once on their last kernel rows, kept in `front`
 
 Why by hand and not torch.onnx: the exporter writes each torch version's own decomposition around the
 recurrent layers (a zero state computed from the input's Shape, Slice/Reshape/Mul glue between stacked

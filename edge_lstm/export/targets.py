@@ -90,8 +90,8 @@ def _lstm_only(arch: Arch, streaming: bool) -> str | None:
 
 
 def _no_front_end(what: str, then: Callable[[Arch, bool], str | None]) -> Callable[[Arch, bool], str | None]:
-    """Targets whose builders know the recurrent layers only (unrolled graphs, TFLite, C, the step
-    model): a convolutional front-end is refused in one line before anything is written."""
+    """Targets whose builders know the recurrent layers only (the unrolled graph, TFLite, C): a
+    convolutional front-end is refused in one line before anything is written."""
 
     def refuse(arch: Arch, streaming: bool) -> str | None:
         if arch.conv:

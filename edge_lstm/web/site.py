@@ -43,7 +43,7 @@ def build_site(config: SiteConfig) -> Path:
     if config.step is not None:
         arch = StreamingClassifier(config.step).arch
         state = [
-            {"input": n, "output": o, "dims": [arch.layers, 1, arch.hidden]}
+            {"input": n, "output": o, "dims": list(arch.state_shape(n, 1))}
             for n, o in zip(arch.state_names, arch.state_outputs, strict=True)
         ]
     ort_dir = ortweb.locate(config.ort_web)
