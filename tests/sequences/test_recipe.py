@@ -135,11 +135,7 @@ def test_a_conv_front_end_streams_as_the_full_sequence_file(conv_model: dict[str
     """export --streaming (verified against PyTorch row by row on the test sequences) and --triton
     (its step model against the file's, row by row); eval of the step file reads the accuracy train
     reported; served, two interleaved streams answer as the runner's full sequences do."""
-    import tritonclient.http as thttp
     from serving import start_server  # type: ignore[import-not-found]
-
-    from edge_lstm.data import sequences
-    from edge_lstm.runtime.classifier import Classifier
 
     tmp, checkpoint = conv_model["tmp"], str(conv_model["checkpoint"])
     cli("export", str(tmp / "step.onnx"), "--checkpoint", checkpoint, "--streaming", "--int8", "--fp16")
@@ -152,11 +148,21 @@ def test_a_conv_front_end_streams_as_the_full_sequence_file(conv_model: dict[str
     )
     assert report["accuracy_after_rows"][-1] == pytest.approx(conv_model["accuracy"])
 
+    interleaved_streams_answer_as_the_full_file(tmp / "m.onnx", start_server(str(tmp / "step.onnx")))
+
+
+def interleaved_streams_answer_as_the_full_file(full: Path, server: Any) -> None:
+    """Two test sequences row by row, interleaved, through a server's step model: each one's last answer
+    is the full-sequence runner's."""
+    import tritonclient.http as thttp
+
+    from edge_lstm.data import sequences
+    from edge_lstm.runtime.classifier import Classifier
+
     test = sequences.load(JV_TEST, tuple("123456789"))
-    local = Classifier(tmp / "m.onnx").logits(test.x[:2], test.lengths[:2])
-    s = start_server(str(tmp / "step.onnx"))
+    local = Classifier(full).logits(test.x[:2], test.lengths[:2])
     try:
-        http = thttp.InferenceServerClient(s.host)
+        http = thttp.InferenceServerClient(server.host)
         for t in range(int(test.lengths[:2].max())):
             for i in (0, 1):
                 if t < test.lengths[i]:
@@ -166,8 +172,22 @@ def test_a_conv_front_end_streams_as_the_full_sequence_file(conv_model: dict[str
                     if t == test.lengths[i] - 1:
                         np.testing.assert_allclose(answer.as_numpy("logits")[0], local[i], atol=1e-5)
     finally:
-        code, _, err = s.stop()
+        code, _, err = server.stop()
     assert code == 0, err
+
+
+def test_the_real_triton_streams_a_conv_front_end(conv_model: dict[str, Any]) -> None:
+    """serve --triton: Triton's sequence batcher and Python backend carry the `front` state as the others."""
+    from serving import start_server
+    from triton_helpers import have_triton  # type: ignore[import-not-found]
+
+    if not have_triton():
+        pytest.skip("no tritonserver: pip install --no-deps nvidia-pytriton==0.7.0")
+    tmp = conv_model["tmp"]
+    full, step = tmp / "triton_full.onnx", tmp / "triton" / "step.onnx"
+    cli("export", str(full), "--checkpoint", str(conv_model["checkpoint"]), "--no-verify")
+    cli("export", str(step), "--checkpoint", str(conv_model["checkpoint"]), "--streaming")
+    interleaved_streams_answer_as_the_full_file(full, start_server(str(step), "--triton"))
 
 
 @pytest.mark.parametrize(
