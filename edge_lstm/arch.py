@@ -61,6 +61,9 @@ class Arch:
     conv: tuple[int, ...] = ()
     kernel: int = 1
     stride: int = 1
+    # Batch normalisation after each convolution, before its ReLU, while training; every file has it
+    # folded into the convolution's weights (export/graph_build.py), so none computes it.
+    norm: bool = False
     # `train --arch lstm-fcn` (after Karim et al.'s LSTM-FCN): the last convolution's channels, averaged
     # over each sequence's steps, beside the top layer's state into the head (a shape anywhere in the
     # series counts alike, where the recurrent state weighs the end most).
@@ -79,6 +82,7 @@ class Arch:
             (all(1 <= c <= 1024 for c in self.conv), f"convolution channels must be 1-1024, got {list(self.conv)}"),
             (1 <= self.kernel <= 64 and 1 <= self.stride <= 16, "kernel must be 1-64 and stride 1-16"),
             (not self.pool or bool(self.conv), "pooling averages convolution channels: it needs a convolution"),
+            (not self.norm or bool(self.conv), "batch normalisation follows convolutions: it needs one"),
         ]
         for ok, message in checks:
             if not ok:
@@ -161,7 +165,7 @@ class Arch:
         g, h = self.gates, self.hidden
         layers = sum(g * h * ((self.in_units if k == 0 else h) + h + 2) for k in range(self.layers))
         widths = (self.features, *self.conv)
-        conv = sum(widths[k] * c * self.kernel + c for k, c in enumerate(self.conv))
+        conv = sum(widths[k] * c * self.kernel + c + (2 * c if self.norm else 0) for k, c in enumerate(self.conv))
         head = (self.head_inputs + 1) * self.n_classes
         return conv + (self.recurrent_inputs + 1) * self.in_units + layers + head
 
@@ -171,7 +175,7 @@ class Arch:
         cell = cell if self.layers == 1 else f"{self.layers} x {cell}"
         if not self.conv:
             return cell
-        every = "" if self.stride == 1 else f", stride {self.stride}"
+        every = ("" if self.stride == 1 else f", stride {self.stride}") + (", batch norm" if self.norm else "")
         pooled = " + average pool" if self.pool else ""
         return f"causal conv {'-'.join(map(str, self.conv))} (kernel {self.kernel}{every}) + {cell}{pooled}"
 
@@ -202,7 +206,7 @@ class Arch:
         d = asdict(self)
         d["classes"] = list(self.classes)
         if not self.conv:  # the files of models without one read as before
-            del d["conv"], d["kernel"], d["stride"], d["pool"]
+            del d["conv"], d["kernel"], d["stride"], d["pool"], d["norm"]
         else:
             d["conv"] = list(self.conv)
         return d
@@ -230,6 +234,7 @@ class Arch:
                 kernel=int(d.get("kernel", 1)),
                 stride=int(d.get("stride", 1)),
                 pool=bool(d.get("pool", False)),
+                norm=bool(d.get("norm", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"not a model architecture ({type(e).__name__}: {e})") from None

@@ -55,7 +55,11 @@ def train(
         ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Passes over the training set (--data: default, enough for 1,500 steps).")
+        int | None,
+        typer.Option(
+            help="Passes over the training set (--data: default, what 12 M time steps of the recurrent layers take, "
+            "300-3,000 steps)."
+        ),
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Images per training step.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="(Peak) learning rate.")] = None,

@@ -39,6 +39,7 @@ GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}  # ONNX's gate blocks, as 
 # The step model's bookkeeping of a front-end's state (the rows seen, the pooled sum, the stride's
 # phase): nodes named so stay float32 in the fp16 file, where counts past 2,048 and long sums would round.
 BOOKKEEPING = "front_"
+BN_EPS = 1e-5  # torch.nn.BatchNorm1d's, which training/model.py uses
 
 
 def _reorder(w: np.ndarray, arch: Arch) -> np.ndarray:
@@ -155,6 +156,16 @@ def _model(g: GraphBuilder, spec: contract.ModelSpec, opset: int) -> onnx.ModelP
     return model
 
 
+def conv_weights(state: dict[str, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Convolution k's (weight (C, in, kernel), bias (C,)) float32, its batch normalisation (training's
+    running statistics, PyTorch's eps) folded in where it has one: y = gamma (x - mean) / sd + beta."""
+    w, b = state[f"conv.{k}.weight"].astype(np.float64), state[f"conv.{k}.bias"].astype(np.float64)
+    if f"norm.{k}.weight" in state:
+        scale = state[f"norm.{k}.weight"] / np.sqrt(state[f"norm.{k}.running_var"].astype(np.float64) + BN_EPS)
+        w, b = w * scale[:, None, None], (b - state[f"norm.{k}.running_mean"]) * scale + state[f"norm.{k}.bias"]
+    return w.astype(np.float32), b.astype(np.float32)
+
+
 def _front(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, lengths: str) -> tuple[str, str]:
     """The causal convolutions (training/model.py's `front`) on the input: (time-major x, lengths after
     the stride)."""
@@ -162,8 +173,7 @@ def _front(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, lengths: s
     x, pads = "x_bft", g.const("conv_pads", np.array([0, 0, arch.kernel - 1, 0, 0, 0], np.int64))
     for k in range(len(arch.conv)):
         g.node("Pad", [x, pads], [f"conv{k}_padded"], f"conv{k}_pad", mode="edge")
-        w = g.const(f"conv.{k}.weight", state[f"conv.{k}.weight"].astype(np.float32))
-        b = g.const(f"conv.{k}.bias", state[f"conv.{k}.bias"].astype(np.float32))
+        w, b = (g.const(f"conv.{k}.{n}", v) for n, v in zip(("weight", "bias"), conv_weights(state, k), strict=True))
         strides = [arch.stride if k == 0 else 1]
         g.node(
             "Conv", [f"conv{k}_padded", w, b], [f"conv{k}_out"], f"conv{k}", kernel_shape=[arch.kernel], strides=strides
@@ -267,8 +277,7 @@ def _front_step(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch) -> tu
             else:
                 after.append(f"in{k}_next")
         g.node("Transpose", [window], [f"conv{k}_bck"], f"conv{k}_channels", perm=[0, 2, 1])  # (B, C, kernel)
-        w = g.const(f"conv.{k}.weight", state[f"conv.{k}.weight"].astype(np.float32))
-        b = g.const(f"conv.{k}.bias", state[f"conv.{k}.bias"].astype(np.float32))
+        w, b = (g.const(f"conv.{k}.{n}", v) for n, v in zip(("weight", "bias"), conv_weights(state, k), strict=True))
         g.node("Conv", [f"conv{k}_bck", w, b], [f"conv{k}_out"], f"conv{k}", kernel_shape=[arch.kernel])
         g.node("Relu", [f"conv{k}_out"], [f"conv{k}_relu"], f"conv{k}_relu")
         g.node("Squeeze", [f"conv{k}_relu", ints(f"conv{k}_c_axes", [2])], [f"conv{k}_step"], f"conv{k}_step")

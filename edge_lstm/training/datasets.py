@@ -108,7 +108,7 @@ def _own(config: TrainConfig) -> TrainingData:
     if config.arch in ("conv-lstm", "lstm-fcn"):
         fcn = config.arch == "lstm-fcn"
         front = {"conv": FCN if fcn else CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
-        front["pool"] = fcn
+        front["pool"], front["norm"] = fcn, True
     arch = Arch(
         steps=int(train.x.shape[1]) if fixed else None,
         features=train.features,

@@ -28,6 +28,7 @@ class RecurrentClassifier(nn.Module):
         self.conv = nn.ModuleList(
             nn.Conv1d(widths[k], c, arch.kernel, stride=arch.stride if k == 0 else 1) for k, c in enumerate(arch.conv)
         )
+        self.norm = nn.ModuleList(nn.BatchNorm1d(c) for c in arch.conv) if arch.norm else None
         self.fc_in = nn.Linear(arch.recurrent_inputs, arch.in_units)
         self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
         self.fc_out = nn.Linear(arch.head_inputs, arch.n_classes)
@@ -39,8 +40,9 @@ class RecurrentClassifier(nn.Module):
         if not self.conv:
             return x
         y = x.transpose(1, 2)  # (B, F, T)
-        for conv in self.conv:
-            y = torch.relu(conv(nn.functional.pad(y, (self.arch.kernel - 1, 0), mode="replicate")))
+        for k, conv in enumerate(self.conv):
+            y = conv(nn.functional.pad(y, (self.arch.kernel - 1, 0), mode="replicate"))
+            y = torch.relu(y if self.norm is None else self.norm[k](y))
         return y.transpose(1, 2)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

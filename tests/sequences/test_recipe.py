@@ -92,7 +92,7 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         str(tmp / "run"),
         "--json",
     )
-    assert "causal conv 64-64 (kernel 8) + LSTM 24 on" in out  # JapaneseVowels' 7-26 steps: stride 1
+    assert "causal conv 64-64 (kernel 8, batch norm) + LSTM 24 on" in out  # JapaneseVowels' 7-26 steps: stride 1
     result = json.loads(out.splitlines()[-1])
     return {"checkpoint": Path(result["checkpoint"]), "tmp": tmp, "accuracy": result["test_accuracy"]}
 
@@ -191,31 +191,42 @@ def test_the_real_triton_streams_a_conv_front_end(conv_model: dict[str, Any]) ->
 
 
 @pytest.mark.parametrize(
-    ("conv", "kernel", "stride", "pool", "layers", "cell"),
+    ("conv", "kernel", "stride", "pool", "layers", "cell", "norm"),
     [
-        ((8,), 4, 1, False, 1, "lstm"),
-        ((8, 5), 4, 3, True, 1, "lstm"),
-        ((6, 5, 4), 8, 2, True, 2, "gru"),
-        ((3,), 1, 4, True, 2, "lstm"),
+        ((8,), 4, 1, False, 1, "lstm", False),
+        ((8, 5), 4, 3, True, 1, "lstm", True),
+        ((6, 5, 4), 8, 2, True, 2, "gru", True),
+        ((3,), 1, 4, True, 2, "lstm", False),
     ],
 )
 def test_the_step_model_of_a_front_end_answers_every_prefix_as_pytorch(
-    conv: tuple[int, ...], kernel: int, stride: int, pool: bool, layers: int, cell: str
+    conv: tuple[int, ...], kernel: int, stride: int, pool: bool, layers: int, cell: str, norm: bool
 ) -> None:
     """Row by row from the zero state (the convolutions' past rows and the pooled sum in `front`; with a
     stride the recurrent layers run at every stride-th row): after each row, the logits of the full
-    model on the rows so far, and PyTorch's logits_per_step; the packed state round-trips."""
+    model on the rows so far (the classifier file's too), and PyTorch's logits_per_step; the packed
+    state round-trips. Batch normalisation, with running statistics far from the identity, is folded
+    into the convolutions of both files."""
     import onnxruntime as ort
 
     from edge_lstm.arch import Arch
-    from edge_lstm.export.graph_build import step_graph
+    from edge_lstm.export.graph_build import classifier_graph, step_graph
     from edge_lstm.training.model import RecurrentClassifier
 
     torch.manual_seed(0)
-    arch = Arch(None, 3, ("a", "b", "c"), cell, layers, 16, 8, conv=conv, kernel=kernel, stride=stride, pool=pool)
+    arch = Arch(
+        None, 3, ("a", "b", "c"), cell, layers, 16, 8, conv=conv, kernel=kernel, stride=stride, pool=pool, norm=norm
+    )
     model = RecurrentClassifier(arch).eval()
+    for bn in model.norm or []:
+        with torch.no_grad():
+            for t in (bn.weight, bn.bias, bn.running_mean):
+                t.normal_()
+            bn.running_var.uniform_(0.2, 3.0)
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    assert not any(n.op_type == "BatchNormalization" for n in classifier_graph(state, arch, fuse=True).graph.node)
     session = ort.InferenceSession(step_graph(state, arch, fuse=True).SerializeToString())
+    full = ort.InferenceSession(classifier_graph(state, arch, fuse=True).SerializeToString())
     x = torch.randn(4, 17, 3)
     with torch.no_grad():
         per_step = model.logits_per_step(x).numpy()
@@ -228,6 +239,10 @@ def test_the_step_model_of_a_front_end_answers_every_prefix_as_pytorch(
         )
         packed = arch.pack_state(after)
         np.testing.assert_allclose(logits, prefixes[:, t], atol=1e-5)
+        lengths = np.full(4, t + 1, np.int32)
+        np.testing.assert_allclose(
+            full.run(None, {"sequences": x.numpy(), "lengths": lengths})[0], prefixes[:, t], atol=1e-5
+        )
 
 
 def test_the_fp16_step_model_counts_rows_in_float32() -> None:
