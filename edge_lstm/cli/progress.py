@@ -37,6 +37,10 @@ class TrainPrinter:
         if self.progress is not None:
             self.progress.stop()
 
+    def say(self, text: str) -> None:
+        """A line of its own (what training decided), below the bar where there is one."""
+        self._line(text)
+
     def _line(self, text: str) -> None:
         if self.quiet:
             return

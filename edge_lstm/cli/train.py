@@ -29,6 +29,7 @@ class AugmentName(str, Enum):
 
 
 class ArchName(str, Enum):
+    auto = "auto"
     lstm = "lstm"
     conv_lstm = "conv-lstm"
     lstm_fcn = "lstm-fcn"
@@ -124,8 +125,9 @@ def train(
             "convolutions of 64 channels, 8 steps wide, first; for sequences over ~140 steps the first is strided "
             "so the recurrent layers run ~100 steps: faster, and often better on long series), or lstm-fcn (three "
             "convolutions, 64-128-64, whose channels averaged over the sequence join the LSTM's state in the head, "
-            "after LSTM-FCN). The convolutional ones have no --streaming, --mobile, --tflite, --mcu or --triton yet. "
-            "[default: lstm]"
+            "after LSTM-FCN); the convolutional ones have no --mobile, --tflite or --mcu yet. auto: lstm-fcn with "
+            "`sensor` or no augmentation, or lstm, whichever reads best a fifth of the training sequences held out "
+            "(each trained on the rest with a third of the work), then that one on all of them. [default: lstm]"
         ),
     ] = None,
     hidden: Annotated[int | None, typer.Option(help="Units per recurrent layer. [default: 128]")] = None,
@@ -193,6 +195,11 @@ def train(
     dev = _resolve_device(device.value)
     with TrainPrinter(quiet=False) as printer, stop_signals() as stopped:
         try:
+            if config.arch == "auto":
+                from edge_lstm.training.choose import choose
+
+                config, choice = choose(config, out, dev, printer, printer.say)
+                printer.say(choice.line())
             result = run_training(config, run_dir=out, data_dir=data_dir, device=dev, resume=resume, reporter=printer)
         except TrainingInterrupted as e:  # Ctrl-C or SIGTERM: the line that says how to resume
             raise fail(str(e), 128 + stopped[0] if stopped else 130) from None

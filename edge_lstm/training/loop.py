@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from edge_lstm.contract import DEFAULT_RUN_DIR
-from edge_lstm.errors import CheckpointError, TrainingInterrupted
+from edge_lstm.errors import CheckpointError, ConfigError, TrainingInterrupted
 from edge_lstm.fileio import check_writable_dir
 from edge_lstm.training import checkpoint
 from edge_lstm.training.augment import EpochChanges, batch_generator
@@ -100,6 +100,8 @@ def train(
 ) -> TrainResult:
     """Train, writing `last.pt` at every report point and `model.pt`, metrics and a plot at the end."""
     config.validate()
+    if config.arch == "auto":
+        raise ConfigError("--arch auto is settled before training: training.choose.choose(config) says what to train")
     reporter = reporter or SilentReporter()
     run_dir = Path(run_dir)
     last_path, final_path = run_dir / LAST, run_dir / FINAL

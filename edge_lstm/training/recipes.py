@@ -15,7 +15,8 @@ from edge_lstm.arch import CELLS, MAX_LAYERS
 from edge_lstm.errors import ConfigError
 
 Preset = Literal["default", "seed", "sequences"]
-AUGMENTS = ("writing", "sensor", "noise", "none")
+Augment = Literal["writing", "sensor", "noise", "none"]
+AUGMENTS: tuple[Augment, ...] = ("writing", "sensor", "noise", "none")
 # Own data with `epochs` None: the training's length is set by its work, WORK time steps of the
 # recurrent layers (batch x the steps they run per sequence: after a strided front-end's stride, per
 # optimizer step), as optimizer steps between MIN_STEPS and MAX_STEPS, then rounded up to whole passes.
@@ -86,7 +87,7 @@ class TrainConfig:
     # and re-contrasted as real writing differs from MNIST (augment.py); "sensor" (own data): time and
     # magnitude warps, window slicing and noise of std `noise` (sensor_augment.py); "noise" (own data):
     # Gaussian noise of std `noise` on the standardised inputs alone; "none": the data as it is.
-    augment: Literal["writing", "sensor", "noise", "none"] = "writing"
+    augment: Augment = "writing"
     # std of the "noise" augmentation. 0.3 is the most that kept BasicMotions at 100% on 3 seeds;
     # JapaneseVowels gains from more (bench/results/sequences_noise.json). The safe one is the default.
     noise: float = 0.3
@@ -111,7 +112,8 @@ class TrainConfig:
     layers: int = 1
     hidden: int = 128
     in_units: int = 64
-    arch: str = "lstm"  # a key of ARCHS
+    arch: str = "lstm"  # a key of ARCHS, or "auto" (training/choose.py picks one before training)
+    work: int = WORK  # own data with epochs None: time steps of the recurrent layers the training runs
 
     def validate(self) -> None:
         checks = [
@@ -151,7 +153,8 @@ class TrainConfig:
             (1 <= self.hidden <= 4096, f"hidden size must be between 1 and 4096, got {self.hidden}"),
             (1 <= self.in_units <= 4096, f"input units must be between 1 and 4096, got {self.in_units}"),
             (self.test_data is None or self.data is not None, "--test-data goes with --data (your own sequences)"),
-            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.arch in (*ARCHS, "auto"), f"arch must be auto or one of {', '.join(ARCHS)}, got {self.arch!r}"),
+            (self.work >= 1, f"work must be >= 1 time step, got {self.work}"),
             (
                 self.anytime == 0 or self.arch == "lstm",
                 "--anytime trains a step model's early answers: --arch lstm only",
@@ -230,7 +233,12 @@ def override(config: TrainConfig, **changes: Any) -> TrainConfig:
     convolutional --arch on the sequences preset brings its own learning rate and augmentation (CONV_LR,
     CONV_AUGMENT) unless --lr or --augment is given."""
     given = {k: v for k, v in changes.items() if v is not None}
-    if config.preset == "sequences" and given.get("arch", config.arch) != "lstm":
+    if given.get("arch") == "auto" and ("lr" in given or "augment" in given):
+        raise ConfigError(
+            "--arch auto picks the augmentation and learning rate with the architecture; "
+            "drop --lr and --augment, or give an --arch"
+        )
+    if config.preset == "sequences" and given.get("arch", config.arch) not in ("lstm", "auto"):
         given.setdefault("lr", CONV_LR)
         given.setdefault("augment", CONV_AUGMENT)
     return replace(config, **given)

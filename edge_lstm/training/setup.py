@@ -13,7 +13,7 @@ from torch import nn
 
 from edge_lstm.training.datasets import TrainingData
 from edge_lstm.training.model import RecurrentClassifier
-from edge_lstm.training.recipes import MAX_STEPS, MIN_STEPS, WORK, TrainConfig
+from edge_lstm.training.recipes import MAX_STEPS, MIN_STEPS, TrainConfig
 from edge_lstm.training.shards import default_shards
 from edge_lstm.training.threads import resolve_precision
 
@@ -25,12 +25,12 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 def epochs_for(config: TrainConfig, data: TrainingData) -> tuple[int, int]:
     """(passes, optimizer steps): config.epochs passes (or max_samples samples, the tutorial's
     `while step * batch < N`); with epochs None, the passes that hold WORK time steps of work, as
-    MIN_STEPS to MAX_STEPS optimizer steps (recipes.py)."""
+    MIN_STEPS to MAX_STEPS optimizer steps (recipes.py; config.work is WORK but for --arch auto's candidates)."""
     per_pass = steps_per_epoch(data.n_train, config.batch_size)
     epochs = config.epochs
     if epochs is None:
         mean_length = data.step_count() / max(1, data.n_train) / (data.arch.stride if data.arch.conv else 1)
-        steps = min(MAX_STEPS, max(MIN_STEPS, int(WORK / (config.batch_size * mean_length))))
+        steps = min(MAX_STEPS, max(MIN_STEPS, int(config.work / (config.batch_size * mean_length))))
         epochs = max(1, math.ceil(steps / per_pass))
     if config.max_samples is not None:
         steps = math.ceil(config.max_samples / config.batch_size)
