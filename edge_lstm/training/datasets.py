@@ -108,7 +108,10 @@ def _own(config: TrainConfig) -> TrainingData:
     if config.arch in ("conv-lstm", "lstm-fcn"):
         fcn = config.arch == "lstm-fcn"
         front = {"conv": FCN if fcn else CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
-        front["pool"], front["norm"] = fcn, True
+        # Batch normalisation where every training sequence has the same length: in padded batches its
+        # statistics would mix the padding in (PLAID's 100-1,344 steps, seed 1: --arch auto's pick with it
+        # 31.8%, lstm-fcn without it 40.4%; bench/results/sequence_suite_auto.json and _lstm-fcn.json)
+        front["pool"], front["norm"] = fcn, train.equal_length
     arch = Arch(
         steps=int(train.x.shape[1]) if fixed else None,
         features=train.features,

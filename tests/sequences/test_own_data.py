@@ -236,6 +236,8 @@ def test_a_fixed_length_set_gives_a_fixed_length_file(tmp_path: Path) -> None:
         (["train", "--data", str(JV_TRAIN), "--layers", "4"], "layers must be between 1 and 3"),
         (["train", "--cell", "rnn"], "'rnn' is not one of 'lstm', 'gru'"),
         (["train", "--data", "nowhere.ts"], "not found"),
+        (["train", "--data", str(JV_TRAIN), "--arch", "auto", "--lr", "0.01"], "--arch auto picks the augmentation"),
+        (["train", "--arch", "auto"], "--arch auto is for own sequences"),
     ],
 )
 def test_bad_training_options_are_one_line(args: list[str], says: str) -> None:

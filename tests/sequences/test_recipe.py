@@ -92,7 +92,9 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         str(tmp / "run"),
         "--json",
     )
-    assert "causal conv 64-64 (kernel 8, batch norm) + LSTM 24 on" in out  # JapaneseVowels' 7-26 steps: stride 1
+    assert (
+        "causal conv 64-64 (kernel 8) + LSTM 24 on" in out
+    )  # no batch norm over padded batches  # JapaneseVowels' 7-26 steps: stride 1
     result = json.loads(out.splitlines()[-1])
     return {"checkpoint": Path(result["checkpoint"]), "tmp": tmp, "accuracy": result["test_accuracy"]}
 
@@ -321,3 +323,43 @@ def test_a_strided_front_end_trains_for_the_steps_its_recurrent_layers_run() -> 
     assert override(config, arch="conv-lstm").augment == "sensor" and config.augment == "noise"
     assert override(config, arch="lstm-fcn", augment="none").augment == "none"
     assert override(config, arch="lstm") == config
+
+
+def test_arch_auto_picks_on_held_out_training_sequences_and_says_so(tmp_path: Path) -> None:
+    """Three candidates, each trained on 80% of the training sequences and scored on the other 20%
+    (the test file is not read until the chosen one trains on all 270), the pick said with every
+    score, recorded in choice.json, and trained; the library refuses an unsettled `auto`."""
+    from edge_lstm.errors import ConfigError
+    from edge_lstm.training import train
+    from edge_lstm.training.choose import CANDIDATES
+    from edge_lstm.training.recipes import override, preset_config
+
+    run = tmp_path / "run"
+    out = cli(
+        "train",
+        "--data",
+        str(JV_TRAIN),
+        "--test-data",
+        str(JV_TEST),
+        "--arch",
+        "auto",
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--out",
+        str(run),
+        "--json",
+    )
+    assert out.count("216 sequences of") == 3 and "testing on 54" in out  # candidates: 80% / 20% of the training set
+    choice = json.loads((run / "choice" / "choice.json").read_text())
+    picked = f"{choice['arch']} + {choice['augment']}"
+    assert set(choice["scores"]) == {f"{a} + {g}" for a, g in CANDIDATES}
+    assert choice["scores"][picked] == max(choice["scores"].values())
+    assert f"--arch auto picked {picked}: {100 * choice['scores'][picked]:.1f}% of 54 held-out" in out
+    result = json.loads(out.splitlines()[-1])
+    assert "270 sequences" in out and result["test_accuracy"] > 0.5
+    assert ("conv" in result["arch"]) == (choice["arch"] != "lstm")
+    config = override(preset_config("sequences"), data=str(JV_TRAIN), arch="auto")
+    with pytest.raises(ConfigError, match="settled before training"):
+        train(config, tmp_path / "lib")
