@@ -108,10 +108,7 @@ def _own(config: TrainConfig) -> TrainingData:
     if config.arch in ("conv-lstm", "lstm-fcn"):
         fcn = config.arch == "lstm-fcn"
         front = {"conv": FCN if fcn else CONV, "kernel": KERNEL, "stride": conv_stride(float(train.lengths.mean()))}
-        # Batch normalisation where every training sequence has the same length: in padded batches its
-        # statistics would mix the padding in (PLAID's 100-1,344 steps, seed 1: --arch auto's pick with it
-        # 31.8%, lstm-fcn without it 40.4%; bench/results/sequence_suite_auto.json and _lstm-fcn.json)
-        front["pool"], front["norm"] = fcn, train.equal_length
+        front["pool"], front["norm"] = fcn, True
     arch = Arch(
         steps=int(train.x.shape[1]) if fixed else None,
         features=train.features,

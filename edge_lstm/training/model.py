@@ -19,6 +19,27 @@ from edge_lstm.arch import MNIST, Arch
 RNN_MODULES: dict[str, type[nn.LSTM] | type[nn.GRU]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics count each sequence's real steps only (`valid` (B, T)): in a
+    padded batch the padding would otherwise enter them (PLAID's 100-1,344 steps, three quarters of a
+    batch padding). Without padding, and in eval mode, it is BatchNorm1d; export folds its running
+    statistics into the convolution before it."""
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        if valid is None or not self.training:
+            return super().forward(x)
+        w = valid[:, None, :].to(x.dtype)  # (B, 1, T)
+        n = w.sum()
+        mean = (x * w).sum((0, 2)) / n
+        var = ((x - mean[None, :, None]) ** 2 * w).sum((0, 2)) / n
+        with torch.no_grad():  # BatchNorm1d's update: the unbiased variance, `momentum` of the new
+            assert self.running_mean is not None and self.running_var is not None
+            self.running_mean.lerp_(mean, self.momentum or 0.1)
+            self.running_var.lerp_(var * n / (n - 1).clamp(min=1), self.momentum or 0.1)
+        y = (x - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
+        return y * self.weight[None, :, None] + self.bias[None, :, None]
+
+
 class RecurrentClassifier(nn.Module):
     def __init__(self, arch: Arch = MNIST) -> None:
         super().__init__()
@@ -28,29 +49,33 @@ class RecurrentClassifier(nn.Module):
         self.conv = nn.ModuleList(
             nn.Conv1d(widths[k], c, arch.kernel, stride=arch.stride if k == 0 else 1) for k, c in enumerate(arch.conv)
         )
-        self.norm = nn.ModuleList(nn.BatchNorm1d(c) for c in arch.conv) if arch.norm else None
+        self.norm = nn.ModuleList(MaskedBatchNorm1d(c) for c in arch.conv) if arch.norm else None
         self.fc_in = nn.Linear(arch.recurrent_inputs, arch.in_units)
         self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
         self.fc_out = nn.Linear(arch.head_inputs, arch.n_classes)
 
-    def front(self, x: torch.Tensor) -> torch.Tensor:
+    def front(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """The convolutional front-end: (B, T, F) -> (B, ceil(T / stride), channels); x itself without one.
         Causal: the kernel - 1 steps before each are read, the first step repeated before the start
-        (replicate padding: the input standardisation then folds into the first convolution exactly)."""
+        (replicate padding: the input standardisation then folds into the first convolution exactly).
+        lengths: each padded sequence's steps after the stride (batch normalisation's statistics)."""
         if not self.conv:
             return x
         y = x.transpose(1, 2)  # (B, F, T)
         for k, conv in enumerate(self.conv):
             y = conv(nn.functional.pad(y, (self.arch.kernel - 1, 0), mode="replicate"))
-            y = torch.relu(y if self.norm is None else self.norm[k](y))
+            if self.norm is not None:
+                valid = None if lengths is None else torch.arange(y.shape[2], device=y.device) < lengths[:, None]
+                y = self.norm[k](y, valid)
+            y = torch.relu(y)
         return y.transpose(1, 2)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, F) -> logits (B, classes). lengths (B,): padded sequences of other lengths (the
         state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
-        features = self.front(x)  # (B, T', channels)
         if lengths is not None and self.conv:
             lengths = torch.div(lengths + self.arch.stride - 1, self.arch.stride, rounding_mode="floor")
+        features = self.front(x, lengths)  # (B, T', channels)
         x = self.fc_in(features)  # (B, T', in_units)
         if lengths is not None:
             # Padding comes after each sequence's real steps, so the state after its last real step is

@@ -92,9 +92,7 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         str(tmp / "run"),
         "--json",
     )
-    assert (
-        "causal conv 64-64 (kernel 8) + LSTM 24 on" in out
-    )  # no batch norm over padded batches  # JapaneseVowels' 7-26 steps: stride 1
+    assert "causal conv 64-64 (kernel 8, batch norm) + LSTM 24 on" in out  # JapaneseVowels' 7-26 steps: stride 1
     result = json.loads(out.splitlines()[-1])
     return {"checkpoint": Path(result["checkpoint"]), "tmp": tmp, "accuracy": result["test_accuracy"]}
 
@@ -161,9 +159,9 @@ def interleaved_streams_answer_as_the_full_file(full: Path, server: Any) -> None
     from edge_lstm.data import sequences
     from edge_lstm.runtime.classifier import Classifier
 
-    test = sequences.load(JV_TEST, tuple("123456789"))
-    local = Classifier(full).logits(test.x[:2], test.lengths[:2])
-    try:
+    try:  # the server stops whatever fails
+        test = sequences.load(JV_TEST, tuple("123456789"))
+        local = Classifier(full).logits(test.x[:2], test.lengths[:2])
         http = thttp.InferenceServerClient(server.host)
         for t in range(int(test.lengths[:2].max())):
             for i in (0, 1):
@@ -363,3 +361,21 @@ def test_arch_auto_picks_on_held_out_training_sequences_and_says_so(tmp_path: Pa
     config = override(preset_config("sequences"), data=str(JV_TRAIN), arch="auto")
     with pytest.raises(ConfigError, match="settled before training"):
         train(config, tmp_path / "lib")
+
+
+def test_batch_norm_counts_the_real_steps_of_a_padded_batch() -> None:
+    """Without padding, MaskedBatchNorm1d is BatchNorm1d (outputs and running statistics); with it, its
+    statistics are those of the real steps alone, whatever the padding holds."""
+    from edge_lstm.training.model import MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    masked, plain = MaskedBatchNorm1d(4), torch.nn.BatchNorm1d(4)
+    x = torch.randn(3, 4, 10)
+    torch.testing.assert_close(masked(x, torch.ones(3, 10, dtype=torch.bool)), plain(x))
+    torch.testing.assert_close(masked.running_var, plain.running_var)
+    valid = torch.arange(10)[None, :] < torch.tensor([10, 4, 7])[:, None]
+    garbage = torch.where(valid[:, None, :], x, torch.full_like(x, 1e3))  # what the padding holds is not read
+    y = MaskedBatchNorm1d(4)(garbage, valid)
+    real = torch.cat([x[0, :, :10], x[1, :, :4], x[2, :, :7]], 1)  # (4, 21)
+    expected = (x[1, :, :4] - real.mean(1)[:, None]) / torch.sqrt(real.var(1, unbiased=False)[:, None] + 1e-5)
+    torch.testing.assert_close(y[1, :, :4], expected)
