@@ -64,6 +64,10 @@ class Arch:
     # Batch normalisation after each convolution, before its ReLU, while training; every file has it
     # folded into the convolution's weights (export/graph_build.py), so none computes it.
     norm: bool = False
+    # Inputs spanning several orders of magnitude (device currents: PLAID's from 1e-4 to 460 A): each
+    # value x of feature f is read as sign(x) log(1 + |x| / log_scale[f]) before anything else, in
+    # PyTorch and in every file. (): read as they are.
+    log_scale: tuple[float, ...] = ()
     # `train --arch lstm-fcn` (after Karim et al.'s LSTM-FCN): the last convolution's channels, averaged
     # over each sequence's steps, beside the top layer's state into the head (a shape anywhere in the
     # series counts alike, where the recurrent state weighs the end most).
@@ -83,6 +87,10 @@ class Arch:
             (1 <= self.kernel <= 64 and 1 <= self.stride <= 16, "kernel must be 1-64 and stride 1-16"),
             (not self.pool or bool(self.conv), "pooling averages convolution channels: it needs a convolution"),
             (not self.norm or bool(self.conv), "batch normalisation follows convolutions: it needs one"),
+            (
+                not self.log_scale or (len(self.log_scale) == self.features and min(self.log_scale) > 0),
+                f"log_scale needs one positive scale per feature ({self.features}), got {list(self.log_scale)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -173,11 +181,12 @@ class Arch:
         """For people: 'LSTM 128', '2 x GRU 96'."""
         cell = f"{self.op} {self.hidden}"
         cell = cell if self.layers == 1 else f"{self.layers} x {cell}"
+        scaled = "log-scaled inputs + " if self.log_scale else ""
         if not self.conv:
-            return cell
+            return scaled + cell
         every = ("" if self.stride == 1 else f", stride {self.stride}") + (", batch norm" if self.norm else "")
         pooled = " + average pool" if self.pool else ""
-        return f"causal conv {'-'.join(map(str, self.conv))} (kernel {self.kernel}{every}) + {cell}{pooled}"
+        return f"{scaled}causal conv {'-'.join(map(str, self.conv))} (kernel {self.kernel}{every}) + {cell}{pooled}"
 
     def zero_state(self, batch: int) -> tuple[np.ndarray, ...]:
         import numpy as np
@@ -205,6 +214,10 @@ class Arch:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["classes"] = list(self.classes)
+        if self.log_scale:
+            d["log_scale"] = list(self.log_scale)
+        else:  # the files of models without one read as before
+            del d["log_scale"]
         if not self.conv:  # the files of models without one read as before
             del d["conv"], d["kernel"], d["stride"], d["pool"], d["norm"]
         else:
@@ -235,6 +248,7 @@ class Arch:
                 stride=int(d.get("stride", 1)),
                 pool=bool(d.get("pool", False)),
                 norm=bool(d.get("norm", False)),
+                log_scale=tuple(float(c) for c in d.get("log_scale", ())),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"not a model architecture ({type(e).__name__}: {e})") from None

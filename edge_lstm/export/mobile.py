@@ -25,7 +25,7 @@ from onnx import TensorProto, helper
 
 from edge_lstm import contract
 from edge_lstm.arch import Arch
-from edge_lstm.export.graph_build import GraphBuilder
+from edge_lstm.export.graph_parts import GraphBuilder
 
 OPSET = 17  # the newest the mobile EPs' checkers list every operator here for
 

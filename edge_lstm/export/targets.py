@@ -91,13 +91,14 @@ def _lstm_only(arch: Arch, streaming: bool) -> str | None:
 
 def _no_front_end(what: str, then: Callable[[Arch, bool], str | None]) -> Callable[[Arch, bool], str | None]:
     """Targets whose builders know the recurrent layers only (the unrolled graph, TFLite, C): a
-    convolutional front-end is refused in one line before anything is written."""
+    convolutional front-end, or inputs on a log scale, are refused in one line before anything is written."""
 
     def refuse(arch: Arch, streaming: bool) -> str | None:
-        if arch.conv:
+        if arch.conv or arch.log_scale:
+            model = "a convolutional front-end" if arch.conv else "inputs read on a log scale"
             return (
-                f"{what} is not written for a convolutional front-end yet; export the ONNX files (fp32, "
-                "--int8, --fp16, --ort), or train --arch lstm"
+                f"{what} is not written for {model} yet; export the ONNX files (fp32, --int8, --fp16, --ort, "
+                "--streaming, --triton)" + (", or train --arch lstm" if arch.conv else "")
             )
         return then(arch, streaming)
 

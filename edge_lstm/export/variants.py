@@ -15,7 +15,7 @@ import onnx
 from edge_lstm import contract
 from edge_lstm.errors import ExportError
 from edge_lstm.export.graph import strip_intermediate_shapes
-from edge_lstm.export.graph_build import BOOKKEEPING
+from edge_lstm.export.graph_parts import BOOKKEEPING
 
 
 def variant_path(output: Path, variant: str) -> Path:

@@ -6,7 +6,8 @@ steps, features, classes and their names from the data (steps fixed when every s
 length, otherwise any length: the exported file gets a dynamic time axis and a `lengths` input).
 Each feature is standardised with the training set's mean and deviation; that standardisation is
 folded into the input layer's weights at the end (fold_standardisation_), so the checkpoint and every
-exported file take the raw values the user's sensors produce.
+exported file take the raw values the user's sensors produce. Features whose sequences' peaks span
+LOG_SPAN or more (log_scales) are read on a log scale first (Arch.log_scale), here and in every file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from edge_lstm.data import mnist, sequences
 from edge_lstm.data.sequences import SequenceSet, feature_stats
 from edge_lstm.errors import ConfigError, DataError
 from edge_lstm.training.model import RecurrentClassifier, to_float
-from edge_lstm.training.recipes import CONV, FCN, KERNEL, TrainConfig, conv_stride
+from edge_lstm.training.recipes import CONV, FCN, KERNEL, LOG_SPAN, TrainConfig, conv_stride
 
 TEST_FRACTION = 0.2  # own data without --test-data: a stratified share held out for testing
 
@@ -99,8 +100,34 @@ def own_sets(config: TrainConfig) -> tuple[SequenceSet, SequenceSet]:
     return train, test
 
 
+def log_scales(data: SequenceSet) -> tuple[float, ...]:
+    """Arch.log_scale for the training set: () unless some feature's sequence peaks (|x| max) span
+    LOG_SPAN or more between the 10th and 90th percentile; then for every feature a tenth of its median
+    |x| over the real steps (the scale below which the log is linear)."""
+    valid = np.arange(data.x.shape[1])[None, :] < data.lengths[:, None]
+    peaks = np.abs(np.where(valid[..., None], data.x, 0.0)).max(axis=1)  # (N, F)
+    low, high = np.percentile(peaks, [10, 90], axis=0)
+    if not (high >= LOG_SPAN * np.maximum(low, 1e-30)).any():
+        return ()
+    values = np.abs(data.x[valid])  # (steps, F)
+    scales = []
+    for f in range(data.features):
+        typical = float(np.median(values[:, f])) or float(values[:, f].mean()) or 1.0
+        scales.append(0.1 * typical)
+    return tuple(scales)
+
+
+def _log_scaled(data: SequenceSet, scale: tuple[float, ...]) -> SequenceSet:
+    if not scale:
+        return data
+    x = np.sign(data.x) * np.log1p(np.abs(data.x) / np.asarray(scale, np.float32))
+    return SequenceSet(x.astype(np.float32), data.lengths, data.labels, data.classes, data.source)
+
+
 def _own(config: TrainConfig) -> TrainingData:
-    train, test = own_sets(config)
+    raw_train, raw_test = own_sets(config)
+    scale = log_scales(raw_train)
+    train, test = _log_scaled(raw_train, scale), _log_scaled(raw_test, scale)
     mean, std = feature_stats(train)
     # Any length when the sequences differ in length, the test set's included.
     fixed = train.equal_length and test.equal_length and test.x.shape[1] == train.x.shape[1]
@@ -115,6 +142,7 @@ def _own(config: TrainConfig) -> TrainingData:
         classes=train.classes,
         **_choices(config),
         **front,
+        log_scale=scale,
     )
     assert config.data is not None
     record = {
@@ -166,3 +194,4 @@ def fold_standardisation_(model: RecurrentClassifier, mean: np.ndarray, std: np.
         shift = (w * torch.from_numpy(mean).double()[:, None]).sum((1, 2))
         first.weight.copy_(w.reshape(first.weight.shape).float())
         first.bias.copy_((first.bias.double() - shift).float())
+    model.standardised = False  # it reads raw values now (log-scaled first where its architecture says)

@@ -116,6 +116,6 @@ def finished(state: dict[str, Any], config: TrainConfig, data: TrainingData, run
             already_finished=True,
             arch=data.arch.describe(),
         )
-    model = RecurrentClassifier(data.arch)
+    model = RecurrentClassifier(data.arch, standardised=data.mean is not None)
     model.load_state_dict(kept_weights(state))
     return write_final(final, config, data, model.eval(), history, int(state["step"]), float(state["train_seconds"]))

@@ -128,7 +128,7 @@ def train(
     mask = None if lengths is None else (torch.arange(x.shape[1], device=dev)[None, :] < lengths[:, None])[..., None]
 
     torch.manual_seed(config.seed)
-    model = RecurrentClassifier(data.arch)
+    model = RecurrentClassifier(data.arch, standardised=data.mean is not None)
     if config.init == "tutorial":
         init_tutorial_(model)
     elif config.init == "recurrent":

@@ -40,11 +40,21 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return y * self.weight[None, :, None] + self.bias[None, :, None]
 
 
+def symlog(x: torch.Tensor, scale: tuple[float, ...]) -> torch.Tensor:
+    """sign(x) log(1 + |x| / scale) per feature (the last axis): Arch.log_scale's reading of the inputs."""
+    c = torch.tensor(scale, dtype=x.dtype, device=x.device)
+    return torch.sign(x) * torch.log1p(x.abs() / c)
+
+
 class RecurrentClassifier(nn.Module):
-    def __init__(self, arch: Arch = MNIST) -> None:
+    def __init__(self, arch: Arch = MNIST, standardised: bool = False) -> None:
+        """standardised: the inputs come log-scaled (Arch.log_scale) and standardised already, as
+        training feeds them; fold_standardisation_ turns the model into one that reads raw values,
+        which a model built from a checkpoint does from the start."""
         super().__init__()
         arch.validate()
         self.arch = arch
+        self.standardised = standardised
         widths = (arch.features, *arch.conv)
         self.conv = nn.ModuleList(
             nn.Conv1d(widths[k], c, arch.kernel, stride=arch.stride if k == 0 else 1) for k, c in enumerate(arch.conv)
@@ -53,6 +63,10 @@ class RecurrentClassifier(nn.Module):
         self.fc_in = nn.Linear(arch.recurrent_inputs, arch.in_units)
         self.rnn = RNN_MODULES[arch.cell](arch.in_units, arch.hidden, num_layers=arch.layers, batch_first=True)
         self.fc_out = nn.Linear(arch.head_inputs, arch.n_classes)
+
+    def read(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw inputs on a log scale where the architecture says so."""
+        return symlog(x, self.arch.log_scale) if self.arch.log_scale and not self.standardised else x
 
     def front(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """The convolutional front-end: (B, T, F) -> (B, ceil(T / stride), channels); x itself without one.
@@ -75,7 +89,7 @@ class RecurrentClassifier(nn.Module):
         state after each one's last real step is what is classified, as ONNX's sequence_lens)."""
         if lengths is not None and self.conv:
             lengths = torch.div(lengths + self.arch.stride - 1, self.arch.stride, rounding_mode="floor")
-        features = self.front(x, lengths)  # (B, T', channels)
+        features = self.front(self.read(x), lengths)  # (B, T', channels)
         x = self.fc_in(features)  # (B, T', in_units)
         if lengths is not None:
             # Padding comes after each sequence's real steps, so the state after its last real step is
@@ -99,7 +113,7 @@ class RecurrentClassifier(nn.Module):
     def logits_per_step(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, classes): the logits after each step, what the streaming model answers at every step
         (with a stride s, rows s k .. s k + s - 1 all answer from recurrent step k)."""
-        features = self.front(x)  # (B, T', channels)
+        features = self.front(self.read(x))  # (B, T', channels)
         out, _ = self.rnn(self.fc_in(features))  # (B, T', hidden)
         if self.arch.pool:  # the channels' mean over the steps so far
             runs = torch.arange(1, features.shape[1] + 1, device=x.device, dtype=features.dtype)

@@ -379,3 +379,34 @@ def test_batch_norm_counts_the_real_steps_of_a_padded_batch() -> None:
     real = torch.cat([x[0, :, :10], x[1, :, :4], x[2, :, :7]], 1)  # (4, 21)
     expected = (x[1, :, :4] - real.mean(1)[:, None]) / torch.sqrt(real.var(1, unbiased=False)[:, None] + 1e-5)
     torch.testing.assert_close(y[1, :, :4], expected)
+
+
+def test_inputs_spanning_decades_are_read_on_a_log_scale_in_pytorch_and_every_file(tmp_path: Path) -> None:
+    """Sequences whose peaks span 10^4 (as appliances' currents do) get Arch.log_scale: the model and
+    every file read sign(x) log(1 + |x| / scale), export verifies fp32, fp16 (the scale kept float32)
+    and the step model against PyTorch, and the C library is refused in one line. Ordinary data
+    (JapaneseVowels) gets none."""
+    from edge_lstm.data import sequences
+    from edge_lstm.training.datasets import log_scales
+
+    assert log_scales(sequences.load(JV_TRAIN)) == ()
+    rng = np.random.default_rng(0)
+    n, t = 120, 30
+    y = np.arange(n) % 3
+    amplitude = 10.0 ** rng.uniform(-2, 2, n)  # the class is the shape, at any size
+    phase = np.linspace(0, 2 * np.pi, t)[None, :] * (1 + y[:, None])
+    x = (amplitude[:, None] * np.sin(phase))[..., None].astype(np.float32)
+    data = tmp_path / "currents.npz"
+    np.savez(data, x=x, y=y)
+    scale = log_scales(sequences.load(data))
+    assert len(scale) == 1 and 0 < scale[0] < 1
+    out = cli("train", "--data", str(data), "--epochs", "3", "--hidden", "8", "--out", str(tmp_path / "run"))
+    assert "log-scaled inputs + LSTM 8" in out
+    checkpoint = str(tmp_path / "run" / "model.pt")
+    said = cli("export", str(tmp_path / "m.onnx"), "--checkpoint", checkpoint, "--fp16")
+    assert said.count("verified") == 2
+    cli("export", str(tmp_path / "s.onnx"), "--checkpoint", checkpoint, "--streaming")
+    res = runner.invoke(
+        app, ["export", str(tmp_path / "c.onnx"), "--checkpoint", checkpoint, "--mcu", str(tmp_path / "c")]
+    )
+    assert res.exit_code != 0 and "not written for inputs read on a log scale" in res.output
