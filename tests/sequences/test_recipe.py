@@ -72,26 +72,16 @@ SERIES = Path(__file__).resolve().parents[2] / "data" / "series"
 JV_TRAIN, JV_TEST = SERIES / "JapaneseVowels_TRAIN.ts", SERIES / "JapaneseVowels_TEST.ts"
 
 
+def train_vowels(run: Path, *options: str) -> str:
+    """`train` on JapaneseVowels (its test file for testing), with `options`; its output."""
+    return cli("train", "--data", str(JV_TRAIN), "--test-data", str(JV_TEST), *options, "--out", str(run), "--json")
+
+
 @pytest.fixture(scope="module")
 def conv_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A conv-lstm of sequences of any length (JapaneseVowels, 7-26 steps: stride 1)."""
     tmp = tmp_path_factory.mktemp("conv")
-    out = cli(
-        "train",
-        "--data",
-        str(JV_TRAIN),
-        "--test-data",
-        str(JV_TEST),
-        "--arch",
-        "conv-lstm",
-        "--epochs",
-        "3",
-        "--hidden",
-        "24",
-        "--out",
-        str(tmp / "run"),
-        "--json",
-    )
+    out = train_vowels(tmp / "run", "--arch", "conv-lstm", "--epochs", "3", "--hidden", "24")
     assert "causal conv 64-64 (kernel 8, batch norm) + LSTM 24 on" in out  # JapaneseVowels' 7-26 steps: stride 1
     result = json.loads(out.splitlines()[-1])
     return {"checkpoint": Path(result["checkpoint"]), "tmp": tmp, "accuracy": result["test_accuracy"]}
@@ -333,22 +323,7 @@ def test_arch_auto_picks_on_held_out_training_sequences_and_says_so(tmp_path: Pa
     from edge_lstm.training.recipes import override, preset_config
 
     run = tmp_path / "run"
-    out = cli(
-        "train",
-        "--data",
-        str(JV_TRAIN),
-        "--test-data",
-        str(JV_TEST),
-        "--arch",
-        "auto",
-        "--epochs",
-        "3",
-        "--hidden",
-        "16",
-        "--out",
-        str(run),
-        "--json",
-    )
+    out = train_vowels(run, "--arch", "auto", "--epochs", "3", "--hidden", "16")
     assert out.count("216 sequences of") == 3 and "testing on 54" in out  # candidates: 80% / 20% of the training set
     choice = json.loads((run / "choice" / "choice.json").read_text())
     picked = f"{choice['arch']} + {choice['augment']}"
