@@ -62,7 +62,7 @@ class Arch:
     kernel: int = 1
     stride: int = 1
     # Batch normalisation after each convolution, before its ReLU, while training; every file has it
-    # folded into the convolution's weights (export/graph_build.py), so none computes it.
+    # folded into the convolution's weights (export/graph_parts.py: conv_weights), so none computes it.
     norm: bool = False
     # Inputs spanning several orders of magnitude (device currents: PLAID's from 1e-4 to 460 A): each
     # value x of feature f is read as sign(x) log(1 + |x| / log_scale[f]) before anything else, in

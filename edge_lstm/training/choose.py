@@ -4,10 +4,12 @@ A stratified 20% of the training sequences is held out (the seed's split; the te
 read). Each candidate of CANDIDATES trains on the other 80% with a third of the usual work (or the
 given --epochs) and is scored on the held-out part; the best (ties: the earlier, the cheaper) then
 trains on all the training sequences as usual. Why these three: no one of them wins on every set
-(bench/results/sequence_suite_*.json, lstm-fcn with batch normalisation, seed 1: OSULeaf 85.5% without
-augmentation against 79.8% with `sensor`; ArrowHead 69.7% against 79.4%; the plain LSTM ahead of
-lstm-fcn on JapaneseVowels and ItalyPowerDemand), and the held-out part tells them apart without
-the test set. The candidates' runs stay in RUN/choice/ (each one's model.pt, metrics and curve).
+(docs/sequences.md, lstm-fcn with batch normalisation, seed 1, runs by hand: OSULeaf 85.5% without
+augmentation against 79.8% with `sensor`, ArrowHead 69.7% against 79.4%; the plain LSTM ahead of
+lstm-fcn on JapaneseVowels and ItalyPowerDemand in bench/results/sequence_suite_lstm*.json), and the
+held-out part tells them apart without the test set, mostly (ACSF1's 20 held-out sequences did not:
+bench/results/sequence_suite_auto.json). The candidates' runs stay in RUN/choice/ (each one's model.pt,
+metrics and curve).
 """
 
 from __future__ import annotations
