@@ -247,9 +247,7 @@ def kind_for(input_names: Sequence[str]) -> str | None:
     names = tuple(input_names)
     if names in (CLASSIFIER.input_names, ("sequences",), ("sequences", "lengths")):
         return CLASSIFIER.kind
-    states = {
-        (a.state_names) for a in (Arch(1, 1, ("a", "b"), cell=c, conv=conv) for c in CELLS for conv in ((), (1,)))
-    }
+    states = {names + front for _, _, names in CELLS.values() for front in ((), (FRONT_STATE,))}
     return STEP.kind if names[:1] == ("row",) and names[1:] in states else None
 
 

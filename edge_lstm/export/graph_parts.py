@@ -79,8 +79,9 @@ def front_step(g: GraphBuilder, state: dict[str, np.ndarray], arch: Arch, row: s
         g.node("Slice", ["front_bw", *bounds, ints(f"front_{what}_axis", [1])], [f"front_{what}"], f"front_{what}")
         start += rows * width
     zero = g.const("front_zero", np.zeros((), np.float32))
-    g.node("Equal", ["front_seen", zero], ["first"], "front_first")  # (B, 1): the stream's first row
-    g.node("Unsqueeze", ["first", ints("front_b11", [2])], ["first3"], "front_first_b11")
+    if arch.kernel > 1:  # (B, 1, 1): the stream's first row, when it stands for the rows before it
+        g.node("Equal", ["front_seen", zero], ["first"], "front_first")
+        g.node("Unsqueeze", ["first", ints("front_b11", [2])], ["first3"], "front_first_b11")
     fires = ""
     if arch.stride > 1:
         stride = g.const("front_stride", np.array(arch.stride, np.float32))

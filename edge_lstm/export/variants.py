@@ -94,7 +94,8 @@ def _float32_between(graph: onnx.GraphProto, kept: set[str]) -> None:
             continue
         source = made.get(before.input[0])
         exact = before.input[0] in inputs or (source is not None and source.name in kept)
-        if exact and node.attribute[0].i == onnx.TensorProto.FLOAT:
+        to = next(a.i for a in node.attribute if a.name == "to")
+        if exact and to == onnx.TensorProto.FLOAT:
             node.op_type, node.input[0] = "Identity", before.input[0]
             del node.attribute[:]
     read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}

@@ -1,15 +1,15 @@
 """`train --data --arch auto`: the architecture and the augmentation picked on the training data alone.
 
-A stratified 20% of the training sequences is held out (the seed's split; the test data is never
-read). Each candidate of CANDIDATES trains on the other 80% with a third of the usual work (or the
-given --epochs) and is scored on the held-out part; the best (ties: the earlier, the cheaper) then
-trains on all the training sequences as usual. Why these three: no one of them wins on every set
-(docs/sequences.md, lstm-fcn with batch normalisation, seed 1, runs by hand: OSULeaf 85.5% without
-augmentation against 79.8% with `sensor`, ArrowHead 69.7% against 79.4%; the plain LSTM ahead of
-lstm-fcn on JapaneseVowels and ItalyPowerDemand in bench/results/sequence_suite_lstm*.json), and the
-held-out part tells them apart without the test set, mostly (ACSF1's 20 held-out sequences did not:
-bench/results/sequence_suite_auto.json). The candidates' runs stay in RUN/choice/ (each one's model.pt,
-metrics and curve).
+A stratified 20% of the training sequences is held out (the seed's split; the test sequences, a
+--test-data file or the share of --data held out for testing, are never read). Each candidate of
+CANDIDATES trains on the other 80% with a third of the usual work (or of the given --epochs) and is
+scored on the held-out part; the best (ties: the earlier, the cheaper) then trains on all the
+training sequences as usual. Why these three: no one of them wins on every set (docs/sequences.md:
+lstm-fcn on OSULeaf and ArrowHead with and without augmentation; the plain LSTM ahead of lstm-fcn on
+JapaneseVowels and ItalyPowerDemand in bench/results/sequence_suite_lstm*.json), and the held-out
+part tells them apart without the test set, mostly (ACSF1's 20 held-out sequences did not:
+bench/results/sequence_suite_auto.json). The candidates' runs stay in RUN/choice/ (each one's
+model.pt, metrics and curve).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from edge_lstm.data import sequences
+from edge_lstm.errors import TrainingInterrupted
 from edge_lstm.fileio import atomic_path, check_writable_dir
+from edge_lstm.training.datasets import own_sets
 from edge_lstm.training.loop import Reporter, train
-from edge_lstm.training.recipes import CONV_LR, WORK, Augment, TrainConfig
+from edge_lstm.training.recipes import Augment, TrainConfig, override
 
 # (--arch, --augment) in the order ties go
 CANDIDATES: tuple[tuple[str, Augment], ...] = (("lstm-fcn", "sensor"), ("lstm-fcn", "none"), ("lstm", "noise"))
@@ -51,9 +53,8 @@ class Choice:
 
 
 def candidate_config(config: TrainConfig, arch: str, augment: Augment) -> TrainConfig:
-    """The run of one candidate's settings: its architecture, augmentation and, for a convolutional one,
-    the learning rate its preset takes (recipes.override)."""
-    return replace(config, arch=arch, augment=augment, lr=CONV_LR if arch != "lstm" else config.lr)
+    """One candidate's settings as `train --arch ARCH --augment AUGMENT` takes them (its preset's learning rate)."""
+    return override(config, arch=arch, augment=augment)
 
 
 def choose(
@@ -67,8 +68,9 @@ def choose(
     assert config.data is not None and config.arch == "auto"
     folder = Path(run_dir) / "choice"
     check_writable_dir(folder)
-    data = sequences.load(Path(config.data))
-    fit, held_out = sequences.split(data, HELD_OUT, config.seed)
+    # the training part: without --test-data the final run tests on a split of --data, which stays unread
+    training, _ = own_sets(config)
+    fit, held_out = sequences.split(training, HELD_OUT, config.seed)
     parts = {}
     for name, part in (("fit", fit), ("held_out", held_out)):
         parts[name] = folder / f"{name}.npz"
@@ -85,12 +87,20 @@ def choose(
             test_data=str(parts["held_out"]),
             epochs=epochs,
             work=config.work // SHARE,
+            subset=None,  # own_sets cut the training part already
+            test_subset=None,
         )
-        result = train(run, folder / f"{arch}-{augment}", device=device, reporter=reporter)
+        try:
+            result = train(run, folder / f"{arch}-{augment}", device=device, reporter=reporter)
+        except TrainingInterrupted:  # its resume line would finish that candidate alone, not the choice
+            raise TrainingInterrupted(
+                f"interrupted while --arch auto trained candidate {k + 1} of {len(CANDIDATES)} ({arch} + {augment}); "
+                "nothing was picked: run the same command again (the candidates start over)"
+            ) from None
         scores[f"{arch} + {augment}"] = result.test_accuracy
     best = max(range(len(CANDIDATES)), key=lambda k: (scores[" + ".join(CANDIDATES[k])], -k))
     arch, augment = CANDIDATES[best]
     choice = Choice(arch, augment, scores, len(fit), len(held_out))
     with atomic_path(folder / "choice.json") as tmp:
-        Path(tmp).write_text(json.dumps({**choice.__dict__, "work_share": f"1/{SHARE} of {WORK:,}"}, indent=1))
+        Path(tmp).write_text(json.dumps({**choice.__dict__, "work_per_candidate": config.work // SHARE}, indent=1))
     return candidate_config(config, arch, augment), choice

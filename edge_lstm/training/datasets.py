@@ -120,6 +120,8 @@ def log_scales(data: SequenceSet) -> tuple[float, ...]:
 def _log_scaled(data: SequenceSet, scale: tuple[float, ...]) -> SequenceSet:
     if not scale:
         return data
+    # model.symlog's formula in numpy, as the committed results were trained (torch's log1p differs in
+    # the last bit, which would change the training's path)
     x = np.sign(data.x) * np.log1p(np.abs(data.x) / np.asarray(scale, np.float32))
     return SequenceSet(x.astype(np.float32), data.lengths, data.labels, data.classes, data.source)
 

@@ -338,6 +338,28 @@ def test_arch_auto_picks_on_held_out_training_sequences_and_says_so(tmp_path: Pa
         train(config, tmp_path / "lib")
 
 
+def test_arch_auto_without_test_data_never_reads_the_test_split(tmp_path: Path) -> None:
+    """Without --test-data the final run tests on a stratified fifth of --data: the candidates are
+    trained and scored on the other four fifths only."""
+    from edge_lstm.data import sequences
+    from edge_lstm.training.choose import choose
+    from edge_lstm.training.datasets import own_sets
+    from edge_lstm.training.recipes import override, preset_config
+
+    config = override(preset_config("sequences"), data=str(JV_TRAIN), arch="auto", epochs=1, hidden=8)
+    picked, choice = choose(config, tmp_path, say=lambda line: None)
+    training, test = own_sets(config)
+    seen = [sequences.load(tmp_path / "choice" / f"{k}.npz", training.classes) for k in ("fit", "held_out")]
+    assert choice.n_fit + choice.n_held_out == len(training) == sum(map(len, seen)) == 270 - len(test)
+
+    def content(s: sequences.SequenceSet) -> set[bytes]:
+        return {s.x[i, : s.lengths[i]].tobytes() for i in range(len(s))}
+
+    read = content(seen[0]) | content(seen[1])
+    assert read == content(training) and not read & content(test)
+    assert picked.arch == choice.arch
+
+
 def test_batch_norm_counts_the_real_steps_of_a_padded_batch() -> None:
     """Without padding, MaskedBatchNorm1d is BatchNorm1d (outputs and running statistics); with it, its
     statistics are those of the real steps alone, whatever the padding holds."""
@@ -385,3 +407,21 @@ def test_inputs_spanning_decades_are_read_on_a_log_scale_in_pytorch_and_every_fi
         app, ["export", str(tmp_path / "c.onnx"), "--checkpoint", checkpoint, "--mcu", str(tmp_path / "c")]
     )
     assert res.exit_code != 0 and "not written for inputs read on a log scale" in res.output
+
+
+def test_arch_auto_interrupted_says_to_run_the_command_again(tmp_path: Path) -> None:
+    """A stop while a candidate trains: the line names the choice, not that candidate's own resume
+    (which would finish the candidate alone)."""
+    from edge_lstm.errors import TrainingInterrupted
+    from edge_lstm.training import SilentReporter
+    from edge_lstm.training.choose import choose
+    from edge_lstm.training.recipes import override, preset_config
+
+    class StopAtStep20(SilentReporter):
+        def step(self, step: int, loss: float, batch_accuracy: float, lr: float) -> None:
+            if step >= 20:
+                raise KeyboardInterrupt
+
+    config = override(preset_config("sequences"), data=str(JV_TRAIN), arch="auto", epochs=30, hidden=8, log_every=10)
+    with pytest.raises(TrainingInterrupted, match=r"candidate 1 of 3 \(lstm-fcn \+ sensor\).*run the same command"):
+        choose(config, tmp_path, reporter=StopAtStep20(), say=lambda line: None)
